@@ -1,0 +1,42 @@
+# vcdn — everything a fresh machine needs goes through these targets.
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+
+.PHONY: setup deps system build run test check lint format bench clean
+
+## setup: system packages (ffmpeg, nginx for the benchmarks), npm packages, build
+setup: system deps build
+
+system:
+	@bash scripts/install-system.sh
+
+deps: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: deps
+	$(NODE_BIN)/tsc -p tsconfig.json
+
+## run: the whole delivery tier on this machine (origin + shield + edge on loopback)
+run: setup
+	node dist/cli/vcdn.js demo
+
+## test: set up, then run every test; ends with "N passed, N failed"
+test: setup
+	node scripts/run-tests.mjs
+
+check: deps
+	$(NODE_BIN)/tsc --noEmit -p tsconfig.json
+	$(NODE_BIN)/eslint .
+	$(NODE_BIN)/prettier --check .
+	$(NODE_BIN)/depcruise --config .dependency-cruiser.cjs shared origin shield edge transcoder bench cli
+
+format: deps
+	$(NODE_BIN)/prettier --write .
+
+bench: setup
+	node dist/bench/run.js
+
+clean:
+	rm -rf dist .tap

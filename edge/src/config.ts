@@ -1,0 +1,39 @@
+import { commonSchema, loadConfig, type CommonConfig, type LoadOptions, type Schema } from '../../shared/config/index.js'
+import { VcdnError } from '../../shared/errors/index.js'
+import { cacheTierSchema, type CacheTierConfig } from '../../shared/cache-tier/index.js'
+
+export const edgeSchema = {
+  ...commonSchema,
+  ...cacheTierSchema,
+  shields: { type: 'string[]', default: [], doc: 'shield base URLs (http://host:port), picked per object by HRW' },
+  origin: { type: 'string', default: '', doc: 'origin content server, used when no shield is healthy' },
+  originFallback: { type: 'boolean', default: true, doc: 'go to the origin when no shield is healthy' },
+  signingKeys: { type: 'map', default: {}, doc: 'playback token keys by kid (rotation: several may be active)' },
+  requireToken: { type: 'boolean', default: true, doc: 'refuse /v/... without a valid playback token' },
+  tokenMemoMax: { type: 'integer', default: 10_000, min: 0, doc: 'verified tokens remembered until expiry' },
+  prefetch: {
+    segments: { type: 'integer', default: 2, min: 0, max: 16, doc: 'segments fetched ahead of a player' },
+  },
+} satisfies Schema
+
+export interface EdgeConfig extends CommonConfig, CacheTierConfig {
+  shields: string[]
+  origin: string
+  originFallback: boolean
+  signingKeys: Record<string, string>
+  requireToken: boolean
+  tokenMemoMax: number
+  prefetch: { segments: number }
+}
+
+export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {
+  const config = loadConfig<EdgeConfig>(edgeSchema, opts)
+  const problems: string[] = []
+  if (config.shields.length === 0 && config.origin === '') problems.push('shields or origin must be set')
+  if (config.requireToken && Object.keys(config.signingKeys).length === 0) {
+    problems.push('signingKeys must name at least one key when requireToken is true')
+  }
+  if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
+  return config
+}
+

@@ -1,0 +1,15 @@
+// `vcdn edge --config edge.json`
+import { createLogger } from '../../shared/log/index.js'
+import { announceListening, parseCli, runUntilSignalled } from '../../shared/process/index.js'
+import { buildEdge } from './app.js'
+import { loadEdgeConfig } from './config.js'
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const args = parseCli(argv)
+  const config = loadEdgeConfig({ file: args.configFile })
+  const log = createLogger({ tier: 'edge', level: config.logLevel })
+  const edge = await buildEdge(config, { log })
+  runUntilSignalled(log, () => edge.close())
+  const { port, adminPort } = await edge.listen()
+  announceListening('edge', port, adminPort)
+}

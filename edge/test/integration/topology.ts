@@ -1,0 +1,118 @@
+// A delivery topology for integration tests: a real `vcdn origin` over a disk store (or a
+// scripted stand-in for fault tests), N `vcdn shield`s and one `vcdn edge`, all on 127.0.0.1.
+import { join } from 'node:path'
+import { FsStore } from '../../../shared/store/index.js'
+import { startTier, tempDir, type TierProcess } from '../../../shared/testing/index.js'
+import { signedPath } from '../../../shared/token/index.js'
+
+export const SECRET = 'tier-secret-for-tests'
+export const KEYS = { k1: 'signing-key-one-for-tests', k2: 'signing-key-two-for-tests' }
+
+export interface Topology {
+  dir: string
+  store: FsStore
+  origin: TierProcess | null
+  originUrl: string
+  shields: TierProcess[]
+  edge: TierProcess
+  sign(path: string, opts?: { prefix?: string; ttlS?: number; ip?: string; kid?: string }): string
+  startShield(i: number): Promise<TierProcess>
+  startEdge(extra?: Record<string, unknown>): Promise<TierProcess>
+  close(): Promise<void>
+}
+
+export interface TopologyOptions {
+  shields?: number
+  /** Upstream for the shields instead of a real origin (ScriptedOrigin url). */
+  originUrl?: string
+  shieldCache?: Record<string, unknown>
+  edgeCache?: Record<string, unknown>
+  edge?: Record<string, unknown>
+  shieldExtra?: Record<string, unknown>
+}
+
+export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
+  const tmp = tempDir('vcdn-topo-')
+  const dir = tmp.dir
+  const store = new FsStore({ dir: join(dir, 'store') })
+  let origin: TierProcess | null = null
+  let originUrl = opts.originUrl
+  if (originUrl === undefined) {
+    origin = await startTier(
+      'origin',
+      { tierSecret: SECRET, dataDir: join(dir, 'origin'), store: { kind: 'fs', dir: join(dir, 'store') }, accessLog: false },
+      { dir },
+    )
+    originUrl = origin.url
+  }
+  const shieldPorts: number[] = []
+  const shields: TierProcess[] = []
+  const shieldConfig = (i: number): Record<string, unknown> => ({
+    tierSecret: SECRET,
+    listen: { host: '127.0.0.1', port: shieldPorts[i] ?? 0 },
+    upstreams: [originUrl],
+    cache: { dir: join(dir, `shield${i}`), maxBytes: 256 * 1024 * 1024, memoryMaxBytes: 32 * 1024 * 1024, ...opts.shieldCache },
+    accessLog: false,
+    ...opts.shieldExtra,
+  })
+  const startShield = async (i: number): Promise<TierProcess> => {
+    const s = await startTier('shield', shieldConfig(i), { dir })
+    shieldPorts[i] = s.port
+    shields[i] = s
+    return s
+  }
+  for (let i = 0; i < (opts.shields ?? 1); i++) await startShield(i)
+  const edgeConfig = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    tierSecret: SECRET,
+    shields: shields.map((s) => s.url),
+    origin: originUrl,
+    signingKeys: KEYS,
+    cache: { dir: join(dir, 'edge'), maxBytes: 256 * 1024 * 1024, memoryMaxBytes: 32 * 1024 * 1024, ...opts.edgeCache },
+    accessLog: false,
+    ...opts.edge,
+    ...extra,
+  })
+  const topo: Topology = {
+    dir,
+    store,
+    origin,
+    originUrl,
+    shields,
+    edge: await startTier('edge', edgeConfig(), { dir }),
+    sign(path, o = {}) {
+      const prefix = o.prefix ?? path.slice(0, path.indexOf('/', 3) + 1)
+      return signedPath({
+        prefix,
+        path,
+        ttlS: o.ttlS ?? 3600,
+        kid: o.kid ?? 'k1',
+        keys: KEYS,
+        nowMs: Date.now(),
+        ...(o.ip !== undefined ? { ip: o.ip } : {}),
+      })
+    },
+    startShield,
+    async startEdge(extra) {
+      topo.edge = await startTier('edge', edgeConfig(extra), { dir })
+      return topo.edge
+    },
+    async close() {
+      await Promise.all([topo.edge.stop(), ...shields.map((s) => s.stop()), origin?.stop()])
+      tmp.remove()
+    },
+  }
+  return topo
+}
+
+export function randomBytes(n: number, seed = 1): Buffer {
+  // deterministic, incompressible-enough filler
+  const b = Buffer.allocUnsafe(n)
+  let x = seed * 2654435761
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    b[i] = x & 0xff
+  }
+  return b
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vcdn needs when they are missing: ffmpeg (transcoder), nginx (the
+# benchmark reference). Idempotent; needs root (CI and the dev machines run as root).
+set -euo pipefail
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,251 @@
+// The part of a cache node that the edge and the shield share (DESIGN §1: "the same cache engine
+// with different front doors"): the public listener, path validation, the cache engine over a set
+// of upstreams chosen by rendezvous hashing, the admin listener, access logs and metrics. Each
+// tier supplies only its front door (`gate`): the edge checks playback tokens, the shield checks
+// the tier secret.
+import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
+import { CacheEngine, normalizeKey, type CacheCounters, type ServeResult } from '../cache/index.js'
+import { TIER_SECRET_HEADER } from '../config/index.js'
+import { isVcdnError, toCode } from '../errors/index.js'
+import { createAdminServer, HttpServer, sendError, sendJson, type IncomingRequest, type ResponseSink } from '../http/index.js'
+import { redactPath, type Logger } from '../log/index.js'
+import { createMetrics, type MetricSpec } from '../metrics/index.js'
+import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
+
+export interface CacheTierConfig {
+  listen: { host: string; port: number }
+  admin: { host: string; port: number }
+  tierSecret: string
+  accessLog: boolean
+  drainTimeoutMs: number
+  cache: {
+    dir: string
+    maxBytes: number
+    memoryMaxBytes: number
+    memoryObjectMaxBytes: number
+    negativeTtlMs: number
+    playlistTtlMs: number
+  }
+  upstream: {
+    connections: number
+    headersTimeoutMs: number
+    bodyTimeoutMs: number
+    connectTimeoutMs: number
+  }
+}
+
+/** What a front door decided: serve this content path, or it already answered (refusal). */
+export type GateResult = { path: string } | { status: number }
+
+export interface CacheTierOptions {
+  tier: 'edge' | 'shield'
+  config: CacheTierConfig
+  /** Upstreams picked per key by HRW (shields for an edge, origins for a shield). */
+  upstreams: readonly string[]
+  /** Used when no upstream in the set is healthy (the edge's origin fallback). */
+  fallback?: string | undefined
+  log: Logger
+  now?: () => number
+  /** The tier's front door; runs synchronously on every request before anything else. */
+  gate: (req: IncomingRequest, res: ResponseSink) => GateResult
+  /** Called after a request was served (the edge's prefetch hooks in here). */
+  onServed?: (key: string, result: ServeResult) => void
+}
+
+export interface CacheTier {
+  listen(): Promise<{ port: number; adminPort: number }>
+  close(): Promise<void>
+  readonly engine: CacheEngine
+}
+
+const MAX_KEY_BYTES = 1024
+
+function tierMetrics(counters: () => Readonly<CacheCounters>) {
+  const gauge = (help: string, pick: (c: Readonly<CacheCounters>) => number): MetricSpec => ({
+    type: 'gauge',
+    help,
+    collect: () => pick(counters()),
+  })
+  return {
+    requests_total: { type: 'counter', help: 'requests by status and cache outcome', labels: ['status', 'cache'] },
+    sent_bytes_total: { type: 'counter', help: 'body bytes sent to clients' },
+    refused_total: { type: 'counter', help: 'requests refused by the front door, by code', labels: ['code'] },
+    cache_hits: gauge('cache hits (engine counter)', (c) => c.hits),
+    cache_misses: gauge('cache misses (engine counter)', (c) => c.misses),
+    cache_stale: gauge('stale objects served', (c) => c.stale),
+    cache_revalidated: gauge('objects revalidated with 304', (c) => c.revalidated),
+    cache_fills: gauge('upstream fills completed', (c) => c.fills),
+    cache_fill_errors: gauge('fills that failed', (c) => c.fillErrors),
+    cache_coalesced: gauge('requests that joined a fill in flight', (c) => c.coalesced),
+    upstream_requests: gauge('requests sent upstream', (c) => c.upstreamRequests),
+    cache_evictions: gauge('objects evicted', (c) => c.evictions),
+    cache_evicted_bytes: gauge('bytes evicted', (c) => c.evictedBytes),
+    cache_purged: gauge('objects purged', (c) => c.purged),
+    cache_memory_bytes: gauge('bytes in the memory tier', (c) => c.memoryBytes),
+    cache_disk_bytes: gauge('bytes in the disk tier', (c) => c.diskBytes),
+    cache_objects: gauge('objects in the disk index', (c) => c.objects),
+    prefetch_issued: gauge('prefetches issued', (c) => c.prefetchIssued),
+    prefetch_used: gauge('prefetched objects later hit', (c) => c.prefetchUsed),
+  } satisfies Record<string, MetricSpec>
+}
+
+export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier> {
+  const { config, log, tier } = opts
+  mkdirSync(config.cache.dir, { recursive: true })
+  const secretHeader = { name: TIER_SECRET_HEADER, value: config.tierSecret }
+  const clientFor = (baseUrl: string): UpstreamClient =>
+    new UpstreamClient({
+      baseUrl,
+      connections: config.upstream.connections,
+      headersTimeoutMs: config.upstream.headersTimeoutMs,
+      bodyTimeoutMs: config.upstream.bodyTimeoutMs,
+      connectTimeoutMs: config.upstream.connectTimeoutMs,
+      secretHeader,
+    })
+  const upstreams = new UpstreamSet({
+    urls: [...opts.upstreams],
+    client: clientFor,
+    ...(opts.fallback !== undefined ? { fallback: clientFor(opts.fallback) } : {}),
+    log,
+  })
+  const engine = await CacheEngine.open({
+    dir: join(config.cache.dir),
+    maxBytes: config.cache.maxBytes,
+    memoryMaxBytes: config.cache.memoryMaxBytes,
+    memoryObjectMaxBytes: config.cache.memoryObjectMaxBytes,
+    negativeTtlMs: config.cache.negativeTtlMs,
+    defaultTtlMs: { playlist: config.cache.playlistTtlMs, segment: 365 * 24 * 3600 * 1000, other: 60_000 },
+    fetch: (key, init) => upstreams.request(key, init),
+    log,
+    ...(opts.now ? { now: opts.now } : {}),
+  })
+  const metrics = createMetrics(`vcdn_${tier}`, tierMetrics(() => engine.counters))
+  const m = metrics.m
+  let isReady = false
+
+  const handle = async (req: IncomingRequest, res: ResponseSink): Promise<void> => {
+    const startedMs = performance.now()
+    let status = 0
+    let result: ServeResult | null = null
+    let key = req.path
+    if (req.path === '/healthz') {
+      sendJson(res, 200, { ok: true })
+      return
+    }
+    try {
+      const gate = opts.gate(req, res)
+      if ('status' in gate) {
+        status = gate.status
+      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+        // RFC 9110 §15.5.6: 405 names the allowed methods.
+        status = sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
+      } else if (gate.path.length > MAX_KEY_BYTES) {
+        status = sendError(res, 'ERR_REQUEST_PATH')
+      } else {
+        key = normalizeKey(gate.path)
+        if (!key.startsWith('/v/')) {
+          status = sendError(res, 'ERR_NOT_FOUND')
+        } else {
+          result = await engine.serve({ method: req.method, key, headers: req.headers }, res)
+          status = result.status
+        }
+      }
+    } catch (err) {
+      if (!isVcdnError(err)) throw err
+      if (!res.isAborted) status = sendError(res, err.code)
+      m.refused_total.inc({ code: toCode(err) })
+    }
+    const cache = result?.outcome ?? 'NONE'
+    m.requests_total.inc({ status, cache })
+    if (result !== null) {
+      m.sent_bytes_total.inc(result.bytes)
+      opts.onServed?.(key, result)
+    }
+    if (config.accessLog) {
+      log.info(
+        {
+          access: true,
+          method: req.method,
+          key: redactPath(key),
+          status,
+          cache,
+          bytes: result?.bytes ?? 0,
+          upstreamMs: result?.upstreamMs ?? null,
+          ms: Math.round((performance.now() - startedMs) * 10) / 10,
+        },
+        'access',
+      )
+    }
+  }
+
+  const server = new HttpServer({
+    host: config.listen.host,
+    port: config.listen.port,
+    handler: handle,
+    onHandlerError: (err) => log.error({ err }, 'handler failed'),
+  })
+  const admin = createAdminServer({
+    host: config.admin.host,
+    port: config.admin.port,
+    tierSecret: config.tierSecret,
+    metricsText: () => metrics.text(),
+    metricsContentType: metrics.contentType,
+    isReady: () => isReady,
+    purge: async (target) => {
+      const r = await engine.purge(target)
+      log.info({ ...target, removed: r.removed }, 'purged')
+      return r
+    },
+  })
+
+  return {
+    engine,
+    async listen() {
+      upstreams.start()
+      const port = await server.listen()
+      const adminPort = await admin.listen()
+      isReady = true
+      return { port, adminPort }
+    },
+    async close() {
+      isReady = false
+      await server.drain(config.drainTimeoutMs)
+      await admin.drain(0)
+      await upstreams.close()
+      await engine.close()
+    },
+  }
+}
+
+/** Schema fragment for the `cache` and `upstream` keys, shared by the edge and shield tables. */
+export const cacheTierSchema = {
+  cache: {
+    dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },
+    maxBytes: { type: 'integer', default: 10 * 1024 ** 3, min: 1024 * 1024, unit: 'bytes', doc: 'disk cache budget' },
+    memoryMaxBytes: { type: 'integer', default: 512 * 1024 ** 2, min: 0, unit: 'bytes', doc: 'memory tier budget' },
+    memoryObjectMaxBytes: {
+      type: 'integer',
+      default: 8 * 1024 ** 2,
+      min: 0,
+      unit: 'bytes',
+      doc: 'objects larger than this stay on disk only',
+    },
+    negativeTtlMs: { type: 'integer', default: 10_000, min: 0, unit: 'ms', doc: 'how long a 404 is cached' },
+    playlistTtlMs: {
+      type: 'integer',
+      default: 2_000,
+      min: 0,
+      unit: 'ms',
+      doc: 'freshness of playlists when upstream states none',
+    },
+  },
+  upstream: {
+    connections: { type: 'integer', default: 32, min: 1, doc: 'keep-alive connections per upstream' },
+    headersTimeoutMs: { type: 'integer', default: 10_000, min: 1, unit: 'ms', doc: 'upstream time to headers' },
+    bodyTimeoutMs: { type: 'integer', default: 30_000, min: 1, unit: 'ms', doc: 'upstream idle time mid-body' },
+    connectTimeoutMs: { type: 'integer', default: 3_000, min: 1, unit: 'ms', doc: 'upstream connect timeout' },
+  },
+} as const
+
+export { TIER_SECRET_HEADER }

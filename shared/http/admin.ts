@@ -1,0 +1,77 @@
+// The admin listener every tier offers operators (DESIGN §10): metrics, health, readiness, purge.
+// Loopback by default; purge requires the tier secret.
+import { TIER_SECRET_HEADER } from '../config/index.js'
+import { HttpServer, type IncomingRequest } from './server.js'
+import { secretEquals, sendError, sendJson, sendText } from './respond.js'
+import type { ResponseSink } from './types.js'
+
+export interface AdminOptions {
+  host: string
+  port: number
+  tierSecret: string
+  metricsText: () => Promise<string>
+  metricsContentType: string
+  isReady: () => boolean
+  /** Purge by key or prefix; resolves with how many objects went. Absent on tiers without a cache. */
+  purge?: (target: { key: string } | { prefix: string }) => Promise<{ removed: number }>
+  /** Extra routes a tier adds (method + path → handler). */
+  routes?: Record<string, (req: IncomingRequest, res: ResponseSink) => Promise<void> | void>
+}
+
+const MAX_PURGE_BODY_BYTES = 64 * 1024
+
+export function createAdminServer(opts: AdminOptions): HttpServer {
+  return new HttpServer({
+    host: opts.host,
+    port: opts.port,
+    handler: async (req, res) => {
+      const route = `${req.method} ${req.path}`
+      switch (route) {
+        case 'GET /metrics':
+          sendText(res, 200, await opts.metricsText(), opts.metricsContentType)
+          return
+        case 'GET /healthz':
+          sendJson(res, 200, { ok: true })
+          return
+        case 'GET /readyz':
+          sendJson(res, opts.isReady() ? 200 : 503, { ready: opts.isReady() })
+          return
+        case 'POST /purge':
+          await purge(opts, req, res)
+          return
+      }
+      const extra = opts.routes?.[route]
+      if (extra) {
+        await extra(req, res)
+        return
+      }
+      sendError(res, 'ERR_NOT_FOUND')
+    },
+  })
+}
+
+async function purge(opts: AdminOptions, req: IncomingRequest, res: ResponseSink): Promise<void> {
+  if (!secretEquals(req.headers[TIER_SECRET_HEADER], opts.tierSecret)) {
+    sendError(res, 'ERR_TIER_AUTH')
+    return
+  }
+  if (!opts.purge) {
+    sendError(res, 'ERR_NOT_FOUND')
+    return
+  }
+  const body = await req.readBody(MAX_PURGE_BODY_BYTES)
+  let target: { key: string } | { prefix: string } | null = null
+  try {
+    const parsed = JSON.parse(body?.toString('utf8') ?? '') as { key?: unknown; prefix?: unknown }
+    if (typeof parsed.prefix === 'string' && parsed.prefix.startsWith('/')) target = { prefix: parsed.prefix }
+    else if (typeof parsed.key === 'string' && parsed.key.startsWith('/')) target = { key: parsed.key }
+  } catch {
+    target = null
+  }
+  if (target === null) {
+    sendError(res, 'ERR_PURGE_BODY')
+    return
+  }
+  const result = await opts.purge(target)
+  if (!res.isAborted) sendJson(res, 200, { ...target, removed: result.removed })
+}

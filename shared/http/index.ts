@@ -1,0 +1,6 @@
+export type { HeaderMap, ServerRequest, ResponseSink } from './types.js'
+export { HttpServer, type Handler, type HttpServerOptions, type IncomingRequest } from './server.js'
+export { sendError, sendJson, sendText, secretEquals } from './respond.js'
+export { createAdminServer, type AdminOptions } from './admin.js'
+export { parseRange, contentRange, type RangeResult } from './range.js'
+export { pipeToSink } from './pipe.js'

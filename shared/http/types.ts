@@ -1,0 +1,40 @@
+// Transport-neutral request/response shapes. The uWebSockets.js adapter (./server.ts) implements
+// them; the cache engine and the tiers only ever see these, so swapping the server touches one file.
+
+/** Header map with lower-case names. */
+export type HeaderMap = Record<string, string>
+
+export interface ServerRequest {
+  /** Upper-case method, e.g. 'GET'. */
+  readonly method: string
+  /** Raw path as received, without the query string (still percent-encoded). */
+  readonly path: string
+  /** Raw query string without the leading '?', '' when absent. */
+  readonly query: string
+  readonly headers: HeaderMap
+  /** Client address as text (IPv4 dotted or IPv6). */
+  readonly remoteAddress: string
+}
+
+/**
+ * Where a response goes. Owned by one request; the adapter enforces the uWebSockets.js rules
+ * (cork, backpressure, never touching an aborted response) behind it.
+ */
+export interface ResponseSink {
+  /** True once the client went away (or abort() was called); later calls are ignored. */
+  readonly isAborted: boolean
+  /** Called once when the client goes away before end(). */
+  onAbort(cb: () => void): void
+  /**
+   * Status line and headers. They are sent with the first write()/end(). When contentLength is
+   * given the adapter sends Content-Length and exactly that many body bytes must follow (for HEAD,
+   * none do and the length is only reported); otherwise the body is chunked.
+   */
+  start(status: number, headers: HeaderMap, contentLength?: number): void
+  /** Send a body chunk; resolves when the client can take more (backpressure). */
+  write(chunk: Uint8Array): Promise<void>
+  /** Finish the response, optionally with a last chunk. */
+  end(chunk?: Uint8Array): void
+  /** Cut the connection: the client sees a truncated response, never a clean end (mid-body failure). */
+  abort(): void
+}

@@ -1,0 +1,65 @@
+// Prometheus metrics (prom-client). Each tier declares its metrics in one table and gets typed
+// handles back; counters are the observability contract (Varnish/ATS style), and tests assert them.
+import client from 'prom-client'
+
+export type MetricSpec =
+  | { type: 'counter'; help: string; labels?: readonly string[] }
+  | { type: 'gauge'; help: string; labels?: readonly string[]; collect?: () => number }
+  | { type: 'histogram'; help: string; labels?: readonly string[]; buckets: readonly number[] }
+
+type Handle<S extends MetricSpec> = S extends { type: 'counter' }
+  ? client.Counter
+  : S extends { type: 'gauge' }
+    ? client.Gauge
+    : client.Histogram
+
+export type MetricHandles<T extends Record<string, MetricSpec>> = { [K in keyof T]: Handle<T[K]> }
+
+export interface Metrics<T extends Record<string, MetricSpec>> {
+  readonly m: MetricHandles<T>
+  readonly registry: client.Registry
+  /** Prometheus text exposition. */
+  text(): Promise<string>
+  readonly contentType: string
+}
+
+export function createMetrics<T extends Record<string, MetricSpec>>(prefix: string, table: T): Metrics<T> {
+  const registry = new client.Registry()
+  client.collectDefaultMetrics({ register: registry, prefix: `${prefix}_` })
+  const m = {} as Record<string, unknown>
+  for (const [name, spec] of Object.entries(table)) {
+    const common = { name: `${prefix}_${name}`, help: spec.help, labelNames: spec.labels ?? [], registers: [registry] }
+    if (spec.type === 'counter') m[name] = new client.Counter(common)
+    else if (spec.type === 'histogram') m[name] = new client.Histogram({ ...common, buckets: [...spec.buckets] })
+    else {
+      const collect = spec.collect
+      m[name] = new client.Gauge(
+        collect
+          ? {
+              ...common,
+              collect() {
+                this.set(collect())
+              },
+            }
+          : common,
+      )
+    }
+  }
+  return {
+    m: m as MetricHandles<T>,
+    registry,
+    text: () => registry.metrics(),
+    contentType: registry.contentType,
+  }
+}
+
+/** Parse Prometheus text into name{labels} → value, for tests and the CLI. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const i = line.lastIndexOf(' ')
+    out.set(line.slice(0, i), Number(line.slice(i + 1)))
+  }
+  return out
+}

@@ -1,0 +1,221 @@
+import { VcdnError, isVcdnError } from '../errors/index.js'
+import { UpstreamClient, type UpstreamRequestInit, type UpstreamResponse } from './client.js'
+import { hrwScore, hrwSeed } from './hrw.js'
+
+export interface UpstreamLogger {
+  info(o: object, msg?: string): void
+  warn(o: object, msg?: string): void
+}
+
+export interface UpstreamSetOptions {
+  urls: string[]
+  /** Builds the client for one url (default: `new UpstreamClient({ baseUrl: url })`). The set owns and closes them. */
+  client?: (url: string) => UpstreamClient
+  /** Used when no upstream in the set is healthy or all of them failed (the edge's origin). Owned and closed by the set. */
+  fallback?: UpstreamClient
+  now?: () => number
+  /** Consecutive failures that mark an upstream down (default 3). */
+  failThreshold?: number
+  /** Period of the active probes (default 2_000). */
+  probeIntervalMs?: number
+  /** Per-probe timeout (default: probeIntervalMs). */
+  probeTimeoutMs?: number
+  /** Probe target (default '/healthz'); any 2xx means healthy. */
+  probePath?: string
+  /** Cap of the exponential probe backoff for a down upstream (default 30_000). */
+  backoffMaxMs?: number
+  log?: UpstreamLogger
+}
+
+interface Member {
+  readonly url: string
+  readonly client: UpstreamClient
+  readonly seed: number
+  isUp: boolean
+  consecutiveFailures: number
+  backoffMs: number
+  nextProbeAtMs: number
+  isProbing: boolean
+}
+
+/**
+ * Shield (or origin) selection for one tier (DESIGN §4): rendezvous hashing of the cache key over
+ * the healthy members, passive health (connect/timeout errors count as failures, 5xx answers do not;
+ * `failThreshold` in a row marks a member down) and active probes (`start()`): every member is
+ * probed each interval; a down one only when its backoff (interval, doubling, capped) has passed,
+ * and one 2xx probe brings it back. All member state is owned by this instance and mutated only
+ * on the event loop, so no locking is needed.
+ */
+export class UpstreamSet {
+  readonly #members: Member[]
+  readonly #byUrl = new Map<string, Member>()
+  readonly #fallback: UpstreamClient | undefined
+  readonly #now: () => number
+  readonly #failThreshold: number
+  readonly #probeIntervalMs: number
+  readonly #probeTimeoutMs: number
+  readonly #probePath: string
+  readonly #backoffMaxMs: number
+  readonly #log: UpstreamLogger | undefined
+  #timer: NodeJS.Timeout | undefined
+  #isClosed = false
+
+  constructor(opts: UpstreamSetOptions) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('UpstreamSet: options must be an object')
+    if (!Array.isArray(opts.urls) || opts.urls.length === 0) throw new TypeError('UpstreamSet: options.urls must be a non-empty array')
+    if (opts.client !== undefined && typeof opts.client !== 'function') throw new TypeError('UpstreamSet: options.client must be a function')
+    if (opts.fallback !== undefined && !(opts.fallback instanceof UpstreamClient)) {
+      throw new TypeError('UpstreamSet: options.fallback must be an UpstreamClient')
+    }
+    if (opts.now !== undefined && typeof opts.now !== 'function') throw new TypeError('UpstreamSet: options.now must be a function')
+    this.#now = opts.now ?? Date.now
+    this.#failThreshold = positiveInt(opts.failThreshold, 3, 'failThreshold')
+    this.#probeIntervalMs = positiveInt(opts.probeIntervalMs, 2_000, 'probeIntervalMs')
+    this.#probeTimeoutMs = positiveInt(opts.probeTimeoutMs, this.#probeIntervalMs, 'probeTimeoutMs')
+    this.#backoffMaxMs = positiveInt(opts.backoffMaxMs, 30_000, 'backoffMaxMs')
+    const probePath = opts.probePath ?? '/healthz'
+    if (typeof probePath !== 'string' || !probePath.startsWith('/')) throw new TypeError("UpstreamSet: options.probePath must start with '/'")
+    this.#probePath = probePath
+    this.#log = opts.log
+    const makeClient = opts.client ?? ((url: string) => new UpstreamClient({ baseUrl: url }))
+    this.#members = opts.urls.map((url, i) => {
+      if (typeof url !== 'string' || !/^https?:\/\/[^/]/.test(url)) throw new TypeError(`UpstreamSet: options.urls[${i}] must be an http(s) URL`)
+      if (this.#byUrl.has(url)) throw new TypeError(`UpstreamSet: options.urls[${i}] is a duplicate`)
+      const member: Member = {
+        url, client: makeClient(url), seed: hrwSeed(url),
+        isUp: true, consecutiveFailures: 0, backoffMs: 0, nextProbeAtMs: 0, isProbing: false,
+      }
+      this.#byUrl.set(url, member)
+      return member
+    })
+    this.#fallback = opts.fallback
+  }
+
+  /** Healthy urls for `key`, best first. */
+  order(key: string): string[] {
+    return this.#ordered(key).map((m) => m.url)
+  }
+
+  healthy(): string[] {
+    return this.#members.filter((m) => m.isUp).map((m) => m.url)
+  }
+
+  /**
+   * Sends `key` (the cache key, which is the request path) to the healthy members in HRW order.
+   * Connect errors and timeouts before headers mark a failure and move on to the next member; a
+   * 5xx is returned as is and does not count against the member. GET and HEAD only move on: a POST may already
+   * have reached the upstream. With nobody left, the fallback if configured, else ERR_UPSTREAM_NONE.
+   */
+  async request(key: string, init: UpstreamRequestInit): Promise<UpstreamResponse & { upstream: string }> {
+    let lastError: unknown
+    for (const member of this.#ordered(key)) {
+      try {
+        const res = await member.client.request(key, init)
+        // A 5xx is the upstream's answer about this object (a shield relaying an origin outage),
+        // not a sign that the upstream itself is down: like nginx's default proxy_next_upstream
+        // (error timeout) it does not count. Active probes catch an upstream that is really sick.
+        this.#succeeded(member)
+        return { ...res, upstream: member.url }
+      } catch (err) {
+        if (!isVcdnError(err) || (err.code !== 'ERR_UPSTREAM_CONNECT' && err.code !== 'ERR_UPSTREAM_TIMEOUT')) throw err
+        this.#failed(member, err.code)
+        lastError = err
+        if (init.method === 'POST') throw err
+      }
+    }
+    if (this.#fallback !== undefined) {
+      const res = await this.#fallback.request(key, init)
+      return { ...res, upstream: this.#fallback.baseUrl }
+    }
+    throw new VcdnError('ERR_UPSTREAM_NONE', `${this.#members.length} configured`, lastError !== undefined ? { cause: lastError } : undefined)
+  }
+
+  markFailure(url: string): void {
+    const member = this.#byUrl.get(url)
+    if (member !== undefined) this.#failed(member, 'reported')
+  }
+
+  markSuccess(url: string): void {
+    const member = this.#byUrl.get(url)
+    if (member !== undefined) this.#succeeded(member)
+  }
+
+  /** Starts the active probes (timer unref'd: it never keeps the process alive). Idempotent. */
+  start(): void {
+    if (this.#timer !== undefined || this.#isClosed) return
+    this.#timer = setInterval(() => void this.probe(), this.#probeIntervalMs)
+    this.#timer.unref()
+  }
+
+  /** One probe round (what the timer runs); exposed so tests and `/readyz` need not wait for it. */
+  async probe(): Promise<void> {
+    await Promise.all(this.#members.map((m) => this.#probeOne(m)))
+  }
+
+  async close(): Promise<void> {
+    this.#isClosed = true
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#timer = undefined
+    const clients = this.#members.map((m) => m.client)
+    if (this.#fallback !== undefined) clients.push(this.#fallback)
+    await Promise.all(clients.map((c) => c.close()))
+  }
+
+  #ordered(key: string): Member[] {
+    const scored: { member: Member; score: number }[] = []
+    for (const member of this.#members) {
+      if (member.isUp) scored.push({ member, score: hrwScore(member.seed, key) })
+    }
+    // Ties (1 in 2^32) are broken by url so every process orders identically.
+    scored.sort((a, b) => b.score - a.score || (a.member.url < b.member.url ? -1 : 1))
+    return scored.map((s) => s.member)
+  }
+
+  async #probeOne(member: Member): Promise<void> {
+    if (member.isProbing || this.#isClosed) return
+    if (!member.isUp && this.#now() < member.nextProbeAtMs) return
+    member.isProbing = true
+    let isOk = false
+    try {
+      const res = await member.client.request(this.#probePath, { method: 'GET', signal: AbortSignal.timeout(this.#probeTimeoutMs) })
+      for await (const chunk of res.body) void chunk // small; reading it returns the connection to the pool
+      isOk = res.status >= 200 && res.status < 300
+    } catch {
+      isOk = false
+    } finally {
+      member.isProbing = false
+    }
+    if (this.#isClosed) return
+    if (isOk) this.#succeeded(member)
+    else if (member.isUp) this.#failed(member, 'probe')
+    else {
+      member.backoffMs = Math.min(member.backoffMs * 2, this.#backoffMaxMs)
+      member.nextProbeAtMs = this.#now() + member.backoffMs
+    }
+  }
+
+  #failed(member: Member, reason: string): void {
+    member.consecutiveFailures++
+    if (member.isUp && member.consecutiveFailures >= this.#failThreshold) {
+      member.isUp = false
+      member.backoffMs = Math.min(this.#probeIntervalMs, this.#backoffMaxMs)
+      member.nextProbeAtMs = this.#now() + member.backoffMs
+      this.#log?.warn({ upstream: member.url, failures: member.consecutiveFailures, reason }, 'upstream marked down')
+    }
+  }
+
+  #succeeded(member: Member): void {
+    member.consecutiveFailures = 0
+    if (!member.isUp) {
+      member.isUp = true
+      member.backoffMs = 0
+      this.#log?.info({ upstream: member.url }, 'upstream marked up')
+    }
+  }
+}
+
+function positiveInt(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`UpstreamSet: options.${field} must be a positive integer`)
+  return value
+}

@@ -1,0 +1,27 @@
+// The shield: a mid-tier cache in front of the origin that serves edges only (DESIGN §1, §4).
+// Its front door is the tier secret; everything else is the shared cache tier.
+import { buildCacheTier, TIER_SECRET_HEADER, type CacheTier } from '../../shared/cache-tier/index.js'
+import { secretEquals, sendError } from '../../shared/http/index.js'
+import type { Logger } from '../../shared/log/index.js'
+import type { ShieldConfig } from './config.js'
+
+export interface ShieldDeps {
+  log: Logger
+  now?: () => number
+}
+
+export function buildShield(config: ShieldConfig, deps: ShieldDeps): Promise<CacheTier> {
+  return buildCacheTier({
+    tier: 'shield',
+    config,
+    upstreams: config.upstreams,
+    log: deps.log,
+    ...(deps.now ? { now: deps.now } : {}),
+    gate: (req, res) => {
+      if (!secretEquals(req.headers[TIER_SECRET_HEADER], config.tierSecret)) {
+        return { status: sendError(res, 'ERR_TIER_AUTH') }
+      }
+      return { path: req.path }
+    },
+  })
+}

@@ -1,0 +1,15 @@
+// `vcdn shield --config shield.json`
+import { createLogger } from '../../shared/log/index.js'
+import { announceListening, parseCli, runUntilSignalled } from '../../shared/process/index.js'
+import { buildShield } from './app.js'
+import { loadShieldConfig } from './config.js'
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const args = parseCli(argv)
+  const config = loadShieldConfig({ file: args.configFile })
+  const log = createLogger({ tier: 'shield', level: config.logLevel })
+  const shield = await buildShield(config, { log })
+  runUntilSignalled(log, () => shield.close())
+  const { port, adminPort } = await shield.listen()
+  announceListening('shield', port, adminPort)
+}
