@@ -9,6 +9,8 @@ const USAGE = `usage: vcdn <command> [options]
   origin  --config origin.json      start the origin (content server, control API)
   shield  --config shield.json      start a shield (mid-tier cache)
   edge    --config edge.json        start an edge (PoP cache, playback tokens)
+  demo    [--data-dir .vcdn-demo] [--port 8080]
+                                    origin + shield + edge on loopback, prints a signed URL
   sign    --config <edge|origin>.json --prefix /v/<id>/ [--path /v/<id>/master.m3u8]
           [--ttl 3600] [--ip 1.2.3.4] [--kid k1] [--base http://edge:port]
                                     print a signed playback path (or URL with --base)
@@ -66,6 +68,8 @@ async function run(argv: readonly string[]): Promise<void> {
       return (await import('../shield/src/main.js')).main(rest)
     case 'edge':
       return (await import('../edge/src/main.js')).main(rest)
+    case 'demo':
+      return (await import('./demo.js')).demo(parseCli(rest).flags)
     case 'sign':
       return sign(rest)
     case 'purge':
