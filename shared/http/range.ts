@@ -21,8 +21,10 @@ export function parseRange(header: string | undefined, size: number): RangeResul
     return { kind: 'range', start: Math.max(0, size - n), end: size - 1 }
   }
   const start = Number(a)
-  let end = b === '' ? size - 1 : Number(b)
+  let end = b === '' ? Number.MAX_SAFE_INTEGER : Number(b)
+  // last-pos < first-pos makes the range invalid (§14.1.1): ignored, so 200.
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return { kind: 'none' }
+  // §14.1.1: satisfiable only when first-pos is less than the representation's length.
   if (start >= size) return { kind: 'unsatisfiable' }
   if (end >= size) end = size - 1
   return { kind: 'range', start, end }
