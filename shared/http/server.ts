@@ -251,7 +251,11 @@ export class HttpServer {
     })
   }
 
-  /** Start listening; resolves with the bound port (useful with port 0). */
+  /**
+   * Start listening; resolves with the bound port (useful with port 0). Note: uSockets sets
+   * SO_REUSEADDR only for a non-zero port, so a tier that must come back on the same port after a
+   * crash needs an explicit port in its config (port 0 is for tests and the demo).
+   */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#app.listen(this.#host, this.#port, (socket) => {

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { connect } from 'node:net'
+import { connect, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -108,6 +108,23 @@ export async function startTier(
   }
 }
 
+/**
+ * A port that was free a moment ago. Tiers that a test restarts must listen on an explicit port:
+ * uSockets sets SO_REUSEADDR only when the port is not 0, and without it the TIME_WAIT sockets a
+ * killed process leaves behind block a restart on the same port for a minute.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createNetServer()
+    srv.once('error', rej)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      srv.close(() => res(port))
+    })
+  })
+}
+
 /** Read one counter/gauge from a tier's /metrics (full name, with labels if any). */
 export async function metric(adminUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text()
@@ -115,7 +132,10 @@ export async function metric(adminUrl: string, name: string): Promise<number> {
 }
 
 /** Poll `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(check: () => Promise<T> | T, opts: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T> | T,
+  opts: { timeoutMs?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000)
   let delayMs = 5
   for (;;) {

@@ -93,7 +93,7 @@ export class UpstreamSet {
 
   /** Healthy urls for `key`, best first. */
   order(key: string): string[] {
-    return this.#ordered(key).map((m) => m.url)
+    return this.#ordered(key, false).map((m) => m.url)
   }
 
   healthy(): string[] {
@@ -104,11 +104,16 @@ export class UpstreamSet {
    * Sends `key` (the cache key, which is the request path) to the healthy members in HRW order.
    * Connect errors and timeouts before headers mark a failure and move on to the next member; a
    * 5xx is returned as is and does not count against the member. GET and HEAD only move on: a POST may already
-   * have reached the upstream. With nobody left, the fallback if configured, else ERR_UPSTREAM_NONE.
+   * have reached the upstream. With nobody left, the fallback if configured, else the last failure.
    */
   async request(key: string, init: UpstreamRequestInit): Promise<UpstreamResponse & { upstream: string }> {
     let lastError: unknown
-    for (const member of this.#ordered(key)) {
+    let members = this.#ordered(key, false)
+    // Like nginx when every server of an upstream block is marked failed: with nobody healthy and
+    // no fallback, try them all anyway rather than refuse (a lone origin marked down by a few
+    // per-object failures must not black-hole the tier until the next probe).
+    if (members.length === 0 && this.#fallback === undefined) members = this.#ordered(key, true)
+    for (const member of members) {
       try {
         const res = await member.client.request(key, init)
         // A 5xx is the upstream's answer about this object (a shield relaying an origin outage),
@@ -127,7 +132,10 @@ export class UpstreamSet {
       const res = await this.#fallback.request(key, init)
       return { ...res, upstream: this.#fallback.baseUrl }
     }
-    throw new VcdnError('ERR_UPSTREAM_NONE', `${this.#members.length} configured`, lastError !== undefined ? { cause: lastError } : undefined)
+    // Every member was tried and failed: the last failure says best what happened (502 refused,
+    // 504 timed out). ERR_UPSTREAM_NONE is left for a set with nobody to try.
+    if (lastError !== undefined) throw lastError
+    throw new VcdnError('ERR_UPSTREAM_NONE', `${this.#members.length} configured`)
   }
 
   markFailure(url: string): void {
@@ -161,10 +169,10 @@ export class UpstreamSet {
     await Promise.all(clients.map((c) => c.close()))
   }
 
-  #ordered(key: string): Member[] {
+  #ordered(key: string, isDownIncluded: boolean): Member[] {
     const scored: { member: Member; score: number }[] = []
     for (const member of this.#members) {
-      if (member.isUp) scored.push({ member, score: hrwScore(member.seed, key) })
+      if (member.isUp || isDownIncluded) scored.push({ member, score: hrwScore(member.seed, key) })
     }
     // Ties (1 in 2^32) are broken by url so every process orders identically.
     scored.sort((a, b) => b.score - a.score || (a.member.url < b.member.url ? -1 : 1))

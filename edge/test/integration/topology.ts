@@ -2,7 +2,7 @@
 // scripted stand-in for fault tests), N `vcdn shield`s and one `vcdn edge`, all on 127.0.0.1.
 import { join } from 'node:path'
 import { FsStore } from '../../../shared/store/index.js'
-import { startTier, tempDir, type TierProcess } from '../../../shared/testing/index.js'
+import { freePort, startTier, tempDir, type TierProcess } from '../../../shared/testing/index.js'
 import { signedPath } from '../../../shared/token/index.js'
 
 export const SECRET = 'tier-secret-for-tests'
@@ -56,14 +56,17 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
     ...opts.shieldExtra,
   })
   const startShield = async (i: number): Promise<TierProcess> => {
+    shieldPorts[i] ??= await freePort()
     const s = await startTier('shield', shieldConfig(i), { dir })
     shieldPorts[i] = s.port
     shields[i] = s
     return s
   }
   for (let i = 0; i < (opts.shields ?? 1); i++) await startShield(i)
+  const edgePort = await freePort()
   const edgeConfig = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     tierSecret: SECRET,
+    listen: { host: '127.0.0.1', port: edgePort },
     shields: shields.map((s) => s.url),
     origin: originUrl,
     signingKeys: KEYS,

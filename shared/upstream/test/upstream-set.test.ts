@@ -178,14 +178,26 @@ t.test('with no healthy upstream the fallback is used', async (t) => {
   await text(again)
 })
 
-t.test('with no healthy upstream and no fallback the error is ERR_UPSTREAM_NONE', async (t) => {
+t.test('with every upstream failing and no fallback the last failure is returned', async (t) => {
   const a = await upstream(t, 'a')
   const set = new UpstreamSet({ urls: [a.url], failThreshold: 1 })
   t.teardown(() => set.close())
   await a.stop()
-  const err = await set.request('/v/a/x', { method: 'GET' }).catch((e: unknown) => e)
-  t.match(err, { code: 'ERR_UPSTREAM_NONE', cause: { code: 'ERR_UPSTREAM_CONNECT' } })
-  await t.rejects(set.request('/v/a/x', { method: 'GET' }), { code: 'ERR_UPSTREAM_NONE' })
+  await t.rejects(set.request('/v/a/x', { method: 'GET' }), { code: 'ERR_UPSTREAM_CONNECT' })
+  t.same(set.healthy(), [], 'marked down')
+  await t.rejects(set.request('/v/a/x', { method: 'GET' }), { code: 'ERR_UPSTREAM_CONNECT' }, 'still tried, still refused')
+})
+
+t.test('with every upstream marked down and no fallback, they are still tried', async (t) => {
+  const a = await upstream(t, 'a')
+  const set = new UpstreamSet({ urls: [a.url], failThreshold: 1 })
+  t.teardown(() => set.close())
+  set.markFailure(a.url)
+  t.same(set.healthy(), [], 'marked down')
+  const res = await set.request('/v/a/x', { method: 'GET' })
+  t.equal(res.status, 200, 'a lone upstream marked down is tried rather than refused')
+  t.equal(await text(res), 'a /v/a/x')
+  t.same(set.healthy(), [a.url], 'and a success brings it back')
 })
 
 t.test('the constructor names the invalid field', async (t) => {
