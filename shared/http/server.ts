@@ -11,7 +11,9 @@ import uWS from 'uWebSockets.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
 export interface IncomingRequest extends ServerRequest {
-  /** Collect the request body (up to maxBytes; over that resolves null). Empty for GET/HEAD. */
+  /** The request body, streamed with backpressure; throws if the client goes away. Empty for GET/HEAD. */
+  readonly body: AsyncIterable<Uint8Array>
+  /** Collect the body (up to maxBytes; over that resolves null). */
   readBody(maxBytes: number): Promise<Buffer | null>
 }
 
@@ -226,13 +228,16 @@ export class HttpServer {
       })
       this.#inFlight++
       const sink = new UwsResponse(res, method === 'HEAD', () => this.#settled())
+      const body = new RequestBody(res, method === 'GET' || method === 'HEAD')
+      sink.onAbort(() => body.abort())
       const request: IncomingRequest = {
         method,
         path,
         query,
         headers,
         remoteAddress: remoteAddress(res),
-        readBody: bodyReader(res, method, headers),
+        body,
+        readBody: (maxBytes) => collect(body, headers['content-length'], maxBytes),
       }
       let result: void | Promise<void>
       try {
@@ -308,39 +313,86 @@ function remoteAddress(res: uWS.HttpResponse): string {
   return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
 }
 
+const BODY_HIGH_WATER_BYTES = 1024 * 1024
+const BODY_LOW_WATER_BYTES = 256 * 1024
+
 /**
- * Bodies must be subscribed to synchronously (uWS drops data that arrives before onData); we
- * buffer them until the handler asks, bounded by the handler's maxBytes.
+ * A request body as an async iterable with backpressure: uWS delivers data only to a handler
+ * registered synchronously, so we always subscribe and queue; past 1 MiB queued the socket is
+ * paused until the consumer drains below 256 KiB. A client that goes away makes iteration throw.
+ * Owned by one request; the consumer is the handler.
  */
-function bodyReader(res: uWS.HttpResponse, method: string, headers: HeaderMap): IncomingRequest['readBody'] {
-  if (method === 'GET' || method === 'HEAD') return () => Promise.resolve(Buffer.alloc(0))
-  const chunks: Buffer[] = []
-  let size = 0
-  let isDone = false
-  let isTooLarge = false
-  let limit = Number(headers['content-length'] ?? Infinity)
-  let waiter: ((b: Buffer | null) => void) | null = null
-  const finish = (): void => {
-    if (waiter === null || !isDone) return
-    waiter(isTooLarge ? null : Buffer.concat(chunks, size))
-    waiter = null
-  }
-  res.onData((ab, isLast) => {
-    if (!isTooLarge) {
-      size += ab.byteLength
-      if (size > limit) isTooLarge = true
-      else chunks.push(Buffer.from(ab.slice(0)))
+class RequestBody implements AsyncIterable<Uint8Array> {
+  #res: uWS.HttpResponse
+  #chunks: Buffer[] = []
+  #queuedBytes = 0
+  #isDone = false
+  #isPaused = false
+  #error: Error | null = null
+  #wake: (() => void) | null = null
+
+  constructor(res: uWS.HttpResponse, isEmpty: boolean) {
+    this.#res = res
+    if (isEmpty) {
+      this.#isDone = true
+      return
     }
-    if (isLast) {
-      isDone = true
-      finish()
-    }
-  })
-  return (maxBytes) =>
-    new Promise((resolve) => {
-      limit = Math.min(limit, maxBytes)
-      if (size > limit) isTooLarge = true
-      waiter = resolve
-      finish()
+    res.onData((ab, isLast) => {
+      if (ab.byteLength > 0) {
+        // uWS neuters the ArrayBuffer when this callback returns: copy it.
+        const chunk = Buffer.from(ab.slice(0))
+        this.#chunks.push(chunk)
+        this.#queuedBytes += chunk.byteLength
+      }
+      if (isLast) this.#isDone = true
+      if (!this.#isDone && !this.#isPaused && this.#queuedBytes > BODY_HIGH_WATER_BYTES) {
+        this.#isPaused = true
+        res.pause()
+      }
+      this.#notify()
     })
+  }
+
+  /** The client went away: readers stop with an error, and the socket is never touched again. */
+  abort(): void {
+    if (this.#isDone) return
+    this.#error = new Error('client closed the connection during the request body')
+    this.#notify()
+  }
+
+  #notify(): void {
+    const wake = this.#wake
+    this.#wake = null
+    wake?.()
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const chunk = this.#chunks.shift()
+      if (chunk !== undefined) {
+        this.#queuedBytes -= chunk.byteLength
+        if (this.#isPaused && this.#error === null && this.#queuedBytes < BODY_LOW_WATER_BYTES) {
+          this.#isPaused = false
+          this.#res.resume()
+        }
+        yield chunk
+        continue
+      }
+      if (this.#error !== null) throw this.#error
+      if (this.#isDone) return
+      await new Promise<void>((resolve) => (this.#wake = resolve))
+    }
+  }
+}
+
+/** Collect a body up to maxBytes; null when it is larger (the rest is drained, not kept). */
+async function collect(body: AsyncIterable<Uint8Array>, declared: string | undefined, maxBytes: number): Promise<Buffer | null> {
+  if (declared !== undefined && Number(declared) > maxBytes) return null
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.byteLength
+    if (size <= maxBytes) chunks.push(chunk)
+  }
+  return size > maxBytes ? null : Buffer.concat(chunks, size)
 }

@@ -1,0 +1,141 @@
+// The uWebSockets.js adapter: backpressure both ways, HEAD, aborts.
+import t, { type Test } from 'tap'
+import { createHash } from 'node:crypto'
+import { request } from 'node:http'
+import { HttpServer, type Handler } from '../index.js'
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+async function serve(t: Test, handler: Handler): Promise<string> {
+  const server = new HttpServer({ host: '127.0.0.1', port: 0, handler })
+  const port = await server.listen()
+  t.teardown(() => server.drain(0))
+  return `http://127.0.0.1:${port}`
+}
+
+const big = Buffer.alloc(32 * 1024 * 1024)
+for (let i = 0; i < big.length; i += 4096) big[i] = i % 251
+
+t.test('streams a known-length body to a slow reader without losing bytes', async (t) => {
+  const url = await serve(t, async (_req, res) => {
+    res.start(200, { 'content-type': 'application/octet-stream' }, big.length)
+    for (let off = 0; off < big.length; off += 256 * 1024) await res.write(big.subarray(off, off + 256 * 1024))
+    res.end()
+  })
+  const got = await new Promise<Buffer>((resolve, reject) => {
+    request(url + '/x', (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => {
+        chunks.push(c)
+        // read slowly at first so the server hits backpressure
+        if (chunks.length < 20) {
+          res.pause()
+          setTimeout(() => res.resume(), 2)
+        }
+      })
+      res.on('end', () => resolve(Buffer.concat(chunks)))
+      res.on('error', reject)
+    })
+      .on('error', reject)
+      .end()
+  })
+  t.equal(got.length, big.length)
+  t.equal(sha(got), sha(big))
+})
+
+t.test('streams a chunked body when the length is unknown', async (t) => {
+  const url = await serve(t, async (_req, res) => {
+    res.start(200, {})
+    for (let off = 0; off < 4 * 1024 * 1024; off += 64 * 1024) await res.write(big.subarray(off, off + 64 * 1024))
+    res.end()
+  })
+  const r = await fetch(url)
+  t.equal(r.headers.get('transfer-encoding'), 'chunked')
+  t.equal(sha(Buffer.from(await r.arrayBuffer())), sha(big.subarray(0, 4 * 1024 * 1024)))
+})
+
+t.test('HEAD reports Content-Length without a body', async (t) => {
+  const url = await serve(t, (_req, res) => {
+    res.start(200, { 'x-a': '1' }, 12345)
+    res.end()
+  })
+  const r = await fetch(url, { method: 'HEAD' })
+  t.equal(r.headers.get('content-length'), '12345')
+  t.equal(r.headers.get('x-a'), '1')
+})
+
+t.test('a request body streams in with backpressure and arrives intact', async (t) => {
+  let received = ''
+  const url = await serve(t, async (req, res) => {
+    const h = createHash('sha256')
+    let n = 0
+    for await (const chunk of req.body) {
+      h.update(chunk)
+      n += chunk.byteLength
+      if (n < 8 * 1024 * 1024) await new Promise((r) => setImmediate(r)) // a slow consumer
+    }
+    received = h.digest('hex')
+    res.start(200, {}, 0)
+    res.end()
+  })
+  const r = await fetch(url + '/up', { method: 'PUT', body: big })
+  t.equal(r.status, 200)
+  t.equal(received, sha(big))
+})
+
+t.test('readBody refuses bodies over the limit', async (t) => {
+  const url = await serve(t, async (req, res) => {
+    const body = await req.readBody(1000)
+    res.start(body === null ? 413 : 200, {}, 0)
+    res.end()
+  })
+  t.equal((await fetch(url, { method: 'POST', body: 'x'.repeat(10) })).status, 200)
+  t.equal((await fetch(url, { method: 'POST', body: 'x'.repeat(5000) })).status, 413)
+})
+
+t.test('a client that goes away mid-response fires onAbort and releases the writer', async (t) => {
+  let aborted = false
+  let writerDone!: () => void
+  const done = new Promise<void>((r) => (writerDone = r))
+  const url = await serve(t, async (_req, res) => {
+    res.onAbort(() => (aborted = true))
+    res.start(200, {}, big.length)
+    for (let off = 0; off < big.length && !res.isAborted; off += 256 * 1024) await res.write(big.subarray(off, off + 256 * 1024))
+    writerDone()
+  })
+  await new Promise<void>((resolve) => {
+    const req = request(url, (res) => {
+      res.once('data', () => {
+        req.destroy()
+        resolve()
+      })
+    })
+    req.on('error', () => undefined)
+    req.end()
+  })
+  await done
+  t.ok(aborted, 'onAbort fired and the write loop ended')
+})
+
+t.test('drain waits for in-flight responses', async (t) => {
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const server = new HttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    handler: async (_req, res) => {
+      await gate
+      res.start(200, {}, 2)
+      res.end(Buffer.from('ok'))
+    },
+  })
+  const port = await server.listen()
+  const pending = fetch(`http://127.0.0.1:${port}/`).then((r) => r.text())
+  await new Promise((r) => setTimeout(r, 50))
+  t.equal(server.inFlight, 1)
+  const drained = server.drain(5000)
+  release()
+  t.equal(await pending, 'ok', 'the in-flight response completed')
+  await drained
+  t.equal(server.inFlight, 0)
+})
