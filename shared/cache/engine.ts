@@ -1,0 +1,991 @@
+// The cache engine shared by the edge and the shield (DESIGN.md §5): memory tier (lru-cache) over
+// a disk tier (files + SQLite index), coalesced read-while-writer fills, RFC 9110/9111/5861
+// semantics, LRU eviction with watermarks, crash-safe commits and purge.
+//
+// Ownership of shared mutable state: the engine alone mutates the memory tier, the index, the
+// fill map and the counters; a Fill owns its received bytes and temp file; readers own only their
+// cursors. Everything runs on the event-loop thread, so each synchronous section is atomic.
+
+import { createHash, randomBytes } from 'node:crypto'
+import { closeSync, createReadStream, openSync, read } from 'node:fs'
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { LRUCache } from 'lru-cache'
+import { errorBody, isVcdnError, VcdnError, type ErrorCode } from '../errors/index.js'
+import type { HeaderMap, ResponseSink } from '../http/types.js'
+import { DiskIndex, type FileRef, type IndexRow } from './disk-index.js'
+import { Fill, pipeFill, type FillHead, type FillPlan, type FillReader } from './fill.js'
+import {
+  isIfRangeSatisfied,
+  isNotModified,
+  isStorable,
+  mergeRevalidatedHeaders,
+  parseCacheControl,
+  parseContentLength,
+  parseRange,
+  pickStoredHeaders,
+  upstreamAgeSec,
+} from './http-semantics.js'
+import { resolveOptions, type ResolvedOptions } from './options.js'
+import { ageSeconds, describeStored, notModifiedHeaders, responseHeaders, type StoredObject } from './stored-object.js'
+import type {
+  CacheCounters,
+  CacheOptions,
+  CacheOutcome,
+  PrefetchResult,
+  PurgeTarget,
+  ServeRequest,
+  ServeResult,
+} from './types.js'
+
+interface MemoryEntry {
+  obj: StoredObject
+  readonly body: Buffer
+  isPrefetched: boolean
+  /** Cached HIT headers for the plain hot path, rebuilt when the Age second changes. */
+  hitHeaders: HeaderMap | null
+  hitAgeSec: number
+}
+
+/** How to answer one request from a stored representation of `size` bytes. */
+interface ResponsePlan {
+  status: number
+  headers: HeaderMap
+  /** Content-Length to report; undefined for 304. */
+  contentLength: number | undefined
+  /** Body byte range [start, end); start === end for no body. */
+  start: number
+  end: number
+}
+
+const FLUSH_INTERVAL_MS = 1000
+const EVICT_BATCH = 128
+const DISK_STREAM_CHUNK = 256 * 1024
+const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', 'cache-control': 'no-store' })
+
+function zeroCounters(): CacheCounters {
+  return {
+    hits: 0,
+    misses: 0,
+    stale: 0,
+    revalidated: 0,
+    passes: 0,
+    fills: 0,
+    fillErrors: 0,
+    coalesced: 0,
+    upstreamRequests: 0,
+    evictions: 0,
+    evictedBytes: 0,
+    purged: 0,
+    memoryBytes: 0,
+    diskBytes: 0,
+    objects: 0,
+    prefetchIssued: 0,
+    prefetchUsed: 0,
+  }
+}
+
+function asUpstreamError(err: unknown): VcdnError {
+  if (isVcdnError(err)) return err
+  return new VcdnError('ERR_UPSTREAM_CONNECT', undefined, { cause: err })
+}
+
+function fileNameFor(key: string): string {
+  const hash = createHash('sha256').update(key).digest('hex')
+  // A per-version suffix: a replaced or evicted version can be unlinked without any risk of
+  // removing a newer version of the same key that was renamed into place meanwhile.
+  return `${hash.slice(0, 2)}/${hash}.${randomBytes(6).toString('hex')}`
+}
+
+async function readWhole(fd: number, size: number): Promise<Buffer> {
+  const body = Buffer.allocUnsafe(size)
+  let offset = 0
+  while (offset < size) {
+    const n = await new Promise<number>((resolve, reject) => {
+      read(fd, body, offset, size - offset, offset, (err, bytesRead) => {
+        if (err !== null) reject(err)
+        else resolve(bytesRead)
+      })
+    })
+    if (n === 0) throw new Error('object file shorter than its index row')
+    offset += n
+  }
+  return body
+}
+
+async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
+  try {
+    const it = body[Symbol.asyncIterator]()
+    await it.return?.()
+  } catch {
+    // Nothing to do: the body was not wanted.
+  }
+}
+
+export class CacheEngine {
+  readonly #o: ResolvedOptions
+  readonly #index: DiskIndex
+  readonly #objectsDir: string
+  readonly #tmpDir: string
+  readonly #memory: LRUCache<string, MemoryEntry>
+  /** In-flight fills by key; a fill leaves the map once committed, discarded or purged. */
+  readonly #fills = new Map<string, Fill>()
+  /** Keys served since the last flush; written to last_access in one transaction (batched). */
+  readonly #touched = new Set<string>()
+  readonly #counters = zeroCounters()
+  /** Bytes of temp files written by fills in progress; counted against the disk budget. */
+  #inflightBytes = 0
+  #eviction: Promise<void> | null = null
+  readonly #timer: NodeJS.Timeout
+  #isClosed = false
+
+  private constructor(o: ResolvedOptions, index: DiskIndex, diskBytes: number, objects: number) {
+    this.#o = o
+    this.#index = index
+    this.#objectsDir = join(o.dir, 'objects')
+    this.#tmpDir = join(o.dir, 'tmp')
+    this.#counters.diskBytes = diskBytes
+    this.#counters.objects = objects
+    this.#memory = new LRUCache<string, MemoryEntry>({
+      maxSize: o.memoryMaxBytes,
+      sizeCalculation: (entry) => Math.max(1, entry.body.length),
+    })
+    this.#timer = setInterval(() => {
+      this.#flushTouches()
+    }, FLUSH_INTERVAL_MS)
+    this.#timer.unref()
+  }
+
+  /** Open (or create) the cache under options.dir and reconcile the index with the files. */
+  static async open(options: CacheOptions): Promise<CacheEngine> {
+    const o = resolveOptions(options)
+    const objectsDir = join(o.dir, 'objects')
+    const tmpDir = join(o.dir, 'tmp')
+    await mkdir(objectsDir, { recursive: true })
+    // Crash safety: temp files are never committed after a restart.
+    await rm(tmpDir, { recursive: true, force: true })
+    await mkdir(tmpDir, { recursive: true })
+    for (let i = 0; i < 256; i++) await mkdir(join(objectsDir, i.toString(16).padStart(2, '0')), { recursive: true })
+
+    const index = new DiskIndex(join(o.dir, 'index.sqlite'))
+    let diskBytes = 0
+    let objects = 0
+    try {
+      const valid = new Set<string>()
+      const dropped: string[] = []
+      for (const ref of index.all()) {
+        const st = await stat(join(objectsDir, ref.file)).catch(() => null)
+        if (st === null || !st.isFile() || st.size !== ref.size) {
+          dropped.push(ref.key)
+          if (st !== null) await rm(join(objectsDir, ref.file), { force: true, recursive: true })
+          continue
+        }
+        valid.add(ref.file)
+        diskBytes += ref.size
+        objects++
+      }
+      index.deleteMany(dropped)
+      let orphans = 0
+      for (const sub of await readdir(objectsDir, { withFileTypes: true })) {
+        if (!sub.isDirectory()) {
+          await rm(join(objectsDir, sub.name), { force: true, recursive: true })
+          orphans++
+          continue
+        }
+        for (const name of await readdir(join(objectsDir, sub.name))) {
+          if (valid.has(`${sub.name}/${name}`)) continue
+          await rm(join(objectsDir, sub.name, name), { force: true, recursive: true })
+          orphans++
+        }
+      }
+      if (dropped.length > 0 || orphans > 0)
+        o.log.warn({ dropped: dropped.length, orphans }, 'cache index reconciled with files')
+    } catch (err) {
+      index.close()
+      throw err
+    }
+    const engine = new CacheEngine(o, index, diskBytes, objects)
+    engine.#maybeEvict()
+    return engine
+  }
+
+  get counters(): Readonly<CacheCounters> {
+    this.#counters.memoryBytes = this.#memory.calculatedSize
+    return this.#counters
+  }
+
+  /** True when the key is stored (memory or disk), fresh or not. */
+  has(key: string): boolean {
+    if (this.#isClosed) return false
+    return this.#memory.has(key) || this.#index.getRef(key) !== undefined
+  }
+
+  serve(req: ServeRequest, sink: ResponseSink): Promise<ServeResult> {
+    if (this.#isClosed) return Promise.resolve(this.#respondError(sink, req, 'ERR_SHUTTING_DOWN', 'MISS', null))
+    const now = this.#o.now()
+    const entry = this.#memory.get(req.key)
+    // Hot path: a fresh memory hit is answered synchronously — one start(), one end(), no SQLite.
+    if (entry !== undefined && now < entry.obj.expiresAt) {
+      return Promise.resolve(this.#serveMemory(entry, req, sink, 'HIT', null, now))
+    }
+    return this.#serveSlow(req, sink, now, entry).catch((err: unknown) => {
+      this.#o.log.error({ err, key: req.key }, 'cache serve failed')
+      if (!sink.isAborted) sink.abort()
+      return { outcome: 'MISS' as const, status: 500, bytes: 0, upstreamMs: null }
+    })
+  }
+
+  async prefetch(key: string): Promise<PrefetchResult> {
+    try {
+      if (this.#isClosed) return 'failed'
+      const inFlight = this.#fills.get(key)
+      if (inFlight !== undefined) {
+        await inFlight.settled
+        return 'joined'
+      }
+      const obj = this.#lookup(key)
+      if (obj !== null && this.#o.now() < obj.expiresAt) return 'present'
+      this.#counters.prefetchIssued++
+      const fill = this.#startFill(key, obj !== null && obj.status === 200 ? obj : null, true)
+      return (await fill.settled) ? 'filled' : 'failed'
+    } catch (err) {
+      this.#o.log.warn({ err, key }, 'cache prefetch failed')
+      return 'failed'
+    }
+  }
+
+  async purge(target: PurgeTarget): Promise<{ removed: number }> {
+    if (this.#isClosed) return { removed: 0 }
+    const removedKeys = new Set<string>()
+    let refs: FileRef[]
+    if ('key' in target) {
+      const { key } = target
+      const fill = this.#fills.get(key)
+      if (fill !== undefined) this.#markPurged(fill)
+      if (this.#memory.delete(key)) removedKeys.add(key)
+      const ref = this.#index.getRef(key)
+      refs = ref === undefined ? [] : [ref]
+      if (ref !== undefined) this.#index.delete(key)
+    } else {
+      const { prefix } = target
+      for (const [key, fill] of this.#fills) if (key.startsWith(prefix)) this.#markPurged(fill)
+      for (const key of [...this.#memory.keys()]) {
+        if (key.startsWith(prefix) && this.#memory.delete(key)) removedKeys.add(key)
+      }
+      refs = this.#index.prefix(prefix)
+      this.#index.deletePrefix(prefix)
+    }
+    for (const ref of refs) {
+      removedKeys.add(ref.key)
+      this.#counters.diskBytes -= ref.size
+      this.#counters.objects--
+    }
+    this.#counters.purged += removedKeys.size
+    await Promise.all(refs.map((ref) => this.#unlinkObject(ref.file)))
+    return { removed: removedKeys.size }
+  }
+
+  async close(): Promise<void> {
+    if (this.#isClosed) return
+    this.#flushTouches()
+    this.#isClosed = true
+    clearInterval(this.#timer)
+    // Fills are tied to the engine, not to clients: closing stops them; they commit nothing.
+    for (const fill of this.#fills.values()) fill.controller.abort(new VcdnError('ERR_SHUTTING_DOWN'))
+    await this.#eviction
+    this.#index.close()
+    this.#memory.clear()
+  }
+
+  // ---- serving -------------------------------------------------------------------------------
+
+  async #serveSlow(
+    req: ServeRequest,
+    sink: ResponseSink,
+    now: number,
+    entry: MemoryEntry | undefined,
+  ): Promise<ServeResult> {
+    const { key } = req
+    let stale: StoredObject | null = null
+    if (entry !== undefined) {
+      stale = entry.obj
+    } else {
+      const row = this.#index.get(key)
+      if (row !== undefined) {
+        const obj = this.#fromRow(row)
+        if (now < obj.expiresAt) {
+          const served = await this.#serveDisk(obj, row.prefetched === 1, req, sink, 'HIT', null)
+          if (served !== null) return served
+        } else {
+          stale = obj
+        }
+      }
+    }
+    // Only full 200 objects are revalidated or served stale; an expired negative answer is gone.
+    if (stale !== null && stale.status !== 200) stale = null
+
+    if (stale !== null && stale.policy.isStaleAllowed && now < stale.expiresAt + stale.policy.staleWhileRevalidateMs) {
+      // RFC 5861 §3: answer with the stale copy now, refresh once in the background.
+      if (!this.#fills.has(key)) this.#startFill(key, stale, false)
+      const served = await this.#serveStored(key, req, sink, 'STALE', null)
+      if (served !== null) return served
+    }
+
+    let fill = this.#fills.get(key)
+    if (fill !== undefined) this.#counters.coalesced++
+    else fill = this.#startFill(key, stale, false)
+    return this.#serveFromFill(fill, req, sink, stale)
+  }
+
+  /** Serve a stored key from memory or disk; null when it is no longer stored. */
+  async #serveStored(
+    key: string,
+    req: ServeRequest,
+    sink: ResponseSink,
+    outcome: CacheOutcome,
+    upstreamMs: number | null,
+  ): Promise<ServeResult | null> {
+    const now = this.#o.now()
+    const entry = this.#memory.get(key)
+    if (entry !== undefined) return this.#serveMemory(entry, req, sink, outcome, upstreamMs, now)
+    const row = this.#index.get(key)
+    if (row === undefined) return null
+    return this.#serveDisk(this.#fromRow(row), row.prefetched === 1, req, sink, outcome, upstreamMs)
+  }
+
+  #serveMemory(
+    entry: MemoryEntry,
+    req: ServeRequest,
+    sink: ResponseSink,
+    outcome: CacheOutcome,
+    upstreamMs: number | null,
+    now: number,
+  ): ServeResult {
+    const obj = entry.obj
+    this.#touched.add(obj.key)
+    this.#countOutcome(outcome)
+    if (outcome === 'HIT' && entry.isPrefetched) {
+      entry.isPrefetched = false
+      this.#usePrefetched(obj.key)
+    }
+    const h = req.headers
+    if (
+      outcome === 'HIT' &&
+      h['range'] === undefined &&
+      h['if-none-match'] === undefined &&
+      h['if-modified-since'] === undefined
+    ) {
+      const ageSec = ageSeconds(obj, now)
+      let headers = entry.hitHeaders
+      if (headers === null || entry.hitAgeSec !== ageSec) {
+        // Replaced, never mutated: a sink may keep the object it was given.
+        headers = responseHeaders(obj.headers, 'HIT', ageSec)
+        entry.hitHeaders = headers
+        entry.hitAgeSec = ageSec
+      }
+      sink.start(obj.status, headers, obj.size)
+      if (req.method === 'HEAD') sink.end()
+      else sink.end(entry.body)
+      return { outcome, status: obj.status, bytes: req.method === 'HEAD' ? 0 : obj.size, upstreamMs }
+    }
+    const plan = this.#planStored(obj, req, outcome, now)
+    sink.start(plan.status, plan.headers, plan.contentLength)
+    if (plan.end > plan.start) sink.end(entry.body.subarray(plan.start, plan.end))
+    else sink.end()
+    return { outcome, status: plan.status, bytes: plan.end - plan.start, upstreamMs }
+  }
+
+  /**
+   * Serve from the object file. The file is opened synchronously right after the index lookup,
+   * so eviction or purge (which delete the row first, then unlink) cannot slip in between: an open
+   * descriptor keeps an unlinked file readable on POSIX until this reader closes it.
+   */
+  async #serveDisk(
+    obj: StoredObject,
+    isPrefetched: boolean,
+    req: ServeRequest,
+    sink: ResponseSink,
+    outcome: CacheOutcome,
+    upstreamMs: number | null,
+  ): Promise<ServeResult | null> {
+    if (obj.file === null) return null
+    let fd: number
+    try {
+      fd = openSync(join(this.#objectsDir, obj.file), 'r')
+    } catch (err) {
+      // The index is the truth, but a file removed behind our back must not be served: drop it.
+      this.#o.log.warn({ err, key: obj.key }, 'cache object file missing; dropping index row')
+      this.#dropRow(obj.key, obj.file, obj.size)
+      return null
+    }
+    this.#touched.add(obj.key)
+    if (outcome === 'HIT' && isPrefetched) this.#usePrefetched(obj.key)
+    const now = this.#o.now()
+    const plan = this.#planStored(obj, req, outcome, now)
+    const wantsBody = plan.end > plan.start
+
+    if (obj.size <= this.#o.memoryObjectMaxBytes) {
+      // Small: read whole, promote into memory, answer like a memory hit.
+      let body: Buffer
+      try {
+        body = await readWhole(fd, obj.size)
+      } catch (err) {
+        this.#o.log.error({ err, key: obj.key }, 'cache object read failed')
+        this.#dropRow(obj.key, obj.file, obj.size)
+        return null
+      } finally {
+        closeSync(fd)
+      }
+      this.#countOutcome(outcome)
+      if (!this.#isClosed && this.#index.getRef(obj.key)?.file === obj.file) {
+        this.#memory.set(obj.key, { obj, body, isPrefetched: false, hitHeaders: null, hitAgeSec: -1 })
+      }
+      sink.start(plan.status, plan.headers, plan.contentLength)
+      if (wantsBody) sink.end(body.subarray(plan.start, plan.end))
+      else sink.end()
+      return { outcome, status: plan.status, bytes: plan.end - plan.start, upstreamMs }
+    }
+
+    this.#countOutcome(outcome)
+    sink.start(plan.status, plan.headers, plan.contentLength)
+    if (!wantsBody) {
+      closeSync(fd)
+      sink.end()
+      return { outcome, status: plan.status, bytes: 0, upstreamMs }
+    }
+    let sent = 0
+    const stream = createReadStream('', {
+      fd,
+      start: plan.start,
+      end: plan.end - 1,
+      highWaterMark: DISK_STREAM_CHUNK,
+      autoClose: true,
+    })
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (sink.isAborted) break
+        sent += chunk.length
+        await sink.write(chunk)
+      }
+      if (!sink.isAborted) {
+        if (sent === plan.end - plan.start) sink.end()
+        else sink.abort()
+      }
+    } catch (err) {
+      this.#o.log.error({ err, key: obj.key }, 'cache object stream failed')
+      if (!sink.isAborted) sink.abort()
+    } finally {
+      stream.destroy()
+    }
+    return { outcome, status: plan.status, bytes: sent, upstreamMs }
+  }
+
+  /** RFC 9110 §13.2.2 (conditionals first), then §14.2 (Range), for a stored representation. */
+  #planStored(obj: StoredObject, req: ServeRequest, outcome: CacheOutcome, now: number): ResponsePlan {
+    const headers = responseHeaders(obj.headers, outcome, ageSeconds(obj, now))
+    return planResponse(obj.status, headers, obj.size, req, obj.etag, obj.lastModified)
+  }
+
+  async #serveFromFill(
+    fill: Fill,
+    req: ServeRequest,
+    sink: ResponseSink,
+    stale: StoredObject | null,
+  ): Promise<ServeResult> {
+    const head: FillHead = fill.head ?? (await fill.headReady)
+    if (sink.isAborted) return { outcome: 'MISS', status: 0, bytes: 0, upstreamMs: head.upstreamMs }
+    const now = this.#o.now()
+    const canServeStaleOnError = stale !== null && now < stale.expiresAt + stale.policy.staleIfErrorMs
+
+    if (head.kind === 'error') {
+      // RFC 5861 §4: an error before headers may be answered with the stale copy.
+      if (canServeStaleOnError) {
+        const served = await this.#serveStored(fill.key, req, sink, 'STALE', head.upstreamMs)
+        if (served !== null) return served
+      }
+      return this.#respondError(sink, req, head.error.code, 'MISS', head.upstreamMs)
+    }
+    if (head.kind === 'not-modified') {
+      const served = await this.#serveStored(fill.key, req, sink, 'REVALIDATED', head.upstreamMs)
+      if (served !== null) return served
+      return this.#respondError(sink, req, 'ERR_UPSTREAM_STATUS', 'MISS', head.upstreamMs)
+    }
+    if (head.status >= 500 && canServeStaleOnError) {
+      const served = await this.#serveStored(fill.key, req, sink, 'STALE', head.upstreamMs)
+      if (served !== null) return served
+    }
+
+    const outcome: CacheOutcome = head.isPass ? 'PASS' : 'MISS'
+    this.#countOutcome(outcome)
+    const headers = responseHeaders(head.headers, outcome, upstreamAgeSec(head.headers))
+    let plan: ResponsePlan
+    if (head.contentLength !== null) {
+      plan = planResponse(
+        head.status,
+        headers,
+        head.contentLength,
+        req,
+        head.headers['etag'],
+        head.headers['last-modified'],
+      )
+    } else {
+      // Chunked upstream: the total is unknown when headers arrive, so a Range is ignored and
+      // the full 200 is streamed (RFC 9110 §14.2 allows ignoring Range). Conditionals still apply.
+      const isHead = req.method === 'HEAD'
+      const notModified =
+        head.status === 200 && isNotModified(req.headers, head.headers['etag'], head.headers['last-modified'])
+      plan = notModified
+        ? { status: 304, headers: notModifiedHeaders(headers), contentLength: undefined, start: 0, end: 0 }
+        : {
+            status: head.status,
+            headers,
+            contentLength: undefined,
+            start: 0,
+            end: isHead ? 0 : Number.POSITIVE_INFINITY,
+          }
+    }
+    sink.start(plan.status, plan.headers, plan.contentLength)
+    if (plan.end <= plan.start) {
+      sink.end()
+      // The response is complete; resolving after the fill settles keeps "served, then HIT" true.
+      await fill.settled
+      return { outcome, status: plan.status, bytes: 0, upstreamMs: head.upstreamMs }
+    }
+    const reader: FillReader = { wake: null, isCancelled: false }
+    sink.onAbort(() => {
+      reader.isCancelled = true
+      reader.wake?.()
+    })
+    const bytes = await pipeFill(fill, sink, reader, plan.start, Number.isFinite(plan.end) ? plan.end : null)
+    // Resolve only once the object is committed, so "served, then HIT" holds for callers.
+    if (!sink.isAborted) await fill.settled
+    return { outcome, status: plan.status, bytes, upstreamMs: head.upstreamMs }
+  }
+
+  #respondError(
+    sink: ResponseSink,
+    req: ServeRequest,
+    code: ErrorCode,
+    outcome: CacheOutcome,
+    upstreamMs: number | null,
+  ): ServeResult {
+    this.#countOutcome(outcome)
+    const err = new VcdnError(code)
+    if (sink.isAborted) return { outcome, status: err.status, bytes: 0, upstreamMs }
+    const body = Buffer.from(errorBody(code))
+    sink.start(err.status, { ...JSON_HEADERS, 'x-cache': outcome }, body.length)
+    if (req.method === 'HEAD') sink.end()
+    else sink.end(body)
+    return { outcome, status: err.status, bytes: req.method === 'HEAD' ? 0 : body.length, upstreamMs }
+  }
+
+  #countOutcome(outcome: CacheOutcome): void {
+    switch (outcome) {
+      case 'HIT':
+        this.#counters.hits++
+        break
+      case 'MISS':
+        this.#counters.misses++
+        break
+      case 'STALE':
+        this.#counters.stale++
+        break
+      case 'REVALIDATED':
+        this.#counters.revalidated++
+        break
+      case 'PASS':
+        this.#counters.passes++
+        break
+    }
+  }
+
+  #usePrefetched(key: string): void {
+    this.#counters.prefetchUsed++
+    // Once per prefetched object, so a direct write is fine here.
+    if (!this.#isClosed) this.#index.clearPrefetched(key)
+  }
+
+  // ---- fills ---------------------------------------------------------------------------------
+
+  #startFill(key: string, base: StoredObject | null, isPrefetch: boolean): Fill {
+    const fill = new Fill({ key, base, isPrefetch, bufferBytes: this.#o.fillBufferBytes })
+    this.#fills.set(key, fill)
+    this.#counters.fills++
+    this.#runFill(fill).catch((err: unknown) => {
+      // #runFill handles its own failures; this is a last line against unhandled rejections.
+      this.#o.log.error({ err, key }, 'cache fill crashed')
+      fill.fail(err)
+      fill.finish(false)
+      this.#forgetFill(fill)
+    })
+    return fill
+  }
+
+  #forgetFill(fill: Fill): void {
+    if (this.#fills.get(fill.key) === fill) this.#fills.delete(fill.key)
+  }
+
+  #markPurged(fill: Fill): void {
+    fill.isPurged = true
+    this.#forgetFill(fill)
+  }
+
+  async #runFill(fill: Fill): Promise<void> {
+    const { key, base } = fill
+    const o = this.#o
+    const requestHeaders: HeaderMap = {}
+    // RFC 9111 §4.3.1: validate the stored copy with its validators.
+    if (base?.etag !== undefined) requestHeaders['if-none-match'] = base.etag
+    if (base?.lastModified !== undefined) requestHeaders['if-modified-since'] = base.lastModified
+    const isConditional = base !== null && (base.etag !== undefined || base.lastModified !== undefined)
+
+    const t0 = performance.now()
+    this.#counters.upstreamRequests++
+    let res
+    try {
+      res = await o.fetch(key, { method: 'GET', headers: requestHeaders, signal: fill.controller.signal })
+    } catch (err) {
+      const error = asUpstreamError(err)
+      o.log.warn({ err, key, code: error.code }, 'cache fill failed before headers')
+      this.#counters.fillErrors++
+      this.#forgetFill(fill)
+      fill.publishHead({ kind: 'error', error, upstreamMs: Math.round(performance.now() - t0) })
+      fill.finish(false)
+      return
+    }
+    const upstreamMs = Math.round(performance.now() - t0)
+    const receivedAt = o.now()
+
+    if (res.status === 304 && isConditional && base !== null) {
+      await drain(res.body)
+      // RFC 9111 §4.3.4: freshen the stored response with the 304's header fields.
+      const isRefreshed = !fill.isPurged && !this.#isClosed && this.#refreshStored(base, res.headers, receivedAt)
+      this.#forgetFill(fill)
+      fill.publishHead({ kind: 'not-modified', headers: res.headers, upstreamMs })
+      fill.finish(isRefreshed)
+      return
+    }
+
+    const cc = parseCacheControl(res.headers['cache-control'])
+    const contentLength = parseContentLength(res.headers)
+    const isPass = !isStorable(cc)
+    const maxStorableBytes = Math.floor(o.maxBytes * o.highWatermark)
+    let plan: FillPlan = 'none'
+    if (!isPass && res.status === 200 && (contentLength === null || contentLength <= maxStorableBytes)) plan = 'disk'
+    // 404s are cached briefly, in memory only (DESIGN.md §5); 5xx and other statuses never.
+    if (!isPass && res.status === 404 && (contentLength === null || contentLength <= o.memoryObjectMaxBytes))
+      plan = 'memory'
+    if (plan === 'disk') {
+      const tmpPath = join(this.#tmpDir, randomBytes(12).toString('hex'))
+      try {
+        fill.attachFile(await open(tmpPath, 'w+'), tmpPath)
+      } catch (err) {
+        o.log.error({ err, key }, 'cache temp file open failed; passing through')
+        plan = 'none'
+      }
+    }
+    // Uncacheable answers are not shared with later requests: they go upstream themselves.
+    if (plan === 'none') this.#forgetFill(fill)
+    fill.publishHead({
+      kind: 'body',
+      status: res.status,
+      headers: res.headers,
+      contentLength,
+      upstreamMs,
+      plan,
+      isPass,
+      receivedAt,
+    })
+
+    let written = 0
+    let shouldStore = plan !== 'none'
+    try {
+      const fh = fill.fileHandle
+      for await (const raw of res.body) {
+        if (raw.length === 0) continue
+        const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
+        if (contentLength !== null && fill.received + chunk.length > contentLength) {
+          throw new VcdnError('ERR_UPSTREAM_BODY', 'more bytes than content-length')
+        }
+        fill.push(chunk)
+        if (fh !== null) {
+          let off = 0
+          while (off < chunk.length) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, written + off)
+            off += bytesWritten
+          }
+          written += chunk.length
+          this.#inflightBytes += chunk.length
+          fill.markWritten(chunk.length)
+          this.#maybeEvict()
+        }
+        if (plan === 'memory' && fill.received > o.memoryObjectMaxBytes) shouldStore = false
+        if (plan === 'disk' && fill.received > maxStorableBytes) shouldStore = false
+      }
+      if (contentLength !== null && fill.received !== contentLength) {
+        throw new VcdnError('ERR_UPSTREAM_BODY', 'fewer bytes than content-length')
+      }
+    } catch (err) {
+      // Mid-body failure: every reader is aborted, nothing is cached (DESIGN.md §5).
+      o.log.warn({ err, key, received: fill.received }, 'cache fill failed mid-body')
+      this.#counters.fillErrors++
+      this.#forgetFill(fill)
+      fill.fail(err)
+      this.#inflightBytes -= written
+      await fill.discardTemp()
+      await fill.unref()
+      fill.finish(false)
+      return
+    }
+
+    fill.complete()
+    let isStored = false
+    try {
+      if (shouldStore && !fill.isPurged && !this.#isClosed)
+        isStored = await this.#commit(fill, res.status, res.headers, receivedAt, plan)
+    } catch (err) {
+      o.log.error({ err, key }, 'cache commit failed')
+    } finally {
+      this.#inflightBytes -= written
+      this.#forgetFill(fill)
+      await fill.discardTemp()
+      await fill.unref()
+      fill.finish(isStored)
+    }
+  }
+
+  /** fsync → make room → rename into objects/ → index row → memory tier. */
+  async #commit(
+    fill: Fill,
+    status: number,
+    upstreamHeaders: HeaderMap,
+    receivedAt: number,
+    plan: FillPlan,
+  ): Promise<boolean> {
+    const { key } = fill
+    const size = fill.received
+    const headers = pickStoredHeaders(upstreamHeaders)
+    const config = this.#o
+    if (plan === 'memory') {
+      const body = fill.wholeBody()
+      if (body === null) return false
+      const obj = describeStored({ key, status, size, headers, storedAt: receivedAt, file: null, config })
+      this.#memory.set(key, { obj, body, isPrefetched: fill.isPrefetch, hitHeaders: null, hitAgeSec: -1 })
+      return true
+    }
+    const fh = fill.fileHandle
+    const tmpPath = fill.tmpPath
+    if (fh === null || tmpPath === null) return false
+    await fh.sync()
+    // Make room before the rename so objects/ stays within the budget.
+    if (this.#overHigh()) await this.#evict()
+    if (fill.isPurged || this.#isClosed) return false
+    const file = fileNameFor(key)
+    const finalPath = join(this.#objectsDir, file)
+    await rename(tmpPath, finalPath)
+    if (fill.isPurged || this.#isClosed) {
+      await unlink(finalPath).catch(() => {})
+      return false
+    }
+    const obj = describeStored({ key, status, size, headers, storedAt: receivedAt, file, config })
+    const row: IndexRow = {
+      key,
+      file,
+      size,
+      status,
+      headers: JSON.stringify(headers),
+      stored_at: obj.storedAt,
+      expires_at: obj.expiresAt,
+      last_access: this.#o.now(),
+      etag: obj.etag ?? null,
+      last_modified: obj.lastModified ?? null,
+      prefetched: fill.isPrefetch ? 1 : 0,
+    }
+    const previous = this.#index.put(row)
+    this.#counters.diskBytes += size
+    this.#counters.objects++
+    if (previous !== undefined) {
+      this.#counters.diskBytes -= previous.size
+      this.#counters.objects--
+    }
+    this.#memory.delete(key)
+    if (size <= this.#o.memoryObjectMaxBytes) {
+      const body = fill.wholeBody()
+      if (body !== null)
+        this.#memory.set(key, { obj, body, isPrefetched: fill.isPrefetch, hitHeaders: null, hitAgeSec: -1 })
+    }
+    if (previous !== undefined && previous.file !== file) await this.#unlinkObject(previous.file)
+    return true
+  }
+
+  /** Apply a 304 to the stored copy it validated (if that version is still the stored one). */
+  #refreshStored(base: StoredObject, fresh: HeaderMap, receivedAt: number): boolean {
+    const headers = mergeRevalidatedHeaders(base.headers, pickStoredHeaders(fresh))
+    const obj = describeStored({
+      key: base.key,
+      status: base.status,
+      size: base.size,
+      headers,
+      storedAt: receivedAt,
+      file: base.file,
+      config: this.#o,
+    })
+    let isRefreshed = false
+    const entry = this.#memory.peek(base.key)
+    if (entry !== undefined && entry.obj.file === base.file) {
+      entry.obj = obj
+      entry.hitHeaders = null
+      isRefreshed = true
+    }
+    if (base.file !== null && this.#index.getRef(base.key)?.file === base.file) {
+      this.#index.refresh(base.key, JSON.stringify(headers), obj.storedAt, obj.expiresAt, obj.etag, obj.lastModified)
+      isRefreshed = true
+    }
+    return isRefreshed
+  }
+
+  // ---- index and eviction ----------------------------------------------------------------------
+
+  #lookup(key: string): StoredObject | null {
+    const entry = this.#memory.peek(key)
+    if (entry !== undefined) return entry.obj
+    const row = this.#index.get(key)
+    return row === undefined ? null : this.#fromRow(row)
+  }
+
+  #fromRow(row: IndexRow): StoredObject {
+    const obj = describeStored({
+      key: row.key,
+      status: row.status,
+      size: row.size,
+      headers: JSON.parse(row.headers) as HeaderMap,
+      storedAt: row.stored_at,
+      file: row.file,
+      config: this.#o,
+    })
+    // The index is the truth: its expires_at wins over a recomputation under today's config.
+    return { ...obj, expiresAt: row.expires_at }
+  }
+
+  #dropRow(key: string, file: string, size: number): void {
+    if (this.#isClosed || this.#index.getRef(key)?.file !== file) return
+    this.#index.delete(key)
+    this.#memory.delete(key)
+    this.#counters.diskBytes -= size
+    this.#counters.objects--
+  }
+
+  #flushTouches(): void {
+    if (this.#touched.size === 0 || this.#isClosed) return
+    const keys = [...this.#touched]
+    this.#touched.clear()
+    try {
+      this.#index.touchMany(keys, this.#o.now())
+    } catch (err) {
+      this.#o.log.error({ err }, 'cache access-time flush failed')
+    }
+  }
+
+  #overHigh(): boolean {
+    return this.#counters.diskBytes + this.#inflightBytes > this.#o.maxBytes * this.#o.highWatermark
+  }
+
+  /** Start eviction off the serving path when usage crossed the high watermark. */
+  #maybeEvict(): void {
+    if (this.#eviction === null && this.#overHigh()) {
+      this.#evict().catch((err: unknown) => {
+        this.#o.log.error({ err }, 'cache eviction failed')
+      })
+    }
+  }
+
+  /** One eviction run at a time; callers share it. */
+  #evict(): Promise<void> {
+    this.#eviction ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#evictDown())
+      .finally(() => {
+        this.#eviction = null
+      })
+    return this.#eviction
+  }
+
+  /** LRU by last_access down to the low watermark, in batches (one transaction each). */
+  async #evictDown(): Promise<void> {
+    this.#flushTouches()
+    const target = this.#o.maxBytes * this.#o.lowWatermark
+    while (!this.#isClosed && this.#counters.diskBytes + this.#inflightBytes > target) {
+      const candidates = this.#index.oldest(EVICT_BATCH)
+      if (candidates.length === 0) break
+      // Take only as many of the oldest as needed to reach the low watermark.
+      const refs: FileRef[] = []
+      let projected = this.#counters.diskBytes + this.#inflightBytes
+      for (const ref of candidates) {
+        if (projected <= target) break
+        refs.push(ref)
+        projected -= ref.size
+      }
+      this.#index.deleteMany(refs.map((r) => r.key))
+      for (const ref of refs) {
+        this.#memory.delete(ref.key)
+        this.#counters.diskBytes -= ref.size
+        this.#counters.objects--
+        this.#counters.evictions++
+        this.#counters.evictedBytes += ref.size
+      }
+      // Readers hold open descriptors, so unlinking under them is safe (POSIX).
+      await Promise.all(refs.map((ref) => this.#unlinkObject(ref.file)))
+    }
+  }
+
+  async #unlinkObject(file: string): Promise<void> {
+    try {
+      await unlink(join(this.#objectsDir, file))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.#o.log.warn({ err, file }, 'cache object unlink failed')
+    }
+  }
+}
+
+/**
+ * RFC 9110 §13.2.2: conditionals are evaluated first (304 for GET/HEAD), then §14 Range for GET
+ * only (HEAD ignores Range, §14.2) and only on a 200 whose If-Range matches.
+ */
+function planResponse(
+  status: number,
+  headers: HeaderMap,
+  size: number,
+  req: ServeRequest,
+  etag: string | undefined,
+  lastModified: string | undefined,
+): ResponsePlan {
+  const isHead = req.method === 'HEAD'
+  if (status !== 200) return { status, headers, contentLength: size, start: 0, end: isHead ? 0 : size }
+  if (isNotModified(req.headers, etag, lastModified)) {
+    return { status: 304, headers: notModifiedHeaders(headers), contentLength: undefined, start: 0, end: 0 }
+  }
+  const rangeHeader = req.headers['range']
+  if (!isHead && rangeHeader !== undefined && isIfRangeSatisfied(req.headers, etag, lastModified)) {
+    const range = parseRange(rangeHeader, size)
+    if (range === 'unsatisfiable') {
+      return {
+        status: 416,
+        headers: { ...headers, 'content-range': `bytes */${size}` },
+        contentLength: 0,
+        start: 0,
+        end: 0,
+      }
+    }
+    if (range !== null) {
+      return {
+        status: 206,
+        headers: { ...headers, 'content-range': `bytes ${range.start}-${range.end}/${size}` },
+        contentLength: range.end - range.start + 1,
+        start: range.start,
+        end: range.end + 1,
+      }
+    }
+  }
+  return { status: 200, headers, contentLength: size, start: 0, end: isHead ? 0 : size }
+}

@@ -1,0 +1,265 @@
+// Pure HTTP caching rules (RFC 9110, RFC 9111, RFC 5861): no I/O, no state, unit-tested on
+// their own. The engine asks these functions and acts on the answers.
+
+import type { HeaderMap } from '../http/types.js'
+import type { DefaultTtls } from './types.js'
+
+export type CacheControl = ReadonlyMap<string, string | true>
+
+const EMPTY_CC: CacheControl = new Map()
+
+/** RFC 9111 §5.2: comma-separated directives, names case-insensitive, values token or quoted. */
+export function parseCacheControl(value: string | undefined): CacheControl {
+  if (value === undefined || value.length === 0) return EMPTY_CC
+  const out = new Map<string, string | true>()
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=')
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase()
+    if (name.length === 0) continue
+    if (eq === -1) {
+      out.set(name, true)
+      continue
+    }
+    let v = part.slice(eq + 1).trim()
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
+    // RFC 9111 §4.2.1: with duplicate directives the first one is used (conservative choice).
+    if (!out.has(name)) out.set(name, v)
+  }
+  return out
+}
+
+/** delta-seconds (RFC 9111 §1.2.2); null when absent or malformed. */
+export function deltaSeconds(cc: CacheControl, name: string): number | null {
+  const v = cc.get(name)
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) return null
+  const n = Number(v)
+  return Number.isSafeInteger(n) ? n : 2 ** 31
+}
+
+export type ContentKind = 'playlist' | 'segment' | 'other'
+
+export function contentKind(key: string): ContentKind {
+  const dot = key.lastIndexOf('.')
+  if (dot === -1 || dot < key.lastIndexOf('/')) return 'other'
+  switch (key.slice(dot + 1).toLowerCase()) {
+    case 'm3u8':
+    case 'mpd':
+      return 'playlist'
+    case 'm4s':
+    case 'mp4':
+    case 'ts':
+    case 'jpg':
+      return 'segment'
+    default:
+      return 'other'
+  }
+}
+
+/** Response header fields kept with a stored object (and what a revalidation may update). */
+export const STORED_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'expires',
+  'date',
+  'age',
+  'x-cache',
+] as const
+
+/** The subset forwarded to clients as-is; age and x-cache are recomputed per tier. */
+export const FORWARDED_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'expires',
+] as const
+
+export function pickStoredHeaders(headers: HeaderMap): HeaderMap {
+  const out: HeaderMap = {}
+  for (const name of STORED_HEADERS) {
+    const v = headers[name]
+    if (v !== undefined) out[name] = v
+  }
+  return out
+}
+
+/** RFC 9111 §4.3.4: a 304 updates the stored header fields it carries. */
+export function mergeRevalidatedHeaders(stored: HeaderMap, fresh: HeaderMap): HeaderMap {
+  const out: HeaderMap = { ...stored }
+  for (const name of STORED_HEADERS) {
+    const v = fresh[name]
+    if (v !== undefined) out[name] = v
+  }
+  return out
+}
+
+/** Upstream Age (RFC 9111 §5.1), seconds; 0 when absent or malformed. */
+export function upstreamAgeSec(headers: HeaderMap): number {
+  const v = headers['age']
+  if (v === undefined || !/^\s*\d+\s*$/.test(v)) return 0
+  return Math.min(Number(v), 2 ** 31)
+}
+
+export type Storability = 'store' | 'pass'
+
+/** RFC 9111 §3: no-store and private (we are a shared cache) forbid storing. */
+export function isStorable(cc: CacheControl): boolean {
+  return !cc.has('no-store') && !cc.has('private')
+}
+
+/**
+ * Freshness lifetime (RFC 9111 §4.2.1): s-maxage (shared caches) > max-age > Expires − Date >
+ * the per-type default from config (our stand-in for §4.2.2 heuristics). no-cache stores but
+ * makes the response stale at once so every use revalidates (§5.2.2.4).
+ */
+export function freshnessLifetimeMs(
+  headers: HeaderMap,
+  cc: CacheControl,
+  key: string,
+  defaults: DefaultTtls,
+  responseTimeMs: number,
+): number {
+  if (cc.has('no-cache')) return 0
+  const sMaxAge = deltaSeconds(cc, 's-maxage')
+  if (sMaxAge !== null) return sMaxAge * 1000
+  const maxAge = deltaSeconds(cc, 'max-age')
+  if (maxAge !== null) return maxAge * 1000
+  const expires = headers['expires']
+  if (expires !== undefined) {
+    const expiresMs = Date.parse(expires)
+    // §5.3: an invalid Expires means "already expired".
+    if (Number.isNaN(expiresMs)) return 0
+    const dateMs = headers['date'] === undefined ? Number.NaN : Date.parse(headers['date'])
+    return Math.max(0, expiresMs - (Number.isNaN(dateMs) ? responseTimeMs : dateMs))
+  }
+  return defaults[contentKind(key)]
+}
+
+export interface StalePolicy {
+  /** False when must-revalidate, proxy-revalidate, s-maxage or no-cache forbid serving stale (RFC 9111 §4.2.4). */
+  readonly isStaleAllowed: boolean
+  /** RFC 5861 §3. */
+  readonly staleWhileRevalidateMs: number
+  /** RFC 5861 §4; the config default when upstream states none. */
+  readonly staleIfErrorMs: number
+}
+
+export function stalePolicy(cc: CacheControl, defaultStaleIfErrorMs: number): StalePolicy {
+  const isStaleAllowed = !(
+    cc.has('must-revalidate') ||
+    cc.has('proxy-revalidate') ||
+    cc.has('s-maxage') ||
+    cc.has('no-cache')
+  )
+  const swr = deltaSeconds(cc, 'stale-while-revalidate')
+  const sie = deltaSeconds(cc, 'stale-if-error')
+  return {
+    isStaleAllowed,
+    staleWhileRevalidateMs: isStaleAllowed && swr !== null ? swr * 1000 : 0,
+    staleIfErrorMs: !isStaleAllowed ? 0 : sie !== null ? sie * 1000 : defaultStaleIfErrorMs,
+  }
+}
+
+/** RFC 9110 §8.8.3.2 weak comparison: opaque tags equal, W/ prefix ignored. */
+function opaqueTag(tag: string): string {
+  const t = tag.trim()
+  return t.startsWith('W/') ? t.slice(2) : t
+}
+
+function splitTags(list: string): string[] {
+  // Entity-tags are quoted and cannot contain '"', so splitting on commas outside quotes is exact.
+  const tags: string[] = []
+  let current = ''
+  let isQuoted = false
+  for (const ch of list) {
+    if (ch === '"') isQuoted = !isQuoted
+    if (ch === ',' && !isQuoted) {
+      if (current.trim().length > 0) tags.push(current.trim())
+      current = ''
+    } else {
+      current += ch
+    }
+  }
+  if (current.trim().length > 0) tags.push(current.trim())
+  return tags
+}
+
+/**
+ * RFC 9110 §13.2.2 steps 3–4 for GET/HEAD: true when the stored representation is "not
+ * modified" and the answer is 304. If-None-Match (weak comparison, `*`) takes precedence;
+ * If-Modified-Since applies only without it.
+ */
+export function isNotModified(req: HeaderMap, etag: string | undefined, lastModified: string | undefined): boolean {
+  const inm = req['if-none-match']
+  if (inm !== undefined) {
+    if (inm.trim() === '*') return true
+    if (etag === undefined) return false
+    const mine = opaqueTag(etag)
+    return splitTags(inm).some((t) => opaqueTag(t) === mine)
+  }
+  const ims = req['if-modified-since']
+  if (ims !== undefined && lastModified !== undefined) {
+    const since = Date.parse(ims)
+    const modified = Date.parse(lastModified)
+    if (Number.isNaN(since) || Number.isNaN(modified)) return false
+    return modified <= since
+  }
+  return false
+}
+
+/**
+ * RFC 9110 §13.1.5: a Range is honoured only when If-Range matches — a strong etag comparison
+ * or an exact Last-Modified date match.
+ */
+export function isIfRangeSatisfied(
+  req: HeaderMap,
+  etag: string | undefined,
+  lastModified: string | undefined,
+): boolean {
+  const ifRange = req['if-range']
+  if (ifRange === undefined) return true
+  const v = ifRange.trim()
+  if (v.startsWith('"') || v.startsWith('W/')) {
+    return etag !== undefined && !v.startsWith('W/') && !etag.startsWith('W/') && v === etag.trim()
+  }
+  return lastModified !== undefined && v === lastModified.trim()
+}
+
+export type RangeAnswer = { start: number; end: number } | 'unsatisfiable' | null
+
+/**
+ * RFC 9110 §14.1.2 / §14.2 for a representation of `total` bytes: one byte range → inclusive
+ * bounds; 'unsatisfiable' → 416; null → ignore the header and send 200 (malformed, not bytes,
+ * or several ranges — §14.2 lets a server ignore Range, which keeps multipart out of the engine).
+ */
+export function parseRange(header: string | undefined, total: number): RangeAnswer {
+  if (header === undefined) return null
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header)
+  if (m === null) return null
+  const first = m[1] ?? ''
+  const last = m[2] ?? ''
+  if (first === '' && last === '') return null
+  if (first === '') {
+    const suffix = Number(last)
+    if (suffix === 0 || total === 0) return 'unsatisfiable'
+    return { start: Math.max(0, total - suffix), end: total - 1 }
+  }
+  const start = Number(first)
+  const end = last === '' ? Number.MAX_SAFE_INTEGER : Number(last)
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return null
+  if (end < start) return null
+  if (start >= total) return 'unsatisfiable'
+  return { start, end: Math.min(end, total - 1) }
+}
+
+/** Integer Content-Length or null when absent/malformed (then the body is treated as chunked). */
+export function parseContentLength(headers: HeaderMap): number | null {
+  const v = headers['content-length']
+  if (v === undefined || !/^\s*\d+\s*$/.test(v)) return null
+  const n = Number(v)
+  return Number.isSafeInteger(n) ? n : null
+}

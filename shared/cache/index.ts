@@ -1,0 +1,16 @@
+// Public surface of the cache engine (DESIGN.md §5). Deep imports past this file are not allowed.
+export { CacheEngine } from './engine.js'
+export { normalizeKey, MAX_KEY_BYTES } from './normalize-key.js'
+export type {
+  CacheCounters,
+  CacheLogger,
+  CacheOptions,
+  CacheOutcome,
+  DefaultTtls,
+  FetchUpstream,
+  PrefetchResult,
+  PurgeTarget,
+  ServeRequest,
+  ServeResult,
+  UpstreamResponse,
+} from './types.js'

@@ -1,0 +1,173 @@
+// One options object, validated once, every problem reported at once with its exact path, then
+// frozen (STYLE.md "Code" / "Config").
+
+import { VcdnError } from '../errors/index.js'
+import type { CacheLogger, CacheOptions, DefaultTtls, FetchUpstream } from './types.js'
+
+const MiB = 1024 * 1024
+const YEAR_MS = 365 * 24 * 3600 * 1000
+
+export interface ResolvedOptions {
+  readonly dir: string
+  readonly maxBytes: number
+  readonly memoryMaxBytes: number
+  readonly memoryObjectMaxBytes: number
+  readonly highWatermark: number
+  readonly lowWatermark: number
+  readonly negativeTtlMs: number
+  readonly defaultTtlMs: Readonly<DefaultTtls>
+  readonly staleIfErrorMs: number
+  readonly fillBufferBytes: number
+  readonly fetch: FetchUpstream
+  readonly now: () => number
+  readonly log: CacheLogger
+}
+
+const noop = (): void => {}
+const SILENT: CacheLogger = Object.freeze({ info: noop, warn: noop, error: noop })
+
+const KNOWN = new Set([
+  'dir',
+  'maxBytes',
+  'memoryMaxBytes',
+  'memoryObjectMaxBytes',
+  'highWatermark',
+  'lowWatermark',
+  'negativeTtlMs',
+  'defaultTtlMs',
+  'staleIfErrorMs',
+  'fillBufferBytes',
+  'fetch',
+  'now',
+  'log',
+])
+
+export function resolveOptions(input: CacheOptions): ResolvedOptions {
+  const problems: string[] = []
+  if (input === null || typeof input !== 'object') {
+    throw new VcdnError('ERR_CONFIG_INVALID', 'cache options must be an object')
+  }
+  const raw = input as unknown as Record<string, unknown>
+  for (const name of Object.keys(raw)) {
+    if (!KNOWN.has(name)) problems.push(`cache.${name} is not a known option`)
+  }
+
+  const num = (
+    path: string,
+    value: unknown,
+    fallback: number | undefined,
+    min: number,
+    max: number,
+    isInteger: boolean,
+  ): number => {
+    if (value === undefined && fallback !== undefined) return fallback
+    if (typeof value !== 'number' || !Number.isFinite(value) || (isInteger && !Number.isInteger(value))) {
+      problems.push(`${path} must be a finite ${isInteger ? 'integer' : 'number'}`)
+      return fallback ?? min
+    }
+    if (value < min || value > max) {
+      problems.push(`${path} must be between ${min} and ${max}`)
+      return fallback ?? min
+    }
+    return value
+  }
+
+  if (typeof raw['dir'] !== 'string' || raw['dir'].length === 0) problems.push('cache.dir must be a non-empty string')
+  const maxBytes = num('cache.maxBytes', raw['maxBytes'], undefined, 1, Number.MAX_SAFE_INTEGER, true)
+  const memoryMaxBytes = num('cache.memoryMaxBytes', raw['memoryMaxBytes'], undefined, 1, Number.MAX_SAFE_INTEGER, true)
+  const memoryObjectMaxBytes = num(
+    'cache.memoryObjectMaxBytes',
+    raw['memoryObjectMaxBytes'],
+    Math.max(1, Math.min(Math.floor(memoryMaxBytes / 8), 8 * MiB)),
+    0,
+    Number.MAX_SAFE_INTEGER,
+    true,
+  )
+  const highWatermark = num('cache.highWatermark', raw['highWatermark'], 0.95, 0.01, 1, false)
+  const lowWatermark = num('cache.lowWatermark', raw['lowWatermark'], 0.85, 0, 1, false)
+  if (lowWatermark > highWatermark) problems.push('cache.lowWatermark must not exceed cache.highWatermark')
+  const negativeTtlMs = num('cache.negativeTtlMs', raw['negativeTtlMs'], 10_000, 0, Number.MAX_SAFE_INTEGER, false)
+  const staleIfErrorMs = num(
+    'cache.staleIfErrorMs',
+    raw['staleIfErrorMs'],
+    24 * 3600 * 1000,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    false,
+  )
+  const fillBufferBytes = num(
+    'cache.fillBufferBytes',
+    raw['fillBufferBytes'],
+    8 * MiB,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    true,
+  )
+
+  let defaultTtlMs: DefaultTtls = { playlist: 2_000, segment: YEAR_MS, other: 60_000 }
+  const ttl = raw['defaultTtlMs']
+  if (ttl !== undefined) {
+    if (ttl === null || typeof ttl !== 'object') {
+      problems.push('cache.defaultTtlMs must be an object { playlist, segment, other }')
+    } else {
+      const t = ttl as Record<string, unknown>
+      for (const name of Object.keys(t)) {
+        if (name !== 'playlist' && name !== 'segment' && name !== 'other')
+          problems.push(`cache.defaultTtlMs.${name} is not a known option`)
+      }
+      defaultTtlMs = {
+        playlist: num(
+          'cache.defaultTtlMs.playlist',
+          t['playlist'],
+          defaultTtlMs.playlist,
+          0,
+          Number.MAX_SAFE_INTEGER,
+          false,
+        ),
+        segment: num(
+          'cache.defaultTtlMs.segment',
+          t['segment'],
+          defaultTtlMs.segment,
+          0,
+          Number.MAX_SAFE_INTEGER,
+          false,
+        ),
+        other: num('cache.defaultTtlMs.other', t['other'], defaultTtlMs.other, 0, Number.MAX_SAFE_INTEGER, false),
+      }
+    }
+  }
+
+  if (typeof raw['fetch'] !== 'function') problems.push('cache.fetch must be a function')
+  if (raw['now'] !== undefined && typeof raw['now'] !== 'function') problems.push('cache.now must be a function')
+  const log = raw['log']
+  if (log !== undefined) {
+    const l = log as Record<string, unknown> | null
+    if (
+      l === null ||
+      typeof l !== 'object' ||
+      typeof l['info'] !== 'function' ||
+      typeof l['warn'] !== 'function' ||
+      typeof l['error'] !== 'function'
+    ) {
+      problems.push('cache.log must have info, warn and error methods')
+    }
+  }
+
+  if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
+
+  return Object.freeze({
+    dir: input.dir,
+    maxBytes,
+    memoryMaxBytes,
+    memoryObjectMaxBytes,
+    highWatermark,
+    lowWatermark,
+    negativeTtlMs,
+    defaultTtlMs: Object.freeze(defaultTtlMs),
+    staleIfErrorMs,
+    fillBufferBytes,
+    fetch: input.fetch,
+    now: input.now ?? Date.now,
+    log: input.log ?? SILENT,
+  })
+}

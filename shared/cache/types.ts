@@ -1,0 +1,108 @@
+// Public shapes of the cache engine (DESIGN.md §5). Implementation lives in engine.ts and the
+// files it composes; this file has no runtime code.
+
+import type { HeaderMap } from '../http/types.js'
+
+export interface UpstreamResponse {
+  status: number
+  /** Lower-case header names. */
+  headers: HeaderMap
+  /** May throw mid-way (ERR_UPSTREAM_BODY on truncation). */
+  body: AsyncIterable<Uint8Array>
+}
+
+/**
+ * Fetches one key from the next tier. Throws VcdnError ERR_UPSTREAM_CONNECT / ERR_UPSTREAM_TIMEOUT
+ * before headers. The signal belongs to the fill, never to a client request.
+ */
+export type FetchUpstream = (
+  key: string,
+  init: { method: 'GET'; headers: HeaderMap; signal: AbortSignal },
+) => Promise<UpstreamResponse>
+
+export interface CacheLogger {
+  info(o: object, msg?: string): void
+  warn(o: object, msg?: string): void
+  error(o: object, msg?: string): void
+}
+
+export interface DefaultTtls {
+  playlist: number
+  segment: number
+  other: number
+}
+
+export interface CacheOptions {
+  /** Disk tier root: index.sqlite + objects/ + tmp/. */
+  dir: string
+  /** Disk budget in bytes. */
+  maxBytes: number
+  /** Memory tier budget in bytes. */
+  memoryMaxBytes: number
+  /** Objects larger than this never enter the memory tier; default min(memoryMaxBytes/8, 8 MiB). */
+  memoryObjectMaxBytes?: number
+  /** Fraction of maxBytes at which eviction starts; default 0.95. */
+  highWatermark?: number
+  /** Fraction of maxBytes eviction brings usage down to; default 0.85. */
+  lowWatermark?: number
+  /** How long a 404 is cached; default 10_000. */
+  negativeTtlMs?: number
+  /** Freshness when upstream gives none; defaults 2_000 / 1 year / 60_000. */
+  defaultTtlMs?: DefaultTtls
+  /** stale-if-error window when upstream does not state one (RFC 5861 §4); default 24 h. */
+  staleIfErrorMs?: number
+  /**
+   * Bytes of a fill kept in memory for its readers; older chunks are re-read from the temp file
+   * by readers that lag behind. Default 8 MiB.
+   */
+  fillBufferBytes?: number
+  fetch: FetchUpstream
+  /** Epoch ms; injectable for tests. */
+  now?: () => number
+  log?: CacheLogger
+}
+
+export type CacheOutcome = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'PASS'
+
+export interface ServeResult {
+  outcome: CacheOutcome
+  status: number
+  /** Body bytes handed to the sink. */
+  bytes: number
+  /** Upstream time to headers for the fill this request used; null when upstream was not used. */
+  upstreamMs: number | null
+}
+
+export interface ServeRequest {
+  method: 'GET' | 'HEAD'
+  /** A key from normalizeKey(). */
+  key: string
+  /** Lower-case request headers (range, if-none-match, if-modified-since, if-range). */
+  headers: HeaderMap
+}
+
+export type PrefetchResult = 'present' | 'filled' | 'joined' | 'failed'
+
+export type PurgeTarget = { key: string } | { prefix: string }
+
+/** Plain numbers: the observability contract of the engine (STYLE.md "Logs and metrics"). */
+export interface CacheCounters {
+  hits: number
+  misses: number
+  stale: number
+  revalidated: number
+  passes: number
+  fills: number
+  fillErrors: number
+  /** Requests that joined a fill started by someone else. */
+  coalesced: number
+  upstreamRequests: number
+  evictions: number
+  evictedBytes: number
+  purged: number
+  memoryBytes: number
+  diskBytes: number
+  objects: number
+  prefetchIssued: number
+  prefetchUsed: number
+}
