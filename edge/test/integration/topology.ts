@@ -2,7 +2,7 @@
 // scripted stand-in for fault tests), N `vcdn shield`s and one `vcdn edge`, all on 127.0.0.1.
 import { join } from 'node:path'
 import { FsStore } from '../../../shared/store/index.js'
-import { freePort, startTier, tempDir, type TierProcess } from '../../../shared/testing/index.js'
+import { freePort, startTier, tempDir, waitFor, type TierProcess } from '../../../shared/testing/index.js'
 import { signedPath } from '../../../shared/token/index.js'
 
 export const SECRET = 'tier-secret-for-tests'
@@ -118,4 +118,19 @@ export function randomBytes(n: number, seed = 1): Buffer {
     b[i] = x & 0xff
   }
   return b
+}
+
+/**
+ * GET until the tier answers HIT. A client can have the last byte a moment before the fill is
+ * committed to the cache (as with nginx), so tests that need the object stored wait for it.
+ */
+export async function warm(url: string, headers: Record<string, string> = {}): Promise<Response> {
+  return waitFor(
+    async () => {
+      const r = await fetch(url, { headers })
+      await r.arrayBuffer()
+      return r.headers.get('x-cache') === 'HIT' ? r : null
+    },
+    { what: `a HIT for ${url.slice(0, 80)}` },
+  )
 }
