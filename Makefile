@@ -29,11 +29,11 @@ test: setup
 check: deps
 	$(NODE_BIN)/tsc --noEmit -p tsconfig.json
 	$(NODE_BIN)/eslint .
-	$(NODE_BIN)/prettier --check .
+	$(NODE_BIN)/prettier --check shared origin shield edge transcoder bench cli config scripts README.md
 	$(NODE_BIN)/depcruise --config .dependency-cruiser.cjs shared origin shield edge transcoder bench cli
 
 format: deps
-	$(NODE_BIN)/prettier --write .
+	$(NODE_BIN)/prettier --write shared origin shield edge transcoder bench cli config scripts README.md
 
 bench: setup
 	node dist/bench/run.js

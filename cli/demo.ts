@@ -78,7 +78,11 @@ export async function demo(flags: Record<string, string | true>): Promise<void> 
     const originUrl = `http://127.0.0.1:${origin.port}`
     const shield = await startChild(
       'shield',
-      write('shield', { tierSecret: secrets.tierSecret, upstreams: [originUrl], cache: { dir: join(dataDir, 'shield') } }),
+      write('shield', {
+        tierSecret: secrets.tierSecret,
+        upstreams: [originUrl],
+        cache: { dir: join(dataDir, 'shield') },
+      }),
       children,
     )
     const edgePort = typeof flags['port'] === 'string' ? Number(flags['port']) : 8080
@@ -94,7 +98,13 @@ export async function demo(flags: Record<string, string | true>): Promise<void> 
       }),
       children,
     )
-    const path = signedPath({ prefix: '/v/sample/', ttlS: 24 * 3600, kid: 'k1', keys: { k1: secrets.signingKey }, nowMs: Date.now() })
+    const path = signedPath({
+      prefix: '/v/sample/',
+      ttlS: 24 * 3600,
+      kid: 'k1',
+      keys: { k1: secrets.signingKey },
+      nowMs: Date.now(),
+    })
     process.stdout.write(
       [
         `vcdn demo is running (data in ${dataDir}):`,
@@ -123,6 +133,8 @@ async function publishSample(store: FsStore): Promise<void> {
   )
   await store.put(
     'v/sample/master.m3u8',
-    Buffer.from('#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720\n720p/index.m3u8\n'),
+    Buffer.from(
+      '#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720\n720p/index.m3u8\n',
+    ),
   )
 }

@@ -20,11 +20,16 @@ const USAGE = `usage: vcdn <command> [options]
 
 async function sign(argv: readonly string[]): Promise<void> {
   const { configFile, flags } = parseCli(argv)
-  if (configFile === undefined || typeof flags['prefix'] !== 'string') throw new UsageError('sign needs --config and --prefix')
-  const file = JSON.parse(readFileSync(configFile, 'utf8')) as { signingKeys?: Record<string, string>; activeKey?: string }
+  if (configFile === undefined || typeof flags['prefix'] !== 'string')
+    throw new UsageError('sign needs --config and --prefix')
+  const file = JSON.parse(readFileSync(configFile, 'utf8')) as {
+    signingKeys?: Record<string, string>
+    activeKey?: string
+  }
   const keys = file.signingKeys ?? {}
   const kid = typeof flags['kid'] === 'string' ? flags['kid'] : (file.activeKey ?? Object.keys(keys)[0])
-  if (kid === undefined || keys[kid] === undefined) throw new UsageError(`no signing key ${String(kid)} in ${configFile}`)
+  if (kid === undefined || keys[kid] === undefined)
+    throw new UsageError(`no signing key ${String(kid)} in ${configFile}`)
   const ttlS = typeof flags['ttl'] === 'string' ? Number(flags['ttl']) : 3600
   if (!Number.isInteger(ttlS) || ttlS <= 0) throw new UsageError('--ttl must be a positive integer (seconds)')
   const path = signedPath({
@@ -74,6 +79,8 @@ async function run(argv: readonly string[]): Promise<void> {
       return sign(rest)
     case 'purge':
       return purge(rest)
+    case 'token':
+      return (await import('../origin/src/main.js')).tokenCommand(rest)
     default:
       process.stderr.write(USAGE)
       process.exitCode = command === undefined || command === 'help' || command === '--help' ? 0 : 2

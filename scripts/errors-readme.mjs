@@ -4,6 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 const { ERRORS } = await import('../dist/shared/errors/index.js')
 const path = new URL('../shared/errors/README.md', import.meta.url)
 const text = readFileSync(path, 'utf8')
-const rows = Object.entries(ERRORS).map(([code, { status, message }]) => `| \`${code}\` | ${status} | ${message.replace(/\|/g, '\\|')} |`)
+const rows = Object.entries(ERRORS).map(
+  ([code, { status, message }]) => `| \`${code}\` | ${status} | ${message.replace(/\|/g, '\\|')} |`,
+)
 const table = ['| code | status | meaning |', '|---|---|---|', ...rows].join('\n')
 writeFileSync(path, text.replace(/<!-- table -->[\s\S]*<!-- \/table -->/, `<!-- table -->\n${table}\n<!-- /table -->`))

@@ -1,4 +1,10 @@
-import { commonSchema, loadConfig, type CommonConfig, type LoadOptions, type Schema } from '../../shared/config/index.js'
+import {
+  commonSchema,
+  loadConfig,
+  type CommonConfig,
+  type LoadOptions,
+  type Schema,
+} from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { cacheTierSchema, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
@@ -36,4 +42,3 @@ export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {
   if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return config
 }
-

@@ -5,8 +5,13 @@ import type { Logger } from '../../shared/log/index.js'
 import { redactPath } from '../../shared/log/index.js'
 import { createMetrics } from '../../shared/metrics/index.js'
 import { FsStore, type Store } from '../../shared/store/index.js'
+import { buildApiRouter, TrackedResponse, tusOptionsHeaders } from './api/index.js'
 import type { OriginConfig } from './config.js'
 import { serveContent } from './content.js'
+import { MetadataDb, openDb } from './db.js'
+import { SqliteJobQueue } from './job-queue.js'
+import { Purger } from './purge.js'
+import { UploadManager } from './uploads.js'
 
 export interface OriginDeps {
   log: Logger
@@ -22,6 +27,8 @@ export interface RunningTier {
 export interface Origin {
   listen(): Promise<RunningTier>
   close(): Promise<void>
+  /** Upload storage (its sweep is driven by the injected clock in tests). */
+  readonly uploads: UploadManager
 }
 
 const originMetrics = {
@@ -29,13 +36,63 @@ const originMetrics = {
   sent_bytes_total: { type: 'counter', help: 'content body bytes sent' },
 } as const
 
+// Every control-API answer: CORS for browsers and Uppy (tus headers must be readable by scripts),
+// and the tus protocol version (tus core §Tus-Resumable).
+const API_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers':
+    'Location, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Defer-Length, Upload-Expires, ' +
+    'Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm',
+  'tus-resumable': '1.0.0',
+}
+
+// CORS preflight (Fetch standard §3.2.3): no credentials needed, so it is answered for any path.
+const PREFLIGHT_HEADERS = {
+  'access-control-allow-methods': 'GET, HEAD, POST, PATCH, PUT, DELETE, OPTIONS',
+  'access-control-allow-headers':
+    'Authorization, Content-Type, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Defer-Length, ' +
+    'Upload-Checksum, Upload-Concat, Tus-Resumable, X-HTTP-Method-Override, X-Requested-With, Range',
+  'access-control-max-age': '86400',
+}
+
 export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const log = deps.log
+  const now = deps.now ?? Date.now
   const storeDir = config.store.dir !== '' ? config.store.dir : join(config.dataDir, 'store')
   mkdirSync(config.dataDir, { recursive: true })
   const store = deps.store ?? new FsStore({ dir: storeDir })
   const metrics = createMetrics('vcdn_origin', originMetrics)
   let isReady = false
+
+  const meta = new MetadataDb(openDb(join(config.dataDir, 'meta.db')))
+  const queue = new SqliteJobQueue({
+    db: meta.db,
+    now,
+    ...config.jobs,
+    onLeaseExhausted: (job) => {
+      const error = job.lastError ?? { code: 'ERR_JOB_LEASE_EXPIRED', message: 'worker lost' }
+      meta.setStatus(job.videoId, 'failed', now(), { error: { code: error.code, message: error.message } })
+    },
+  })
+  const uploads = new UploadManager({
+    dir: join(config.dataDir, 'uploads'),
+    meta,
+    queue,
+    store,
+    log,
+    now,
+    ttlMs: config.uploadTtlMs,
+    maxBytes: config.maxUploadBytes,
+  })
+  const purger = new Purger({
+    meta,
+    staticNodes: config.nodes,
+    tierSecret: config.tierSecret,
+    timeoutMs: config.purgeTimeoutMs,
+    log,
+  })
+  const api = buildApiRouter({ config, meta, queue, store, uploads, purger, log, now })
+  const onApiError = (err: unknown): void => log.error({ err }, 'control API handler failed')
 
   const server = new HttpServer({
     host: config.listen.host,
@@ -49,7 +106,16 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       }
       let result = { status: 404, bytes: 0 }
       if (req.path.startsWith('/v/')) result = await serveContent(req, res, store, config)
-      else sendError(res, 'ERR_NOT_FOUND')
+      else if (req.path.startsWith('/v1/')) {
+        const tracked = new TrackedResponse(res, API_HEADERS)
+        if (req.method === 'OPTIONS') {
+          tracked.start(204, { ...PREFLIGHT_HEADERS, ...tusOptionsHeaders(config.maxUploadBytes) })
+          tracked.end()
+        } else if (!(await api.handle(req, tracked, onApiError))) {
+          sendError(tracked, 'ERR_NOT_FOUND')
+        }
+        result = { status: tracked.status, bytes: 0 }
+      } else sendError(res, 'ERR_NOT_FOUND')
       metrics.m.requests_total.inc({ status: result.status })
       metrics.m.sent_bytes_total.inc(result.bytes)
       if (config.accessLog) {
@@ -78,6 +144,8 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
 
   return {
     async listen() {
+      await uploads.init()
+      uploads.startSweeper()
       const port = await server.listen()
       const adminPort = await admin.listen()
       isReady = true
@@ -87,6 +155,9 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       isReady = false
       await server.drain(config.drainTimeoutMs)
       await admin.drain(0)
+      await uploads.close()
+      meta.close()
     },
+    uploads,
   }
 }

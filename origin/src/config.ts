@@ -1,4 +1,12 @@
-import { commonSchema, loadConfig, type CommonConfig, type LoadOptions, type Schema } from '../../shared/config/index.js'
+import { readFileSync } from 'node:fs'
+import {
+  commonSchema,
+  loadConfig,
+  type CommonConfig,
+  type LoadOptions,
+  type Schema,
+} from '../../shared/config/index.js'
+import { VcdnError } from '../../shared/errors/index.js'
 
 export const originSchema = {
   ...commonSchema,
@@ -29,7 +37,47 @@ export const originSchema = {
     issuer: { type: 'string', default: 'vcdn', doc: 'control-API JWT issuer' },
     audience: { type: 'string', default: 'vcdn-api', doc: 'control-API JWT audience' },
   },
+  playbackTtlS: {
+    type: 'integer',
+    default: 3600,
+    min: 60,
+    unit: 's',
+    doc: 'lifetime of the signed playback URLs the API hands out',
+  },
+  maxUploadBytes: {
+    type: 'integer',
+    default: 20 * 1024 ** 3,
+    min: 1,
+    unit: 'bytes',
+    doc: 'largest source a tus upload may declare (Tus-Max-Size)',
+  },
+  uploadTtlMs: {
+    type: 'integer',
+    default: 24 * 3_600_000,
+    min: 1000,
+    unit: 'ms',
+    doc: 'an unfinished upload untouched this long is removed (tus expiration)',
+  },
+  jobs: {
+    maxAttempts: { type: 'integer', default: 3, min: 1, doc: 'claims before a job is dead-lettered' },
+    backoffBaseMs: {
+      type: 'integer',
+      default: 10_000,
+      min: 1,
+      unit: 'ms',
+      doc: 'first retry delay; doubles per attempt',
+    },
+    backoffMaxMs: { type: 'integer', default: 600_000, min: 1, unit: 'ms', doc: 'longest retry delay' },
+  },
+  purgeTimeoutMs: { type: 'integer', default: 5000, min: 1, unit: 'ms', doc: 'per-node timeout of the purge fan-out' },
 } satisfies Schema
+
+/** A shield or edge whose admin listener receives purges (static here, or POST /v1/nodes). */
+export interface NodeConfig {
+  id: string
+  tier: 'shield' | 'edge'
+  adminUrl: string
+}
 
 export interface OriginConfig extends CommonConfig {
   dataDir: string
@@ -39,8 +87,83 @@ export interface OriginConfig extends CommonConfig {
   activeKey: string
   edgeBaseUrl: string
   jwt: { secret: string; issuer: string; audience: string }
+  playbackTtlS: number
+  maxUploadBytes: number
+  uploadTtlMs: number
+  jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
+  purgeTimeoutMs: number
+  /** Statically registered nodes: `[{ "id": "edge-1", "tier": "edge", "adminUrl": "http://…" }]`. */
+  nodes: readonly NodeConfig[]
 }
 
+/**
+ * The shared loader's table has no list-of-objects type, so `nodes` is taken out of the file and
+ * overrides, validated here, and the rest goes through the shared loader (same precedence:
+ * defaults < file < overrides < environment). Problems of both parts are reported together.
+ */
 export function loadOriginConfig(opts: LoadOptions): OriginConfig {
-  return loadConfig<OriginConfig>(originSchema, opts)
+  let fromFile: Record<string, unknown> = {}
+  if (opts.file !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(opts.file, 'utf8'))
+      fromFile = isObject(parsed) ? parsed : { '(root)': parsed }
+    } catch (err) {
+      throw new VcdnError('ERR_CONFIG_INVALID', `cannot read ${opts.file}: ${(err as Error).message}`)
+    }
+  }
+  const overrides = opts.overrides ?? {}
+  const { nodes: fileNodes, ...fileRest } = fromFile
+  const { nodes: overrideNodes, ...overrideRest } = overrides
+  const problems: string[] = []
+  const nodes = parseNodes(overrideNodes ?? fileNodes ?? [], problems)
+  let base: Omit<OriginConfig, 'nodes'> | null = null
+  try {
+    base = loadConfig<Omit<OriginConfig, 'nodes'>>(originSchema, {
+      ...opts,
+      file: undefined,
+      overrides: mergeDeep(fileRest, overrideRest) as Record<string, unknown>,
+    })
+  } catch (err) {
+    if (!(err instanceof VcdnError)) throw err
+    problems.unshift(err.message.replace(/^configuration is invalid: /, ''))
+  }
+  if (problems.length > 0 || base === null) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
+  return Object.freeze({ ...base, nodes })
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+function mergeDeep(a: unknown, b: unknown): unknown {
+  if (!isObject(a) || !isObject(b)) return b === undefined ? a : b
+  const out: Record<string, unknown> = { ...a }
+  for (const [k, v] of Object.entries(b)) out[k] = k in a ? mergeDeep(a[k], v) : v
+  return out
+}
+
+function parseNodes(raw: unknown, problems: string[]): readonly NodeConfig[] {
+  if (!Array.isArray(raw)) {
+    problems.push('nodes must be an array of {id, tier, adminUrl}')
+    return []
+  }
+  const out: NodeConfig[] = []
+  raw.forEach((n: unknown, i) => {
+    const at = `nodes[${i}]`
+    if (!isObject(n)) {
+      problems.push(`${at} must be an object`)
+      return
+    }
+    for (const k of Object.keys(n))
+      if (k !== 'id' && k !== 'tier' && k !== 'adminUrl') problems.push(`${at}.${k} is not a known key`)
+    const { id, tier, adminUrl } = n
+    if (typeof id !== 'string' || id === '') problems.push(`${at}.id must be a non-empty string`)
+    if (tier !== 'shield' && tier !== 'edge') problems.push(`${at}.tier must be one of shield, edge`)
+    if (typeof adminUrl !== 'string' || !/^https?:\/\/[^/]+/.test(adminUrl))
+      problems.push(`${at}.adminUrl must be an http(s) URL`)
+    if (typeof id === 'string' && id !== '' && (tier === 'shield' || tier === 'edge') && typeof adminUrl === 'string') {
+      out.push(Object.freeze({ id, tier, adminUrl: adminUrl.replace(/\/+$/, '') }))
+    }
+  })
+  return Object.freeze(out)
 }

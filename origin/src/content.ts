@@ -83,7 +83,9 @@ export async function serveContent(
   // RFC 9110 §13.1.5: If-Range with a strong validator that does not match → full representation.
   const ifRange = req.headers['if-range']
   const range =
-    ifRange !== undefined && ifRange !== info.etag ? ({ kind: 'none' } as const) : parseRange(req.headers['range'], info.size)
+    ifRange !== undefined && ifRange !== info.etag
+      ? ({ kind: 'none' } as const)
+      : parseRange(req.headers['range'], info.size)
   if (range.kind === 'unsatisfiable') {
     return { status: sendError(res, 'ERR_REQUEST_RANGE', { 'content-range': `bytes */${info.size}` }), bytes: 0 }
   }

@@ -69,7 +69,9 @@ t.test('origin content server', async (t) => {
       headers: { ...auth, 'if-modified-since': r.headers.get('last-modified')! },
     })
     t.equal(ims.status, 304)
-    const changed = await fetch(`${origin.url}/v/abc/720p/seg_00001.m4s`, { headers: { ...auth, 'if-none-match': '"other"' } })
+    const changed = await fetch(`${origin.url}/v/abc/720p/seg_00001.m4s`, {
+      headers: { ...auth, 'if-none-match': '"other"' },
+    })
     t.equal(changed.status, 200)
     await changed.arrayBuffer()
   })

@@ -8,7 +8,14 @@ import { mkdirSync } from 'node:fs'
 import { CacheEngine, normalizeKey, type CacheCounters, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
 import { isVcdnError, toCode } from '../errors/index.js'
-import { createAdminServer, HttpServer, sendError, sendJson, type IncomingRequest, type ResponseSink } from '../http/index.js'
+import {
+  createAdminServer,
+  HttpServer,
+  sendError,
+  sendJson,
+  type IncomingRequest,
+  type ResponseSink,
+} from '../http/index.js'
 import { redactPath, type Logger } from '../log/index.js'
 import { createMetrics, type MetricSpec } from '../metrics/index.js'
 import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
@@ -120,7 +127,10 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     log,
     ...(opts.now ? { now: opts.now } : {}),
   })
-  const metrics = createMetrics(`vcdn_${tier}`, tierMetrics(() => engine.counters))
+  const metrics = createMetrics(
+    `vcdn_${tier}`,
+    tierMetrics(() => engine.counters),
+  )
   const m = metrics.m
   let isReady = false
 

@@ -87,7 +87,12 @@ function build(
       out[key] = build(spec, given[key], `${at}.`, env, prefix, problems)
       continue
     }
-    const envName = prefix + at.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()
+    const envName =
+      prefix +
+      at
+        .replace(/\./g, '_')
+        .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+        .toUpperCase()
     let value: unknown = given[key]
     const fromEnv = env[envName]
     if (fromEnv !== undefined) value = parseEnv(spec, fromEnv, envName, problems)
@@ -114,7 +119,10 @@ function parseEnv(spec: Field, raw: string, name: string, problems: string[]): u
       problems.push(`${name} must be true or false`)
       return undefined
     case 'string[]':
-      return raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
     case 'map':
       try {
         return JSON.parse(raw) as unknown
@@ -194,10 +202,25 @@ export const commonSchema = {
     host: { type: 'string', default: '127.0.0.1', doc: 'admin listener address (metrics, health, purge)' },
     port: { type: 'integer', default: 0, min: 0, max: 65535, doc: 'admin listener port (0 = any free port)' },
   },
-  tierSecret: { type: 'string', isRequired: true, doc: 'secret shared by origin, shields and edges (x-vcdn-tier header)' },
-  logLevel: { type: 'string', default: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], doc: 'log level' },
+  tierSecret: {
+    type: 'string',
+    isRequired: true,
+    doc: 'secret shared by origin, shields and edges (x-vcdn-tier header)',
+  },
+  logLevel: {
+    type: 'string',
+    default: 'info',
+    oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'],
+    doc: 'log level',
+  },
   accessLog: { type: 'boolean', default: true, doc: 'one JSON access line per request' },
-  drainTimeoutMs: { type: 'integer', default: 10_000, min: 0, unit: 'ms', doc: 'SIGTERM: how long in-flight requests may finish' },
+  drainTimeoutMs: {
+    type: 'integer',
+    default: 10_000,
+    min: 0,
+    unit: 'ms',
+    doc: 'SIGTERM: how long in-flight requests may finish',
+  },
 } satisfies Schema
 
 export interface CommonConfig {

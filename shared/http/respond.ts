@@ -21,7 +21,12 @@ export function sendJson(res: ResponseSink, status: number, value: unknown, extr
   return status
 }
 
-export function sendText(res: ResponseSink, status: number, text: string, contentType = 'text/plain; charset=utf-8'): number {
+export function sendText(
+  res: ResponseSink,
+  status: number,
+  text: string,
+  contentType = 'text/plain; charset=utf-8',
+): number {
   const body = Buffer.from(text)
   res.start(status, { 'content-type': contentType, 'cache-control': 'no-store' }, body.byteLength)
   res.end(body)

@@ -386,7 +386,11 @@ class RequestBody implements AsyncIterable<Uint8Array> {
 }
 
 /** Collect a body up to maxBytes; null when it is larger (the rest is drained, not kept). */
-async function collect(body: AsyncIterable<Uint8Array>, declared: string | undefined, maxBytes: number): Promise<Buffer | null> {
+async function collect(
+  body: AsyncIterable<Uint8Array>,
+  declared: string | undefined,
+  maxBytes: number,
+): Promise<Buffer | null> {
   if (declared !== undefined && Number(declared) > maxBytes) return null
   const chunks: Uint8Array[] = []
   let size = 0

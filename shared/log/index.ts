@@ -27,7 +27,5 @@ export function createLogger(opts: { tier: string; level?: string; destination?:
 
 /** `/t/<token>/v/...` → `/t/<first 8 chars>…/v/...`; `token=` query values likewise. */
 export function redactPath(path: string): string {
-  return path
-    .replace(/^\/t\/([^/]{0,8})[^/]*/, '/t/$1…')
-    .replace(/([?&]token=)([^&]{0,8})[^&]*/, '$1$2…')
+  return path.replace(/^\/t\/([^/]{0,8})[^/]*/, '/t/$1…').replace(/([?&]token=)([^&]{0,8})[^&]*/, '$1$2…')
 }

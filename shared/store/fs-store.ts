@@ -80,17 +80,23 @@ export class FsStore implements Store {
       if (range !== undefined) {
         // RFC 9110 §14.1.2: a last-pos past the end is clamped; a first-pos at or past the end
         // makes the range unsatisfiable (§15.5.17).
-        if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 ||
-            range.end < range.start || range.start >= info.size) {
+        if (
+          !Number.isSafeInteger(range.start) ||
+          !Number.isSafeInteger(range.end) ||
+          range.start < 0 ||
+          range.end < range.start ||
+          range.start >= info.size
+        ) {
           throw new VcdnError('ERR_REQUEST_RANGE', `bytes ${range.start}-${range.end} of ${info.size}`)
         }
         start = range.start
         end = Math.min(range.end, info.size - 1)
       }
       // An empty object: a stream with end = -1 would be rejected, and there is nothing to read.
-      const body = info.size === 0
-        ? fh.createReadStream({ start: 0, end: 0, autoClose: true })
-        : fh.createReadStream({ start, end, autoClose: true })
+      const body =
+        info.size === 0
+          ? fh.createReadStream({ start: 0, end: 0, autoClose: true })
+          : fh.createReadStream({ start, end, autoClose: true })
       return { info, body }
     } catch (err) {
       await fh.close().catch(() => undefined)
@@ -185,7 +191,10 @@ export class FsStore implements Store {
     const dirs = new Set<string>()
     let after: string | undefined
     for (;;) {
-      const page = await this.list(prefix, after === undefined ? { limit: DEFAULT_LIST_LIMIT } : { limit: DEFAULT_LIST_LIMIT, after })
+      const page = await this.list(
+        prefix,
+        after === undefined ? { limit: DEFAULT_LIST_LIMIT } : { limit: DEFAULT_LIST_LIMIT, after },
+      )
       for (const info of page) {
         const path = this.#path(info.key)
         try {
@@ -213,7 +222,8 @@ export class FsStore implements Store {
       throw new TypeError(`FsStore.list: opts.limit must be an integer in 1..${MAX_LIST_LIMIT}`)
     }
     const after = opts?.after
-    if (after !== undefined && typeof after !== 'string') throw new TypeError('FsStore.list: opts.after must be a string')
+    if (after !== undefined && typeof after !== 'string')
+      throw new TypeError('FsStore.list: opts.after must be a string')
     const slash = prefix.lastIndexOf('/')
     const out: ObjectInfo[] = []
     await this.#walk(slash === -1 ? '' : prefix.slice(0, slash), prefix, after, limit, out)
@@ -225,7 +235,13 @@ export class FsStore implements Store {
    * for directories: every key below directory `d` lies in [d + '/', d + '0') ('0' follows '/' in
    * ASCII), so this order is exactly the byte order of the full keys, as S3 lists them.
    */
-  async #walk(dirKey: string, prefix: string, after: string | undefined, limit: number, out: ObjectInfo[]): Promise<void> {
+  async #walk(
+    dirKey: string,
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+    out: ObjectInfo[],
+  ): Promise<void> {
     const dirPath = dirKey === '' ? this.#dir : this.#path(dirKey)
     let entries: Dirent[]
     try {
@@ -273,8 +289,13 @@ export class FsStore implements Store {
     if (mayHaveMeta) {
       try {
         const parsed: unknown = JSON.parse(await readFile(path + META_SUFFIX, 'utf8'))
-        if (parsed !== null && typeof parsed === 'object' && 'contentType' in parsed &&
-            typeof parsed.contentType === 'string' && parsed.contentType.length > 0) {
+        if (
+          parsed !== null &&
+          typeof parsed === 'object' &&
+          'contentType' in parsed &&
+          typeof parsed.contentType === 'string' &&
+          parsed.contentType.length > 0
+        ) {
           return parsed.contentType
         }
       } catch {
@@ -320,8 +341,11 @@ export class FsStore implements Store {
   }
 }
 
-class BodyError {
-  constructor(readonly inner: unknown) {}
+/** Wraps the producer's failure so it can be told apart from our own I/O errors. */
+class BodyError extends Error {
+  constructor(readonly inner: unknown) {
+    super('the body producer failed')
+  }
 }
 
 function toInfo(key: string, st: BigIntStats, contentType: string): ObjectInfo {

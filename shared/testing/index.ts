@@ -184,7 +184,11 @@ export function rawRequest(
       if (data === '' && isSilenceOk) return // let the timer decide
       clearTimeout(timer)
       const end = data.indexOf('\r\n\r\n')
-      res({ status: Number(data.split(' ')[1]), head: data.slice(0, Math.max(0, end)), body: end < 0 ? '' : data.slice(end + 4) })
+      res({
+        status: Number(data.split(' ')[1]),
+        head: data.slice(0, Math.max(0, end)),
+        body: end < 0 ? '' : data.slice(end + 4),
+      })
     })
     sock.write(text)
   })
@@ -232,7 +236,11 @@ export class ScriptedOrigin {
         res.writeHead(304, headers).end()
         return
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length), ...headers })
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(body.length),
+        ...headers,
+      })
       res.end(req.method === 'HEAD' ? undefined : body)
     })
     return this

@@ -63,7 +63,8 @@ export function keyObjects(keys: Record<string, string>, where: string): Map<str
   const out = new Map<string, KeyObject>()
   for (const [kid, secret] of Object.entries(keys)) {
     if (!KID.test(kid)) throw new TypeError(`${where}: key id ${JSON.stringify(kid)} must match ${KID.source}`)
-    if (typeof secret !== 'string' || secret.length === 0) throw new TypeError(`${where}.${kid} must be a non-empty string`)
+    if (typeof secret !== 'string' || secret.length === 0)
+      throw new TypeError(`${where}.${kid} must be a non-empty string`)
     out.set(kid, createSecretKey(Buffer.from(secret, 'utf8')))
   }
   if (out.size === 0) throw new TypeError(`${where} must hold at least one key`)
@@ -75,7 +76,8 @@ export function mac(key: KeyObject, payloadB64: string): string {
 }
 
 export function signToken(p: TokenPayload, keys: Record<string, string>): string {
-  if (!Number.isSafeInteger(p.exp) || p.exp <= 0) throw new TypeError('signToken: p.exp must be a positive integer (epoch s)')
+  if (!Number.isSafeInteger(p.exp) || p.exp <= 0)
+    throw new TypeError('signToken: p.exp must be a positive integer (epoch s)')
   if (typeof p.acl !== 'string' || !isSafePath(p.acl) || p.acl.length > MAX_ACL_CHARS) {
     throw new TypeError('signToken: p.acl must be a normalised absolute path prefix')
   }
@@ -112,7 +114,8 @@ export function parseToken(token: string): { payloadB64: string; signature: stri
   const o = raw as Record<string, unknown>
   const { exp, acl, kid, ip, sid } = o
   if (typeof exp !== 'number' || !Number.isSafeInteger(exp) || exp <= 0) throw malformed('exp')
-  if (typeof acl !== 'string' || acl.length === 0 || acl.length > MAX_ACL_CHARS || acl.charCodeAt(0) !== 47) throw malformed('acl')
+  if (typeof acl !== 'string' || acl.length === 0 || acl.length > MAX_ACL_CHARS || acl.charCodeAt(0) !== 47)
+    throw malformed('acl')
   if (typeof kid !== 'string' || !KID.test(kid)) throw malformed('kid')
   if (ip !== undefined && (typeof ip !== 'string' || isIP(ip) === 0)) throw malformed('ip')
   if (sid !== undefined && (typeof sid !== 'string' || !SID.test(sid))) throw malformed('sid')

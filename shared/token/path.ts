@@ -25,13 +25,16 @@ export function signedPath(p: SignedPathOptions): string {
   if (!path.startsWith(p.prefix)) throw new TypeError('signedPath: p.path must lie under p.prefix')
   if (!Number.isSafeInteger(p.ttlS) || p.ttlS <= 0) throw new TypeError('signedPath: p.ttlS must be a positive integer')
   if (!Number.isFinite(p.nowMs)) throw new TypeError('signedPath: p.nowMs must be epoch ms')
-  const token = signToken({
-    exp: Math.floor(p.nowMs / 1000) + p.ttlS,
-    acl: p.prefix,
-    kid: p.kid,
-    ...(p.ip !== undefined ? { ip: p.ip } : {}),
-    ...(p.sid !== undefined ? { sid: p.sid } : {}),
-  }, p.keys)
+  const token = signToken(
+    {
+      exp: Math.floor(p.nowMs / 1000) + p.ttlS,
+      acl: p.prefix,
+      kid: p.kid,
+      ...(p.ip !== undefined ? { ip: p.ip } : {}),
+      ...(p.sid !== undefined ? { sid: p.sid } : {}),
+    },
+    p.keys,
+  )
   return `/t/${token}${path}`
 }
 

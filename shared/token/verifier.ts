@@ -39,10 +39,12 @@ export class TokenVerifier {
   constructor(opts: TokenVerifierOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('TokenVerifier: options must be an object')
     this.#keys = keyObjects(opts.keys, 'TokenVerifier: options.keys')
-    if (opts.now !== undefined && typeof opts.now !== 'function') throw new TypeError('TokenVerifier: options.now must be a function')
+    if (opts.now !== undefined && typeof opts.now !== 'function')
+      throw new TypeError('TokenVerifier: options.now must be a function')
     this.#now = opts.now ?? Date.now
     const memoMax = opts.memoMax ?? DEFAULT_MEMO_MAX
-    if (!Number.isSafeInteger(memoMax) || memoMax < 0) throw new TypeError('TokenVerifier: options.memoMax must be an integer >= 0')
+    if (!Number.isSafeInteger(memoMax) || memoMax < 0)
+      throw new TypeError('TokenVerifier: options.memoMax must be an integer >= 0')
     this.#memoMax = memoMax
   }
 
@@ -90,7 +92,8 @@ export class TokenVerifier {
     // Comparing the base64url text rather than decoded bytes also rejects non-canonical encodings.
     const expected = Buffer.from(mac(key, payloadB64), 'latin1')
     const given = Buffer.from(signature, 'latin1')
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw new VcdnError('ERR_TOKEN_SIGNATURE')
+    if (expected.length !== given.length || !timingSafeEqual(expected, given))
+      throw new VcdnError('ERR_TOKEN_SIGNATURE')
     const grant: Grant = { expMs: payload.exp * 1000, acl: payload.acl, ip: payload.ip }
     if (this.#memoMax > 0 && grant.expMs > this.#now()) {
       if (this.#memo.size >= this.#memoMax) {

@@ -112,7 +112,8 @@ export class UpstreamClient {
       if (first !== undefined) out[name] = first
     }
     // RFC 9110 §6.4.1: HEAD, 1xx, 204 and 304 responses have no content whatever Content-Length says.
-    const isBodiless = init.method === 'HEAD' || res.statusCode < 200 || res.statusCode === 204 || res.statusCode === 304
+    const isBodiless =
+      init.method === 'HEAD' || res.statusCode < 200 || res.statusCode === 204 || res.statusCode === 304
     const declared = out['content-length']
     const expectedBytes = !isBodiless && declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined
     const raw = res.body as unknown as Readable & { dump(opts?: { limit?: number }): Promise<void> }
@@ -184,6 +185,7 @@ function beforeHeadersError(err: unknown, signal: AbortSignal | undefined): unkn
 
 function positiveInt(value: number | undefined, fallback: number, field: string): number {
   if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`UpstreamClient: options.${field} must be a positive integer`)
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new TypeError(`UpstreamClient: options.${field} must be a positive integer`)
   return value
 }

@@ -1,3 +1,8 @@
-export { UpstreamClient, type UpstreamClientOptions, type UpstreamRequestInit, type UpstreamResponse } from './client.js'
+export {
+  UpstreamClient,
+  type UpstreamClientOptions,
+  type UpstreamRequestInit,
+  type UpstreamResponse,
+} from './client.js'
 export { UpstreamSet, type UpstreamSetOptions, type UpstreamLogger } from './upstream-set.js'
 export { hrwScore, hrwSeed } from './hrw.js'

@@ -62,28 +62,39 @@ export class UpstreamSet {
 
   constructor(opts: UpstreamSetOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('UpstreamSet: options must be an object')
-    if (!Array.isArray(opts.urls) || opts.urls.length === 0) throw new TypeError('UpstreamSet: options.urls must be a non-empty array')
-    if (opts.client !== undefined && typeof opts.client !== 'function') throw new TypeError('UpstreamSet: options.client must be a function')
+    if (!Array.isArray(opts.urls) || opts.urls.length === 0)
+      throw new TypeError('UpstreamSet: options.urls must be a non-empty array')
+    if (opts.client !== undefined && typeof opts.client !== 'function')
+      throw new TypeError('UpstreamSet: options.client must be a function')
     if (opts.fallback !== undefined && !(opts.fallback instanceof UpstreamClient)) {
       throw new TypeError('UpstreamSet: options.fallback must be an UpstreamClient')
     }
-    if (opts.now !== undefined && typeof opts.now !== 'function') throw new TypeError('UpstreamSet: options.now must be a function')
+    if (opts.now !== undefined && typeof opts.now !== 'function')
+      throw new TypeError('UpstreamSet: options.now must be a function')
     this.#now = opts.now ?? Date.now
     this.#failThreshold = positiveInt(opts.failThreshold, 3, 'failThreshold')
     this.#probeIntervalMs = positiveInt(opts.probeIntervalMs, 2_000, 'probeIntervalMs')
     this.#probeTimeoutMs = positiveInt(opts.probeTimeoutMs, this.#probeIntervalMs, 'probeTimeoutMs')
     this.#backoffMaxMs = positiveInt(opts.backoffMaxMs, 30_000, 'backoffMaxMs')
     const probePath = opts.probePath ?? '/healthz'
-    if (typeof probePath !== 'string' || !probePath.startsWith('/')) throw new TypeError("UpstreamSet: options.probePath must start with '/'")
+    if (typeof probePath !== 'string' || !probePath.startsWith('/'))
+      throw new TypeError("UpstreamSet: options.probePath must start with '/'")
     this.#probePath = probePath
     this.#log = opts.log
     const makeClient = opts.client ?? ((url: string) => new UpstreamClient({ baseUrl: url }))
     this.#members = opts.urls.map((url, i) => {
-      if (typeof url !== 'string' || !/^https?:\/\/[^/]/.test(url)) throw new TypeError(`UpstreamSet: options.urls[${i}] must be an http(s) URL`)
+      if (typeof url !== 'string' || !/^https?:\/\/[^/]/.test(url))
+        throw new TypeError(`UpstreamSet: options.urls[${i}] must be an http(s) URL`)
       if (this.#byUrl.has(url)) throw new TypeError(`UpstreamSet: options.urls[${i}] is a duplicate`)
       const member: Member = {
-        url, client: makeClient(url), seed: hrwSeed(url),
-        isUp: true, consecutiveFailures: 0, backoffMs: 0, nextProbeAtMs: 0, isProbing: false,
+        url,
+        client: makeClient(url),
+        seed: hrwSeed(url),
+        isUp: true,
+        consecutiveFailures: 0,
+        backoffMs: 0,
+        nextProbeAtMs: 0,
+        isProbing: false,
       }
       this.#byUrl.set(url, member)
       return member
@@ -107,7 +118,7 @@ export class UpstreamSet {
    * have reached the upstream. With nobody left, the fallback if configured, else the last failure.
    */
   async request(key: string, init: UpstreamRequestInit): Promise<UpstreamResponse & { upstream: string }> {
-    let lastError: unknown
+    let lastError: VcdnError | undefined
     let members = this.#ordered(key, false)
     // Like nginx when every server of an upstream block is marked failed: with nobody healthy and
     // no fallback, try them all anyway rather than refuse (a lone origin marked down by a few
@@ -185,7 +196,10 @@ export class UpstreamSet {
     member.isProbing = true
     let isOk = false
     try {
-      const res = await member.client.request(this.#probePath, { method: 'GET', signal: AbortSignal.timeout(this.#probeTimeoutMs) })
+      const res = await member.client.request(this.#probePath, {
+        method: 'GET',
+        signal: AbortSignal.timeout(this.#probeTimeoutMs),
+      })
       for await (const chunk of res.body) void chunk // small; reading it returns the connection to the pool
       isOk = res.status >= 200 && res.status < 300
     } catch {
@@ -224,6 +238,7 @@ export class UpstreamSet {
 
 function positiveInt(value: number | undefined, fallback: number, field: string): number {
   if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`UpstreamSet: options.${field} must be a positive integer`)
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new TypeError(`UpstreamSet: options.${field} must be a positive integer`)
   return value
 }

@@ -51,12 +51,15 @@ t.test('delivery through edge → shield → origin', async (t) => {
     t.equal(sha(Buffer.from(await first.arrayBuffer())), sha(body))
     // The client can have every byte a moment before the fill is renamed into place; a request in
     // that moment joins the fill. Poll until the object is a plain HIT.
-    const second = await waitFor(async () => {
-      const r = await fetch(edge.url + path)
-      const bytes = Buffer.from(await r.arrayBuffer())
-      t.equal(sha(bytes), sha(body))
-      return r.headers.get('x-cache') === 'HIT' ? r : null
-    }, { what: 'a HIT' })
+    const second = await waitFor(
+      async () => {
+        const r = await fetch(edge.url + path)
+        const bytes = Buffer.from(await r.arrayBuffer())
+        t.equal(sha(bytes), sha(body))
+        return r.headers.get('x-cache') === 'HIT' ? r : null
+      },
+      { what: 'a HIT' },
+    )
     t.equal(second.headers.get('x-cache'), 'HIT')
     t.ok(Number(second.headers.get('age')) >= 0, 'age header present')
     // the shield on its own: HIT now, and it refuses requests without the tier secret
@@ -98,12 +101,15 @@ t.test('delivery through edge → shield → origin', async (t) => {
     t.equal(miss.headers.get('content-range'), 'bytes 1000-1999/100000')
     t.same(Buffer.from(await miss.arrayBuffer()), body.subarray(1000, 2000))
     // the miss answered its 1000 bytes before the fill of all 100 000 was stored: wait for the HIT
-    const hit = await waitFor(async () => {
-      const r = await fetch(edge.url + path, { headers: { range: 'bytes=-10' } })
-      t.equal(r.status, 206)
-      t.same(Buffer.from(await r.arrayBuffer()), body.subarray(body.length - 10))
-      return r.headers.get('x-cache') === 'HIT' ? r : null
-    }, { what: 'a ranged HIT' })
+    const hit = await waitFor(
+      async () => {
+        const r = await fetch(edge.url + path, { headers: { range: 'bytes=-10' } })
+        t.equal(r.status, 206)
+        t.same(Buffer.from(await r.arrayBuffer()), body.subarray(body.length - 10))
+        return r.headers.get('x-cache') === 'HIT' ? r : null
+      },
+      { what: 'a ranged HIT' },
+    )
     t.equal(hit.headers.get('x-cache'), 'HIT')
     const open = await fetch(edge.url + path, { headers: { range: 'bytes=99990-' } })
     t.equal(open.status, 206)
@@ -151,14 +157,25 @@ t.test('delivery through edge → shield → origin', async (t) => {
     const nul = await rawRequest(edge.port, `GET /t/${token}/v/vid1/a\0b HTTP/1.1\r\nHost: x\r\n\r\n`, 1000, true)
     t.ok(nul.status === 400 || nul.status === 0, `raw NUL is refused or dropped, never served (got ${nul.status})`)
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
-      const r = await rawRequest(edge.port, `${method} /t/${token}/v/vid1/720p/seg_00001.m4s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`)
+      const r = await rawRequest(
+        edge.port,
+        `${method} /t/${token}/v/vid1/720p/seg_00001.m4s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`,
+      )
       t.equal(r.status, 405, `405 for ${method}`)
       t.match(r.head.toLowerCase(), /allow: get, head/)
     }
     // A method outside HTTP's registry never reaches the handler: uWebSockets.js's parser closes
     // the connection without answering. Refused, not served, and the server lives on.
-    const brew = await rawRequest(edge.port, `BREW /t/${token}/v/vid1/720p/seg_00001.m4s HTTP/1.1\r\nHost: x\r\n\r\n`, 1000, true)
-    t.ok(brew.status === 405 || brew.status === 501 || Number.isNaN(brew.status) || brew.status === 0, 'BREW is refused')
+    const brew = await rawRequest(
+      edge.port,
+      `BREW /t/${token}/v/vid1/720p/seg_00001.m4s HTTP/1.1\r\nHost: x\r\n\r\n`,
+      1000,
+      true,
+    )
+    t.ok(
+      brew.status === 405 || brew.status === 501 || Number.isNaN(brew.status) || brew.status === 0,
+      'BREW is refused',
+    )
     t.notOk(brew.head.startsWith('HTTP/1.1 2'), 'BREW is never served')
     const health = await fetch(`${edge.url}/healthz`)
     t.equal(health.status, 200, 'still alive')
@@ -177,7 +194,10 @@ t.test('delivery through edge → shield → origin', async (t) => {
     const edgeFiles = filesUnder(join(topo.dir, 'edge', 'objects')).length
     const shieldFiles = filesUnder(join(topo.dir, 'shield0', 'objects')).length
     for (const node of [edge, shield]) {
-      const unauth = await fetch(`${node.adminUrl}/purge`, { method: 'POST', body: JSON.stringify({ prefix: '/v/vid5/' }) })
+      const unauth = await fetch(`${node.adminUrl}/purge`, {
+        method: 'POST',
+        body: JSON.stringify({ prefix: '/v/vid5/' }),
+      })
       t.equal(unauth.status, 401, 'purge needs the tier secret')
       await unauth.arrayBuffer()
       const r = await fetch(`${node.adminUrl}/purge`, {

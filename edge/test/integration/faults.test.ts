@@ -132,43 +132,47 @@ t.test('with a scripted origin behind the shields', async (t) => {
     t.equal(((await s.json()) as { error: { code: string } }).error.code, 'ERR_UPSTREAM_TIMEOUT')
   })
 
-  t.test('an upstream that lies about Content-Length or closes early aborts the client and caches nothing', async (t) => {
-    for (const [name, send] of [
-      [
-        'short',
-        (res: import('node:http').ServerResponse) => {
-          res.writeHead(200, { 'content-length': '100000', 'content-type': 'video/iso.segment' })
-          res.write(randomBytes(40_000, 9))
-          setImmediate(() => res.destroy())
-        },
-      ],
-      [
-        'early-close',
-        (res: import('node:http').ServerResponse) => {
-          res.writeHead(200, { 'content-type': 'video/iso.segment' })
-          res.write(randomBytes(40_000, 10))
-          setImmediate(() => res.socket?.destroy())
-        },
-      ],
-    ] as const) {
-      const p = `/v/liar-${name}/720p/seg_00001.m4s`
-      origin.routes.set(p, (_req, res) => send(res))
-      const path = topo.sign(p)
-      const r = await streamGet(edge.url + path).catch((e: Error) => e)
-      if (!(r instanceof Error)) {
-        await t.rejects(r.body, `${name}: client body is cut off, never a clean end`)
-      } else t.pass(`${name}: request failed`)
-      const body = randomBytes(5000, 11)
-      origin.static(p, body, { 'content-type': 'video/iso.segment' })
-      const again = await fetch(edge.url + path)
-      t.equal(again.status, 200)
-      t.equal(again.headers.get('x-cache'), 'MISS', `${name}: nothing was cached`)
-      t.same(Buffer.from(await again.arrayBuffer()), body)
-    }
-  })
+  t.test(
+    'an upstream that lies about Content-Length or closes early aborts the client and caches nothing',
+    async (t) => {
+      for (const [name, send] of [
+        [
+          'short',
+          (res: import('node:http').ServerResponse) => {
+            res.writeHead(200, { 'content-length': '100000', 'content-type': 'video/iso.segment' })
+            res.write(randomBytes(40_000, 9))
+            setImmediate(() => res.destroy())
+          },
+        ],
+        [
+          'early-close',
+          (res: import('node:http').ServerResponse) => {
+            res.writeHead(200, { 'content-type': 'video/iso.segment' })
+            res.write(randomBytes(40_000, 10))
+            setImmediate(() => res.socket?.destroy())
+          },
+        ],
+      ] as const) {
+        const p = `/v/liar-${name}/720p/seg_00001.m4s`
+        origin.routes.set(p, (_req, res) => send(res))
+        const path = topo.sign(p)
+        const r = await streamGet(edge.url + path).catch((e: Error) => e)
+        if (!(r instanceof Error)) {
+          await t.rejects(r.body, `${name}: client body is cut off, never a clean end`)
+        } else t.pass(`${name}: request failed`)
+        const body = randomBytes(5000, 11)
+        origin.static(p, body, { 'content-type': 'video/iso.segment' })
+        const again = await fetch(edge.url + path)
+        t.equal(again.status, 200)
+        t.equal(again.headers.get('x-cache'), 'MISS', `${name}: nothing was cached`)
+        t.same(Buffer.from(await again.arrayBuffer()), body)
+      }
+    },
+  )
 
   t.test('one of two shields killed: requests keep succeeding through the other', async (t) => {
-    for (let i = 0; i < 20; i++) origin.static(`/v/ha/720p/seg_${String(i).padStart(5, '0')}.m4s`, randomBytes(2000, 100 + i))
+    for (let i = 0; i < 20; i++)
+      origin.static(`/v/ha/720p/seg_${String(i).padStart(5, '0')}.m4s`, randomBytes(2000, 100 + i))
     await topo.shields[0]!.kill9()
     let ok = 0
     for (let i = 0; i < 20; i++) {

@@ -40,7 +40,12 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
   if (originUrl === undefined) {
     origin = await startTier(
       'origin',
-      { tierSecret: SECRET, dataDir: join(dir, 'origin'), store: { kind: 'fs', dir: join(dir, 'store') }, accessLog: false },
+      {
+        tierSecret: SECRET,
+        dataDir: join(dir, 'origin'),
+        store: { kind: 'fs', dir: join(dir, 'store') },
+        accessLog: false,
+      },
       { dir },
     )
     originUrl = origin.url
@@ -51,7 +56,12 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
     tierSecret: SECRET,
     listen: { host: '127.0.0.1', port: shieldPorts[i] ?? 0 },
     upstreams: [originUrl],
-    cache: { dir: join(dir, `shield${i}`), maxBytes: 256 * 1024 * 1024, memoryMaxBytes: 32 * 1024 * 1024, ...opts.shieldCache },
+    cache: {
+      dir: join(dir, `shield${i}`),
+      maxBytes: 256 * 1024 * 1024,
+      memoryMaxBytes: 32 * 1024 * 1024,
+      ...opts.shieldCache,
+    },
     accessLog: false,
     ...opts.shieldExtra,
   })

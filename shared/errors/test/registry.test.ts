@@ -26,7 +26,9 @@ t.test('codes are ERR_ names in upper snake case and map to 4xx/5xx', async (t) 
 })
 
 t.test('error bodies carry the code and the public message, never the cause', async (t) => {
-  const err = new VcdnError('ERR_UPSTREAM_CONNECT', 'connect ECONNREFUSED 10.0.0.1:8080', { cause: new Error('secret detail') })
+  const err = new VcdnError('ERR_UPSTREAM_CONNECT', 'connect ECONNREFUSED 10.0.0.1:8080', {
+    cause: new Error('secret detail'),
+  })
   t.equal(err.status, 502)
   t.equal(toCode(err), 'ERR_UPSTREAM_CONNECT')
   t.equal(toCode(new Error('x')), 'ERR_INTERNAL')

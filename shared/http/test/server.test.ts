@@ -100,7 +100,8 @@ t.test('a client that goes away mid-response fires onAbort and releases the writ
   const url = await serve(t, async (_req, res) => {
     res.onAbort(() => (aborted = true))
     res.start(200, {}, big.length)
-    for (let off = 0; off < big.length && !res.isAborted; off += 256 * 1024) await res.write(big.subarray(off, off + 256 * 1024))
+    for (let off = 0; off < big.length && !res.isAborted; off += 256 * 1024)
+      await res.write(big.subarray(off, off + 256 * 1024))
     writerDone()
   })
   await new Promise<void>((resolve) => {

@@ -94,8 +94,11 @@ export function storeContract(t: Test, makeStore: MakeStore): void {
     const [listed] = await store.list('uploads/')
     t.equal(listed?.contentType, 'video/quicktime')
     await store.put('uploads/u1/source', Buffer.from('y'))
-    t.equal((await store.head('uploads/u1/source'))?.contentType, 'application/octet-stream',
-      'a later put without a type goes back to the default')
+    t.equal(
+      (await store.head('uploads/u1/source'))?.contentType,
+      'application/octet-stream',
+      'a later put without a type goes back to the default',
+    )
   })
 
   withStore('get with a range returns the inclusive slice and full-object info', async (t, store) => {
@@ -135,13 +138,20 @@ export function storeContract(t: Test, makeStore: MakeStore): void {
   withStore('a put whose body throws leaves the previous object and nothing else', async (t, store) => {
     const before = await store.put('v/abc/manifest.mpd', Buffer.from('<MPD/>'))
     const boom = new Error('producer failed')
-    await t.rejects(store.put('v/abc/manifest.mpd', failingAfter(Buffer.from('<MPD partial'), boom)), boom,
-      'the producer error is propagated as is')
+    await t.rejects(
+      store.put('v/abc/manifest.mpd', failingAfter(Buffer.from('<MPD partial'), boom)),
+      boom,
+      'the producer error is propagated as is',
+    )
     t.same(await store.head('v/abc/manifest.mpd'), before)
     t.equal(await getText(store, 'v/abc/manifest.mpd'), '<MPD/>')
     await t.rejects(store.put('v/abc/new.m4s', failingAfter(Buffer.from('xx'), boom)), boom)
     t.equal(await store.head('v/abc/new.m4s'), null)
-    t.same((await store.list('v/abc/')).map((i) => i.key), ['v/abc/manifest.mpd'], 'no temp object is listed')
+    t.same(
+      (await store.list('v/abc/')).map((i) => i.key),
+      ['v/abc/manifest.mpd'],
+      'no temp object is listed',
+    )
   })
 
   withStore('concurrent puts of one key end with exactly one complete version', async (t, store) => {
@@ -154,7 +164,10 @@ export function storeContract(t: Test, makeStore: MakeStore): void {
     const winner = bodies.findIndex((b) => b.equals(bytes))
     t.ok(winner >= 0, 'the stored bytes are one complete body')
     t.equal(got.info.etag, results[winner]?.etag, 'and its info is the one that put returned')
-    t.same((await store.list('v/abc/')).map((i) => i.key), ['v/abc/race.m4s'])
+    t.same(
+      (await store.list('v/abc/')).map((i) => i.key),
+      ['v/abc/race.m4s'],
+    )
   })
 
   withStore('delete removes an object and reports whether it existed', async (t, store) => {
@@ -168,10 +181,19 @@ export function storeContract(t: Test, makeStore: MakeStore): void {
   })
 
   withStore('deletePrefix removes exactly the keys under the prefix', async (t, store) => {
-    const keys = ['v/abc/master.m3u8', 'v/abc/720p/index.m3u8', 'v/abc/720p/seg_00001.m4s', 'v/abcd/master.m3u8', 'v/ab.json']
+    const keys = [
+      'v/abc/master.m3u8',
+      'v/abc/720p/index.m3u8',
+      'v/abc/720p/seg_00001.m4s',
+      'v/abcd/master.m3u8',
+      'v/ab.json',
+    ]
     for (const key of keys) await store.put(key, Buffer.from(key))
     t.equal(await store.deletePrefix('v/abc/'), 3)
-    t.same((await store.list('')).map((i) => i.key), ['v/ab.json', 'v/abcd/master.m3u8'])
+    t.same(
+      (await store.list('')).map((i) => i.key),
+      ['v/ab.json', 'v/abcd/master.m3u8'],
+    )
     t.equal(await store.deletePrefix('v/abc/'), 0)
     t.equal(await store.deletePrefix('v/ab'), 2, 'a prefix need not end at a slash')
     t.same(await store.list(''), [])
@@ -184,9 +206,15 @@ export function storeContract(t: Test, makeStore: MakeStore): void {
     for (const key of keys) await store.put(key, Buffer.from('1'))
     const all = (await store.list('')).map((i) => i.key)
     t.same(all, [...keys].sort())
-    t.same((await store.list('v/a/')).map((i) => i.key), ['v/a/x', 'v/a/y/z'])
-    t.same((await store.list('v/a')).map((i) => i.key), ['v/a-b', 'v/a.b', 'v/a/x', 'v/a/y/z', 'v/a0', 'v/aA', 'v/a_', 'v/ab/c'])
-    t.same((await store.list('nothing/')), [])
+    t.same(
+      (await store.list('v/a/')).map((i) => i.key),
+      ['v/a/x', 'v/a/y/z'],
+    )
+    t.same(
+      (await store.list('v/a')).map((i) => i.key),
+      ['v/a-b', 'v/a.b', 'v/a/x', 'v/a/y/z', 'v/a0', 'v/aA', 'v/a_', 'v/ab/c'],
+    )
+    t.same(await store.list('nothing/'), [])
     const [first] = await store.list('w')
     t.equal(first?.size, 1)
     t.match(first?.etag, /^"/)
@@ -207,14 +235,40 @@ export function storeContract(t: Test, makeStore: MakeStore): void {
       after = last.key
     }
     t.same(seen, [...keys].sort(), 'pages concatenate to the full sorted listing')
-    t.same((await store.list('v/p/', { after: 'v/p/seg_00024.m4s' })).map((i) => i.key), ['v/p/sub/seg_00000.m4s',
-      'v/p/sub/seg_00003.m4s', 'v/p/sub/seg_00006.m4s', 'v/p/sub/seg_00009.m4s', 'v/p/sub/seg_00012.m4s',
-      'v/p/sub/seg_00015.m4s', 'v/p/sub/seg_00018.m4s', 'v/p/sub/seg_00021.m4s', 'v/p/sub/seg_00024.m4s'])
+    t.same(
+      (await store.list('v/p/', { after: 'v/p/seg_00024.m4s' })).map((i) => i.key),
+      [
+        'v/p/sub/seg_00000.m4s',
+        'v/p/sub/seg_00003.m4s',
+        'v/p/sub/seg_00006.m4s',
+        'v/p/sub/seg_00009.m4s',
+        'v/p/sub/seg_00012.m4s',
+        'v/p/sub/seg_00015.m4s',
+        'v/p/sub/seg_00018.m4s',
+        'v/p/sub/seg_00021.m4s',
+        'v/p/sub/seg_00024.m4s',
+      ],
+    )
   })
 
   withStore('invalid keys are rejected with ERR_STORE_KEY', async (t, store) => {
-    const bad = ['', '/v/abc/x', 'v/abc/', 'v//x', 'v/../x', './x', 'v/./x', 'v/a b', 'v/a%2fb', 'v/a\0b', 'v/a\\b',
-      'v/é', 'v/a~b', 'x'.repeat(1025), `v/${'x'.repeat(256)}`]
+    const bad = [
+      '',
+      '/v/abc/x',
+      'v/abc/',
+      'v//x',
+      'v/../x',
+      './x',
+      'v/./x',
+      'v/a b',
+      'v/a%2fb',
+      'v/a\0b',
+      'v/a\\b',
+      'v/é',
+      'v/a~b',
+      'x'.repeat(1025),
+      `v/${'x'.repeat(256)}`,
+    ]
     for (const key of bad) {
       const label = JSON.stringify(key.slice(0, 20))
       await t.rejects(store.put(key, Buffer.from('x')), { code: 'ERR_STORE_KEY' }, `put ${label}`)

@@ -49,7 +49,10 @@ t.test('foreign and temp files in the directory are not listed', async (t) => {
   await store.put('v/a/ok.m4s', Buffer.from('1'))
   await writeFile(join(dir, 'v/a/ok.m4s~tmp-1-abc'), 'leftover from a crash')
   await writeFile(join(dir, 'v/a/has space'), 'foreign')
-  t.same((await store.list('v/')).map((i) => i.key), ['v/a/ok.m4s'])
+  t.same(
+    (await store.list('v/')).map((i) => i.key),
+    ['v/a/ok.m4s'],
+  )
 })
 
 t.test('deletePrefix removes the emptied directories', async (t) => {

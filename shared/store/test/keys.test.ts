@@ -21,16 +21,39 @@ t.test('contentTypeFor maps the content namespace extensions', async (t) => {
 })
 
 t.test('validateStoreKey accepts namespace keys and rejects escapes', async (t) => {
-  for (const key of ['v/abc/master.m3u8', 'a', 'a/b-c_d.e', '...', 'v/a..b', 'x'.repeat(255), `${'x'.repeat(255)}/`.repeat(3) + 'x'.repeat(255)]) {
+  for (const key of [
+    'v/abc/master.m3u8',
+    'a',
+    'a/b-c_d.e',
+    '...',
+    'v/a..b',
+    'x'.repeat(255),
+    `${'x'.repeat(255)}/`.repeat(3) + 'x'.repeat(255),
+  ]) {
     t.doesNotThrow(() => validateStoreKey(key), key.slice(0, 20))
   }
-  for (const key of ['', '/a', 'a/', 'a//b', '.', '..', 'a/./b', 'a/../b', 'a b', 'a?b', 'a#b', 'x'.repeat(256), 'x/'.repeat(512) + 'x']) {
+  for (const key of [
+    '',
+    '/a',
+    'a/',
+    'a//b',
+    '.',
+    '..',
+    'a/./b',
+    'a/../b',
+    'a b',
+    'a?b',
+    'a#b',
+    'x'.repeat(256),
+    'x/'.repeat(512) + 'x',
+  ]) {
     t.throws(() => validateStoreKey(key), { code: 'ERR_STORE_KEY' }, JSON.stringify(key.slice(0, 20)))
   }
 })
 
 t.test('validateStorePrefix allows a partial last segment', async (t) => {
-  for (const prefix of ['', 'v', 'v/', 'v/ab', 'v/abc/', 'v/abc/7']) t.doesNotThrow(() => validateStorePrefix(prefix), prefix)
+  for (const prefix of ['', 'v', 'v/', 'v/ab', 'v/abc/', 'v/abc/7'])
+    t.doesNotThrow(() => validateStorePrefix(prefix), prefix)
   for (const prefix of ['/', '/v', 'v//', '../', 'v/../', 'v/ a']) {
     t.throws(() => validateStorePrefix(prefix), { code: 'ERR_STORE_KEY' }, prefix)
   }

@@ -7,7 +7,12 @@ const EXP = NOW_MS / 1000 + 3600
 
 function clock(startMs = NOW_MS): { now: () => number; advance: (ms: number) => void } {
   let ms = startMs
-  return { now: () => ms, advance: (d) => { ms += d } }
+  return {
+    now: () => ms,
+    advance: (d) => {
+      ms += d
+    },
+  }
 }
 
 function verifier(now = clock().now, keys: Record<string, string> = KEYS): TokenVerifier {
@@ -31,12 +36,24 @@ t.test('signedPath puts the token first and defaults to the master playlist', as
   t.equal(split.path, '/v/abc/master.m3u8')
   t.same(parseToken(split.token).payload, { exp: NOW_MS / 1000 + 60, acl: '/v/abc/', kid: 'k2', sid: 's-1' })
   t.doesNotThrow(() => verifier().verify(split.token, split.path, '1.2.3.4'))
-  const mpd = signedPath({ prefix: '/v/abc/', path: '/v/abc/manifest.mpd', ttlS: 60, kid: 'k1', keys: KEYS, nowMs: NOW_MS })
+  const mpd = signedPath({
+    prefix: '/v/abc/',
+    path: '/v/abc/manifest.mpd',
+    ttlS: 60,
+    kid: 'k1',
+    keys: KEYS,
+    nowMs: NOW_MS,
+  })
   t.match(mpd, /^\/t\/[^/]+\/v\/abc\/manifest\.mpd$/)
   t.throws(() => signedPath({ prefix: '/v/abc', ttlS: 60, kid: 'k1', keys: KEYS, nowMs: NOW_MS }), /prefix/)
-  t.throws(() => signedPath({ prefix: '/v/abc/', path: '/v/other/x', ttlS: 60, kid: 'k1', keys: KEYS, nowMs: NOW_MS }), /path/)
+  t.throws(
+    () => signedPath({ prefix: '/v/abc/', path: '/v/other/x', ttlS: 60, kid: 'k1', keys: KEYS, nowMs: NOW_MS }),
+    /path/,
+  )
   t.throws(() => signedPath({ prefix: '/v/abc/', ttlS: 0, kid: 'k1', keys: KEYS, nowMs: NOW_MS }), /ttlS/)
-  t.throws(() => signedPath({ prefix: '/v/abc/', ttlS: 5, kid: 'k9', keys: KEYS, nowMs: NOW_MS }), { code: 'ERR_TOKEN_KEY' })
+  t.throws(() => signedPath({ prefix: '/v/abc/', ttlS: 5, kid: 'k9', keys: KEYS, nowMs: NOW_MS }), {
+    code: 'ERR_TOKEN_KEY',
+  })
 })
 
 t.test('splitTokenPath finds the token segment or returns null', async (t) => {
@@ -49,14 +66,18 @@ t.test('a forged signature is refused', async (t) => {
   const forged = signToken({ exp: EXP, acl: '/v/abc/', kid: 'k1' }, { k1: 'attacker-guess' })
   t.throws(() => verifier().verify(forged, '/v/abc/master.m3u8', '1.2.3.4'), { code: 'ERR_TOKEN_SIGNATURE' })
   const last = token.at(-1) === 'A' ? 'B' : 'A'
-  t.throws(() => verifier().verify(token.slice(0, -1) + last, '/v/abc/master.m3u8', '1.2.3.4'), { code: 'ERR_TOKEN_SIGNATURE' })
+  t.throws(() => verifier().verify(token.slice(0, -1) + last, '/v/abc/master.m3u8', '1.2.3.4'), {
+    code: 'ERR_TOKEN_SIGNATURE',
+  })
 })
 
 t.test('a tampered payload is refused even though it parses', async (t) => {
   const token = signToken({ exp: EXP, acl: '/v/abc/', kid: 'k1' }, KEYS)
   const [, sig] = token.split('.')
   const widened = Buffer.from(JSON.stringify({ exp: EXP + 86_400, acl: '/', kid: 'k1' })).toString('base64url')
-  t.throws(() => verifier().verify(`${widened}.${sig}`, '/v/other/master.m3u8', '1.2.3.4'), { code: 'ERR_TOKEN_SIGNATURE' })
+  t.throws(() => verifier().verify(`${widened}.${sig}`, '/v/other/master.m3u8', '1.2.3.4'), {
+    code: 'ERR_TOKEN_SIGNATURE',
+  })
 })
 
 t.test('an unknown kid is refused', async (t) => {
@@ -68,14 +89,30 @@ t.test('an expired token is refused', async (t) => {
   const token = signToken({ exp: NOW_MS / 1000 - 1, acl: '/v/abc/', kid: 'k1' }, KEYS)
   t.throws(() => verifier().verify(token, '/v/abc/master.m3u8', '1.2.3.4'), { code: 'ERR_TOKEN_EXPIRED' })
   const atExpiry = signToken({ exp: NOW_MS / 1000, acl: '/v/abc/', kid: 'k1' }, KEYS)
-  t.throws(() => verifier().verify(atExpiry, '/v/abc/master.m3u8', '1.2.3.4'), { code: 'ERR_TOKEN_EXPIRED' }, 'exp is exclusive')
+  t.throws(
+    () => verifier().verify(atExpiry, '/v/abc/master.m3u8', '1.2.3.4'),
+    { code: 'ERR_TOKEN_EXPIRED' },
+    'exp is exclusive',
+  )
 })
 
 t.test('a path outside the acl, or not normalised, is refused', async (t) => {
   const token = signToken({ exp: EXP, acl: '/v/abc/', kid: 'k1' }, KEYS)
   const v = verifier()
-  for (const path of ['/v/abd/master.m3u8', '/v/abcd/x', '/v/ab', '/', '', '/v/abc/../xyz/master.m3u8', '/v/abc/./x',
-    '/v/abc/..', '/v/abc/%2e%2e/x', '/v/abc/a%2Fb', '/v/abc/a\\b', '/v/abc/a\0']) {
+  for (const path of [
+    '/v/abd/master.m3u8',
+    '/v/abcd/x',
+    '/v/ab',
+    '/',
+    '',
+    '/v/abc/../xyz/master.m3u8',
+    '/v/abc/./x',
+    '/v/abc/..',
+    '/v/abc/%2e%2e/x',
+    '/v/abc/a%2Fb',
+    '/v/abc/a\\b',
+    '/v/abc/a\0',
+  ]) {
     t.throws(() => v.verify(token, path, '1.2.3.4'), { code: 'ERR_TOKEN_SCOPE' }, JSON.stringify(path))
   }
   t.doesNotThrow(() => v.verify(token, '/v/abc/a..b/.hidden/x', '1.2.3.4'), 'dots inside names are fine')
@@ -110,8 +147,11 @@ t.test('every configured key verifies during a rotation', async (t) => {
     t.doesNotThrow(() => v.verify(token, '/v/abc/master.m3u8', '1.2.3.4'), kid)
   }
   const onlyNew = verifier(clock().now, { k2: KEYS.k2 })
-  t.throws(() => onlyNew.verify(signToken({ exp: EXP, acl: '/v/abc/', kid: 'k1' }, KEYS), '/v/abc/x', '1.2.3.4'),
-    { code: 'ERR_TOKEN_KEY' }, 'a retired key stops verifying')
+  t.throws(
+    () => onlyNew.verify(signToken({ exp: EXP, acl: '/v/abc/', kid: 'k1' }, KEYS), '/v/abc/x', '1.2.3.4'),
+    { code: 'ERR_TOKEN_KEY' },
+    'a retired key stops verifying',
+  )
 })
 
 t.test('a memo hit still enforces expiry, scope and ip', async (t) => {
@@ -146,14 +186,32 @@ t.test('malformed tokens throw ERR_TOKEN_MALFORMED and never crash', async (t) =
   const sig = 'A'.repeat(43)
   const b64 = (o: unknown): string => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url')
   const inputs: unknown[] = [
-    '', '.', 'abc', 'a.b', '.'.repeat(50), 'x'.repeat(100_000), `${'x'.repeat(2000)}.${sig}`,
-    `${b64('not json')}.${sig}`, `${b64('[]')}.${sig}`, `${b64('null')}.${sig}`, `${b64(7)}.${sig}`,
-    `${b64({ exp: 'soon', acl: '/v/', kid: 'k1' })}.${sig}`, `${b64({ exp: 1e300, acl: '/v/', kid: 'k1' })}.${sig}`,
-    `${b64({ exp: 5, acl: 'v/', kid: 'k1' })}.${sig}`, `${b64({ exp: 5, acl: '/v/', kid: '../k1' })}.${sig}`,
-    `${b64({ exp: 5, acl: '/v/', kid: 'k1', ip: 'nope' })}.${sig}`, `${b64({ exp: 5, acl: '/v/', kid: 'k1', sid: 7 })}.${sig}`,
-    `${b64({ exp: 5, acl: '/v/', kid: 'k1' })}.${sig}.x`, `${b64({ exp: 5, acl: '/v/', kid: 'k1' })}.${'A'.repeat(42)}=`,
-    `a+b/c.${sig}`, '\u0000\uffff', `${b64({ exp: 5, acl: '/v/', kid: 'k1' })}`,
-    undefined, null, 42, {},
+    '',
+    '.',
+    'abc',
+    'a.b',
+    '.'.repeat(50),
+    'x'.repeat(100_000),
+    `${'x'.repeat(2000)}.${sig}`,
+    `${b64('not json')}.${sig}`,
+    `${b64('[]')}.${sig}`,
+    `${b64('null')}.${sig}`,
+    `${b64(7)}.${sig}`,
+    `${b64({ exp: 'soon', acl: '/v/', kid: 'k1' })}.${sig}`,
+    `${b64({ exp: 1e300, acl: '/v/', kid: 'k1' })}.${sig}`,
+    `${b64({ exp: 5, acl: 'v/', kid: 'k1' })}.${sig}`,
+    `${b64({ exp: 5, acl: '/v/', kid: '../k1' })}.${sig}`,
+    `${b64({ exp: 5, acl: '/v/', kid: 'k1', ip: 'nope' })}.${sig}`,
+    `${b64({ exp: 5, acl: '/v/', kid: 'k1', sid: 7 })}.${sig}`,
+    `${b64({ exp: 5, acl: '/v/', kid: 'k1' })}.${sig}.x`,
+    `${b64({ exp: 5, acl: '/v/', kid: 'k1' })}.${'A'.repeat(42)}=`,
+    `a+b/c.${sig}`,
+    '\u0000\uffff',
+    `${b64({ exp: 5, acl: '/v/', kid: 'k1' })}`,
+    undefined,
+    null,
+    42,
+    {},
   ]
   for (const input of inputs) {
     const label = typeof input === 'string' ? JSON.stringify(input.slice(0, 30)) : String(input)
@@ -164,7 +222,11 @@ t.test('malformed tokens throw ERR_TOKEN_MALFORMED and never crash', async (t) =
 t.test('error messages never contain the token', async (t) => {
   const token = signToken({ exp: NOW_MS / 1000 - 5, acl: '/v/abc/', kid: 'k1' }, KEYS)
   const [payload] = token.split('.')
-  for (const [candidate, path] of [[token, '/v/abc/x'], [token.slice(0, -2) + 'zz', '/v/abc/x'], [`${payload}.${'B'.repeat(43)}`, '/v/abc/x']] as const) {
+  for (const [candidate, path] of [
+    [token, '/v/abc/x'],
+    [token.slice(0, -2) + 'zz', '/v/abc/x'],
+    [`${payload}.${'B'.repeat(43)}`, '/v/abc/x'],
+  ] as const) {
     try {
       verifier().verify(candidate, path, '1.1.1.1')
       t.fail('should throw')

@@ -74,7 +74,9 @@ t.test('HEAD and POST work and HEAD content-length does not count as a short bod
   const { url } = await serve(t, (req, res) => {
     if (req.method === 'POST') {
       let body = ''
-      req.on('data', (c: Buffer) => { body += c.toString() })
+      req.on('data', (c: Buffer) => {
+        body += c.toString()
+      })
       req.on('end', () => res.end(`got ${body}`))
       return
     }
@@ -158,7 +160,10 @@ t.test('breaking out of the body or discarding it frees the connection', async (
   const client = new UpstreamClient({ baseUrl: url, connections: 1, headersTimeoutMs: 2000 })
   t.teardown(() => client.close())
   const first = await client.request('/big', { method: 'GET' })
-  for await (const chunk of first.body) { void chunk; break }
+  for await (const chunk of first.body) {
+    void chunk
+    break
+  }
   const second = await client.request('/big', { method: 'GET' })
   await second.discard()
   const third = await client.request('/big', { method: 'GET' })
@@ -181,5 +186,8 @@ t.test('the constructor names the invalid field', async (t) => {
   t.throws(() => new UpstreamClient({ baseUrl: 'nope' }), /options\.baseUrl/)
   t.throws(() => new UpstreamClient({ baseUrl: 'ftp://x' }), /options\.baseUrl/)
   t.throws(() => new UpstreamClient({ baseUrl: 'http://x', connections: 0 }), /options\.connections/)
-  t.throws(() => new UpstreamClient({ baseUrl: 'http://x', secretHeader: { name: 'a b', value: 'x' } }), /options\.secretHeader/)
+  t.throws(
+    () => new UpstreamClient({ baseUrl: 'http://x', secretHeader: { name: 'a b', value: 'x' } }),
+    /options\.secretHeader/,
+  )
 })

@@ -4,13 +4,23 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { UpstreamClient, UpstreamSet, type UpstreamResponse } from '../index.js'
 
-interface Upstream { url: string; port: number; hits: number; isHealthy: boolean; stop(): Promise<void>; restart(): Promise<void> }
+interface Upstream {
+  url: string
+  port: number
+  hits: number
+  isHealthy: boolean
+  stop(): Promise<void>
+  restart(): Promise<void>
+}
 
 async function upstream(t: Test, name: string): Promise<Upstream> {
   const sockets = new Set<Socket>()
   let server: Server
   const u: Upstream = {
-    url: '', port: 0, hits: 0, isHealthy: true,
+    url: '',
+    port: 0,
+    hits: 0,
+    isHealthy: true,
     stop: async () => {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -19,11 +29,18 @@ async function upstream(t: Test, name: string): Promise<Upstream> {
   }
   const listen = async (port: number): Promise<void> => {
     server = createServer((req, res) => {
-      if (req.url === '/healthz') { res.statusCode = u.isHealthy ? 200 : 503; res.end(); return }
+      if (req.url === '/healthz') {
+        res.statusCode = u.isHealthy ? 200 : 503
+        res.end()
+        return
+      }
       u.hits++
       res.end(`${name} ${req.url}`)
     })
-    server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+    server.on('connection', (s) => {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+    })
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
     u.port = (server.address() as AddressInfo).port
     u.url = `http://127.0.0.1:${u.port}`
@@ -93,7 +110,8 @@ t.test('removing one url moves only the keys it owned', async (t) => {
   full.markFailure(URLS[1] ?? '')
   full.markFailure(URLS[1] ?? '')
   t.same(full.healthy(), [URLS[0], URLS[2]])
-  for (const key of KEYS.slice(0, 200)) t.same(full.order(key), reduced.order(key), 'a down url is skipped exactly like a removed one')
+  for (const key of KEYS.slice(0, 200))
+    t.same(full.order(key), reduced.order(key), 'a down url is skipped exactly like a removed one')
   full.markSuccess(URLS[1] ?? '')
   t.equal(full.healthy().length, 3)
 })
@@ -102,7 +120,10 @@ t.test('requests keep succeeding through the other upstream and the dead one is 
   const a = await upstream(t, 'a')
   const b = await upstream(t, 'b')
   const logs: string[] = []
-  const log = { info: (_o: object, msg?: string) => logs.push(`info ${msg}`), warn: (_o: object, msg?: string) => logs.push(`warn ${msg}`) }
+  const log = {
+    info: (_o: object, msg?: string) => logs.push(`info ${msg}`),
+    warn: (_o: object, msg?: string) => logs.push(`warn ${msg}`),
+  }
   const set = new UpstreamSet({ urls: [a.url, b.url], failThreshold: 2, log })
   t.teardown(() => set.close())
   await a.stop()
@@ -135,7 +156,13 @@ t.test('a recovered upstream is marked up by the active probe', async (t) => {
 t.test('a failing health endpoint keeps a down upstream down with backoff', async (t) => {
   const a = await upstream(t, 'a')
   let nowMs = 0
-  const set = new UpstreamSet({ urls: [a.url], failThreshold: 1, probeIntervalMs: 100, backoffMaxMs: 400, now: () => nowMs })
+  const set = new UpstreamSet({
+    urls: [a.url],
+    failThreshold: 1,
+    probeIntervalMs: 100,
+    backoffMaxMs: 400,
+    now: () => nowMs,
+  })
   t.teardown(() => set.close())
   a.isHealthy = false
   await set.probe()
@@ -149,7 +176,10 @@ t.test('a failing health endpoint keeps a down upstream down with backoff', asyn
 })
 
 t.test('a 5xx answer is returned and does not mark the upstream down', async (t) => {
-  const server = createServer((_req, res) => { res.statusCode = 503; res.end('busy') })
+  const server = createServer((_req, res) => {
+    res.statusCode = 503
+    res.end('busy')
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -166,7 +196,11 @@ t.test('a 5xx answer is returned and does not mark the upstream down', async (t)
 t.test('with no healthy upstream the fallback is used', async (t) => {
   const a = await upstream(t, 'a')
   const origin = await upstream(t, 'origin')
-  const set = new UpstreamSet({ urls: [a.url], failThreshold: 1, fallback: new UpstreamClient({ baseUrl: origin.url }) })
+  const set = new UpstreamSet({
+    urls: [a.url],
+    failThreshold: 1,
+    fallback: new UpstreamClient({ baseUrl: origin.url }),
+  })
   t.teardown(() => set.close())
   await a.stop()
   const res = await set.request('/v/a/master.m3u8', { method: 'GET' })
@@ -185,7 +219,11 @@ t.test('with every upstream failing and no fallback the last failure is returned
   await a.stop()
   await t.rejects(set.request('/v/a/x', { method: 'GET' }), { code: 'ERR_UPSTREAM_CONNECT' })
   t.same(set.healthy(), [], 'marked down')
-  await t.rejects(set.request('/v/a/x', { method: 'GET' }), { code: 'ERR_UPSTREAM_CONNECT' }, 'still tried, still refused')
+  await t.rejects(
+    set.request('/v/a/x', { method: 'GET' }),
+    { code: 'ERR_UPSTREAM_CONNECT' },
+    'still tried, still refused',
+  )
 })
 
 t.test('with every upstream marked down and no fallback, they are still tried', async (t) => {
