@@ -6,6 +6,7 @@ import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
 import { normalizeKey } from '../../shared/cache/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import type { EdgeConfig } from './config.js'
+import { isPlayerPage, PLAYER_SCRIPT_PATH, sendPlayerPage, sendPlayerScript } from './player.js'
 
 export interface EdgeDeps {
   log: Logger
@@ -27,7 +28,8 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     fallback: hasShields && config.originFallback ? origin : undefined,
     log: deps.log,
     ...(deps.now ? { now: deps.now } : {}),
-    gate: (req) => {
+    gate: (req, res) => {
+      if (req.path === PLAYER_SCRIPT_PATH && req.method === 'GET') return { status: sendPlayerScript(res) }
       const split = splitTokenPath(req.path)
       if (split === null) {
         if (config.requireToken) {
@@ -40,6 +42,7 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
       // Normalise first so the token's ACL prefix is compared with a canonical path.
       const path = normalizeKey(split.path)
       verifier.verify(split.token, path, req.remoteAddress)
+      if (isPlayerPage(path) && req.method === 'GET') return { status: sendPlayerPage(res, path) }
       return { path }
     },
   })

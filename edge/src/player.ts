@@ -1,0 +1,77 @@
+// The demo player page: `/t/{token}/v/{id}/player.html` is an hls.js page that loads
+// `master.m3u8` by a RELATIVE URI, so the token directory carries over to every playlist and
+// segment (DESIGN §3) exactly as it would for any other player. hls.js itself is served from
+// `/_vcdn/hls.min.js` (a public library, no token needed).
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import type { ResponseSink } from '../../shared/http/index.js'
+
+export const PLAYER_SCRIPT_PATH = '/_vcdn/hls.min.js'
+const PLAYER_PAGE = /^\/v\/([A-Za-z0-9_-]+)\/player\.html$/
+
+let script: Buffer | null = null
+function hlsScript(): Buffer {
+  // Read once, lazily: edges that never serve the page never pay for it.
+  script ??= readFileSync(createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js'))
+  return script
+}
+
+export function isPlayerPage(path: string): boolean {
+  return PLAYER_PAGE.test(path)
+}
+
+export function sendPlayerScript(res: ResponseSink): number {
+  const body = hlsScript()
+  res.start(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' }, body.length)
+  res.end(body)
+  return 200
+}
+
+export function sendPlayerPage(res: ResponseSink, path: string): number {
+  const id = PLAYER_PAGE.exec(path)?.[1] ?? ''
+  const body = Buffer.from(page(id))
+  res.start(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body.length)
+  res.end(body)
+  return 200
+}
+
+function page(videoId: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>vcdn · ${videoId}</title>
+<style>body{margin:0;background:#111;color:#ddd;font:14px system-ui}video{width:100%;max-height:90vh;background:#000}p{padding:0 1em}</style>
+</head>
+<body>
+<video id="video" controls muted playsinline autoplay></video>
+<p id="status">loading…</p>
+<script src="${PLAYER_SCRIPT_PATH}"></script>
+<script>
+  const video = document.getElementById('video')
+  const status = document.getElementById('status')
+  // State for people and for the playback test: errors, levels, ended.
+  const state = (window.vcdnPlayer = { errors: [], levels: 0, ended: false, fatal: false })
+  const show = (text) => (status.textContent = text)
+  video.addEventListener('ended', () => { state.ended = true; show('ended') })
+  video.addEventListener('playing', () => show('playing'))
+  if (window.Hls && Hls.isSupported()) {
+    const hls = new Hls()
+    hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => { state.levels = data.levels.length; video.play().catch(() => {}) })
+    hls.on(Hls.Events.ERROR, (_e, data) => {
+      state.errors.push({ type: data.type, details: data.details, fatal: !!data.fatal })
+      if (data.fatal) { state.fatal = true; show('error: ' + data.details) }
+    })
+    hls.loadSource('master.m3u8')
+    hls.attachMedia(video)
+  } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    video.src = 'master.m3u8'
+  } else {
+    show('this browser cannot play HLS')
+  }
+</script>
+</body>
+</html>
+`
+}
