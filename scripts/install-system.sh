@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vcdn needs when they are missing: ffmpeg (transcoder), nginx (the
-# benchmark reference). Idempotent; needs root (CI and the dev machines run as root).
+# benchmark reference), chromium (the playback test drives it with playwright-core). Idempotent;
+# needs root (CI and the dev machines run as root).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
