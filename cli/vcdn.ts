@@ -9,11 +9,19 @@ const USAGE = `usage: vcdn <command> [options]
   origin  --config origin.json      start the origin (content server, control API)
   shield  --config shield.json      start a shield (mid-tier cache)
   edge    --config edge.json        start an edge (PoP cache, playback tokens)
-  demo    [--data-dir .vcdn-demo] [--port 8080]
-                                    origin + shield + edge on loopback, prints a signed URL
+  demo    [file] [--data-dir .vcdn-demo] [--port 8080]
+                                    origin + shield + edge + transcoder on loopback; ingests a sample; prints a signed URL
+  transcoder --config transcoder.json
+                                    start a transcoder (claims jobs from the origin)
   sign    --config <edge|origin>.json --prefix /v/<id>/ [--path /v/<id>/master.m3u8]
           [--ttl 3600] [--ip 1.2.3.4] [--kid k1] [--base http://edge:port]
                                     print a signed playback path (or URL with --base)
+  upload  <file> --origin http://origin --token <jwt> [--title t] [--wait]
+                                    resumable (tus) upload with a progress bar; prints the id
+  status  <id> --origin http://origin --token <jwt> [--watch]
+                                    a video's status and the job's progress
+  token   --config origin.json --sub <owner> --role uploader|admin|worker [--ttl 3600]
+                                    mint a control-API JWT
   purge   --admin http://127.0.0.1:<adminPort> --secret <tierSecret> --prefix /v/<id>/
                                     purge a prefix on one node
 `
@@ -64,6 +72,41 @@ async function purge(argv: readonly string[]): Promise<void> {
 
 class UsageError extends Error {}
 
+function apiTarget(flags: Record<string, string | true>): { origin: string; token: string } {
+  const origin = flags['origin']
+  const token = flags['token']
+  if (typeof origin !== 'string' || typeof token !== 'string') throw new UsageError('needs --origin and --token')
+  return { origin, token }
+}
+
+async function upload(argv: readonly string[]): Promise<void> {
+  const { flags, positional } = parseCli(argv)
+  const file = positional[0]
+  if (file === undefined) throw new UsageError('upload needs a file')
+  const target = apiTarget(flags)
+  const { uploadFile, waitReady } = await import('./upload.js')
+  const id = await uploadFile(target, file, {
+    showProgress: true,
+    ...(typeof flags['title'] === 'string' ? { title: flags['title'] } : {}),
+  })
+  process.stdout.write(`${id}\n`)
+  if (flags['wait'] === true) {
+    const v = await waitReady(target, id, { timeoutMs: 3_600_000, showProgress: true })
+    process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
+    if (v.status !== 'ready') process.exitCode = 1
+  }
+}
+
+async function status(argv: readonly string[]): Promise<void> {
+  const { flags, positional } = parseCli(argv)
+  const id = positional[0]
+  if (id === undefined) throw new UsageError('status needs a video id')
+  const target = apiTarget(flags)
+  const { videoStatus, waitReady } = await import('./upload.js')
+  const v = flags['watch'] === true ? await waitReady(target, id, { timeoutMs: 3_600_000, showProgress: true }) : await videoStatus(target, id)
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
+}
+
 async function run(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv
   switch (command) {
@@ -73,12 +116,21 @@ async function run(argv: readonly string[]): Promise<void> {
       return (await import('../shield/src/main.js')).main(rest)
     case 'edge':
       return (await import('../edge/src/main.js')).main(rest)
+    case 'transcoder':
+      return (await import('../transcoder/src/main.js')).main(rest)
     case 'demo':
-      return (await import('./demo.js')).demo(parseCli(rest).flags)
+      {
+      const { flags, positional } = parseCli(rest)
+      return (await import('./demo.js')).demo(flags, positional)
+    }
     case 'sign':
       return sign(rest)
     case 'purge':
       return purge(rest)
+    case 'upload':
+      return upload(rest)
+    case 'status':
+      return status(rest)
     case 'token':
       return (await import('../origin/src/main.js')).tokenCommand(rest)
     default:

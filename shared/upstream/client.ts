@@ -18,7 +18,7 @@ export interface UpstreamClientOptions {
 }
 
 export interface UpstreamRequestInit {
-  method: 'GET' | 'HEAD' | 'POST'
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT'
   headers?: Record<string, string>
   body?: string | Uint8Array
   signal?: AbortSignal

@@ -136,7 +136,7 @@ export class UpstreamSet {
         if (!isVcdnError(err) || (err.code !== 'ERR_UPSTREAM_CONNECT' && err.code !== 'ERR_UPSTREAM_TIMEOUT')) throw err
         this.#failed(member, err.code)
         lastError = err
-        if (init.method === 'POST') throw err
+        if (init.method !== 'GET' && init.method !== 'HEAD') throw err
       }
     }
     if (this.#fallback !== undefined) {

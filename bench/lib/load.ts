@@ -1,0 +1,87 @@
+// Load with autocannon (in this process: it is the load generator and gets the other core), with
+// the CPU each side used during the run so a result can be read as "who was the bottleneck".
+import autocannon from 'autocannon'
+import type { Stack } from './stacks.js'
+import { streamLoad } from './stream-load.js'
+import { cpuSeconds, round } from './util.js'
+
+type Measured = Pick<
+  LoadResult,
+  'reqPerSec' | 'bytesPerSec' | 'requests' | 'latencyP50Ms' | 'latencyP99Ms' | 'non2xx' | 'errors'
+>
+
+export interface LoadOptions {
+  connections: number
+  durationS: number
+  /** autocannon (default) for small objects; the byte-counting client for large ones. */
+  client?: 'autocannon' | 'stream'
+}
+
+export interface LoadResult {
+  stack: string
+  reqPerSec: number
+  bytesPerSec: number
+  requests: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+  non2xx: number
+  errors: number
+  /** CPU used by the edge's processes during the run, in % of one core. */
+  serverCpuPct: number
+  /** CPU used by this process (autocannon) during the run, in % of one core. */
+  loadgenCpuPct: number
+}
+
+export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promise<LoadResult> {
+  const pids = stack.edgePids()
+  const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
+  const self0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  const r = o.client === 'stream' ? await viaStream(stack, path, o) : await viaAutocannon(stack, path, o)
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9
+  const cpu1 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
+  const self = process.cpuUsage(self0)
+  return {
+    stack: stack.kind,
+    ...r,
+    serverCpuPct: round(((cpu1 - cpu0) / wallS) * 100),
+    loadgenCpuPct: round(((self.user + self.system) / 1e6 / wallS) * 100),
+  }
+}
+
+async function viaAutocannon(stack: Stack, path: string, o: LoadOptions): Promise<Measured> {
+  const r = await autocannon({
+    url: stack.edgeUrl + stack.sign(path),
+    connections: o.connections,
+    pipelining: 1,
+    duration: o.durationS,
+    timeout: 10,
+  })
+  return {
+    reqPerSec: round(r.requests.average),
+    bytesPerSec: round(r.throughput.average),
+    requests: r.requests.total,
+    latencyP50Ms: r.latency.p50,
+    latencyP99Ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  }
+}
+
+async function viaStream(stack: Stack, path: string, o: LoadOptions): Promise<Measured> {
+  const r = await streamLoad({
+    port: Number(new URL(stack.edgeUrl).port),
+    path: stack.sign(path),
+    connections: o.connections,
+    durationS: o.durationS,
+  })
+  return {
+    reqPerSec: r.reqPerSec,
+    bytesPerSec: r.bytesPerSec,
+    requests: r.requests,
+    latencyP50Ms: round(r.latencyP50Ms, 1),
+    latencyP99Ms: round(r.latencyP99Ms, 1),
+    non2xx: r.non2xx,
+    errors: r.errors,
+  }
+}

@@ -1,0 +1,62 @@
+// Results: one summary line per scenario on stdout, one JSON file per scenario, one combined file.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+export interface ScenarioResult {
+  scenario: string
+  /** The one summary line printed for the scenario. */
+  line: string
+  /** Headline figures; every value a finite number. */
+  summary: Record<string, number>
+  /** The targets the figures are judged against, in words. */
+  target: string
+  isPass: boolean
+  /** Everything measured, per run. */
+  runs: unknown[]
+  notes: string[]
+}
+
+export interface RunContext {
+  /** Temp directory of this run (removed at the end). */
+  dir: string
+  durationS: number
+  warmupS: number
+  runs: number
+  connections: number
+  /** Load generator of the small-object loads (playlist-hit): autocannon, or the raw client. */
+  smallClient: 'autocannon' | 'stream'
+  isSmoke: boolean
+  outDir: string
+  stamp: string
+}
+
+export function stamp(d = new Date()): string {
+  return d.toISOString().replace(/[:.]/g, '-')
+}
+
+export function writeResult(ctx: RunContext, r: ScenarioResult): string {
+  mkdirSync(ctx.outDir, { recursive: true })
+  const file = join(ctx.outDir, `${r.scenario}-${ctx.stamp}.json`)
+  const options = {
+    durationS: ctx.durationS,
+    warmupS: ctx.warmupS,
+    runs: ctx.runs,
+    connections: ctx.connections,
+    smallClient: ctx.smallClient,
+    isSmoke: ctx.isSmoke,
+  }
+  writeFileSync(file, JSON.stringify({ ...r, options, startedAt: ctx.stamp }, null, 2) + '\n')
+  return file
+}
+
+export function fmtNum(x: number): string {
+  return Math.round(x).toLocaleString('en-US').replace(/,/g, ' ')
+}
+
+export function fmtBytes(x: number): string {
+  return `${(x / 1024 / 1024).toFixed(1)} MiB`
+}
+
+export function ratio(a: number, b: number): number {
+  return b > 0 ? Math.round((a / b) * 100) / 100 : 0
+}

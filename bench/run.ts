@@ -1,0 +1,126 @@
+// vcdn benchmarks: vcdn vs Debian nginx as the same two-tier cache, side by side in one run.
+//   node dist/bench/run.js [--scenario name[,name]] [--duration s] [--runs n] [--connections n]
+//                          [--client autocannon|stream] [--out dir] [--smoke]
+// Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
+// ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
+// scenario ran (targets missed are results, not failures), 1 when one could not run.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { ROOT, tempDir } from '../shared/testing/index.js'
+import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
+import { edgeRss } from './scenarios/edge-rss.js'
+import { playlistHit, segmentHit } from './scenarios/hit.js'
+import { missStorm } from './scenarios/miss-storm.js'
+
+export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = {
+  'playlist-hit': playlistHit,
+  'segment-hit': segmentHit,
+  'miss-storm': missStorm,
+  'edge-rss': edgeRss,
+}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${value}`)
+  return n
+}
+
+function parseClient(v: string | undefined): 'autocannon' | 'stream' {
+  if (v === undefined || v === 'autocannon' || v === 'stream') return v ?? 'autocannon'
+  throw new Error(`--client must be autocannon or stream, got ${v}`)
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', multiple: true },
+      duration: { type: 'string' },
+      runs: { type: 'string' },
+      connections: { type: 'string' },
+      out: { type: 'string' },
+      client: { type: 'string' },
+      smoke: { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  const isSmoke = values.smoke === true
+  const names = (values.scenario ?? Object.keys(SCENARIOS)).flatMap((s) => s.split(',')).filter((s) => s !== '')
+  for (const n of names)
+    if (!(n in SCENARIOS)) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`)
+  const tmp = tempDir('vcdn-bench-')
+  const ctx: RunContext = {
+    dir: tmp.dir,
+    durationS: positive('duration', values.duration, isSmoke ? 1 : 10),
+    warmupS: isSmoke ? 0.5 : 3,
+    runs: Math.round(positive('runs', values.runs, isSmoke ? 1 : 3)),
+    connections: Math.round(positive('connections', values.connections, 100)),
+    smallClient: parseClient(values.client),
+    isSmoke,
+    outDir: values.out ?? join(ROOT, 'bench', 'results'),
+    stamp: stamp(),
+  }
+  console.log(
+    `vcdn bench: ${names.join(', ')}; ${ctx.runs} run(s) of ${ctx.durationS} s per stack, ${ctx.connections} connections` +
+      (isSmoke ? ' (smoke)' : ''),
+  )
+  const results: ScenarioResult[] = []
+  const errors: string[] = []
+  try {
+    for (const name of names) {
+      const fn = SCENARIOS[name] as (ctx: RunContext) => Promise<ScenarioResult>
+      try {
+        const loadBefore = loadavg()[0] ?? 0
+        const r = await fn(ctx)
+        // Shared 2-core machines: what else ran is part of the result.
+        r.summary['loadavg1Before'] = Math.round(loadBefore * 100) / 100
+        r.summary['loadavg1After'] = Math.round((loadavg()[0] ?? 0) * 100) / 100
+        writeResult(ctx, r)
+        results.push(r)
+        console.log(r.line)
+      } catch (err) {
+        const msg = err instanceof Error ? (err.stack ?? err.message) : String(err)
+        errors.push(`${name}: ${msg}`)
+        console.log(`${name.padEnd(13)} ERROR ${msg.split('\n')[0] ?? ''}`)
+        console.error(msg)
+      }
+    }
+  } finally {
+    tmp.remove()
+  }
+  mkdirSync(ctx.outDir, { recursive: true })
+  const summaryFile = join(ctx.outDir, `summary-${ctx.stamp}.json`)
+  writeFileSync(
+    summaryFile,
+    JSON.stringify(
+      {
+        startedAt: ctx.stamp,
+        options: { durationS: ctx.durationS, runs: ctx.runs, connections: ctx.connections, isSmoke },
+        scenarios: Object.fromEntries(
+          results.map((r) => [r.scenario, { line: r.line, isPass: r.isPass, target: r.target, summary: r.summary }]),
+        ),
+        errors,
+      },
+      null,
+      2,
+    ) + '\n',
+  )
+  console.log('\nsummary')
+  for (const r of results) console.log(`  ${r.isPass ? 'meets ' : 'MISSES'}  ${r.line}`)
+  for (const e of errors) console.log(`  ERROR   ${e.split('\n')[0] ?? ''}`)
+  console.log(
+    `load average (1 min) now ${(loadavg()[0] ?? 0).toFixed(2)} on ${availableParallelism()} cores (shared machine: noise)`,
+  )
+  console.log(`results in ${ctx.outDir} (summary-${ctx.stamp}.json)`)
+  return errors.length > 0 ? 1 : 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err)
+    process.exit(2)
+  },
+)

@@ -1,0 +1,98 @@
+// The benchmark still works: `node dist/bench/run.js --smoke` runs every scenario for about a
+// second (one run, vcdn and nginx both), prints each summary line and writes each JSON result.
+// nginx is part of the contract (make setup installs it): without it the nginx half errors and
+// this test fails.
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { ROOT, tempDir } from '../../shared/testing/index.js'
+
+const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
+  'playlist-hit': {
+    line: /^playlist-hit\s+vcdn [\d ]+ req\/s\s+nginx [\d ]+ req\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.5×\)\s+median of 1/m,
+    fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
+  },
+  'segment-hit': {
+    line: /^segment-hit\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 2×\)\s+median of 1/m,
+    fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
+  },
+  'miss-storm': {
+    line: /^miss-storm\s+vcdn p50 [\d.]+ ms p99 [\d.]+ ms origin \d+\s+nginx p50 [\d.]+ ms p99 [\d.]+ ms origin \d+/m,
+    fields: [
+      'vcdnTtfbP50Ms',
+      'vcdnTtfbP99Ms',
+      'vcdnOriginRequestsMax',
+      'nginxTtfbP50Ms',
+      'nginxTtfbP99Ms',
+      'nginxOriginRequestsMax',
+    ],
+  },
+  'edge-rss': {
+    line: /^edge-rss\s+vcdn peak RSS [\d.]+ MiB\s+limit [\d.]+ MiB/m,
+    fields: ['peakRssBytes', 'limitBytes', 'ratioToLimit', 'idleRssBytes'],
+  },
+}
+
+t.test('every scenario runs briefly against vcdn and nginx and reports numbers', async (t) => {
+  const out = tempDir('vcdn-bench-smoke-')
+  t.teardown(out.remove)
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out.dir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 180_000)
+  t.teardown(() => {
+    clearTimeout(deadline)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)))
+  clearTimeout(deadline)
+  t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
+
+  const files = readdirSync(out.dir)
+  for (const [name, spec] of Object.entries(SCENARIOS)) {
+    t.match(stdout, spec.line, `${name} printed its summary line`)
+    const file = files.find((f) => f.startsWith(`${name}-`) && f.endsWith('.json'))
+    if (file === undefined) {
+      t.fail(`${name} wrote no JSON result in ${out.dir}: ${files.join(', ')}`)
+      continue
+    }
+    const result = JSON.parse(readFileSync(join(out.dir, file), 'utf8')) as {
+      scenario?: unknown
+      summary?: Record<string, unknown>
+    }
+    t.equal(result.scenario, name, `${file} names its scenario`)
+    const summary = result.summary ?? {}
+    for (const field of spec.fields) {
+      const v = summary[field]
+      t.ok(typeof v === 'number' && Number.isFinite(v), `${name}.summary.${field} is a finite number (${String(v)})`)
+    }
+    for (const [field, v] of Object.entries(summary)) {
+      t.ok(typeof v === 'number' && Number.isFinite(v), `${name}.summary.${field} is a finite number`)
+    }
+  }
+  // The loads really moved data on both stacks, and the storm reached the origin.
+  const summaryFile = files.find((f) => f.startsWith('summary-') && f.endsWith('.json'))
+  t.ok(summaryFile, 'the run wrote its combined summary')
+  if (summaryFile !== undefined) {
+    const all = JSON.parse(readFileSync(join(out.dir, summaryFile), 'utf8')) as {
+      errors: unknown[]
+      scenarios: Record<string, { summary: Record<string, number> }>
+    }
+    t.same(all.errors, [], 'no scenario failed to run')
+    for (const name of ['playlist-hit', 'segment-hit']) {
+      const s = all.scenarios[name]?.summary
+      t.ok((s?.['vcdn'] ?? 0) > 0 && (s?.['nginx'] ?? 0) > 0, `${name} measured traffic on both stacks`)
+    }
+    const storm = all.scenarios['miss-storm']?.summary
+    t.ok(
+      (storm?.['vcdnOriginRequestsMax'] ?? 0) >= 1 && (storm?.['nginxOriginRequestsMax'] ?? 0) >= 1,
+      'both storms reached the origin',
+    )
+  }
+})

@@ -1,0 +1,15 @@
+import type { ApiDeps } from './context.js'
+import { jobRoutes } from './jobs.js'
+import { nodeRoutes } from './nodes.js'
+import { Router } from './router.js'
+import { uploadRoutes } from './uploads.js'
+import { videoRoutes } from './videos.js'
+
+export function buildApiRouter(deps: ApiDeps): Router {
+  const router = new Router()
+  videoRoutes(router, deps)
+  uploadRoutes(router, deps)
+  jobRoutes(router, deps)
+  nodeRoutes(router, deps)
+  return router
+}

@@ -1,0 +1,181 @@
+// /v1/videos: create (with its tus upload), read (with signed playback URLs when ready), list
+// (cursor pagination, newest first, owner-scoped unless admin), rename, delete (store objects,
+// source, purge on every node), reprocess.
+import { VcdnError } from '../../../shared/errors/index.js'
+import { sendJson } from '../../../shared/http/index.js'
+import { signedPath } from '../../../shared/token/index.js'
+import { requireOwner, type Principal } from '../auth.js'
+import type { Video } from '../db.js'
+import { ID_RE, newId } from '../ids.js'
+import { sourceKey } from '../uploads.js'
+import { optNumber, optString, principal, readJson, reqString, type ApiDeps } from './context.js'
+import type { Router } from './router.js'
+
+const DEFAULT_PAGE = 20
+const MAX_PAGE = 100
+const MAX_TITLE = 500
+
+export function videoRoutes(router: Router, deps: ApiDeps): void {
+  router.add('POST', '/v1/videos', async ({ req, res }) => {
+    const p = principal(req, deps, ['uploader', 'admin'])
+    const body = await readJson(req)
+    const title = optString(body['title'], 'title', MAX_TITLE) ?? ''
+    const size = optNumber(body['size'], 'size', 0, Number.MAX_SAFE_INTEGER)
+    if (size !== undefined && !Number.isInteger(size)) throw new VcdnError('ERR_API_BODY', 'size must be an integer')
+    if (size !== undefined && size > deps.config.maxUploadBytes) throw new VcdnError('ERR_UPLOAD_TOO_LARGE')
+    const video = deps.meta.createVideo({ id: newVideoId(deps), owner: p.sub, title, nowMs: deps.now() })
+    const metadata = `videoId ${Buffer.from(video.id).toString('base64')}`
+    const upload = await deps.uploads.create(video.id, p.sub, size ?? null, metadata)
+    sendJson(
+      res,
+      201,
+      {
+        ...view(video, deps),
+        upload: {
+          protocol: 'tus',
+          url: `/v1/uploads/${upload.id}`,
+          endpoint: '/v1/uploads/',
+          metadata: { videoId: video.id },
+          length: upload.length,
+          expiresAtMs: upload.expiresAtMs,
+        },
+      },
+      { location: `/v1/videos/${video.id}` },
+    )
+  })
+
+  router.add('GET', '/v1/videos', ({ req, res, query }) => {
+    const p = principal(req, deps, ['uploader', 'admin'])
+    const limitText = query.get('limit')
+    const limit = limitText === null ? DEFAULT_PAGE : Number(limitText)
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new VcdnError('ERR_API_BODY', `limit must be 1..${MAX_PAGE}`)
+    const cursor = query.get('cursor')
+    const ownerFilter = query.get('owner')
+    const owner = p.role === 'admin' ? ownerFilter : p.sub
+    const rows = deps.meta.listVideos({
+      owner,
+      limit: limit + 1,
+      before: cursor === null || cursor === '' ? null : decodeCursor(cursor),
+    })
+    const page = rows.slice(0, limit)
+    const last = page[page.length - 1]
+    sendJson(res, 200, {
+      videos: page.map((v) => view(v, deps)),
+      nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null,
+    })
+  })
+
+  router.add('GET', '/v1/videos/:id', ({ req, res, params }) => {
+    const p = principal(req, deps, ['uploader', 'admin'])
+    sendJson(res, 200, view(ownedVideo(p, params['id'], deps), deps))
+  })
+
+  router.add('PATCH', '/v1/videos/:id', async ({ req, res, params }) => {
+    const p = principal(req, deps, ['uploader', 'admin'])
+    const video = ownedVideo(p, params['id'], deps)
+    const body = await readJson(req)
+    const title = reqString(body['title'], 'title', MAX_TITLE)
+    deps.meta.setTitle(video.id, title, deps.now())
+    sendJson(res, 200, view(deps.meta.getVideo(video.id) ?? video, deps))
+  })
+
+  router.add('DELETE', '/v1/videos/:id', async ({ req, res, params }) => {
+    const p = principal(req, deps, ['uploader', 'admin'])
+    const video = ownedVideo(p, params['id'], deps)
+    // Row first: from here on workers get ERR_JOB_NOT_FOUND and nobody can read the video; then
+    // the bytes; then the caches (DESIGN §2: playlists are purged on delete).
+    await deps.uploads.removeFilesOfVideo(video.id)
+    deps.meta.deleteVideo(video.id)
+    const removedObjects =
+      (await deps.store.deletePrefix(`v/${video.id}/`)) + (await deps.store.deletePrefix(`sources/${video.id}/`))
+    const nodes = await deps.purger.purge(`/v/${video.id}/`)
+    sendJson(res, 200, { id: video.id, deleted: true, removedObjects, purge: { nodes } })
+  })
+
+  router.add('POST', '/v1/videos/:id/reprocess', ({ req, res, params }) => {
+    const p = principal(req, deps, ['uploader', 'admin'])
+    const video = ownedVideo(p, params['id'], deps)
+    if ((video.status !== 'ready' && video.status !== 'failed') || video.sourceKey === null)
+      throw new VcdnError('ERR_VIDEO_STATE')
+    const now = deps.now()
+    deps.meta.db.transaction(() => {
+      deps.meta.setStatus(video.id, 'queued', now, { progress: 0, error: null })
+      deps.queue.enqueueSync('transcode', video.id, { sourceKey: sourceKey(video.id), isReprocess: true })
+    })()
+    sendJson(res, 202, view(deps.meta.getVideo(video.id) ?? video, deps))
+  })
+}
+
+function newVideoId(deps: ApiDeps): string {
+  for (;;) {
+    const id = newId()
+    if (deps.meta.getVideo(id) === null) return id
+  }
+}
+
+export function ownedVideo(p: Principal, id: string | undefined, deps: ApiDeps): Video {
+  if (id === undefined || !ID_RE.test(id)) throw new VcdnError('ERR_VIDEO_NOT_FOUND')
+  const video = deps.meta.getVideo(id)
+  if (video === null) throw new VcdnError('ERR_VIDEO_NOT_FOUND')
+  requireOwner(p, video.owner)
+  return video
+}
+
+function encodeCursor(v: Video): string {
+  return Buffer.from(JSON.stringify([v.createdAtMs, v.id])).toString('base64url')
+}
+
+function decodeCursor(cursor: string): { createdAtMs: number; id: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown
+    if (Array.isArray(parsed) && typeof parsed[0] === 'number' && typeof parsed[1] === 'string') {
+      return { createdAtMs: parsed[0], id: parsed[1] }
+    }
+  } catch {
+    // fall through
+  }
+  throw new VcdnError('ERR_API_CURSOR')
+}
+
+/** A thumbnail reference from a worker ('thumbs/poster.jpg', '/v/<id>/thumbs/…', 'v/<id>/…') → relative name. */
+function relativeName(videoId: string, ref: string): string {
+  return ref.replace(/^\//, '').replace(new RegExp(`^v/${videoId}/`), '')
+}
+
+/** The public JSON of a video. Playback and thumbnail URLs are signed edge URLs, only when ready. */
+export function view(v: Video, deps: ApiDeps): Record<string, unknown> {
+  const isReady = v.status === 'ready'
+  const { edgeBaseUrl, activeKey, signingKeys, playbackTtlS } = deps.config
+  const canSign = isReady && edgeBaseUrl !== '' && activeKey !== '' && signingKeys[activeKey] !== undefined
+  const prefix = `/v/${v.id}/`
+  const nowMs = deps.now()
+  const url = (rel: string): string =>
+    edgeBaseUrl.replace(/\/+$/, '') +
+    signedPath({ prefix, path: prefix + rel, ttlS: playbackTtlS, kid: activeKey, keys: signingKeys, nowMs })
+  const t = v.thumbnails
+  return {
+    id: v.id,
+    owner: v.owner,
+    title: v.title,
+    status: v.status,
+    progress: v.progress,
+    error: v.error,
+    durationS: v.durationS,
+    renditions: isReady ? deps.meta.renditions(v.id) : [],
+    thumbnails:
+      t === null || !isReady
+        ? null
+        : canSign
+          ? {
+              poster: t.poster === null ? null : url(relativeName(v.id, t.poster)),
+              sprites: t.sprites.map((s) => url(relativeName(v.id, s))),
+              vtt: t.vtt === null ? null : url(relativeName(v.id, t.vtt)),
+            }
+          : t,
+    playback: canSign ? { hls: url('master.m3u8'), dash: url('manifest.mpd') } : null,
+    createdAtMs: v.createdAtMs,
+    updatedAtMs: v.updatedAtMs,
+    readyAtMs: v.readyAtMs,
+  }
+}

@@ -1,0 +1,289 @@
+// Resumable upload storage behind the tus endpoints (api/uploads.ts). An upload's bytes live in
+// `<dataDir>/uploads/<uploadId>`, appended to by PATCH requests; the metadata row's offset is the
+// truth (only bytes fsync'ed before the row was updated count). Once offset == length the file is
+// streamed into the store as `sources/<videoId>/source`, the video becomes `queued` and a
+// `transcode` job is enqueued. Owned by the origin process; one writer per upload at a time (lock).
+import { createHash, type Hash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, open, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { VcdnError } from '../../shared/errors/index.js'
+import type { Logger } from '../../shared/log/index.js'
+import type { Store } from '../../shared/store/index.js'
+import type { MetadataDb, Upload } from './db.js'
+import { newId } from './ids.js'
+import type { SqliteJobQueue } from './job-queue.js'
+
+export interface UploadManagerOptions {
+  dir: string
+  meta: MetadataDb
+  queue: SqliteJobQueue
+  store: Store
+  log: Logger
+  now: () => number
+  ttlMs: number
+  maxBytes: number
+}
+
+export const CHECKSUM_ALGORITHMS = ['sha1', 'sha256', 'md5'] as const
+export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number]
+
+const LOCK_WAIT_MS = 5000
+
+export function sourceKey(videoId: string): string {
+  return `sources/${videoId}/source`
+}
+
+export class UploadManager {
+  readonly #o: UploadManagerOptions
+  // uploadId → the in-flight writer's completion; owned by this manager.
+  readonly #locks = new Map<string, Promise<void>>()
+  readonly #finalizing = new Set<Promise<void>>()
+  #timer: NodeJS.Timeout | null = null
+
+  constructor(opts: UploadManagerOptions) {
+    for (const k of ['dir', 'meta', 'queue', 'store', 'log', 'now', 'ttlMs', 'maxBytes'] as const) {
+      if (opts[k] === undefined || opts[k] === null) throw new TypeError(`UploadManager: options.${k} is required`)
+    }
+    this.#o = opts
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.#o.dir, { recursive: true })
+    // Uploads that got every byte but crashed before reaching the store.
+    for (const u of this.#o.meta.unfinalizedUploads()) this.#finalizeInBackground(u)
+  }
+
+  /** Sweep abandoned uploads every ttl/4 (at most every minute); the timer never keeps the process up. */
+  startSweeper(): void {
+    const everyMs = Math.max(1000, Math.min(60_000, Math.floor(this.#o.ttlMs / 4)))
+    this.#timer = setInterval(() => {
+      this.sweep().catch((err: unknown) => this.#o.log.error({ err }, 'upload sweep failed'))
+    }, everyMs)
+    this.#timer.unref()
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    await Promise.allSettled([...this.#finalizing])
+  }
+
+  #path(id: string): string {
+    return join(this.#o.dir, id)
+  }
+
+  /** A new upload for a video; an unfinished earlier upload of the same video is terminated. */
+  async create(videoId: string, owner: string, length: number | null, metadata: string): Promise<Upload> {
+    if (length !== null && length > this.#o.maxBytes) throw new VcdnError('ERR_UPLOAD_TOO_LARGE')
+    for (const old of this.#o.meta.uploadsOfVideo(videoId)) {
+      if (old.completedAtMs === null) await this.terminate(old.id)
+    }
+    const id = newId()
+    const fh = await open(this.#path(id), 'wx')
+    await fh.close()
+    const now = this.#o.now()
+    return this.#o.meta.createUpload({
+      id,
+      videoId,
+      owner,
+      length,
+      metadata,
+      nowMs: now,
+      expiresAtMs: now + this.#o.ttlMs,
+    })
+  }
+
+  get(id: string): Upload | null {
+    return this.#o.meta.getUpload(id)
+  }
+
+  /** Wait (bounded) until no PATCH is writing this upload, so the offset read next is settled. */
+  async settled(id: string): Promise<void> {
+    const held = this.#locks.get(id)
+    if (held === undefined) return
+    await Promise.race([held, new Promise((r) => setTimeout(r, LOCK_WAIT_MS).unref())])
+  }
+
+  /**
+   * Append a PATCH body at `expectedOffset`. Every byte received is kept, even when the client
+   * goes away mid-body (it is fsync'ed and the offset recorded before the error propagates).
+   */
+  async append(
+    id: string,
+    expectedOffset: number,
+    body: AsyncIterable<Uint8Array>,
+    opts: { declaredLength: number | null; checksum: { algorithm: ChecksumAlgorithm; digest: Buffer } | null },
+  ): Promise<Upload> {
+    await this.settled(id)
+    if (this.#locks.has(id)) throw new VcdnError('ERR_UPLOAD_LOCKED')
+    let release!: () => void
+    this.#locks.set(id, new Promise<void>((r) => (release = r)))
+    try {
+      return await this.#append(id, expectedOffset, body, opts)
+    } finally {
+      this.#locks.delete(id)
+      release()
+    }
+  }
+
+  async #append(
+    id: string,
+    expectedOffset: number,
+    body: AsyncIterable<Uint8Array>,
+    opts: { declaredLength: number | null; checksum: { algorithm: ChecksumAlgorithm; digest: Buffer } | null },
+  ): Promise<Upload> {
+    let upload = this.#o.meta.getUpload(id)
+    if (upload === null) throw new VcdnError('ERR_UPLOAD_NOT_FOUND')
+    if (upload.completedAtMs !== null || upload.offset !== expectedOffset) throw new VcdnError('ERR_UPLOAD_OFFSET')
+    if (upload.length === null && opts.declaredLength !== null) {
+      // tus creation-defer-length: the length arrives with a PATCH and may not change afterwards.
+      if (opts.declaredLength > this.#o.maxBytes || opts.declaredLength < upload.offset)
+        throw new VcdnError('ERR_UPLOAD_TOO_LARGE')
+      this.#o.meta.setUploadLength(id, opts.declaredLength)
+      upload = { ...upload, length: opts.declaredLength }
+    }
+    const limit = upload.length ?? this.#o.maxBytes
+    const start = upload.offset
+    let offset = start
+    let isOverflow = false
+    const hash: Hash | null = opts.checksum === null ? null : createHash(opts.checksum.algorithm)
+    // O_APPEND: every write lands at the end; the truncate first drops bytes a crash left past the
+    // recorded offset (written, never acknowledged).
+    const fh = await open(this.#path(id), 'a')
+    let bodyError: Error | null = null
+    try {
+      await fh.truncate(start)
+      try {
+        for await (const chunk of body) {
+          const room = limit - offset
+          const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
+          if (part.byteLength > 0) {
+            await writeAll(fh, part)
+            hash?.update(part)
+            offset += part.byteLength
+          }
+          if (part.byteLength < chunk.byteLength) {
+            isOverflow = true
+            break
+          }
+        }
+      } catch (err) {
+        bodyError = err instanceof Error ? err : new Error(String(err))
+      }
+      if (
+        hash !== null &&
+        opts.checksum !== null &&
+        bodyError === null &&
+        !hash.digest().equals(opts.checksum.digest)
+      ) {
+        // tus checksum extension: a mismatching PATCH is discarded as a whole (status 460).
+        await fh.truncate(start)
+        await fh.sync()
+        throw new VcdnError('ERR_UPLOAD_CHECKSUM')
+      }
+      if (hash !== null && bodyError !== null) {
+        // An unfinished body cannot be verified against its checksum: keep nothing of it.
+        await fh.truncate(start)
+        offset = start
+      }
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    const now = this.#o.now()
+    this.#o.meta.setUploadProgress(id, offset, now + this.#o.ttlMs)
+    if (upload.length !== null && upload.length > 0)
+      this.#o.meta.setProgress(upload.videoId, offset / upload.length, now)
+    const updated = { ...upload, offset, expiresAtMs: now + this.#o.ttlMs }
+    if (bodyError !== null) throw bodyError
+    if (isOverflow) throw new VcdnError('ERR_UPLOAD_TOO_LARGE', 'more bytes than Upload-Length')
+    if (updated.length !== null && offset === updated.length) this.#finalizeInBackground(updated)
+    return updated
+  }
+
+  #finalizeInBackground(upload: Upload): void {
+    const p = this.#finalize(upload).catch((err: unknown) => {
+      this.#o.log.error(
+        { err, uploadId: upload.id, videoId: upload.videoId },
+        'moving the upload into the store failed',
+      )
+    })
+    this.#finalizing.add(p)
+    void p.finally(() => this.#finalizing.delete(p))
+  }
+
+  /** Wait for background finalizations (tests, close). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.#finalizing])
+  }
+
+  async #finalize(upload: Upload): Promise<void> {
+    const video = this.#o.meta.getVideo(upload.videoId)
+    if (video === null) return
+    const key = sourceKey(upload.videoId)
+    const hash = createHash('sha256')
+    async function* hashed(src: AsyncIterable<Buffer>): AsyncIterable<Uint8Array> {
+      for await (const chunk of src) {
+        hash.update(chunk)
+        yield chunk
+      }
+    }
+    await this.#o.store.put(key, hashed(createReadStream(this.#path(upload.id))), {
+      contentType: 'application/octet-stream',
+    })
+    const now = this.#o.now()
+    const meta = this.#o.meta
+    meta.db.transaction(() => {
+      if (meta.getVideo(upload.videoId) === null) return // deleted meanwhile
+      meta.markUploadCompleted(upload.id, hash.digest('hex'), now)
+      meta.setStatus(upload.videoId, 'queued', now, { progress: 0, error: null, sourceKey: key })
+      this.#o.queue.enqueueSync('transcode', upload.videoId, { sourceKey: key })
+    })()
+    await unlinkQuiet(this.#path(upload.id))
+    this.#o.log.info(
+      { uploadId: upload.id, videoId: upload.videoId, bytes: upload.offset },
+      'upload complete, transcode queued',
+    )
+  }
+
+  /** tus termination: the bytes and the row go. */
+  async terminate(id: string): Promise<void> {
+    await this.settled(id)
+    this.#o.meta.deleteUpload(id)
+    await unlinkQuiet(this.#path(id))
+  }
+
+  /** Remove unfinished uploads past their expiry; returns how many went. */
+  async sweep(nowMs = this.#o.now()): Promise<number> {
+    let removed = 0
+    for (const u of this.#o.meta.expiredUploads(nowMs)) {
+      if (this.#locks.has(u.id)) continue // a PATCH is writing it right now
+      await this.terminate(u.id)
+      removed++
+    }
+    if (removed > 0) this.#o.log.info({ removed }, 'expired uploads removed')
+    return removed
+  }
+
+  /** Files of every upload of a video (used when the video is deleted). */
+  async removeFilesOfVideo(videoId: string): Promise<void> {
+    for (const u of this.#o.meta.uploadsOfVideo(videoId)) await unlinkQuiet(this.#path(u.id))
+  }
+}
+
+async function writeAll(fh: import('node:fs/promises').FileHandle, chunk: Uint8Array): Promise<void> {
+  let done = 0
+  while (done < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, done, chunk.byteLength - done)
+    done += bytesWritten
+  }
+}
+
+async function unlinkQuiet(path: string): Promise<void> {
+  try {
+    await unlink(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+}

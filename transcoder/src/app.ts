@@ -1,0 +1,66 @@
+import { hostname } from 'node:os'
+import { mkdirSync } from 'node:fs'
+import { createAdminServer } from '../../shared/http/index.js'
+import type { Logger } from '../../shared/log/index.js'
+import { createMetrics } from '../../shared/metrics/index.js'
+import type { TranscoderConfig } from './config.js'
+import { HttpJobSource, type JobSource } from './origin-client.js'
+import type { X264Preset } from './pipeline.js'
+import { Worker } from './worker.js'
+
+export interface TranscoderDeps {
+  log: Logger
+  source?: JobSource
+}
+
+export interface Transcoder {
+  listen(): Promise<{ port: number; adminPort: number }>
+  close(): Promise<void>
+}
+
+const transcoderMetrics = {
+  jobs_total: { type: 'counter', help: 'job events', labels: ['event'] },
+} as const
+
+export function buildTranscoder(config: TranscoderConfig, deps: TranscoderDeps): Transcoder {
+  mkdirSync(config.workDir, { recursive: true })
+  const workerId = config.workerId !== '' ? config.workerId : `${hostname()}-${process.pid}`
+  const source = deps.source ?? new HttpJobSource({ origin: config.origin, token: config.token, workerId })
+  const metrics = createMetrics('vcdn_transcoder', transcoderMetrics)
+  const worker = new Worker({
+    source,
+    workDir: config.workDir,
+    concurrency: config.concurrency,
+    leaseMs: config.leaseMs,
+    pollMs: config.pollMs,
+    preset: config.preset as X264Preset,
+    jobTimeoutMs: config.jobTimeoutMs,
+    uploadConcurrency: config.uploadConcurrency,
+    log: deps.log,
+    onEvent: (event) => metrics.m.jobs_total.inc({ event }),
+  })
+  let isReady = false
+  const admin = createAdminServer({
+    host: config.admin.host,
+    port: config.admin.port,
+    tierSecret: '',
+    metricsText: () => metrics.text(),
+    metricsContentType: metrics.contentType,
+    isReady: () => isReady,
+  })
+  return {
+    async listen() {
+      const adminPort = await admin.listen()
+      worker.start()
+      isReady = true
+      // No public listener: the admin port is the one to watch.
+      return { port: adminPort, adminPort }
+    },
+    async close() {
+      isReady = false
+      await worker.stop(config.drainTimeoutMs)
+      await source.close()
+      await admin.drain(0)
+    },
+  }
+}

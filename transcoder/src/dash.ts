@@ -1,0 +1,93 @@
+// A static DASH MPD over the same CMAF files as the HLS playlists (ISO/IEC 23009-1, live
+// profile: SegmentTemplate + SegmentTimeline), so one set of segments serves both protocols.
+import type { MeasuredRendition } from './measure.js'
+
+export interface DashInput {
+  readonly durationS: number
+  readonly frameRate: number
+  /** Video rungs with their own bandwidth (without audio). */
+  readonly video: readonly { readonly measured: MeasuredRendition; readonly bandwidth: number }[]
+  readonly audio: { readonly measured: MeasuredRendition; readonly bandwidth: number } | null
+}
+
+const xmlAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
+
+function isoDuration(seconds: number): string {
+  return `PT${Math.max(0, seconds).toFixed(3)}S`
+}
+
+/** 29.97 → "30000/1001", 25 → "25" (DASH @frameRate is a FrameRateType). */
+export function dashFrameRate(fps: number): string {
+  const whole = Math.round(fps)
+  if (Math.abs(fps - whole) < 0.001) return String(whole)
+  const ntsc = Math.round((fps * 1001) / 1000)
+  if (Math.abs((ntsc * 1000) / 1001 - fps) < 0.001) return `${ntsc * 1000}/1001`
+  return `${Math.round(fps * 1000)}/1000`
+}
+
+/** <S> elements with runs of equal contiguous durations collapsed into @r. */
+export function segmentTimeline(segments: readonly { readonly startTs: number; readonly durationTs: number }[]): string {
+  const out: string[] = []
+  let i = 0
+  while (i < segments.length) {
+    const s = segments[i] as { startTs: number; durationTs: number }
+    let r = 0
+    let expected = s.startTs + s.durationTs
+    while (i + r + 1 < segments.length) {
+      const n = segments[i + r + 1] as { startTs: number; durationTs: number }
+      if (n.durationTs !== s.durationTs || n.startTs !== expected) break
+      expected += n.durationTs
+      r++
+    }
+    out.push(`<S t="${s.startTs}" d="${s.durationTs}"${r > 0 ? ` r="${r}"` : ''}/>`)
+    i += r + 1
+  }
+  return out.join('')
+}
+
+function template(m: MeasuredRendition, indent: string): string {
+  return [
+    `${indent}<SegmentTemplate timescale="${m.timescale}" initialization="$RepresentationID$/${xmlAttr(m.initUri)}" media="$RepresentationID$/seg_$Number%05d$.m4s" startNumber="1">`,
+    `${indent}  <SegmentTimeline>${segmentTimeline(m.segments)}</SegmentTimeline>`,
+    `${indent}</SegmentTemplate>`,
+  ].join('\n')
+}
+
+export function buildMpd(input: DashInput): string {
+  if (input.video.length === 0) throw new TypeError('input.video must not be empty')
+  if (!(input.durationS > 0)) throw new TypeError('input.durationS must be positive')
+  const fr = dashFrameRate(input.frameRate)
+  const maxW = Math.max(...input.video.map((v) => v.measured.width))
+  const maxH = Math.max(...input.video.map((v) => v.measured.height))
+  const lines = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="${isoDuration(input.durationS)}" minBufferTime="PT4S">`,
+    '  <Period id="0" start="PT0S">',
+    // segmentAlignment: boundaries are identical across rungs (validated before publishing);
+    // startWithSAP=1: every segment starts with an IDR frame.
+    `    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="${maxW}" maxHeight="${maxH}" frameRate="${fr}">`,
+  ]
+  // Per-Representation templates: each track keeps the timescale ffmpeg chose for it.
+  for (const v of [...input.video].sort((a, b) => a.bandwidth - b.bandwidth)) {
+    const m = v.measured
+    lines.push(
+      `      <Representation id="${xmlAttr(m.name)}" bandwidth="${Math.ceil(v.bandwidth)}" codecs="${xmlAttr(m.codecs)}" width="${m.width}" height="${m.height}" sar="1:1">`,
+      template(m, '        '),
+      '      </Representation>',
+    )
+  }
+  lines.push('    </AdaptationSet>')
+  if (input.audio) {
+    const m = input.audio.measured
+    lines.push(
+      '    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" lang="und" segmentAlignment="true" startWithSAP="1">',
+      `      <Representation id="${xmlAttr(m.name)}" bandwidth="${Math.ceil(input.audio.bandwidth)}" codecs="${xmlAttr(m.codecs)}" audioSamplingRate="${m.sampleRate}">`,
+      `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="${m.channels}"/>`,
+      template(m, '        '),
+      '      </Representation>',
+      '    </AdaptationSet>',
+    )
+  }
+  lines.push('  </Period>', '</MPD>')
+  return `${lines.join('\n')}\n`
+}

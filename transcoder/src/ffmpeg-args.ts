@@ -1,0 +1,115 @@
+// The argv of the one ffmpeg run per job: decode once, split to every rung, encode each rung with
+// libx264 on a fixed GOP, the audio once, and mux everything as CMAF fMP4 HLS renditions.
+import type { Rendition } from './ladder.js'
+
+export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'] as const
+export type X264Preset = (typeof X264_PRESETS)[number]
+
+export const SEGMENT_S = 4
+export const GOP_S = 2
+export const AUDIO_RENDITION = 'audio'
+export const AUDIO_BITRATE_BPS = 128_000
+export const AUDIO_SAMPLE_RATE = 48_000
+export const AUDIO_CHANNELS = 2
+
+export interface FfmpegJob {
+  readonly sourcePath: string
+  /** Output root: ffmpeg writes `<outDir>/<rendition>/{index.m3u8,init_N.mp4,seg_00001.m4s…}`. */
+  readonly outDir: string
+  readonly renditions: readonly Rendition[]
+  /** Source frame rate: the GOP is 2 s of frames. */
+  readonly fps: number
+  readonly videoStreamIndex: number
+  /** Absolute index of the audio stream to encode; undefined for a video-only output. */
+  readonly audioStreamIndex?: number | undefined
+  readonly preset?: X264Preset | undefined
+  readonly crf?: number | undefined
+}
+
+const NAME = /^[A-Za-z0-9_-]+$/
+
+function validateJob(job: FfmpegJob): void {
+  const fail = (path: string, msg: string): never => {
+    throw new TypeError(`job.${path} ${msg}`)
+  }
+  if (typeof job !== 'object' || job === null) throw new TypeError('job must be an object')
+  if (typeof job.sourcePath !== 'string' || job.sourcePath === '') fail('sourcePath', 'must be a non-empty string')
+  if (typeof job.outDir !== 'string' || job.outDir === '') fail('outDir', 'must be a non-empty string')
+  // '%' would be read by the hls muxer as a pattern.
+  if (job.outDir.includes('%')) fail('outDir', 'must not contain %')
+  if (!Array.isArray(job.renditions) || job.renditions.length === 0) fail('renditions', 'must be a non-empty array')
+  const names = new Set<string>()
+  job.renditions.forEach((r, i) => {
+    if (!NAME.test(r.name) || r.name === AUDIO_RENDITION) fail(`renditions[${i}].name`, `must match ${NAME} and not be "${AUDIO_RENDITION}"`)
+    if (names.has(r.name)) fail(`renditions[${i}].name`, 'is a duplicate')
+    names.add(r.name)
+    for (const k of ['width', 'height'] as const) {
+      if (!(Number.isInteger(r[k]) && r[k] >= 2 && r[k] % 2 === 0)) fail(`renditions[${i}].${k}`, 'must be an even integer ≥ 2')
+    }
+    if (!(Number.isInteger(r.maxrateBps) && r.maxrateBps > 0)) fail(`renditions[${i}].maxrateBps`, 'must be a positive integer')
+  })
+  if (!(Number.isFinite(job.fps) && job.fps > 0 && job.fps <= 240)) fail('fps', 'must be in (0, 240]')
+  if (!(Number.isInteger(job.videoStreamIndex) && job.videoStreamIndex >= 0)) fail('videoStreamIndex', 'must be an integer ≥ 0')
+  if (job.audioStreamIndex !== undefined && !(Number.isInteger(job.audioStreamIndex) && job.audioStreamIndex >= 0)) {
+    fail('audioStreamIndex', 'must be an integer ≥ 0')
+  }
+  if (job.preset !== undefined && !X264_PRESETS.includes(job.preset)) fail('preset', `must be one of ${X264_PRESETS.join(', ')}`)
+  if (job.crf !== undefined && !(Number.isInteger(job.crf) && job.crf >= 0 && job.crf <= 51)) fail('crf', 'must be an integer in [0, 51]')
+}
+
+const kbps = (bps: number): string => `${Math.round(bps / 1000)}k`
+
+/** The full argv (without the `ffmpeg` itself). */
+export function buildFfmpegArgs(job: FfmpegJob): string[] {
+  validateJob(job)
+  const n = job.renditions.length
+  const gopFrames = Math.max(1, Math.round(GOP_S * job.fps))
+  const hasAudio = job.audioStreamIndex !== undefined
+
+  // One decode, split N ways. setsar=1 makes every rung square-pixel (anamorphic sources are
+  // scaled to their display size), format=yuv420p keeps 10-bit/4:4:4 sources inside High profile.
+  const labels = job.renditions.map((_, i) => `[s${i}]`).join('')
+  const graph = [`[0:${job.videoStreamIndex}]split=${n}${labels}`]
+  job.renditions.forEach((r, i) => graph.push(`[s${i}]scale=${r.width}:${r.height},setsar=1,format=yuv420p[v${i}]`))
+
+  const args = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y', '-i', job.sourcePath]
+  args.push('-filter_complex', graph.join(';'))
+  for (let i = 0; i < n; i++) args.push('-map', `[v${i}]`)
+  if (hasAudio) args.push('-map', `0:${job.audioStreamIndex}`)
+  args.push('-map_metadata', '-1', '-map_chapters', '-1')
+
+  args.push('-c:v', 'libx264', '-profile:v', 'high', '-preset', job.preset ?? 'veryfast', '-crf', String(job.crf ?? 23))
+  // Capped CRF: quality-driven, but never above the rung's rate over a 2 s VBV buffer.
+  job.renditions.forEach((r, i) => args.push(`-maxrate:v:${i}`, kbps(r.maxrateBps), `-bufsize:v:${i}`, kbps(2 * r.maxrateBps)))
+  // Fixed GOP, no scene-cut keyframes, and keyframes forced on the 2 s grid by time so every rung
+  // cuts its segments at the same instants (segment boundaries identical across renditions).
+  args.push(
+    '-g', String(gopFrames),
+    '-keyint_min', String(gopFrames),
+    '-sc_threshold', '0',
+    '-force_key_frames', `expr:gte(t,n_forced*${GOP_S})`,
+    '-forced-idr', '1',
+  )
+  if (hasAudio) {
+    args.push('-c:a', 'aac', '-b:a', kbps(AUDIO_BITRATE_BPS), '-ac', String(AUDIO_CHANNELS), '-ar', String(AUDIO_SAMPLE_RATE))
+  }
+
+  const streamMap = job.renditions.map((r, i) => `v:${i},name:${r.name}`)
+  if (hasAudio) streamMap.push(`a:0,name:${AUDIO_RENDITION}`)
+  args.push(
+    '-max_muxing_queue_size', '4096',
+    '-f', 'hls',
+    '-hls_segment_type', 'fmp4',
+    '-hls_time', String(SEGMENT_S),
+    '-hls_playlist_type', 'vod',
+    '-hls_flags', 'independent_segments',
+    // Segment numbering starts at 1 (DESIGN §2: seg_00001.m4s).
+    '-start_number', '1',
+    '-hls_segment_filename', `${job.outDir}/%v/seg_%05d.m4s`,
+    // With several variants the muxer appends _<index> (init_0.mp4); the pipeline renames to init.mp4.
+    '-hls_fmp4_init_filename', 'init.mp4',
+    '-var_stream_map', streamMap.join(' '),
+    `${job.outDir}/%v/index.m3u8`,
+  )
+  return args
+}

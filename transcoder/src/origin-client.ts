@@ -1,0 +1,153 @@
+// The worker side of the origin's embedded job queue (DESIGN §7, §9): claim, heartbeat, source
+// download, output upload, complete, fail — over HTTP with a worker JWT, so a fleet can run on
+// other machines. The Kafka bus will implement the same JobSource.
+import { createWriteStream } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import { VcdnError } from '../../shared/errors/index.js'
+import { UpstreamClient } from '../../shared/upstream/index.js'
+
+export interface ClaimedJob {
+  id: string
+  kind: string
+  videoId: string
+  attempt: number
+  leaseUntilMs: number
+}
+
+export interface JobResult {
+  durationS: number
+  renditions: readonly {
+    name: string
+    width: number
+    height: number
+    bandwidth: number
+    averageBandwidth: number
+    codecs: string
+    frameRate: number
+  }[]
+  thumbnails: { poster: string; sprites: readonly string[]; vtt: string }
+}
+
+export interface JobSource {
+  claim(leaseMs: number): Promise<ClaimedJob | null>
+  /** false when the lease is lost (another worker has the job now). */
+  heartbeat(jobId: string, leaseMs: number, progress: number): Promise<boolean>
+  downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number>
+  uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void>
+  complete(jobId: string, result: JobResult): Promise<void>
+  fail(jobId: string, error: { code: string; message: string; isRetryable: boolean }): Promise<void>
+  close(): Promise<void>
+}
+
+export class HttpJobSource implements JobSource {
+  #client: UpstreamClient
+  #auth: Record<string, string>
+  #workerId: string
+
+  constructor(opts: { origin: string; token: string; workerId: string }) {
+    if (typeof opts.token !== 'string' || opts.token === '') throw new TypeError('opts.token must be a JWT')
+    if (typeof opts.workerId !== 'string' || opts.workerId === '') throw new TypeError('opts.workerId must be set')
+    this.#client = new UpstreamClient({ baseUrl: opts.origin, connections: 8, bodyTimeoutMs: 120_000 })
+    this.#auth = { authorization: `Bearer ${opts.token}` }
+    this.#workerId = opts.workerId
+  }
+
+  async #json(method: 'POST' | 'GET', path: string, body?: unknown): Promise<{ status: number; value: unknown }> {
+    const res = await this.#client.request(path, {
+      method,
+      headers: { ...this.#auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    })
+    let text = ''
+    for await (const chunk of res.body) text += Buffer.from(chunk).toString('utf8')
+    let value: unknown = null
+    try {
+      value = text === '' ? null : JSON.parse(text)
+    } catch {
+      value = null
+    }
+    return { status: res.status, value }
+  }
+
+  #fail(what: string, status: number, value: unknown): never {
+    const code = (value as { error?: { code?: string } } | null)?.error?.code ?? `HTTP ${status}`
+    throw new VcdnError('ERR_UPSTREAM_STATUS', `${what}: ${code}`)
+  }
+
+  async claim(leaseMs: number): Promise<ClaimedJob | null> {
+    const { status, value } = await this.#json('POST', '/v1/jobs/claim', { workerId: this.#workerId, leaseMs })
+    if (status !== 200) this.#fail('claim', status, value)
+    return (value as { job: ClaimedJob | null }).job
+  }
+
+  async heartbeat(jobId: string, leaseMs: number, progress: number): Promise<boolean> {
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/heartbeat`, {
+      workerId: this.#workerId,
+      leaseMs,
+      progress,
+    })
+    if (status === 409) return false
+    if (status !== 200) this.#fail('heartbeat', status, value)
+    return true
+  }
+
+  async downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number> {
+    const res = await this.#client.request(`/v1/jobs/${jobId}/source?workerId=${encodeURIComponent(this.#workerId)}`, {
+      method: 'GET',
+      headers: this.#auth,
+      signal,
+    })
+    if (res.status !== 200) {
+      let text = ''
+      for await (const chunk of res.body) text += Buffer.from(chunk).toString('utf8')
+      this.#fail('source download', res.status, safeJson(text))
+    }
+    let bytes = 0
+    const counted = Readable.from(
+      (async function* () {
+        for await (const chunk of res.body) {
+          bytes += chunk.byteLength
+          yield chunk
+        }
+      })(),
+    )
+    await pipeline(counted, createWriteStream(toPath), { signal })
+    return bytes
+  }
+
+  async uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void> {
+    // Outputs are segments and playlists (a few MB at most): one buffer per file is fine.
+    const body = await readFile(path)
+    const res = await this.#client.request(
+      `/v1/jobs/${jobId}/outputs/${key}?workerId=${encodeURIComponent(this.#workerId)}`,
+      { method: 'PUT', headers: { ...this.#auth, 'content-type': contentType }, body },
+    )
+    let text = ''
+    for await (const chunk of res.body) text += Buffer.from(chunk).toString('utf8')
+    if (res.status !== 201 && res.status !== 200) this.#fail(`upload ${key}`, res.status, safeJson(text))
+  }
+
+  async complete(jobId: string, result: JobResult): Promise<void> {
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/complete`, { workerId: this.#workerId, result })
+    if (status !== 200) this.#fail('complete', status, value)
+  }
+
+  async fail(jobId: string, error: { code: string; message: string; isRetryable: boolean }): Promise<void> {
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/fail`, { workerId: this.#workerId, error })
+    if (status !== 200) this.#fail('fail', status, value)
+  }
+
+  close(): Promise<void> {
+    return this.#client.close()
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,241 @@
+// One transcode job as a library call: probe → one ffmpeg for the whole ladder → measure →
+// playlists, DASH, thumbnails → validate. It returns the files to publish in a safe order; it
+// never touches the store. The caller owns `workDir`; everything this writes lives in a fresh
+// subdirectory that is removed again if the job fails.
+import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { VcdnError } from '../../shared/errors/index.js'
+import { formatMediaPlaylist, parseMedia } from '../../shared/hls/index.js'
+import { contentTypeFor, validateStoreKey } from '../../shared/store/index.js'
+import { buildMpd } from './dash.js'
+import { AUDIO_RENDITION, buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
+import { buildLadder, type Rendition } from './ladder.js'
+import { buildMaster, type AudioRenditionSummary } from './master.js'
+import { measureRendition, type MeasuredRendition } from './measure.js'
+import { probe } from './probe.js'
+import { createProgressParser, runFfmpeg } from './run-ffmpeg.js'
+import { makeThumbnails, POSTER_FILE, VTT_FILE } from './thumbs.js'
+import { validateOutput } from './validate.js'
+
+export { isRetryableTranscodeError } from './errors.js'
+export type { X264Preset } from './ffmpeg-args.js'
+
+export type TranscodePhase = 'probe' | 'transcode' | 'measure' | 'thumbnails' | 'validate' | 'done'
+
+export interface TranscodeOptions {
+  readonly sourcePath: string
+  /** Owned by the caller; the job works in a new subdirectory of it. */
+  readonly workDir: string
+  readonly videoId: string
+  readonly signal?: AbortSignal | undefined
+  /** Overall fraction 0..1 (monotonic, ends with exactly 1 in phase 'done'). */
+  readonly onProgress?: ((fraction: number, phase: TranscodePhase) => void) | undefined
+  /** x264 preset; default veryfast. */
+  readonly preset?: X264Preset | undefined
+  /** Whole-job limit; default 10 min + 20× the source duration. */
+  readonly timeoutMs?: number | undefined
+}
+
+export interface TranscodeRendition {
+  readonly name: string
+  readonly width: number
+  readonly height: number
+  /** Master BANDWIDTH (peak, video + audio), bit/s. */
+  readonly bandwidth: number
+  readonly averageBandwidth: number
+  readonly codecs: string
+  readonly frameRate: number
+}
+
+export interface TranscodeOutput {
+  /** Store key, e.g. 'v/{id}/720p/seg_00001.m4s'. */
+  readonly key: string
+  readonly path: string
+  readonly contentType: string
+}
+
+export interface TranscodeResult {
+  readonly durationS: number
+  /** Sorted by bandwidth ascending (the master playlist order). */
+  readonly renditions: readonly TranscodeRendition[]
+  readonly audio: AudioRenditionSummary | null
+  /** Store keys. */
+  readonly thumbnails: { readonly poster: string; readonly sprites: readonly string[]; readonly vtt: string }
+  /**
+   * In publishing order: init and media segments, then media playlists, thumbnails, manifest.mpd
+   * and master.m3u8 last — a player that can fetch the master can fetch everything it names
+   * (DESIGN §7: the master is written last, then the video is marked ready).
+   */
+  readonly outputs: readonly TranscodeOutput[]
+  /** The job's own directory inside workDir (the caller removes it after publishing). */
+  readonly jobDir: string
+}
+
+const PROGRESS = { probe: 0.02, transcode: 0.85, measure: 0.9, thumbnails: 0.95, validate: 0.99 } as const
+const PROBE_TIMEOUT_MS = 60_000
+
+function validateOptions(o: TranscodeOptions): void {
+  if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object')
+  if (typeof o.sourcePath !== 'string' || o.sourcePath === '') throw new TypeError('options.sourcePath must be a non-empty string')
+  if (typeof o.workDir !== 'string' || o.workDir === '') throw new TypeError('options.workDir must be a non-empty string')
+  try {
+    validateStoreKey(`v/${o.videoId}`)
+    if (typeof o.videoId !== 'string' || o.videoId.includes('/')) throw new Error('not one segment')
+  } catch {
+    throw new TypeError('options.videoId must be one store-key segment ([A-Za-z0-9._-]+)')
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal')
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError('options.onProgress must be a function')
+  if (o.preset !== undefined && !X264_PRESETS.includes(o.preset)) throw new TypeError(`options.preset must be one of ${X264_PRESETS.join(', ')}`)
+  if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs > 0)) throw new TypeError('options.timeoutMs must be a positive number')
+}
+
+export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult> {
+  validateOptions(opts)
+  const { signal } = opts
+  let reported = 0
+  const report = (fraction: number, phase: TranscodePhase): void => {
+    if (fraction < reported || (fraction === reported && phase !== 'done')) return
+    reported = fraction
+    opts.onProgress?.(fraction, phase)
+  }
+  const startedMs = Date.now()
+  let deadlineMs = opts.timeoutMs !== undefined ? startedMs + opts.timeoutMs : Infinity
+  const remainingMs = (): number => {
+    if (deadlineMs === Infinity) return 0
+    const left = deadlineMs - Date.now()
+    if (left <= 0) throw new VcdnError('ERR_TRANSCODE_TIMEOUT', `job ran longer than ${deadlineMs - startedMs} ms`)
+    return left
+  }
+  const checkAborted = (): void => {
+    if (signal?.aborted) throw new VcdnError('ERR_TRANSCODE_ABORTED', 'transcode', { cause: signal.reason })
+  }
+
+  checkAborted()
+  const jobDir = await mkdtemp(join(opts.workDir, 'transcode-'))
+  const outDir = join(jobDir, 'out')
+  try {
+    report(0, 'probe')
+    const source = await probe(opts.sourcePath, { signal, timeoutMs: Math.min(remainingMs() || PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS) })
+    if (deadlineMs === Infinity) deadlineMs = startedMs + 600_000 + source.durationS * 20_000
+    report(PROGRESS.probe, 'probe')
+
+    const ladder = buildLadder(source)
+    const hasAudio = source.audioStreamIndex !== undefined
+    const transcodeSpan = PROGRESS.transcode - PROGRESS.probe
+    await runFfmpeg({
+      bin: 'ffmpeg',
+      args: buildFfmpegArgs({
+        sourcePath: opts.sourcePath,
+        outDir,
+        renditions: ladder,
+        fps: source.fps,
+        videoStreamIndex: source.videoStreamIndex,
+        audioStreamIndex: source.audioStreamIndex,
+        preset: opts.preset,
+      }),
+      signal,
+      timeoutMs: remainingMs(),
+      onStdoutLine: createProgressParser(source.durationS, (f) => report(PROGRESS.probe + f * transcodeSpan, 'transcode')),
+    })
+    report(PROGRESS.transcode, 'transcode')
+
+    const names = [...ladder.map((r) => r.name), ...(hasAudio ? [AUDIO_RENDITION] : [])]
+    const measured = new Map<string, MeasuredRendition>()
+    for (const name of names) {
+      checkAborted()
+      const text = await normaliseRendition(join(outDir, name), name)
+      measured.set(name, await measureRendition({ name, dir: join(outDir, name), initUri: 'init.mp4', playlistText: text, signal, timeoutMs: remainingMs() }))
+    }
+    report(PROGRESS.measure, 'measure')
+    const video = ladder.map((r) => measured.get(r.name) as MeasuredRendition)
+    const audio = hasAudio ? (measured.get(AUDIO_RENDITION) as MeasuredRendition) : null
+    const reference = video[0] as MeasuredRendition
+    const durationS = reference.segments.reduce((sum, s) => sum + s.durationTs, 0) / reference.timescale
+
+    const lowest = ladder[0] as Rendition
+    const posterRung = [...ladder].reverse().find((r) => Math.min(r.width, r.height) <= 720) ?? lowest
+    const thumbs = await makeThumbnails({
+      sourcePath: opts.sourcePath,
+      videoStreamIndex: source.videoStreamIndex,
+      durationS,
+      posterWidth: posterRung.width,
+      posterHeight: posterRung.height,
+      spriteSource: {
+        initPath: join(outDir, lowest.name, reference.initUri),
+        segmentPaths: reference.segments.map((s) => join(outDir, lowest.name, s.uri)),
+        width: lowest.width,
+        height: lowest.height,
+      },
+      outDir: join(outDir, 'thumbs'),
+      signal,
+      timeoutMs: remainingMs(),
+    })
+    report(PROGRESS.thumbnails, 'thumbnails')
+
+    checkAborted()
+    const master = buildMaster({ video, audio, frameRate: source.fps })
+    await writeFile(join(outDir, 'master.m3u8'), master.text)
+    const mpd = buildMpd({
+      durationS,
+      frameRate: source.fps,
+      video: master.renditions.map((r) => ({ measured: measured.get(r.name) as MeasuredRendition, bandwidth: r.videoBandwidth })),
+      audio: audio && master.audio ? { measured: audio, bandwidth: master.audio.bandwidth } : null,
+    })
+    await writeFile(join(outDir, 'manifest.mpd'), mpd)
+
+    const thumbFiles = [...thumbs.sprites, thumbs.poster, thumbs.vtt].map((f) => `thumbs/${f}`)
+    await validateOutput({ outDir, video, audio, requiredFiles: [...thumbFiles, 'manifest.mpd'] })
+    report(PROGRESS.validate, 'validate')
+
+    const prefix = `v/${opts.videoId}`
+    const rel: string[] = []
+    for (const name of names) {
+      const m = measured.get(name) as MeasuredRendition
+      rel.push(`${name}/${m.initUri}`, ...m.segments.map((s) => `${name}/${s.uri}`))
+    }
+    rel.push(...names.map((n) => `${n}/index.m3u8`), ...thumbFiles, 'manifest.mpd', 'master.m3u8')
+    const outputs = rel.map((r) => {
+      const key = `${prefix}/${r}`
+      validateStoreKey(key)
+      return { key, path: join(outDir, r), contentType: contentTypeFor(key) }
+    })
+    report(1, 'done')
+    return {
+      durationS,
+      renditions: master.renditions.map(({ videoBandwidth: _, ...r }) => r),
+      audio: master.audio,
+      thumbnails: {
+        poster: `${prefix}/thumbs/${POSTER_FILE}`,
+        sprites: thumbs.sprites.map((s) => `${prefix}/thumbs/${s}`),
+        vtt: `${prefix}/thumbs/${VTT_FILE}`,
+      },
+      outputs,
+      jobDir,
+    }
+  } catch (err) {
+    await rm(jobDir, { recursive: true, force: true })
+    throw err
+  }
+}
+
+/**
+ * ffmpeg names a variant's init segment init_<index>.mp4 when there are several variants; DESIGN
+ * §2 wants init.mp4. Rename it and rewrite the media playlist with exactly the tags we publish.
+ */
+async function normaliseRendition(dir: string, name: string): Promise<string> {
+  const files = await readdir(dir).catch(() => [] as string[])
+  const init = files.find((f) => /^init(_\d+)?\.mp4$/.test(f))
+  if (!init) throw new VcdnError('ERR_TRANSCODE_INVALID_OUTPUT', `${name}: ffmpeg wrote no init segment`)
+  if (init !== 'init.mp4') await rename(join(dir, init), join(dir, 'init.mp4'))
+  const playlistPath = join(dir, 'index.m3u8')
+  let segments
+  try {
+    segments = parseMedia(await readFile(playlistPath, 'utf8')).segments
+  } catch (err) {
+    throw new VcdnError('ERR_TRANSCODE_INVALID_OUTPUT', `${name}/index.m3u8 from ffmpeg: ${(err as Error).message}`, { cause: err })
+  }
+  const text = formatMediaPlaylist({ mapUri: 'init.mp4', segments, mediaSequence: 1 })
+  await writeFile(playlistPath, text)
+  return text
+}

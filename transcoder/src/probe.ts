@@ -1,0 +1,167 @@
+// ffprobe first (DESIGN §8): a source that is not a decodable video fails here with a coded,
+// non-retryable error, before any expensive work starts.
+import { constants } from 'node:fs'
+import { access } from 'node:fs/promises'
+import { VcdnError } from '../../shared/errors/index.js'
+import { FfmpegExitError, runFfmpeg } from './run-ffmpeg.js'
+
+export { isRetryableTranscodeError } from './errors.js'
+
+export interface SourceInfo {
+  readonly durationS: number
+  /** Display size: after rotation and sample aspect ratio. */
+  readonly width: number
+  readonly height: number
+  readonly fps: number
+  readonly hasAudio: boolean
+  readonly audioChannels: number
+  readonly videoCodec: string
+  /** Container bit rate in bit/s (0 when unknown). */
+  readonly bitRate: number
+  /** Absolute input stream indexes, so ffmpeg maps exactly the streams probed here. */
+  readonly videoStreamIndex: number
+  readonly audioStreamIndex: number | undefined
+}
+
+export interface ProbeOptions {
+  readonly signal?: AbortSignal | undefined
+  readonly timeoutMs?: number | undefined
+  /** Skip decoding the first second (unit tests of the metadata mapping only). */
+  readonly shouldDecodeCheck?: boolean | undefined
+}
+
+interface FfprobeStream {
+  index?: number
+  codec_type?: string
+  codec_name?: string
+  width?: number
+  height?: number
+  sample_aspect_ratio?: string
+  avg_frame_rate?: string
+  r_frame_rate?: string
+  duration?: string
+  channels?: number
+  disposition?: { attached_pic?: number; still_image?: number }
+  tags?: Record<string, string>
+  side_data_list?: { side_data_type?: string; rotation?: number }[]
+}
+
+interface FfprobeJson {
+  streams?: FfprobeStream[]
+  format?: { format_name?: string; duration?: string; bit_rate?: string }
+}
+
+// Demuxers that read a single picture; their "video" is one frame.
+const IMAGE_FORMAT = /(^|,)(image2|[a-z0-9]+_pipe|apng|webp|gif)(,|$)/
+const DEFAULT_PROBE_TIMEOUT_MS = 60_000
+
+function ratio(text: string | undefined): number {
+  if (!text) return 0
+  const [num, den] = text.split(/[/:]/).map(Number)
+  if (num === undefined || !Number.isFinite(num)) return 0
+  if (den === undefined) return num
+  return den > 0 && Number.isFinite(den) ? num / den : 0
+}
+
+function rotationOf(stream: FfprobeStream): number {
+  const fromMatrix = stream.side_data_list?.find((d) => d.side_data_type === 'Display Matrix')?.rotation
+  const raw = fromMatrix ?? Number(stream.tags?.['rotate'] ?? 0)
+  return Number.isFinite(raw) ? raw : 0
+}
+
+/** Maps ffprobe's JSON to SourceInfo, or throws the coded reason the file is not a video. Pure. */
+export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
+  const streams = json.streams ?? []
+  const video = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1)
+  const audio = streams.find((s) => s.codec_type === 'audio')
+  if (!video) {
+    throw new VcdnError('ERR_TRANSCODE_NOT_VIDEO', audio ? 'source has audio but no video stream' : 'source has no video stream')
+  }
+  if (IMAGE_FORMAT.test(json.format?.format_name ?? '') || video.disposition?.still_image === 1) {
+    throw new VcdnError('ERR_TRANSCODE_NOT_VIDEO', `source is a still image (${json.format?.format_name ?? video.codec_name})`)
+  }
+  const durationS = ratio(json.format?.duration) || ratio(video.duration)
+  if (!(durationS > 0)) throw new VcdnError('ERR_TRANSCODE_NOT_VIDEO', 'source has no duration')
+  const codedW = video.width ?? 0
+  const codedH = video.height ?? 0
+  if (!(codedW > 0 && codedH > 0)) throw new VcdnError('ERR_TRANSCODE_CORRUPT', 'video stream has no dimensions')
+  // Anamorphic sources: the display width is the coded width times the sample aspect ratio.
+  const sar = ratio(video.sample_aspect_ratio) || 1
+  let width = Math.round(codedW * (sar > 0 ? sar : 1))
+  let height = codedH
+  if (Math.abs(rotationOf(video)) % 180 === 90) [width, height] = [height, width]
+  // avg_frame_rate is what plays; r_frame_rate can be a container tick rate (1000/1 in VFR mkv).
+  let fps = ratio(video.avg_frame_rate)
+  if (!(fps > 0 && fps <= 240)) fps = ratio(video.r_frame_rate)
+  if (!(fps > 0 && fps <= 240)) fps = 30
+  return {
+    durationS,
+    width,
+    height,
+    fps,
+    hasAudio: audio !== undefined,
+    audioChannels: audio?.channels ?? 0,
+    videoCodec: video.codec_name ?? 'unknown',
+    bitRate: ratio(json.format?.bit_rate),
+    videoStreamIndex: video.index ?? 0,
+    audioStreamIndex: audio?.index,
+  }
+}
+
+/** A tool failure on the input (not a crash of the tool itself) means the bytes are bad. */
+function asCorrupt(err: unknown, what: string): unknown {
+  if (err instanceof VcdnError && err.code === 'ERR_TRANSCODE_FFMPEG' && err.cause instanceof FfmpegExitError && err.cause.exitCode !== null) {
+    const line = err.cause.stderrTail.split('\n').filter(Boolean).pop() ?? ''
+    return new VcdnError('ERR_TRANSCODE_CORRUPT', `${what}: ${line}`, { cause: err })
+  }
+  return err
+}
+
+export async function probe(path: string, opts: ProbeOptions = {}): Promise<SourceInfo> {
+  if (typeof path !== 'string' || path === '') throw new TypeError('path must be a non-empty string')
+  // A missing or unreadable file is the caller's problem (a failed download), not a verdict on the
+  // video: let the fs error through, so it stays retryable.
+  await access(path, constants.R_OK)
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS
+  const chunks: string[] = []
+  try {
+    await runFfmpeg({
+      bin: 'ffprobe',
+      args: ['-v', 'error', '-of', 'json', '-show_format', '-show_streams', '-i', path],
+      signal: opts.signal,
+      timeoutMs,
+      onStdoutLine: (line) => chunks.push(line),
+    })
+  } catch (err) {
+    throw asCorrupt(err, 'ffprobe cannot read the source')
+  }
+  let json: FfprobeJson
+  try {
+    json = JSON.parse(chunks.join('\n')) as FfprobeJson
+  } catch (err) {
+    throw new VcdnError('ERR_TRANSCODE_CORRUPT', 'ffprobe output is not JSON', { cause: err })
+  }
+  const info = sourceInfoFromProbe(json)
+  if (opts.shouldDecodeCheck !== false) await decodeCheck(path, info, opts.signal, timeoutMs)
+  return info
+}
+
+// A valid header over corrupt data passes ffprobe; decoding the first second catches it before
+// the ladder runs (and before a retry loop would).
+async function decodeCheck(path: string, info: SourceInfo, signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
+  let frames = 0
+  try {
+    await runFfmpeg({
+      bin: 'ffmpeg',
+      args: ['-v', 'error', '-nostdin', '-nostats', '-t', '1', '-i', path, '-map', `0:${info.videoStreamIndex}`, '-f', 'null', '-progress', 'pipe:1', '-'],
+      signal,
+      timeoutMs,
+      onStdoutLine: (line) => {
+        if (line.startsWith('frame=')) frames = Number(line.slice(6)) || frames
+      },
+    })
+  } catch (err) {
+    throw asCorrupt(err, 'the first second does not decode')
+  }
+  if (frames === 0) throw new VcdnError('ERR_TRANSCODE_CORRUPT', 'no frame decodes in the first second')
+}

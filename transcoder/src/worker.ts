@@ -1,0 +1,168 @@
+// The worker loop: claim a job, download its source, run the pipeline while renewing the lease,
+// publish the outputs in order (master playlist last), then report. A worker that dies simply
+// stops renewing: its lease expires and another worker runs the job again (DESIGN §7).
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isVcdnError } from '../../shared/errors/index.js'
+import type { Logger } from '../../shared/log/index.js'
+import type { ClaimedJob, JobSource } from './origin-client.js'
+import { isRetryableTranscodeError, transcode, type TranscodeResult, type X264Preset } from './pipeline.js'
+
+export interface WorkerOptions {
+  source: JobSource
+  workDir: string
+  concurrency: number
+  leaseMs: number
+  pollMs: number
+  preset: X264Preset
+  jobTimeoutMs: number
+  uploadConcurrency: number
+  log: Logger
+  /** Called on every state change, for metrics. */
+  onEvent?: (event: 'claimed' | 'completed' | 'failed' | 'lease-lost', job: ClaimedJob) => void
+}
+
+export class Worker {
+  #opts: WorkerOptions
+  #isStopping = false
+  #loops: Promise<void>[] = []
+  #running = new Map<string, AbortController>()
+  #wakeIdle: (() => void)[] = []
+
+  constructor(opts: WorkerOptions) {
+    if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new TypeError('opts.concurrency must be ≥ 1')
+    if (!(opts.leaseMs >= 1000)) throw new TypeError('opts.leaseMs must be ≥ 1000')
+    this.#opts = opts
+  }
+
+  get running(): number {
+    return this.#running.size
+  }
+
+  start(): void {
+    for (let i = 0; i < this.#opts.concurrency; i++) this.#loops.push(this.#loop())
+  }
+
+  /** Stop claiming; running jobs get `graceMs` to finish, then they are aborted and reported. */
+  async stop(graceMs: number): Promise<void> {
+    this.#isStopping = true
+    for (const wake of this.#wakeIdle.splice(0)) wake()
+    const all = Promise.all(this.#loops)
+    const timer = setTimeout(() => {
+      for (const ac of this.#running.values()) ac.abort(new Error('worker is shutting down'))
+    }, graceMs)
+    await all
+    clearTimeout(timer)
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#isStopping) {
+      let job: ClaimedJob | null = null
+      try {
+        job = await this.#opts.source.claim(this.#opts.leaseMs)
+      } catch (err) {
+        this.#opts.log.warn({ err }, 'claim failed')
+      }
+      if (job === null) {
+        await this.#idle()
+        continue
+      }
+      this.#opts.onEvent?.('claimed', job)
+      await this.#run(job)
+    }
+  }
+
+  #idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.#opts.pollMs)
+      function done(): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.#wakeIdle.push(done)
+    })
+  }
+
+  async #run(job: ClaimedJob): Promise<void> {
+    const { source, log } = this.#opts
+    const ac = new AbortController()
+    this.#running.set(job.id, ac)
+    const dir = join(this.#opts.workDir, `${job.id}-${job.attempt}`)
+    let progress = 0
+    let isLeaseLost = false
+    const heartbeat = setInterval(() => {
+      source.heartbeat(job.id, this.#opts.leaseMs, progress).then(
+        (ok) => {
+          if (!ok && !isLeaseLost) {
+            isLeaseLost = true
+            this.#opts.onEvent?.('lease-lost', job)
+            ac.abort(new Error('lease lost'))
+          }
+        },
+        (err: unknown) => log.warn({ err, job: job.id }, 'heartbeat failed'),
+      )
+    }, Math.floor(this.#opts.leaseMs / 3))
+    const started = Date.now()
+    try {
+      await mkdir(dir, { recursive: true })
+      const sourcePath = join(dir, 'source')
+      const bytes = await source.downloadSource(job.id, sourcePath, ac.signal)
+      log.info({ job: job.id, videoId: job.videoId, attempt: job.attempt, bytes }, 'job started')
+      const result = await transcode({
+        sourcePath,
+        workDir: dir,
+        videoId: job.videoId,
+        signal: ac.signal,
+        preset: this.#opts.preset,
+        ...(this.#opts.jobTimeoutMs > 0 ? { timeoutMs: this.#opts.jobTimeoutMs } : {}),
+        onProgress: (fraction) => {
+          progress = Math.round(fraction * 1000) / 1000
+        },
+      })
+      await this.#publish(job, result, ac.signal)
+      await source.complete(job.id, {
+        durationS: result.durationS,
+        renditions: result.renditions,
+        thumbnails: result.thumbnails,
+      })
+      this.#opts.onEvent?.('completed', job)
+      log.info({ job: job.id, videoId: job.videoId, ms: Date.now() - started }, 'job completed')
+    } catch (err) {
+      this.#opts.onEvent?.('failed', job)
+      if (isLeaseLost) {
+        log.warn({ job: job.id }, 'lease lost: another worker has the job')
+      } else {
+        // Anything the pipeline does not call permanent (ffmpeg crash, network) is worth a retry.
+        const isRetryable = isRetryableTranscodeError(err)
+        const code = isVcdnError(err) ? err.code : 'ERR_TRANSCODE_FFMPEG'
+        const message = err instanceof Error ? err.message.slice(0, 500) : String(err)
+        log.warn({ job: job.id, code, isRetryable, err }, 'job failed')
+        await source.fail(job.id, { code, message, isRetryable }).catch((e: unknown) => log.error({ err: e }, 'fail report failed'))
+      }
+    } finally {
+      clearInterval(heartbeat)
+      this.#running.delete(job.id)
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  /** Upload in the pipeline's order, several at a time, but the master playlist strictly last. */
+  async #publish(job: ClaimedJob, result: TranscodeResult, signal: AbortSignal): Promise<void> {
+    const outputs = [...result.outputs]
+    const last = outputs.pop()
+    let next = 0
+    const lane = async (): Promise<void> => {
+      while (next < outputs.length) {
+        signal.throwIfAborted()
+        const o = outputs[next++]!
+        await this.#opts.source.uploadOutput(job.id, o.key, o.path, o.contentType)
+      }
+    }
+    await Promise.all(Array.from({ length: this.#opts.uploadConcurrency }, lane))
+    if (last !== undefined) {
+      signal.throwIfAborted()
+      await this.#opts.source.uploadOutput(job.id, last.key, last.path, last.contentType)
+    }
+  }
+}
+
