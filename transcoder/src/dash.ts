@@ -26,7 +26,9 @@ export function dashFrameRate(fps: number): string {
 }
 
 /** <S> elements with runs of equal contiguous durations collapsed into @r. */
-export function segmentTimeline(segments: readonly { readonly startTs: number; readonly durationTs: number }[]): string {
+export function segmentTimeline(
+  segments: readonly { readonly startTs: number; readonly durationTs: number }[],
+): string {
   const out: string[] = []
   let i = 0
   while (i < segments.length) {

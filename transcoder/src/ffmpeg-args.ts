@@ -2,7 +2,17 @@
 // libx264 on a fixed GOP, the audio once, and mux everything as CMAF fMP4 HLS renditions.
 import type { Rendition } from './ladder.js'
 
-export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'] as const
+export const X264_PRESETS = [
+  'ultrafast',
+  'superfast',
+  'veryfast',
+  'faster',
+  'fast',
+  'medium',
+  'slow',
+  'slower',
+  'veryslow',
+] as const
 export type X264Preset = (typeof X264_PRESETS)[number]
 
 export const SEGMENT_S = 4
@@ -40,24 +50,35 @@ function validateJob(job: FfmpegJob): void {
   if (!Array.isArray(job.renditions) || job.renditions.length === 0) fail('renditions', 'must be a non-empty array')
   const names = new Set<string>()
   job.renditions.forEach((r, i) => {
-    if (!NAME.test(r.name) || r.name === AUDIO_RENDITION) fail(`renditions[${i}].name`, `must match ${NAME} and not be "${AUDIO_RENDITION}"`)
+    if (!NAME.test(r.name) || r.name === AUDIO_RENDITION)
+      fail(`renditions[${i}].name`, `must match ${NAME} and not be "${AUDIO_RENDITION}"`)
     if (names.has(r.name)) fail(`renditions[${i}].name`, 'is a duplicate')
     names.add(r.name)
     for (const k of ['width', 'height'] as const) {
-      if (!(Number.isInteger(r[k]) && r[k] >= 2 && r[k] % 2 === 0)) fail(`renditions[${i}].${k}`, 'must be an even integer ≥ 2')
+      if (!(Number.isInteger(r[k]) && r[k] >= 2 && r[k] % 2 === 0))
+        fail(`renditions[${i}].${k}`, 'must be an even integer ≥ 2')
     }
-    if (!(Number.isInteger(r.maxrateBps) && r.maxrateBps > 0)) fail(`renditions[${i}].maxrateBps`, 'must be a positive integer')
+    if (!(Number.isInteger(r.maxrateBps) && r.maxrateBps > 0))
+      fail(`renditions[${i}].maxrateBps`, 'must be a positive integer')
   })
   if (!(Number.isFinite(job.fps) && job.fps > 0 && job.fps <= 240)) fail('fps', 'must be in (0, 240]')
-  if (!(Number.isInteger(job.videoStreamIndex) && job.videoStreamIndex >= 0)) fail('videoStreamIndex', 'must be an integer ≥ 0')
+  if (!(Number.isInteger(job.videoStreamIndex) && job.videoStreamIndex >= 0))
+    fail('videoStreamIndex', 'must be an integer ≥ 0')
   if (job.audioStreamIndex !== undefined && !(Number.isInteger(job.audioStreamIndex) && job.audioStreamIndex >= 0)) {
     fail('audioStreamIndex', 'must be an integer ≥ 0')
   }
-  if (job.preset !== undefined && !X264_PRESETS.includes(job.preset)) fail('preset', `must be one of ${X264_PRESETS.join(', ')}`)
-  if (job.crf !== undefined && !(Number.isInteger(job.crf) && job.crf >= 0 && job.crf <= 51)) fail('crf', 'must be an integer in [0, 51]')
+  if (job.preset !== undefined && !X264_PRESETS.includes(job.preset))
+    fail('preset', `must be one of ${X264_PRESETS.join(', ')}`)
+  if (job.crf !== undefined && !(Number.isInteger(job.crf) && job.crf >= 0 && job.crf <= 51))
+    fail('crf', 'must be an integer in [0, 51]')
 }
 
 const kbps = (bps: number): string => `${Math.round(bps / 1000)}k`
+
+type Pair = readonly [flag: string, value: string]
+const push = (args: string[], pairs: readonly Pair[]): void => {
+  for (const [flag, value] of pairs) args.push(flag, value)
+}
 
 /** The full argv (without the `ffmpeg` itself). */
 export function buildFfmpegArgs(job: FfmpegJob): string[] {
@@ -72,44 +93,63 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
   const graph = [`[0:${job.videoStreamIndex}]split=${n}${labels}`]
   job.renditions.forEach((r, i) => graph.push(`[s${i}]scale=${r.width}:${r.height},setsar=1,format=yuv420p[v${i}]`))
 
-  const args = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y', '-i', job.sourcePath]
-  args.push('-filter_complex', graph.join(';'))
-  for (let i = 0; i < n; i++) args.push('-map', `[v${i}]`)
-  if (hasAudio) args.push('-map', `0:${job.audioStreamIndex}`)
-  args.push('-map_metadata', '-1', '-map_chapters', '-1')
+  const args: string[] = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y']
+  push(args, [
+    ['-i', job.sourcePath],
+    ['-filter_complex', graph.join(';')],
+    ...job.renditions.map((_, i): Pair => ['-map', `[v${i}]`]),
+    ...(hasAudio ? [['-map', `0:${job.audioStreamIndex}`] as Pair] : []),
+    ['-map_metadata', '-1'],
+    ['-map_chapters', '-1'],
+  ])
 
-  args.push('-c:v', 'libx264', '-profile:v', 'high', '-preset', job.preset ?? 'veryfast', '-crf', String(job.crf ?? 23))
+  push(args, [
+    ['-c:v', 'libx264'],
+    ['-profile:v', 'high'],
+    ['-preset', job.preset ?? 'veryfast'],
+    ['-crf', String(job.crf ?? 23)],
+  ])
   // Capped CRF: quality-driven, but never above the rung's rate over a 2 s VBV buffer.
-  job.renditions.forEach((r, i) => args.push(`-maxrate:v:${i}`, kbps(r.maxrateBps), `-bufsize:v:${i}`, kbps(2 * r.maxrateBps)))
+  job.renditions.forEach((r, i) =>
+    push(args, [
+      [`-maxrate:v:${i}`, kbps(r.maxrateBps)],
+      [`-bufsize:v:${i}`, kbps(2 * r.maxrateBps)],
+    ]),
+  )
   // Fixed GOP, no scene-cut keyframes, and keyframes forced on the 2 s grid by time so every rung
   // cuts its segments at the same instants (segment boundaries identical across renditions).
-  args.push(
-    '-g', String(gopFrames),
-    '-keyint_min', String(gopFrames),
-    '-sc_threshold', '0',
-    '-force_key_frames', `expr:gte(t,n_forced*${GOP_S})`,
-    '-forced-idr', '1',
-  )
+  push(args, [
+    ['-g', String(gopFrames)],
+    ['-keyint_min', String(gopFrames)],
+    ['-sc_threshold', '0'],
+    ['-force_key_frames', `expr:gte(t,n_forced*${GOP_S})`],
+    ['-forced-idr', '1'],
+  ])
   if (hasAudio) {
-    args.push('-c:a', 'aac', '-b:a', kbps(AUDIO_BITRATE_BPS), '-ac', String(AUDIO_CHANNELS), '-ar', String(AUDIO_SAMPLE_RATE))
+    push(args, [
+      ['-c:a', 'aac'],
+      ['-b:a', kbps(AUDIO_BITRATE_BPS)],
+      ['-ac', String(AUDIO_CHANNELS)],
+      ['-ar', String(AUDIO_SAMPLE_RATE)],
+    ])
   }
 
   const streamMap = job.renditions.map((r, i) => `v:${i},name:${r.name}`)
   if (hasAudio) streamMap.push(`a:0,name:${AUDIO_RENDITION}`)
-  args.push(
-    '-max_muxing_queue_size', '4096',
-    '-f', 'hls',
-    '-hls_segment_type', 'fmp4',
-    '-hls_time', String(SEGMENT_S),
-    '-hls_playlist_type', 'vod',
-    '-hls_flags', 'independent_segments',
+  push(args, [
+    ['-max_muxing_queue_size', '4096'],
+    ['-f', 'hls'],
+    ['-hls_segment_type', 'fmp4'],
+    ['-hls_time', String(SEGMENT_S)],
+    ['-hls_playlist_type', 'vod'],
+    ['-hls_flags', 'independent_segments'],
     // Segment numbering starts at 1 (DESIGN §2: seg_00001.m4s).
-    '-start_number', '1',
-    '-hls_segment_filename', `${job.outDir}/%v/seg_%05d.m4s`,
-    // With several variants the muxer appends _<index> (init_0.mp4); the pipeline renames to init.mp4.
-    '-hls_fmp4_init_filename', 'init.mp4',
-    '-var_stream_map', streamMap.join(' '),
-    `${job.outDir}/%v/index.m3u8`,
-  )
+    ['-start_number', '1'],
+    ['-hls_segment_filename', `${job.outDir}/%v/seg_%05d.m4s`],
+    // With several variants the muxer appends _<index> (init_0.mp4); the pipeline renames it.
+    ['-hls_fmp4_init_filename', 'init.mp4'],
+    ['-var_stream_map', streamMap.join(' ')],
+  ])
+  args.push(`${job.outDir}/%v/index.m3u8`)
   return args
 }

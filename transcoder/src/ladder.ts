@@ -45,8 +45,10 @@ function evenFloor(n: number): number {
  */
 export function buildLadder(source: { readonly width: number; readonly height: number }): Rendition[] {
   const { width, height } = source
-  if (!(Number.isInteger(width) && width > 0)) throw new TypeError(`source.width must be a positive integer, got ${width}`)
-  if (!(Number.isInteger(height) && height > 0)) throw new TypeError(`source.height must be a positive integer, got ${height}`)
+  if (!(Number.isInteger(width) && width > 0))
+    throw new TypeError(`source.width must be a positive integer, got ${width}`)
+  if (!(Number.isInteger(height) && height > 0))
+    throw new TypeError(`source.height must be a positive integer, got ${height}`)
   const isPortrait = height > width
   const srcLong = Math.max(width, height)
   const srcShort = Math.min(width, height)

@@ -43,7 +43,11 @@ export function measuredBandwidth(r: MeasuredRendition): { peak: number; average
   )
 }
 
-export function buildMaster(opts: { readonly video: readonly MeasuredRendition[]; readonly audio: MeasuredRendition | null; readonly frameRate: number }): MasterResult {
+export function buildMaster(opts: {
+  readonly video: readonly MeasuredRendition[]
+  readonly audio: MeasuredRendition | null
+  readonly frameRate: number
+}): MasterResult {
   if (opts.video.length === 0) throw new TypeError('opts.video must not be empty')
   if (!(opts.frameRate > 0)) throw new TypeError('opts.frameRate must be positive')
   const audioBw = opts.audio ? measuredBandwidth(opts.audio) : { peak: 0, average: 0 }
@@ -86,7 +90,16 @@ export function buildMaster(opts: { readonly video: readonly MeasuredRendition[]
   }))
   const text = formatMasterPlaylist({
     variants,
-    audio: audio ? [{ groupId: AUDIO_GROUP_ID, name: AUDIO_RENDITION, uri: `${AUDIO_RENDITION}/index.m3u8`, channels: audio.channels }] : [],
+    audio: audio
+      ? [
+          {
+            groupId: AUDIO_GROUP_ID,
+            name: AUDIO_RENDITION,
+            uri: `${AUDIO_RENDITION}/index.m3u8`,
+            channels: audio.channels,
+          },
+        ]
+      : [],
   })
   return { text, renditions, audio }
 }

@@ -69,7 +69,9 @@ export async function measureRendition(opts: MeasureOptions): Promise<MeasuredRe
   try {
     playlist = parseMedia(opts.playlistText)
   } catch (err) {
-    throw new VcdnError('ERR_TRANSCODE_INVALID_OUTPUT', `${opts.name}/index.m3u8: ${(err as Error).message}`, { cause: err })
+    throw new VcdnError('ERR_TRANSCODE_INVALID_OUTPUT', `${opts.name}/index.m3u8: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
   if (playlist.segments.length === 0) throw invalid(`${opts.name} has no segments`)
   const initPath = join(opts.dir, opts.initUri)
@@ -82,9 +84,14 @@ export async function measureRendition(opts: MeasureOptions): Promise<MeasuredRe
   await runFfmpeg({
     bin: 'ffprobe',
     args: [
-      '-v', 'error', '-of', 'compact',
-      '-show_entries', 'packet=pts,duration,pos,flags:stream=codec_type,codec_name,profile,width,height,time_base,sample_rate,channels',
-      '-i', 'pipe:0',
+      '-v',
+      'error',
+      '-of',
+      'compact',
+      '-show_entries',
+      'packet=pts,duration,pos,flags:stream=codec_type,codec_name,profile,width,height,time_base,sample_rate,channels',
+      '-i',
+      'pipe:0',
     ],
     stdinFiles: [initPath, ...paths],
     signal: opts.signal,
@@ -105,7 +112,8 @@ export async function measureRendition(opts: MeasureOptions): Promise<MeasuredRe
   const kind = stream.get('codec_type')
   if (kind !== 'video' && kind !== 'audio') throw invalid(`${opts.name}: no audio or video track`)
   const [num, den] = (stream.get('time_base') ?? '').split('/').map(Number)
-  if (num !== 1 || !den || !Number.isInteger(den)) throw invalid(`${opts.name}: unexpected time base ${stream.get('time_base')}`)
+  if (num !== 1 || !den || !Number.isInteger(den))
+    throw invalid(`${opts.name}: unexpected time base ${stream.get('time_base')}`)
 
   // Byte offset of each segment in the concatenated stream.
   const starts: number[] = []
@@ -118,7 +126,8 @@ export async function measureRendition(opts: MeasureOptions): Promise<MeasuredRe
   let seg = 0
   let lastDuration = 0
   for (const p of packets) {
-    if (!Number.isFinite(p.pts) || !Number.isFinite(p.pos)) throw invalid(`${opts.name}: packet without pts or position`)
+    if (!Number.isFinite(p.pts) || !Number.isFinite(p.pos))
+      throw invalid(`${opts.name}: packet without pts or position`)
     // An AAC priming packet has no duration; its neighbours tell.
     if (Number.isFinite(p.duration) && p.duration > 0) lastDuration = p.duration
     while (seg + 1 < starts.length && p.pos >= (starts[seg + 1] as number)) seg++
@@ -133,7 +142,11 @@ export async function measureRendition(opts: MeasureOptions): Promise<MeasuredRe
     const start = startTs[i] as number
     const next = startTs[i + 1]
     const end =
-      next !== undefined ? next : Math.max(...ps.map((p) => p.pts + (Number.isFinite(p.duration) && p.duration > 0 ? p.duration : lastDuration)))
+      next !== undefined
+        ? next
+        : Math.max(
+            ...ps.map((p) => p.pts + (Number.isFinite(p.duration) && p.duration > 0 ? p.duration : lastDuration)),
+          )
     return {
       uri: s.uri,
       bytes: sizes[i] as number,
@@ -168,7 +181,10 @@ export async function measureRendition(opts: MeasureOptions): Promise<MeasuredRe
  * a 33 ms tail holding one IDR frame would otherwise claim a peak many times the real one and
  * keep players off the rung. Average: all media bytes over the total duration.
  */
-export function bandwidthOf(segments: readonly { readonly bytes: number; readonly durationS: number }[], targetS: number): { peak: number; average: number } {
+export function bandwidthOf(
+  segments: readonly { readonly bytes: number; readonly durationS: number }[],
+  targetS: number,
+): { peak: number; average: number } {
   let totalBytes = 0
   let totalS = 0
   for (const s of segments) {

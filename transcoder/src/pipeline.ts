@@ -76,18 +76,24 @@ const PROBE_TIMEOUT_MS = 60_000
 
 function validateOptions(o: TranscodeOptions): void {
   if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object')
-  if (typeof o.sourcePath !== 'string' || o.sourcePath === '') throw new TypeError('options.sourcePath must be a non-empty string')
-  if (typeof o.workDir !== 'string' || o.workDir === '') throw new TypeError('options.workDir must be a non-empty string')
+  if (typeof o.sourcePath !== 'string' || o.sourcePath === '')
+    throw new TypeError('options.sourcePath must be a non-empty string')
+  if (typeof o.workDir !== 'string' || o.workDir === '')
+    throw new TypeError('options.workDir must be a non-empty string')
   try {
     validateStoreKey(`v/${o.videoId}`)
     if (typeof o.videoId !== 'string' || o.videoId.includes('/')) throw new Error('not one segment')
   } catch {
     throw new TypeError('options.videoId must be one store-key segment ([A-Za-z0-9._-]+)')
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal')
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError('options.onProgress must be a function')
-  if (o.preset !== undefined && !X264_PRESETS.includes(o.preset)) throw new TypeError(`options.preset must be one of ${X264_PRESETS.join(', ')}`)
-  if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs > 0)) throw new TypeError('options.timeoutMs must be a positive number')
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new TypeError('options.signal must be an AbortSignal')
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw new TypeError('options.onProgress must be a function')
+  if (o.preset !== undefined && !X264_PRESETS.includes(o.preset))
+    throw new TypeError(`options.preset must be one of ${X264_PRESETS.join(', ')}`)
+  if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs > 0))
+    throw new TypeError('options.timeoutMs must be a positive number')
 }
 
 export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult> {
@@ -116,7 +122,10 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
   const outDir = join(jobDir, 'out')
   try {
     report(0, 'probe')
-    const source = await probe(opts.sourcePath, { signal, timeoutMs: Math.min(remainingMs() || PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS) })
+    const source = await probe(opts.sourcePath, {
+      signal,
+      timeoutMs: Math.min(remainingMs() || PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS),
+    })
     if (deadlineMs === Infinity) deadlineMs = startedMs + 600_000 + source.durationS * 20_000
     report(PROGRESS.probe, 'probe')
 
@@ -136,7 +145,9 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       }),
       signal,
       timeoutMs: remainingMs(),
-      onStdoutLine: createProgressParser(source.durationS, (f) => report(PROGRESS.probe + f * transcodeSpan, 'transcode')),
+      onStdoutLine: createProgressParser(source.durationS, (f) =>
+        report(PROGRESS.probe + f * transcodeSpan, 'transcode'),
+      ),
     })
     report(PROGRESS.transcode, 'transcode')
 
@@ -145,7 +156,17 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     for (const name of names) {
       checkAborted()
       const text = await normaliseRendition(join(outDir, name), name)
-      measured.set(name, await measureRendition({ name, dir: join(outDir, name), initUri: 'init.mp4', playlistText: text, signal, timeoutMs: remainingMs() }))
+      measured.set(
+        name,
+        await measureRendition({
+          name,
+          dir: join(outDir, name),
+          initUri: 'init.mp4',
+          playlistText: text,
+          signal,
+          timeoutMs: remainingMs(),
+        }),
+      )
     }
     report(PROGRESS.measure, 'measure')
     const video = ladder.map((r) => measured.get(r.name) as MeasuredRendition)
@@ -179,7 +200,10 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     const mpd = buildMpd({
       durationS,
       frameRate: source.fps,
-      video: master.renditions.map((r) => ({ measured: measured.get(r.name) as MeasuredRendition, bandwidth: r.videoBandwidth })),
+      video: master.renditions.map((r) => ({
+        measured: measured.get(r.name) as MeasuredRendition,
+        bandwidth: r.videoBandwidth,
+      })),
       audio: audio && master.audio ? { measured: audio, bandwidth: master.audio.bandwidth } : null,
     })
     await writeFile(join(outDir, 'manifest.mpd'), mpd)
@@ -233,7 +257,9 @@ async function normaliseRendition(dir: string, name: string): Promise<string> {
   try {
     segments = parseMedia(await readFile(playlistPath, 'utf8')).segments
   } catch (err) {
-    throw new VcdnError('ERR_TRANSCODE_INVALID_OUTPUT', `${name}/index.m3u8 from ffmpeg: ${(err as Error).message}`, { cause: err })
+    throw new VcdnError('ERR_TRANSCODE_INVALID_OUTPUT', `${name}/index.m3u8 from ffmpeg: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
   const text = formatMediaPlaylist({ mapUri: 'init.mp4', segments, mediaSequence: 1 })
   await writeFile(playlistPath, text)

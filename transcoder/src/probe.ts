@@ -75,10 +75,16 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
   const video = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1)
   const audio = streams.find((s) => s.codec_type === 'audio')
   if (!video) {
-    throw new VcdnError('ERR_TRANSCODE_NOT_VIDEO', audio ? 'source has audio but no video stream' : 'source has no video stream')
+    throw new VcdnError(
+      'ERR_TRANSCODE_NOT_VIDEO',
+      audio ? 'source has audio but no video stream' : 'source has no video stream',
+    )
   }
   if (IMAGE_FORMAT.test(json.format?.format_name ?? '') || video.disposition?.still_image === 1) {
-    throw new VcdnError('ERR_TRANSCODE_NOT_VIDEO', `source is a still image (${json.format?.format_name ?? video.codec_name})`)
+    throw new VcdnError(
+      'ERR_TRANSCODE_NOT_VIDEO',
+      `source is a still image (${json.format?.format_name ?? video.codec_name})`,
+    )
   }
   const durationS = ratio(json.format?.duration) || ratio(video.duration)
   if (!(durationS > 0)) throw new VcdnError('ERR_TRANSCODE_NOT_VIDEO', 'source has no duration')
@@ -110,7 +116,12 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
 
 /** A tool failure on the input (not a crash of the tool itself) means the bytes are bad. */
 function asCorrupt(err: unknown, what: string): unknown {
-  if (err instanceof VcdnError && err.code === 'ERR_TRANSCODE_FFMPEG' && err.cause instanceof FfmpegExitError && err.cause.exitCode !== null) {
+  if (
+    err instanceof VcdnError &&
+    err.code === 'ERR_TRANSCODE_FFMPEG' &&
+    err.cause instanceof FfmpegExitError &&
+    err.cause.exitCode !== null
+  ) {
     const line = err.cause.stderrTail.split('\n').filter(Boolean).pop() ?? ''
     return new VcdnError('ERR_TRANSCODE_CORRUPT', `${what}: ${line}`, { cause: err })
   }
@@ -148,12 +159,33 @@ export async function probe(path: string, opts: ProbeOptions = {}): Promise<Sour
 
 // A valid header over corrupt data passes ffprobe; decoding the first second catches it before
 // the ladder runs (and before a retry loop would).
-async function decodeCheck(path: string, info: SourceInfo, signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
+async function decodeCheck(
+  path: string,
+  info: SourceInfo,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<void> {
   let frames = 0
   try {
     await runFfmpeg({
       bin: 'ffmpeg',
-      args: ['-v', 'error', '-nostdin', '-nostats', '-t', '1', '-i', path, '-map', `0:${info.videoStreamIndex}`, '-f', 'null', '-progress', 'pipe:1', '-'],
+      args: [
+        '-v',
+        'error',
+        '-nostdin',
+        '-nostats',
+        '-t',
+        '1',
+        '-i',
+        path,
+        '-map',
+        `0:${info.videoStreamIndex}`,
+        '-f',
+        'null',
+        '-progress',
+        'pipe:1',
+        '-',
+      ],
       signal,
       timeoutMs,
       onStdoutLine: (line) => {

@@ -89,7 +89,10 @@ export function runFfmpeg(opts: RunFfmpegOptions): Promise<RunFfmpegResult> {
     signal?.addEventListener('abort', onAbort, { once: true })
     const timeout =
       opts.timeoutMs && opts.timeoutMs > 0
-        ? setTimeout(() => stop(new VcdnError('ERR_TRANSCODE_TIMEOUT', `${opts.bin} ran longer than ${opts.timeoutMs} ms`)), opts.timeoutMs)
+        ? setTimeout(
+            () => stop(new VcdnError('ERR_TRANSCODE_TIMEOUT', `${opts.bin} ran longer than ${opts.timeoutMs} ms`)),
+            opts.timeoutMs,
+          )
         : undefined
 
     const { stdout, stderr } = child
@@ -121,7 +124,9 @@ export function runFfmpeg(opts: RunFfmpegOptions): Promise<RunFfmpegResult> {
       const stderrTail = tail.slice(-STDERR_TAIL_LINES).join('\n')
       if (stopReason) return reject(stopReason)
       if (spawnError) {
-        return reject(new VcdnError('ERR_TRANSCODE_FFMPEG', `cannot run ${opts.bin}: ${spawnError.message}`, { cause: spawnError }))
+        return reject(
+          new VcdnError('ERR_TRANSCODE_FFMPEG', `cannot run ${opts.bin}: ${spawnError.message}`, { cause: spawnError }),
+        )
       }
       if (code !== 0) {
         const cause = new FfmpegExitError(opts.bin, code, sig, stderrTail)
@@ -156,7 +161,10 @@ function pipeFiles(files: readonly string[], stdin: Writable): void {
  * Parses `-progress pipe:1` output (key=value lines, a block ends with `progress=continue|end`)
  * into a 0..1 fraction of `durationS`. Monotonic; `progress=end` reports 1.
  */
-export function createProgressParser(durationS: number, onFraction: (fraction: number) => void): (line: string) => void {
+export function createProgressParser(
+  durationS: number,
+  onFraction: (fraction: number) => void,
+): (line: string) => void {
   let last = 0
   let outTimeUs = 0
   return (line) => {

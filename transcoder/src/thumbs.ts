@@ -17,7 +17,12 @@ export interface ThumbnailOptions {
   readonly posterWidth: number
   readonly posterHeight: number
   /** The lowest rung: its init segment and media segments in order. */
-  readonly spriteSource: { readonly initPath: string; readonly segmentPaths: readonly string[]; readonly width: number; readonly height: number }
+  readonly spriteSource: {
+    readonly initPath: string
+    readonly segmentPaths: readonly string[]
+    readonly width: number
+    readonly height: number
+  }
   /** Output directory (`…/thumbs`). */
   readonly outDir: string
   readonly intervalS?: number | undefined
@@ -43,14 +48,16 @@ function validate(o: ThumbnailOptions): void {
   const posInt = (v: unknown, path: string): void => {
     if (!(Number.isInteger(v) && (v as number) > 0)) throw new TypeError(`options.${path} must be a positive integer`)
   }
-  if (typeof o.sourcePath !== 'string' || o.sourcePath === '') throw new TypeError('options.sourcePath must be a non-empty string')
+  if (typeof o.sourcePath !== 'string' || o.sourcePath === '')
+    throw new TypeError('options.sourcePath must be a non-empty string')
   if (typeof o.outDir !== 'string' || o.outDir === '') throw new TypeError('options.outDir must be a non-empty string')
   if (!(o.durationS > 0)) throw new TypeError('options.durationS must be positive')
   posInt(o.posterWidth, 'posterWidth')
   posInt(o.posterHeight, 'posterHeight')
   posInt(o.spriteSource.width, 'spriteSource.width')
   posInt(o.spriteSource.height, 'spriteSource.height')
-  if (o.spriteSource.segmentPaths.length === 0) throw new TypeError('options.spriteSource.segmentPaths must not be empty')
+  if (o.spriteSource.segmentPaths.length === 0)
+    throw new TypeError('options.spriteSource.segmentPaths must not be empty')
   if (o.intervalS !== undefined && !(o.intervalS > 0)) throw new TypeError('options.intervalS must be positive')
   if (o.columns !== undefined) posInt(o.columns, 'columns')
   if (o.rows !== undefined) posInt(o.rows, 'rows')
@@ -109,9 +116,20 @@ export async function makeThumbnails(o: ThumbnailOptions): Promise<Thumbnails> {
   await runFfmpeg({
     bin: 'ffmpeg',
     args: [
-      '-hide_banner', '-nostats', '-v', 'error', '-y', '-i', 'pipe:0',
-      '-vf', `fps=1/${intervalS},scale=${tileWidth}:${tileHeight},setsar=1,tile=${columns}x${rows}`,
-      '-q:v', '5', '-start_number', '0', join(o.outDir, 'sprite_%03d.jpg'),
+      '-hide_banner',
+      '-nostats',
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      'pipe:0',
+      '-vf',
+      `fps=1/${intervalS},scale=${tileWidth}:${tileHeight},setsar=1,tile=${columns}x${rows}`,
+      '-q:v',
+      '5',
+      '-start_number',
+      '0',
+      join(o.outDir, 'sprite_%03d.jpg'),
     ],
     stdinFiles: [o.spriteSource.initPath, ...o.spriteSource.segmentPaths],
     signal: o.signal,
@@ -126,9 +144,27 @@ export async function makeThumbnails(o: ThumbnailOptions): Promise<Thumbnails> {
     await runFfmpeg({
       bin: 'ffmpeg',
       args: [
-        '-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-y',
-        '-ss', atS.toFixed(3), '-i', o.sourcePath, '-map', `0:${o.videoStreamIndex}`,
-        '-frames:v', '1', '-vf', `scale=${o.posterWidth}:${o.posterHeight},setsar=1`, '-q:v', '3', '-update', '1', posterPath,
+        '-hide_banner',
+        '-nostdin',
+        '-nostats',
+        '-v',
+        'error',
+        '-y',
+        '-ss',
+        atS.toFixed(3),
+        '-i',
+        o.sourcePath,
+        '-map',
+        `0:${o.videoStreamIndex}`,
+        '-frames:v',
+        '1',
+        '-vf',
+        `scale=${o.posterWidth}:${o.posterHeight},setsar=1`,
+        '-q:v',
+        '3',
+        '-update',
+        '1',
+        posterPath,
       ],
       signal: o.signal,
       timeoutMs: o.timeoutMs,
@@ -136,7 +172,15 @@ export async function makeThumbnails(o: ThumbnailOptions): Promise<Thumbnails> {
     if ((await stat(posterPath).catch(() => null))?.size) break
   }
 
-  const vtt = buildThumbnailVtt({ durationS: o.durationS, intervalS, columns, rows, tileWidth, tileHeight, sheetCount: sprites.length })
+  const vtt = buildThumbnailVtt({
+    durationS: o.durationS,
+    intervalS,
+    columns,
+    rows,
+    tileWidth,
+    tileHeight,
+    sheetCount: sprites.length,
+  })
   await writeFile(join(o.outDir, VTT_FILE), vtt)
   return { poster: POSTER_FILE, sprites, vtt: VTT_FILE, tileWidth, tileHeight }
 }

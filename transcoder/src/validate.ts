@@ -37,7 +37,10 @@ async function sizeOf(path: string, label: string): Promise<number> {
   return st.size
 }
 
-async function checkMediaPlaylist(outDir: string, name: string): Promise<{ playlist: MediaPlaylistInfo; sizes: number[] }> {
+async function checkMediaPlaylist(
+  outDir: string,
+  name: string,
+): Promise<{ playlist: MediaPlaylistInfo; sizes: number[] }> {
   const label = `${name}/index.m3u8`
   let playlist: MediaPlaylistInfo
   try {
@@ -73,15 +76,20 @@ export async function validateOutput(opts: ValidateOptions): Promise<void> {
     return fail(`master.m3u8: ${(err as Error).message}`, err)
   }
   if (master.version !== 7) fail('master.m3u8: EXT-X-VERSION is not 7')
-  if (master.variants.length !== opts.video.length) fail(`master.m3u8 lists ${master.variants.length} variants, want ${opts.video.length}`)
+  if (master.variants.length !== opts.video.length)
+    fail(`master.m3u8 lists ${master.variants.length} variants, want ${opts.video.length}`)
   for (let i = 1; i < master.variants.length; i++) {
-    if ((master.variants[i]?.bandwidth ?? 0) < (master.variants[i - 1]?.bandwidth ?? 0)) fail('master.m3u8: variants are not sorted by bandwidth')
+    if ((master.variants[i]?.bandwidth ?? 0) < (master.variants[i - 1]?.bandwidth ?? 0))
+      fail('master.m3u8: variants are not sorted by bandwidth')
   }
 
   let audioPeak = 0
   if (opts.audio) {
     const { playlist, sizes } = await checkMediaPlaylist(outDir, opts.audio.name)
-    audioPeak = bandwidthOf(playlist.segments.map((s, i) => ({ bytes: sizes[i] ?? 0, durationS: s.durationS })), SEGMENT_S).peak
+    audioPeak = bandwidthOf(
+      playlist.segments.map((s, i) => ({ bytes: sizes[i] ?? 0, durationS: s.durationS })),
+      SEGMENT_S,
+    ).peak
     const uris = master.audio.map((a) => a.uri)
     if (!uris.includes(`${opts.audio.name}/index.m3u8`)) fail('master.m3u8 has no EXT-X-MEDIA for the audio rendition')
   } else if (master.audio.length > 0) fail('master.m3u8 names an audio group but there is no audio')
@@ -96,26 +104,37 @@ export async function validateOutput(opts: ValidateOptions): Promise<void> {
 
     // Boundaries identical across rungs, from the playlists and from the packets, so a player can
     // switch at any segment boundary (HLS authoring: aligned segments; DASH segmentAlignment).
-    if (playlist.segments.length !== reference.segments.length || rendition.segments.length !== reference.segments.length) {
+    if (
+      playlist.segments.length !== reference.segments.length ||
+      rendition.segments.length !== reference.segments.length
+    ) {
       fail(`${name} has ${playlist.segments.length} segments, ${reference.name} has ${reference.segments.length}`)
     }
     for (const [i, seg] of rendition.segments.entries()) {
       const ref = reference.segments[i] as MeasuredRendition['segments'][number]
       const extinf = playlist.segments[i]?.durationS ?? 0
-      if (Math.abs(extinf - ref.extinfS) > BOUNDARY_TOLERANCE_S) fail(`${name}/${seg.uri}: EXTINF ${extinf} differs from ${reference.name} (${ref.extinfS})`)
+      if (Math.abs(extinf - ref.extinfS) > BOUNDARY_TOLERANCE_S)
+        fail(`${name}/${seg.uri}: EXTINF ${extinf} differs from ${reference.name} (${ref.extinfS})`)
       const start = seg.startTs / rendition.timescale
       const refStart = ref.startTs / reference.timescale
-      if (Math.abs(start - refStart) > BOUNDARY_TOLERANCE_S) fail(`${name}/${seg.uri}: starts at ${start}s, ${reference.name} at ${refStart}s`)
+      if (Math.abs(start - refStart) > BOUNDARY_TOLERANCE_S)
+        fail(`${name}/${seg.uri}: starts at ${start}s, ${reference.name} at ${refStart}s`)
       const end = (seg.startTs + seg.durationTs) / rendition.timescale
       const refEnd = (ref.startTs + ref.durationTs) / reference.timescale
-      if (Math.abs(end - refEnd) > BOUNDARY_TOLERANCE_S) fail(`${name}/${seg.uri}: ends at ${end}s, ${reference.name} at ${refEnd}s`)
+      if (Math.abs(end - refEnd) > BOUNDARY_TOLERANCE_S)
+        fail(`${name}/${seg.uri}: ends at ${end}s, ${reference.name} at ${refEnd}s`)
       if (!seg.startsWithKeyframe) fail(`${name}/${seg.uri}: does not start with a keyframe`)
       if (seg.bytes !== sizes[i]) fail(`${name}/${seg.uri}: changed size after it was measured`)
     }
     // RFC 8216 §4.3.4.2: BANDWIDTH must not be below the peak segment bit rate of the variant
     // (its video plus the audio played with it).
-    const peak = bandwidthOf(playlist.segments.map((s, i) => ({ bytes: sizes[i] ?? 0, durationS: s.durationS })), SEGMENT_S).peak + audioPeak
-    if (variant.bandwidth < peak) fail(`master.m3u8: BANDWIDTH ${variant.bandwidth} of ${name} is below its measured peak ${peak}`)
+    const peak =
+      bandwidthOf(
+        playlist.segments.map((s, i) => ({ bytes: sizes[i] ?? 0, durationS: s.durationS })),
+        SEGMENT_S,
+      ).peak + audioPeak
+    if (variant.bandwidth < peak)
+      fail(`master.m3u8: BANDWIDTH ${variant.bandwidth} of ${name} is below its measured peak ${peak}`)
   }
   for (const file of opts.requiredFiles ?? []) await sizeOf(join(outDir, file), file)
 }

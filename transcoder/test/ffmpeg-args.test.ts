@@ -23,7 +23,10 @@ t.test('decodes once and splits to every rung with exact sizes', async (t) => {
     after(args, '-filter_complex'),
     '[0:0]split=2[s0][s1];[s0]scale=426:240,setsar=1,format=yuv420p[v0];[s1]scale=1280:720,setsar=1,format=yuv420p[v1]',
   )
-  t.same(args.filter((_, i) => args[i - 1] === '-map'), ['[v0]', '[v1]', '0:1'])
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-map'),
+    ['[v0]', '[v1]', '0:1'],
+  )
 })
 
 t.test('encodes H.264 High with capped CRF per rung and a fixed 2 s GOP', async (t) => {
@@ -63,7 +66,10 @@ t.test('encodes the audio once as its own rendition', async (t) => {
 t.test('omits audio for a source without it', async (t) => {
   const args = buildFfmpegArgs({ ...job, audioStreamIndex: undefined })
   t.notOk(args.includes('-c:a'))
-  t.same(args.filter((_, i) => args[i - 1] === '-map'), ['[v0]', '[v1]'])
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-map'),
+    ['[v0]', '[v1]'],
+  )
   t.equal(after(args, '-var_stream_map'), 'v:0,name:240p v:1,name:720p')
 })
 

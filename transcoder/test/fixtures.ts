@@ -14,9 +14,28 @@ export interface ClipOptions {
 
 export function makeClip(dir: string, name: string, o: ClipOptions = {}): string {
   const path = join(dir, name)
-  const args = ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${o.width ?? 1280}x${o.height ?? 720}:rate=${o.fps ?? '30'}`]
+  const args = [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${o.width ?? 1280}x${o.height ?? 720}:rate=${o.fps ?? '30'}`,
+  ]
   if (o.hasAudio !== false) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000')
-  args.push('-t', String(o.durationS ?? 8), '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '30', '-pix_fmt', 'yuv420p')
+  args.push(
+    '-t',
+    String(o.durationS ?? 8),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-crf',
+    '30',
+    '-pix_fmt',
+    'yuv420p',
+  )
   if (o.hasAudio !== false) args.push('-c:a', 'aac')
   execFileSync('ffmpeg', [...args, path])
   return path
@@ -24,7 +43,20 @@ export function makeClip(dir: string, name: string, o: ClipOptions = {}): string
 
 export function makeAudioOnly(dir: string): string {
   const path = join(dir, 'audio-only.m4a')
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '2', '-c:a', 'aac', path])
+  execFileSync('ffmpeg', [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-t',
+    '2',
+    '-c:a',
+    'aac',
+    path,
+  ])
   return path
 }
 
@@ -51,7 +83,24 @@ export function makeTruncated(dir: string, from: string): string {
 /** A faststart mp4 whose media data is overwritten with noise: the header parses, nothing decodes. */
 export function makeCorruptData(dir: string): string {
   const good = join(dir, 'faststart.mp4')
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30', '-t', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-movflags', '+faststart', good])
+  execFileSync('ffmpeg', [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=320x240:rate=30',
+    '-t',
+    '2',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-movflags',
+    '+faststart',
+    good,
+  ])
   const bytes = readFileSync(good)
   const mdat = bytes.indexOf(Buffer.from('mdat'))
   const noise = randomBytes(bytes.length - mdat - 4)

@@ -1,13 +1,26 @@
 import t from 'tap'
 import { buildLadder, LADDER } from '../src/ladder.js'
 
-const sizes = (w: number, h: number): string[] => buildLadder({ width: w, height: h }).map((r) => `${r.name}=${r.width}x${r.height}`)
+const sizes = (w: number, h: number): string[] =>
+  buildLadder({ width: w, height: h }).map((r) => `${r.name}=${r.width}x${r.height}`)
 
 t.test('builds the ladder from the source without upscaling', async (t) => {
   const table: [number, number, string[]][] = [
     [1920, 1080, ['240p=426x240', '360p=640x360', '480p=854x480', '720p=1280x720', '1080p=1920x1080']],
     [1280, 720, ['240p=426x240', '360p=640x360', '480p=854x480', '720p=1280x720']],
-    [3840, 2160, ['240p=426x240', '360p=640x360', '480p=854x480', '720p=1280x720', '1080p=1920x1080', '1440p=2560x1440', '2160p=3840x2160']],
+    [
+      3840,
+      2160,
+      [
+        '240p=426x240',
+        '360p=640x360',
+        '480p=854x480',
+        '720p=1280x720',
+        '1080p=1920x1080',
+        '1440p=2560x1440',
+        '2160p=3840x2160',
+      ],
+    ],
     [720, 1280, ['240p=240x426', '360p=360x640', '480p=480x854', '720p=720x1280']],
     [1080, 1920, ['240p=240x426', '360p=360x640', '480p=480x854', '720p=720x1280', '1080p=1080x1920']],
     [1440, 1080, ['240p=320x240', '360p=480x360', '480p=640x480', '720p=960x720', '1080p=1440x1080']],
@@ -26,12 +39,21 @@ t.test('a source below the lowest rung gets one rung at its own even size', asyn
 })
 
 t.test('every size is even and keeps the aspect ratio within a pixel', async (t) => {
-  for (const [w, h] of [[1918, 1078], [1366, 768], [720, 1280], [4096, 2160], [1280, 536]] as const) {
+  for (const [w, h] of [
+    [1918, 1078],
+    [1366, 768],
+    [720, 1280],
+    [4096, 2160],
+    [1280, 536],
+  ] as const) {
     for (const r of buildLadder({ width: w, height: h })) {
       t.equal(r.width % 2, 0)
       t.equal(r.height % 2, 0)
       t.ok(r.width <= w && r.height <= h, 'never upscales')
-      t.ok(Math.abs(r.width / r.height - w / h) < 2 / Math.min(r.width, r.height) + 0.01, `${w}x${h} → ${r.width}x${r.height}`)
+      t.ok(
+        Math.abs(r.width / r.height - w / h) < 2 / Math.min(r.width, r.height) + 0.01,
+        `${w}x${h} → ${r.width}x${r.height}`,
+      )
     }
   }
 })
@@ -39,7 +61,15 @@ t.test('every size is even and keeps the aspect ratio within a pixel', async (t)
 t.test('uses the DESIGN §8 bit rates', async (t) => {
   t.same(
     LADDER.map((r) => [r.name, r.maxrateBps]),
-    [['240p', 400e3], ['360p', 800e3], ['480p', 1.5e6], ['720p', 3e6], ['1080p', 6e6], ['1440p', 10e6], ['2160p', 20e6]],
+    [
+      ['240p', 400e3],
+      ['360p', 800e3],
+      ['480p', 1.5e6],
+      ['720p', 3e6],
+      ['1080p', 6e6],
+      ['1440p', 10e6],
+      ['2160p', 20e6],
+    ],
   )
 })
 

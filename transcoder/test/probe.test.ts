@@ -20,14 +20,25 @@ t.test('reads duration, display size, frame rate and audio of a real clip', asyn
 })
 
 const video = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  index: 0, codec_type: 'video', codec_name: 'h264', width: 1920, height: 1080, avg_frame_rate: '30000/1001', r_frame_rate: '30000/1001', ...extra,
+  index: 0,
+  codec_type: 'video',
+  codec_name: 'h264',
+  width: 1920,
+  height: 1080,
+  avg_frame_rate: '30000/1001',
+  r_frame_rate: '30000/1001',
+  ...extra,
 })
 const fmt = { format_name: 'mov,mp4,m4a,3gp,3g2,mj2', duration: '10.0', bit_rate: '1000' }
 
 t.test('maps ffprobe JSON to the display size and frame rate', async (t) => {
   const table: [string, Record<string, unknown>, Partial<ReturnType<typeof sourceInfoFromProbe>>][] = [
     ['plain', video(), { width: 1920, height: 1080 }],
-    ['rotated by display matrix', video({ side_data_list: [{ side_data_type: 'Display Matrix', rotation: -90 }] }), { width: 1080, height: 1920 }],
+    [
+      'rotated by display matrix',
+      video({ side_data_list: [{ side_data_type: 'Display Matrix', rotation: -90 }] }),
+      { width: 1080, height: 1920 },
+    ],
     ['rotated by tag', video({ tags: { rotate: '270' } }), { width: 1080, height: 1920 }],
     ['upside down', video({ tags: { rotate: '180' } }), { width: 1920, height: 1080 }],
     ['anamorphic PAL', video({ width: 720, height: 576, sample_aspect_ratio: '16:15' }), { width: 768, height: 576 }],
@@ -58,7 +69,16 @@ t.test('skips cover art and maps the real video and audio stream indexes', async
 t.test('refuses what is not a video with ERR_TRANSCODE_NOT_VIDEO', async (t) => {
   const table: [string, Parameters<typeof sourceInfoFromProbe>[0]][] = [
     ['audio only', { streams: [{ index: 0, codec_type: 'audio' }], format: fmt }],
-    ['music with cover art', { streams: [{ index: 0, codec_type: 'audio' }, { index: 1, codec_type: 'video', disposition: { attached_pic: 1 } }], format: fmt }],
+    [
+      'music with cover art',
+      {
+        streams: [
+          { index: 0, codec_type: 'audio' },
+          { index: 1, codec_type: 'video', disposition: { attached_pic: 1 } },
+        ],
+        format: fmt,
+      },
+    ],
     ['still image', { streams: [video({ codec_name: 'png' })], format: { format_name: 'png_pipe' } }],
     ['zero duration', { streams: [video()], format: { ...fmt, duration: '0' } }],
     ['nothing', {}],

@@ -1,0 +1,104 @@
+// Playback by a real player: Debian's chromium, driven by playwright-core, plays an uploaded and
+// transcoded video with hls.js through edge → shield → origin on the signed URL, to the end.
+import t from 'tap'
+import { join } from 'node:path'
+import { chromium, type Browser } from 'playwright-core'
+import { makeClip, metric, startFullStack, tempDir } from '../../../shared/testing/index.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+
+interface PlayerState {
+  errors: { type: string; details: string; fatal: boolean }[]
+  levels: number
+  ended: boolean
+  fatal: boolean
+}
+
+t.test('a real browser plays the video through the tier, and a tampered token fails', async (t) => {
+  const tmp = tempDir('vcdn-play-')
+  t.teardown(tmp.remove)
+  const stack = await startFullStack({ dir: tmp.dir, transcoder: { preset: 'ultrafast' } })
+  t.teardown(() => stack.close())
+  const clip = makeClip(join(tmp.dir, 'clip.mp4'), { seconds: 8, width: 640, height: 360 })
+  const id = await stack.upload(clip)
+  const video = await stack.settle(id, 180_000)
+  t.equal(video.status, 'ready', `transcoded (${JSON.stringify(video.error)})`)
+  const hls = video.playback?.hls ?? ''
+  t.match(hls, /^http:\/\/127\.0\.0\.1:\d+\/t\/[^/]+\/v\/[^/]+\/master\.m3u8$/, 'signed edge URL')
+
+  const browser: Browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+      '--mute-audio',
+    ],
+  })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage()
+  const consoleErrors: string[] = []
+  page.on('pageerror', (e) => consoleErrors.push(e.message))
+
+  const player = hls.replace(/master\.m3u8$/, 'player.html')
+  const response = await page.goto(player)
+  t.equal(response?.status(), 200, 'the player page is served under the token')
+  await page.waitForFunction(
+    () => {
+      const s = (window as unknown as { vcdnPlayer?: PlayerState }).vcdnPlayer
+      return s !== undefined && (s.ended || s.fatal)
+    },
+    undefined,
+    { timeout: 90_000, polling: 250 },
+  )
+  const state = await page.evaluate(() => {
+    const v = document.querySelector('video') as HTMLVideoElement
+    const q = v.getVideoPlaybackQuality()
+    return {
+      player: (window as unknown as { vcdnPlayer: PlayerState }).vcdnPlayer,
+      currentTime: v.currentTime,
+      duration: v.duration,
+      frames: q.totalVideoFrames,
+      dropped: q.droppedVideoFrames,
+    }
+  })
+  t.equal(state.player.fatal, false, `no fatal player error (${JSON.stringify(state.player.errors)})`)
+  t.equal(state.player.ended, true, 'played to the end')
+  t.ok(state.player.levels >= 2, `hls.js saw the ladder (${state.player.levels} levels)`)
+  t.ok(state.duration > 7 && state.duration < 9, `duration ${state.duration}`)
+  t.ok(state.currentTime >= state.duration - 0.5, `reached the end (${state.currentTime})`)
+  t.ok(state.frames > 100, `frames were decoded (${state.frames})`)
+  t.same(consoleErrors, [], 'no page errors')
+  t.ok((await metric(stack.edge.adminUrl, 'vcdn_edge_cache_misses')) > 0, 'segments came through the edge')
+
+  // A tampered token: the page itself is refused, and hls.js on a tampered master URL fails.
+  const tampered = player.replace(/\/t\/([^/]+)\//, (_m, tok: string) => `/t/${tok.slice(0, -2)}${tok.endsWith('AA') ? 'BB' : 'AA'}/`)
+  const refused = await page.goto(tampered)
+  t.equal(refused?.status(), 403, 'tampered token refused')
+  t.match(await refused?.text(), /ERR_TOKEN_SIGNATURE/)
+  await page.goto(player)
+  const badMaster = tampered.replace(/player\.html$/, 'master.m3u8')
+  const failure = await page.evaluate(
+    (url) =>
+      new Promise<{ fatal: boolean; details: string; code: number | undefined }>((resolve) => {
+        const Hls = (window as unknown as { Hls: new () => { loadSource(u: string): void; attachMedia(v: HTMLVideoElement): void; on(e: string, cb: (e: unknown, d: { fatal: boolean; details: string; response?: { code: number } }) => void): void }; Events: { ERROR: string } } & { Hls: { Events: { ERROR: string } } }).Hls
+        const HlsCtor = Hls as unknown as { new (): { loadSource(u: string): void; attachMedia(v: HTMLVideoElement): void; on(e: string, cb: (e: unknown, d: { fatal: boolean; details: string; response?: { code: number } }) => void): void }; Events: { ERROR: string } }
+        const h = new HlsCtor()
+        const v = document.createElement('video')
+        h.on(HlsCtor.Events.ERROR, (_e, d) => {
+          if (d.fatal) resolve({ fatal: d.fatal, details: d.details, code: d.response?.code })
+        })
+        h.loadSource(url)
+        h.attachMedia(v)
+      }),
+    badMaster,
+  )
+  t.equal(failure.fatal, true, 'playback fails')
+  t.equal(failure.code, 403, `the edge answered 403 (${failure.details})`)
+})

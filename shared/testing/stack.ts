@@ -1,0 +1,179 @@
+// The whole tier for end-to-end tests: origin (control API + content), a shield, an edge and N
+// transcoders, started from the built `vcdn` command on 127.0.0.1, with minted JWTs.
+import { execFileSync } from 'node:child_process'
+import { createReadStream, statSync } from 'node:fs'
+import { join } from 'node:path'
+import * as tus from 'tus-js-client'
+import { freePort, startTier, VCDN_BIN, waitFor, type TierProcess } from './processes.js'
+
+export const STACK_SECRET = 'stack-tier-secret'
+export const STACK_KEYS = { k1: 'stack-signing-key' }
+const JWT = { secret: 'stack-jwt-secret', issuer: 'vcdn', audience: 'vcdn-api' }
+
+export interface VideoView {
+  id: string
+  status: string
+  progress: number
+  error: { code: string; message: string } | null
+  durationS: number | null
+  renditions: { name: string; width: number; height: number; bandwidth: number }[]
+  playback: { hls: string; dash: string } | null
+}
+
+export interface FullStack {
+  dir: string
+  origin: TierProcess
+  shield: TierProcess
+  edge: TierProcess
+  transcoders: TierProcess[]
+  uploaderToken: string
+  workerToken: string
+  startTranscoder(extra?: Record<string, unknown>): Promise<TierProcess>
+  api<T>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>
+  /** Create a video and upload `file` with tus-js-client; returns the video id. */
+  upload(file: string): Promise<string>
+  /** Poll until the video is ready or failed (deadline). */
+  settle(id: string, timeoutMs?: number): Promise<VideoView>
+  close(): Promise<void>
+}
+
+export async function startFullStack(opts: {
+  dir: string
+  transcoders?: number
+  transcoder?: Record<string, unknown>
+  origin?: Record<string, unknown>
+}): Promise<FullStack> {
+  const { dir } = opts
+  const edgePort = await freePort()
+  const originConfig = {
+    tierSecret: STACK_SECRET,
+    dataDir: join(dir, 'origin'),
+    store: { kind: 'fs', dir: join(dir, 'store') },
+    signingKeys: STACK_KEYS,
+    activeKey: 'k1',
+    edgeBaseUrl: `http://127.0.0.1:${edgePort}`,
+    jwt: JWT,
+    accessLog: false,
+    ...opts.origin,
+  }
+  const origin = await startTier('origin', originConfig, { dir })
+  const mint = (sub: string, role: string): string => {
+    const file = join(dir, 'origin-for-tokens.json')
+    execFileSync('sh', ['-c', `cat > ${file}`], { input: JSON.stringify(originConfig) })
+    return execFileSync(process.execPath, [VCDN_BIN, 'token', '--config', file, '--sub', sub, '--role', role, '--ttl', '7200'])
+      .toString()
+      .trim()
+  }
+  const shield = await startTier(
+    'shield',
+    { tierSecret: STACK_SECRET, upstreams: [origin.url], cache: { dir: join(dir, 'shield') }, accessLog: false },
+    { dir },
+  )
+  const edge = await startTier(
+    'edge',
+    {
+      tierSecret: STACK_SECRET,
+      listen: { host: '127.0.0.1', port: edgePort },
+      shields: [shield.url],
+      origin: origin.url,
+      signingKeys: STACK_KEYS,
+      cache: { dir: join(dir, 'edge') },
+      accessLog: false,
+    },
+    { dir },
+  )
+  for (const [id, tier, node] of [
+    ['shield-1', 'shield', shield],
+    ['edge-1', 'edge', edge],
+  ] as const) {
+    const r = await fetch(`${origin.url}/v1/nodes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-vcdn-tier': STACK_SECRET },
+      body: JSON.stringify({ id, tier, adminUrl: node.adminUrl }),
+    })
+    if (r.status !== 200) throw new Error(`node registration failed: ${r.status}`)
+  }
+  const uploaderToken = mint('alice', 'uploader')
+  const workerToken = mint('worker', 'worker')
+  const transcoders: TierProcess[] = []
+  let n = 0
+  const stack: FullStack = {
+    dir,
+    origin,
+    shield,
+    edge,
+    transcoders,
+    uploaderToken,
+    workerToken,
+    async startTranscoder(extra = {}) {
+      n++
+      const t = await startTier(
+        'transcoder',
+        {
+          origin: origin.url,
+          token: workerToken,
+          workerId: `worker-${n}`,
+          workDir: join(dir, `work-${n}`),
+          pollMs: 100,
+          ...opts.transcoder,
+          ...extra,
+        },
+        { dir },
+      )
+      transcoders.push(t)
+      return t
+    },
+    async api<T>(method: string, path: string, body?: unknown, token = uploaderToken) {
+      const r = await fetch(origin.url + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      })
+      const text = await r.text()
+      return { status: r.status, body: (text === '' ? null : JSON.parse(text)) as T }
+    },
+    async upload(file) {
+      const size = statSync(file).size
+      const created = await stack.api<{ id: string; upload: { url: string } }>('POST', '/v1/videos', { title: 't', size })
+      if (created.status !== 201) throw new Error(`create failed: ${created.status}`)
+      await new Promise<void>((resolve, reject) => {
+        new tus.Upload(createReadStream(file), {
+          uploadUrl: origin.url + created.body.upload.url,
+          uploadSize: size,
+          chunkSize: 4 * 1024 * 1024,
+          retryDelays: [0, 200, 500],
+          headers: { authorization: `Bearer ${uploaderToken}` },
+          onError: reject,
+          onSuccess: () => resolve(),
+        }).start()
+      })
+      return created.body.id
+    },
+    async settle(id, timeoutMs = 120_000) {
+      return waitFor(
+        async () => {
+          const v = await stack.api<VideoView>('GET', `/v1/videos/${id}`)
+          return v.body.status === 'ready' || v.body.status === 'failed' ? v.body : null
+        },
+        { timeoutMs, what: `video ${id} to settle` },
+      )
+    },
+    async close() {
+      await Promise.all([...transcoders.map((t) => t.stop()), edge.stop(), shield.stop(), origin.stop()])
+    },
+  }
+  for (let i = 0; i < (opts.transcoders ?? 1); i++) await stack.startTranscoder()
+  return stack
+}
+
+/** A test clip from ffmpeg's lavfi sources (testsrc2 + a sine tone). */
+export function makeClip(path: string, o: { seconds: number; width: number; height: number; fps?: number }): string {
+  execFileSync('ffmpeg', [
+    '-v', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps ?? 30}`,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest',
+    path,
+  ])
+  return path
+}
