@@ -28,6 +28,7 @@ export interface FullStack {
   transcoders: TierProcess[]
   uploaderToken: string
   workerToken: string
+  adminToken: string
   startTranscoder(extra?: Record<string, unknown>): Promise<TierProcess>
   api<T>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>
   /** Create a video and upload `file` with tus-js-client; returns the video id. */
@@ -95,6 +96,7 @@ export async function startFullStack(opts: {
   }
   const uploaderToken = mint('alice', 'uploader')
   const workerToken = mint('worker', 'worker')
+  const adminToken = mint('root', 'admin')
   const transcoders: TierProcess[] = []
   let n = 0
   const stack: FullStack = {
@@ -105,6 +107,7 @@ export async function startFullStack(opts: {
     transcoders,
     uploaderToken,
     workerToken,
+    adminToken,
     async startTranscoder(extra = {}) {
       n++
       const t = await startTier(
@@ -159,7 +162,9 @@ export async function startFullStack(opts: {
       )
     },
     async close() {
-      await Promise.all([...transcoders.map((t) => t.stop()), edge.stop(), shield.stop(), origin.stop()])
+      // workers first, while the origin can still answer their last calls
+      await Promise.all(transcoders.map((t) => t.stop()))
+      await Promise.all([edge.stop(), shield.stop(), origin.stop()])
     },
   }
   for (let i = 0; i < (opts.transcoders ?? 1); i++) await stack.startTranscoder()

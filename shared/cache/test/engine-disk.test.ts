@@ -12,7 +12,12 @@ async function objectFiles(dir: string): Promise<Array<{ path: string; size: num
   for (const sub of await readdir(root)) {
     for (const name of await readdir(join(root, sub))) {
       const path = join(root, sub, name)
-      out.push({ path, size: (await stat(path)).size })
+      // background eviction may unlink a file between readdir and stat: it is simply gone
+      const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null
+        throw err
+      })
+      if (st !== null) out.push({ path, size: st.size })
     }
   }
   return out
