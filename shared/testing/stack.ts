@@ -1,7 +1,7 @@
 // The whole tier for end-to-end tests: origin (control API + content), a shield, an edge and N
 // transcoders, started from the built `vcdn` command on 127.0.0.1, with minted JWTs.
 import { execFileSync } from 'node:child_process'
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream, mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import * as tus from 'tus-js-client'
 import { freePort, startTier, VCDN_BIN, waitFor, type TierProcess } from './processes.js'
@@ -45,6 +45,7 @@ export async function startFullStack(opts: {
   origin?: Record<string, unknown>
 }): Promise<FullStack> {
   const { dir } = opts
+  mkdirSync(dir, { recursive: true })
   const edgePort = await freePort()
   const originConfig = {
     tierSecret: STACK_SECRET,

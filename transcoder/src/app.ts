@@ -15,6 +15,8 @@ export interface TranscoderDeps {
 
 export interface Transcoder {
   listen(): Promise<{ port: number; adminPort: number }>
+  /** Resolves when the worker stops claiming for good (maxJobs reached, or closed). */
+  finished(): Promise<void>
   close(): Promise<void>
 }
 
@@ -31,6 +33,7 @@ export function buildTranscoder(config: TranscoderConfig, deps: TranscoderDeps):
     source,
     workDir: config.workDir,
     concurrency: config.concurrency,
+    maxJobs: config.maxJobs,
     leaseMs: config.leaseMs,
     pollMs: config.pollMs,
     preset: config.preset as X264Preset,
@@ -56,6 +59,7 @@ export function buildTranscoder(config: TranscoderConfig, deps: TranscoderDeps):
       // No public listener: the admin port is the one to watch.
       return { port: adminPort, adminPort }
     },
+    finished: () => worker.finished(),
     async close() {
       isReady = false
       await worker.stop(config.drainTimeoutMs)

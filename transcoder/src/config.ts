@@ -12,6 +12,7 @@ export const transcoderSchema = {
   workerId: { type: 'string', default: '', doc: 'worker name in leases (default hostname-pid)' },
   workDir: { type: 'string', isRequired: true, doc: 'scratch space for sources and outputs' },
   concurrency: { type: 'integer', default: 1, min: 1, max: 16, doc: 'jobs run at once' },
+  maxJobs: { type: 'integer', default: 0, min: 0, doc: 'exit after this many jobs (0 = run until stopped; batch workers)' },
   leaseMs: { type: 'integer', default: 30_000, min: 1_000, unit: 'ms', doc: 'job lease; renewed every leaseMs/3' },
   pollMs: { type: 'integer', default: 1_000, min: 10, unit: 'ms', doc: 'wait between empty claims' },
   preset: { type: 'string', default: 'veryfast', doc: 'x264 preset' },
@@ -28,6 +29,7 @@ export interface TranscoderConfig {
   workerId: string
   workDir: string
   concurrency: number
+  maxJobs: number
   leaseMs: number
   pollMs: number
   preset: string

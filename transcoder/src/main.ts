@@ -12,4 +12,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   runUntilSignalled(log, () => transcoder.close())
   const { port, adminPort } = await transcoder.listen()
   announceListening('transcoder', port, adminPort)
+  if (config.maxJobs > 0) {
+    // A batch worker: after its jobs it leaves like on SIGTERM.
+    await transcoder.finished()
+    process.kill(process.pid, 'SIGTERM')
+  }
 }

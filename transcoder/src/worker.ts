@@ -12,6 +12,8 @@ export interface WorkerOptions {
   source: JobSource
   workDir: string
   concurrency: number
+  /** Stop claiming after this many jobs (0 = never). */
+  maxJobs: number
   leaseMs: number
   pollMs: number
   preset: X264Preset
@@ -28,6 +30,7 @@ export class Worker {
   #loops: Promise<void>[] = []
   #running = new Map<string, AbortController>()
   #wakeIdle: (() => void)[] = []
+  #claimed = 0
 
   constructor(opts: WorkerOptions) {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new TypeError('opts.concurrency must be ≥ 1')
@@ -43,6 +46,15 @@ export class Worker {
     for (let i = 0; i < this.#opts.concurrency; i++) this.#loops.push(this.#loop())
   }
 
+  /** Resolves when every loop has ended (after stop(), or once maxJobs jobs have run). */
+  finished(): Promise<void> {
+    return Promise.all(this.#loops).then(() => undefined)
+  }
+
+  #hasQuota(): boolean {
+    return this.#opts.maxJobs === 0 || this.#claimed < this.#opts.maxJobs
+  }
+
   /** Stop claiming; running jobs get `graceMs` to finish, then they are aborted and reported. */
   async stop(graceMs: number): Promise<void> {
     this.#isStopping = true
@@ -56,7 +68,7 @@ export class Worker {
   }
 
   async #loop(): Promise<void> {
-    while (!this.#isStopping) {
+    while (!this.#isStopping && this.#hasQuota()) {
       let job: ClaimedJob | null = null
       try {
         job = await this.#opts.source.claim(this.#opts.leaseMs)
@@ -67,6 +79,7 @@ export class Worker {
         await this.#idle()
         continue
       }
+      this.#claimed++
       this.#opts.onEvent?.('claimed', job)
       await this.#run(job)
     }
