@@ -63,14 +63,14 @@ function freePort(): Promise<number> {
   })
 }
 
-/** A 20 s 720p clip with a tone, from ffmpeg's lavfi sources. */
-async function makeSample(path: string): Promise<void> {
+/** A 720p clip with a tone, from ffmpeg's lavfi sources. */
+async function makeSample(path: string, seconds: number): Promise<void> {
   if (existsSync(path)) return
   await run('ffmpeg', [
     '-v', 'error', '-y',
     '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '20', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest',
+    '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest',
     `${path}.tmp.mp4`,
   ])
   await run('mv', [`${path}.tmp.mp4`, path])
@@ -165,9 +165,11 @@ export async function demo(flags: Record<string, string | true>, positional: rea
     const target = { origin: originUrl, token: uploaderToken }
     let sample = positional[0]
     if (sample === undefined) {
-      sample = join(dataDir, 'sample-20s-720p.mp4')
-      say('generating a 20 s sample with ffmpeg (lavfi testsrc2 + sine)…')
-      await makeSample(sample)
+      const seconds = typeof flags['seconds'] === 'string' ? Number(flags['seconds']) : 20
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600) throw new Error('--seconds must be 1..600')
+      sample = join(dataDir, `sample-${seconds}s-720p.mp4`)
+      say(`generating a ${seconds} s sample with ffmpeg (lavfi testsrc2 + sine)…`)
+      await makeSample(sample, seconds)
     }
     say(`uploading ${sample} (tus)…`)
     const id = await uploadFile(target, sample, { showProgress: true, title: 'vcdn demo sample' })

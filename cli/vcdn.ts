@@ -9,7 +9,7 @@ const USAGE = `usage: vcdn <command> [options]
   origin  --config origin.json      start the origin (content server, control API)
   shield  --config shield.json      start a shield (mid-tier cache)
   edge    --config edge.json        start an edge (PoP cache, playback tokens)
-  demo    [file] [--data-dir .vcdn-demo] [--port 8080]
+  demo    [file] [--data-dir .vcdn-demo] [--port 8080] [--seconds 20]
                                     origin + shield + edge + transcoder on loopback; ingests a sample; prints a signed URL
   transcoder --config transcoder.json
                                     start a transcoder (claims jobs from the origin)
