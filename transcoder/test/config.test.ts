@@ -1,0 +1,15 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { ROOT } from '../../shared/testing/index.js'
+import { loadTranscoderConfig } from '../src/config.js'
+
+t.test('the example transcoder config loads', async (t) => {
+  const c = loadTranscoderConfig({ file: join(ROOT, 'config', 'transcoder.example.json'), env: {} })
+  t.equal(c.origin, 'http://origin.internal:8080')
+  t.equal(c.leaseMs, 30_000, 'defaults fill what the file leaves out')
+  t.equal(c.maxJobs, 0)
+})
+
+t.test('a transcoder without origin, token or workDir is refused, naming each', async (t) => {
+  t.throws(() => loadTranscoderConfig({ overrides: {}, env: {} }), /origin is required.*token is required.*workDir is required/)
+})
