@@ -67,10 +67,28 @@ function freePort(): Promise<number> {
 async function makeSample(path: string, seconds: number): Promise<void> {
   if (existsSync(path)) return
   await run('ffmpeg', [
-    '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=1280x720:rate=30',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:a',
+    'aac',
+    '-shortest',
     `${path}.tmp.mp4`,
   ])
   await run('mv', [`${path}.tmp.mp4`, path])
@@ -118,7 +136,11 @@ export async function demo(flags: Record<string, string | true>, positional: rea
     const originUrl = `http://127.0.0.1:${origin.port}`
     const shield = await startChild(
       'shield',
-      write('shield', { tierSecret: secrets.tierSecret, upstreams: [originUrl], cache: { dir: join(dataDir, 'shield') } }),
+      write('shield', {
+        tierSecret: secrets.tierSecret,
+        upstreams: [originUrl],
+        cache: { dir: join(dataDir, 'shield') },
+      }),
       children,
       join(dataDir, 'shield.log'),
     )
@@ -148,7 +170,20 @@ export async function demo(flags: Record<string, string | true>, positional: rea
       if (!r.ok) throw new Error(`registering ${id}: ${r.status} ${await r.text()}`)
     }
     const mint = async (sub: string, role: string, ttlS: number): Promise<string> =>
-      (await run(process.execPath, [BIN, 'token', '--config', originFile, '--sub', sub, '--role', role, '--ttl', String(ttlS)])).stdout.trim()
+      (
+        await run(process.execPath, [
+          BIN,
+          'token',
+          '--config',
+          originFile,
+          '--sub',
+          sub,
+          '--role',
+          role,
+          '--ttl',
+          String(ttlS),
+        ])
+      ).stdout.trim()
     const workerToken = await mint('transcoder-1', 'worker', 365 * 24 * 3600)
     await startChild(
       'transcoder',

@@ -22,7 +22,10 @@ interface VideoView {
 async function api<T>(target: ApiTarget, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${target.origin.replace(/\/$/, '')}${path}`, {
     method,
-    headers: { authorization: `Bearer ${target.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${target.token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   })
   const text = await res.text()

@@ -103,7 +103,10 @@ async function status(argv: readonly string[]): Promise<void> {
   if (id === undefined) throw new UsageError('status needs a video id')
   const target = apiTarget(flags)
   const { videoStatus, waitReady } = await import('./upload.js')
-  const v = flags['watch'] === true ? await waitReady(target, id, { timeoutMs: 3_600_000, showProgress: true }) : await videoStatus(target, id)
+  const v =
+    flags['watch'] === true
+      ? await waitReady(target, id, { timeoutMs: 3_600_000, showProgress: true })
+      : await videoStatus(target, id)
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
 }
 
@@ -118,8 +121,7 @@ async function run(argv: readonly string[]): Promise<void> {
       return (await import('../edge/src/main.js')).main(rest)
     case 'transcoder':
       return (await import('../transcoder/src/main.js')).main(rest)
-    case 'demo':
-      {
+    case 'demo': {
       const { flags, positional } = parseCli(rest)
       return (await import('./demo.js')).demo(flags, positional)
     }

@@ -8,9 +8,13 @@ import { tempDir, VCDN_BIN, waitFor } from '../../shared/testing/index.js'
 t.test('vcdn demo ingests a sample, serves it signed, and stops cleanly on SIGINT', async (t) => {
   const tmp = tempDir('vcdn-demo-')
   t.teardown(tmp.remove)
-  const demo = spawn(process.execPath, [VCDN_BIN, 'demo', '--data-dir', join(tmp.dir, 'd'), '--port', '0', '--seconds', '6'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const demo = spawn(
+    process.execPath,
+    [VCDN_BIN, 'demo', '--data-dir', join(tmp.dir, 'd'), '--port', '0', '--seconds', '6'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   demo.stdout.on('data', (b: Buffer) => (out += b.toString()))
   demo.stderr.on('data', (b: Buffer) => (out += b.toString()))

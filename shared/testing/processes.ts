@@ -50,10 +50,14 @@ export async function startTier(
 ): Promise<TierProcess> {
   const file = join(opts.dir, `${tier}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`)
   writeFileSync(file, JSON.stringify(config))
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), VCDN_BIN, tier, '--config', file, ...(opts.args ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...opts.env },
-  })
+  const proc = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), VCDN_BIN, tier, '--config', file, ...(opts.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    },
+  )
   started.add(proc)
   let out = ''
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)))

@@ -62,7 +62,18 @@ export async function startFullStack(opts: {
   const mint = (sub: string, role: string): string => {
     const file = join(dir, 'origin-for-tokens.json')
     execFileSync('sh', ['-c', `cat > ${file}`], { input: JSON.stringify(originConfig) })
-    return execFileSync(process.execPath, [VCDN_BIN, 'token', '--config', file, '--sub', sub, '--role', role, '--ttl', '7200'])
+    return execFileSync(process.execPath, [
+      VCDN_BIN,
+      'token',
+      '--config',
+      file,
+      '--sub',
+      sub,
+      '--role',
+      role,
+      '--ttl',
+      '7200',
+    ])
       .toString()
       .trim()
   }
@@ -130,7 +141,10 @@ export async function startFullStack(opts: {
     async api<T>(method: string, path: string, body?: unknown, token = uploaderToken) {
       const r = await fetch(origin.url + path, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       })
       const text = await r.text()
@@ -138,7 +152,10 @@ export async function startFullStack(opts: {
     },
     async upload(file) {
       const size = statSync(file).size
-      const created = await stack.api<{ id: string; upload: { url: string } }>('POST', '/v1/videos', { title: 't', size })
+      const created = await stack.api<{ id: string; upload: { url: string } }>('POST', '/v1/videos', {
+        title: 't',
+        size,
+      })
       if (created.status !== 201) throw new Error(`create failed: ${created.status}`)
       await new Promise<void>((resolve, reject) => {
         new tus.Upload(createReadStream(file), {
@@ -175,10 +192,28 @@ export async function startFullStack(opts: {
 /** A test clip from ffmpeg's lavfi sources (testsrc2 + a sine tone). */
 export function makeClip(path: string, o: { seconds: number; width: number; height: number; fps?: number }): string {
   execFileSync('ffmpeg', [
-    '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps ?? 30}`,
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${o.width}x${o.height}:rate=${o.fps ?? 30}`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-t',
+    String(o.seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:a',
+    'aac',
+    '-shortest',
     path,
   ])
   return path

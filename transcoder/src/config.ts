@@ -12,14 +12,30 @@ export const transcoderSchema = {
   workerId: { type: 'string', default: '', doc: 'worker name in leases (default hostname-pid)' },
   workDir: { type: 'string', isRequired: true, doc: 'scratch space for sources and outputs' },
   concurrency: { type: 'integer', default: 1, min: 1, max: 16, doc: 'jobs run at once' },
-  maxJobs: { type: 'integer', default: 0, min: 0, doc: 'exit after this many jobs (0 = run until stopped; batch workers)' },
+  maxJobs: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    doc: 'exit after this many jobs (0 = run until stopped; batch workers)',
+  },
   leaseMs: { type: 'integer', default: 30_000, min: 1_000, unit: 'ms', doc: 'job lease; renewed every leaseMs/3' },
   pollMs: { type: 'integer', default: 1_000, min: 10, unit: 'ms', doc: 'wait between empty claims' },
   preset: { type: 'string', default: 'veryfast', doc: 'x264 preset' },
   jobTimeoutMs: { type: 'integer', default: 0, min: 0, unit: 'ms', doc: 'whole-job limit (0 = pipeline default)' },
   uploadConcurrency: { type: 'integer', default: 4, min: 1, max: 32, doc: 'outputs uploaded at once' },
-  logLevel: { type: 'string', default: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], doc: 'log level' },
-  drainTimeoutMs: { type: 'integer', default: 10_000, min: 0, unit: 'ms', doc: 'SIGTERM: how long a running job may take to stop' },
+  logLevel: {
+    type: 'string',
+    default: 'info',
+    oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'],
+    doc: 'log level',
+  },
+  drainTimeoutMs: {
+    type: 'integer',
+    default: 10_000,
+    min: 0,
+    unit: 'ms',
+    doc: 'SIGTERM: how long a running job may take to stop',
+  },
 } satisfies Schema
 
 export interface TranscoderConfig {

@@ -130,7 +130,10 @@ export class HttpJobSource implements JobSource {
   }
 
   async complete(jobId: string, result: JobResult): Promise<void> {
-    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/complete`, { workerId: this.#workerId, result })
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/complete`, {
+      workerId: this.#workerId,
+      result,
+    })
     if (status !== 200) this.#fail('complete', status, value)
   }
 

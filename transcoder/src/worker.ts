@@ -103,18 +103,21 @@ export class Worker {
     const dir = join(this.#opts.workDir, `${job.id}-${job.attempt}`)
     let progress = 0
     let isLeaseLost = false
-    const heartbeat = setInterval(() => {
-      source.heartbeat(job.id, this.#opts.leaseMs, progress).then(
-        (ok) => {
-          if (!ok && !isLeaseLost) {
-            isLeaseLost = true
-            this.#opts.onEvent?.('lease-lost', job)
-            ac.abort(new Error('lease lost'))
-          }
-        },
-        (err: unknown) => log.warn({ err, job: job.id }, 'heartbeat failed'),
-      )
-    }, Math.floor(this.#opts.leaseMs / 3))
+    const heartbeat = setInterval(
+      () => {
+        source.heartbeat(job.id, this.#opts.leaseMs, progress).then(
+          (ok) => {
+            if (!ok && !isLeaseLost) {
+              isLeaseLost = true
+              this.#opts.onEvent?.('lease-lost', job)
+              ac.abort(new Error('lease lost'))
+            }
+          },
+          (err: unknown) => log.warn({ err, job: job.id }, 'heartbeat failed'),
+        )
+      },
+      Math.floor(this.#opts.leaseMs / 3),
+    )
     const started = Date.now()
     try {
       await mkdir(dir, { recursive: true })
@@ -150,7 +153,9 @@ export class Worker {
         const code = isVcdnError(err) ? err.code : 'ERR_TRANSCODE_FFMPEG'
         const message = err instanceof Error ? err.message.slice(0, 500) : String(err)
         log.warn({ job: job.id, code, isRetryable, err }, 'job failed')
-        await source.fail(job.id, { code, message, isRetryable }).catch((e: unknown) => log.error({ err: e }, 'fail report failed'))
+        await source
+          .fail(job.id, { code, message, isRetryable })
+          .catch((e: unknown) => log.error({ err: e }, 'fail report failed'))
       }
     } finally {
       clearInterval(heartbeat)
@@ -178,4 +183,3 @@ export class Worker {
     }
   }
 }
-

@@ -11,5 +11,8 @@ t.test('the example transcoder config loads', async (t) => {
 })
 
 t.test('a transcoder without origin, token or workDir is refused, naming each', async (t) => {
-  t.throws(() => loadTranscoderConfig({ overrides: {}, env: {} }), /origin is required.*token is required.*workDir is required/)
+  t.throws(
+    () => loadTranscoderConfig({ overrides: {}, env: {} }),
+    /origin is required.*token is required.*workDir is required/,
+  )
 })

@@ -78,7 +78,10 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   t.ok((await metric(stack.edge.adminUrl, 'vcdn_edge_cache_misses')) > 0, 'segments came through the edge')
 
   // A tampered token: the page itself is refused, and hls.js on a tampered master URL fails.
-  const tampered = player.replace(/\/t\/([^/]+)\//, (_m, tok: string) => `/t/${tok.slice(0, -2)}${tok.endsWith('AA') ? 'BB' : 'AA'}/`)
+  const tampered = player.replace(
+    /\/t\/([^/]+)\//,
+    (_m, tok: string) => `/t/${tok.slice(0, -2)}${tok.endsWith('AA') ? 'BB' : 'AA'}/`,
+  )
   const refused = await page.goto(tampered)
   t.equal(refused?.status(), 403, 'tampered token refused')
   t.match(await refused?.text(), /ERR_TOKEN_SIGNATURE/)
@@ -87,8 +90,15 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   const failure = await page.evaluate(
     (url) =>
       new Promise<{ fatal: boolean; details: string; code: number | undefined }>((resolve) => {
-        const Hls = (window as unknown as { Hls: new () => { loadSource(u: string): void; attachMedia(v: HTMLVideoElement): void; on(e: string, cb: (e: unknown, d: { fatal: boolean; details: string; response?: { code: number } }) => void): void }; Events: { ERROR: string } } & { Hls: { Events: { ERROR: string } } }).Hls
-        const HlsCtor = Hls as unknown as { new (): { loadSource(u: string): void; attachMedia(v: HTMLVideoElement): void; on(e: string, cb: (e: unknown, d: { fatal: boolean; details: string; response?: { code: number } }) => void): void }; Events: { ERROR: string } }
+        type HlsInstance = {
+          loadSource(u: string): void
+          attachMedia(v: HTMLVideoElement): void
+          on(
+            e: string,
+            cb: (e: unknown, d: { fatal: boolean; details: string; response?: { code: number } }) => void,
+          ): void
+        }
+        const HlsCtor = (window as unknown as { Hls: { new (): HlsInstance; Events: { ERROR: string } } }).Hls
         const h = new HlsCtor()
         const v = document.createElement('video')
         h.on(HlsCtor.Events.ERROR, (_e, d) => {

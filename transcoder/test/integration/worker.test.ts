@@ -43,7 +43,11 @@ t.test('the transcoder fleet', async (t) => {
       { timeoutMs: 60_000, what: 'the job to be running' },
     )
     await first.kill9()
-    t.not((await stack.api<{ status: string }>('GET', `/v1/videos/${id}`)).body.status, 'ready', 'not ready when killed')
+    t.not(
+      (await stack.api<{ status: string }>('GET', `/v1/videos/${id}`)).body.status,
+      'ready',
+      'not ready when killed',
+    )
     await stack.startTranscoder()
     const v = await stack.settle(id)
     t.equal(v.status, 'ready', `finished by the second worker (${JSON.stringify(v.error)})`)
@@ -64,7 +68,20 @@ t.test('the transcoder fleet', async (t) => {
     writeFileSync(corrupt, Buffer.alloc(300_000, 0x5a))
     const audio = join(tmp.dir, 'audio.m4a')
     const { execFileSync } = await import('node:child_process')
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '3', '-c:a', 'aac', audio])
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:sample_rate=48000',
+      '-t',
+      '3',
+      '-c:a',
+      'aac',
+      audio,
+    ])
     for (const [file, code] of [
       [corrupt, /^ERR_TRANSCODE_(CORRUPT|NOT_VIDEO)$/],
       [audio, /^ERR_TRANSCODE_NOT_VIDEO$/],
