@@ -7,7 +7,7 @@ import { ERRORS, VcdnError, errorBody, toCode } from '../index.js'
 
 const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8')
 const documented = new Map<string, number>()
-for (const m of readme.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (\d{3}) \|/gm)) documented.set(m[1]!, Number(m[2]))
+for (const m of readme.matchAll(/^\|\s*`(ERR_[A-Z0-9_]+)`\s*\|\s*(\d{3})\s*\|/gm)) documented.set(m[1]!, Number(m[2]))
 
 t.test('every code in the registry is documented with its status', async (t) => {
   for (const [code, { status }] of Object.entries(ERRORS)) t.equal(documented.get(code), status, code)
