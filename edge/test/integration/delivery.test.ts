@@ -1,34 +1,14 @@
 // The delivery path edge → shield → origin with real processes on 127.0.0.1.
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { metric, rawRequest, waitFor } from '../../../shared/testing/index.js'
-import { randomBytes, topology, warm, SECRET, type Topology } from './topology.js'
+import { filesUnder, randomBytes, topology, warm, SECRET, type Topology } from './topology.js'
 
 const sha = (b: Buffer | Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 async function originCount(topo: Topology): Promise<number> {
   return metric(topo.origin!.adminUrl, 'vcdn_origin_requests_total{status="200"}')
-}
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = []
-  const walk = (d: string): void => {
-    let names: string[]
-    try {
-      names = readdirSync(d)
-    } catch {
-      return
-    }
-    for (const n of names) {
-      const p = join(d, n)
-      if (statSync(p).isDirectory()) walk(p)
-      else out.push(p)
-    }
-  }
-  walk(dir)
-  return out
 }
 
 t.test('delivery through edge → shield → origin', async (t) => {

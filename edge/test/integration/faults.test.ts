@@ -2,10 +2,10 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { get } from 'node:http'
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { metric, ScriptedOrigin, waitFor } from '../../../shared/testing/index.js'
-import { randomBytes, topology, SECRET } from './topology.js'
+import { bytesUnder, randomBytes, topology, SECRET } from './topology.js'
 
 const sha = (b: Buffer | Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
@@ -13,26 +13,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void
   const promise = new Promise<void>((r) => (resolve = r))
   return { promise, resolve }
-}
-
-function bytesUnder(dir: string): number {
-  let total = 0
-  const walk = (d: string): void => {
-    let names: string[]
-    try {
-      names = readdirSync(d)
-    } catch {
-      return
-    }
-    for (const n of names) {
-      const p = join(d, n)
-      const s = statSync(p)
-      if (s.isDirectory()) walk(p)
-      else total += s.size
-    }
-  }
-  walk(dir)
-  return total
 }
 
 /** GET through node:http so a test can watch headers and the first bytes arrive. */

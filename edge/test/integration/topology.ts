@@ -1,5 +1,6 @@
 // A delivery topology for integration tests: a real `vcdn origin` over a disk store (or a
 // scripted stand-in for fault tests), N `vcdn shield`s and one `vcdn edge`, all on 127.0.0.1.
+import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { FsStore } from '../../../shared/store/index.js'
 import { freePort, startTier, tempDir, waitFor, type TierProcess } from '../../../shared/testing/index.js'
@@ -143,4 +144,34 @@ export async function warm(url: string, headers: Record<string, string> = {}): P
     },
     { what: `a HIT for ${url.slice(0, 80)}` },
   )
+}
+
+/** Every file below `dir` with its size (a file evicted between listing and stat is skipped). */
+export function filesUnder(dir: string): { path: string; size: number }[] {
+  const out: { path: string; size: number }[] = []
+  const walk = (d: string): void => {
+    let names: string[]
+    try {
+      names = readdirSync(d)
+    } catch {
+      return
+    }
+    for (const n of names) {
+      const p = join(d, n)
+      let s
+      try {
+        s = statSync(p)
+      } catch {
+        continue
+      }
+      if (s.isDirectory()) walk(p)
+      else out.push({ path: p, size: s.size })
+    }
+  }
+  walk(dir)
+  return out
+}
+
+export function bytesUnder(dir: string): number {
+  return filesUnder(dir).reduce((n, f) => n + f.size, 0)
 }

@@ -2,10 +2,10 @@
 // worker finishes the job with the same published structure; bad sources fail once, coded, and
 // publish nothing.
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FsStore } from '../../../shared/store/index.js'
 import { makeClip, startFullStack, tempDir, waitFor } from '../../../shared/testing/index.js'
+import { makeAudioOnly, makeGarbage } from '../fixtures.js'
 
 async function publishedKeys(store: FsStore, id: string): Promise<string[]> {
   const infos = await store.list(`v/${id}/`, { limit: 10_000 })
@@ -64,24 +64,8 @@ t.test('the transcoder fleet', async (t) => {
   })
 
   t.test('a corrupt or audio-only upload fails once, coded, and publishes nothing', async (t) => {
-    const corrupt = join(tmp.dir, 'corrupt.mp4')
-    writeFileSync(corrupt, Buffer.alloc(300_000, 0x5a))
-    const audio = join(tmp.dir, 'audio.m4a')
-    const { execFileSync } = await import('node:child_process')
-    execFileSync('ffmpeg', [
-      '-v',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:sample_rate=48000',
-      '-t',
-      '3',
-      '-c:a',
-      'aac',
-      audio,
-    ])
+    const corrupt = makeGarbage(tmp.dir)
+    const audio = makeAudioOnly(tmp.dir)
     for (const [file, code] of [
       [corrupt, /^ERR_TRANSCODE_(CORRUPT|NOT_VIDEO)$/],
       [audio, /^ERR_TRANSCODE_NOT_VIDEO$/],
