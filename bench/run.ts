@@ -1,24 +1,29 @@
 // vcdn benchmarks: vcdn vs Debian nginx as the same two-tier cache, side by side in one run.
 //   node dist/bench/run.js [--scenario name[,name]] [--duration s] [--runs n] [--connections n]
-//                          [--client autocannon|stream] [--out dir] [--smoke]
+//                          [--client wrk|autocannon|stream] [--segment-client wrk|stream]
+//                          [--no-pin] [--out dir] [--smoke]
 // Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
 // ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
 // scenario ran (targets missed are results, not failures), 1 when one could not run.
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { availableParallelism, loadavg } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ROOT, tempDir } from '../shared/testing/index.js'
+import { LOAD_CLIENTS, type LoadClient } from './lib/load.js'
+import { configurePinning } from './lib/pin.js'
 import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
 import { playlistHit, segmentHit } from './scenarios/hit.js'
 import { missStorm } from './scenarios/miss-storm.js'
+import { transcodeScenario } from './scenarios/transcode.js'
 
 export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = {
   'playlist-hit': playlistHit,
   'segment-hit': segmentHit,
   'miss-storm': missStorm,
   'edge-rss': edgeRss,
+  transcode: transcodeScenario,
 }
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -28,9 +33,11 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   return n
 }
 
-function parseClient(v: string | undefined): 'autocannon' | 'stream' {
-  if (v === undefined || v === 'autocannon' || v === 'stream') return v ?? 'autocannon'
-  throw new Error(`--client must be autocannon or stream, got ${v}`)
+function parseClient(name: string, v: string | undefined, fallback: LoadClient): LoadClient {
+  if (v === undefined) return fallback
+  const c = LOAD_CLIENTS.find((x) => x === v)
+  if (c === undefined) throw new Error(`--${name} must be one of ${LOAD_CLIENTS.join(', ')}, got ${v}`)
+  return c
 }
 
 async function main(): Promise<number> {
@@ -42,6 +49,8 @@ async function main(): Promise<number> {
       connections: { type: 'string' },
       out: { type: 'string' },
       client: { type: 'string' },
+      'segment-client': { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
     },
     strict: true,
@@ -57,13 +66,19 @@ async function main(): Promise<number> {
     warmupS: isSmoke ? 0.5 : 3,
     runs: Math.round(positive('runs', values.runs, isSmoke ? 1 : 3)),
     connections: Math.round(positive('connections', values.connections, 100)),
-    smallClient: parseClient(values.client),
+    smallClient: parseClient('client', values.client, 'wrk'),
+    segmentClient: parseClient('segment-client', values['segment-client'], 'wrk'),
     isSmoke,
     outDir: values.out ?? join(ROOT, 'bench', 'results'),
     stamp: stamp(),
   }
+  const pinning = configurePinning(values['no-pin'] !== true)
   console.log(
     `vcdn bench: ${names.join(', ')}; ${ctx.runs} run(s) of ${ctx.durationS} s per stack, ${ctx.connections} connections` +
+      `; clients ${ctx.smallClient}/${ctx.segmentClient}` +
+      (pinning === null
+        ? '; not pinned'
+        : `; pinned: edge on cpu ${pinning.edgeCpus}, load generator + shields + origin on cpu ${pinning.otherCpus}`) +
       (isSmoke ? ' (smoke)' : ''),
   )
   const results: ScenarioResult[] = []
@@ -97,7 +112,14 @@ async function main(): Promise<number> {
     JSON.stringify(
       {
         startedAt: ctx.stamp,
-        options: { durationS: ctx.durationS, runs: ctx.runs, connections: ctx.connections, isSmoke },
+        options: {
+          durationS: ctx.durationS,
+          runs: ctx.runs,
+          connections: ctx.connections,
+          clients: { small: ctx.smallClient, segment: ctx.segmentClient },
+          pinning,
+          isSmoke,
+        },
         scenarios: Object.fromEntries(
           results.map((r) => [r.scenario, { line: r.line, isPass: r.isPass, target: r.target, summary: r.summary }]),
         ),
@@ -111,7 +133,7 @@ async function main(): Promise<number> {
   for (const r of results) console.log(`  ${r.isPass ? 'meets ' : 'MISSES'}  ${r.line}`)
   for (const e of errors) console.log(`  ERROR   ${e.split('\n')[0] ?? ''}`)
   console.log(
-    `load average (1 min) now ${(loadavg()[0] ?? 0).toFixed(2)} on ${availableParallelism()} cores (shared machine: noise)`,
+    `load average (1 min) now ${(loadavg()[0] ?? 0).toFixed(2)} on ${cpus().length} cores (shared machine: noise)`,
   )
   console.log(`results in ${ctx.outDir} (summary-${ctx.stamp}.json)`)
   return errors.length > 0 ? 1 : 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages vcdn needs when they are missing: ffmpeg (transcoder), nginx (the
+# Installs the Debian packages vcdn needs when they are missing: ffmpeg (transcoder), nginx and wrk (the
 # benchmark reference), chromium (the playback test drives it with playwright-core). Idempotent;
 # needs root (CI and the dev machines run as root).
 set -euo pipefail
@@ -7,6 +7,7 @@ need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

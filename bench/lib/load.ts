@@ -1,8 +1,10 @@
-// Load with autocannon (in this process: it is the load generator and gets the other core), with
-// the CPU each side used during the run so a result can be read as "who was the bottleneck".
+// Load with wrk (a pinned child, the default), autocannon or the raw client (both in this process),
+// with the CPU each side used during the run so a result can be read as "who was the bottleneck".
 import autocannon from 'autocannon'
 import type { Stack } from './stacks.js'
+import { pinEdge } from './pin.js'
 import { streamLoad } from './stream-load.js'
+import { runWrk } from './wrk.js'
 import { cpuSeconds, round } from './util.js'
 
 type Measured = Pick<
@@ -13,9 +15,13 @@ type Measured = Pick<
 export interface LoadOptions {
   connections: number
   durationS: number
-  /** autocannon (default) for small objects; the byte-counting client for large ones. */
-  client?: 'autocannon' | 'stream'
+  /** wrk (C, pinned to the load-generator core), autocannon (in this process), or the raw
+   * byte-counting client (in this process). */
+  client: LoadClient
 }
+
+export type LoadClient = 'wrk' | 'autocannon' | 'stream'
+export const LOAD_CLIENTS: readonly LoadClient[] = ['wrk', 'autocannon', 'stream']
 
 export interface LoadResult {
   stack: string
@@ -28,24 +34,45 @@ export interface LoadResult {
   errors: number
   /** CPU used by the edge's processes during the run, in % of one core. */
   serverCpuPct: number
-  /** CPU used by this process (autocannon) during the run, in % of one core. */
+  /** CPU used by the load generator (wrk, or this process) during the run, in % of one core. */
   loadgenCpuPct: number
+  client: LoadClient
 }
 
 export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promise<LoadResult> {
   const pids = stack.edgePids()
+  pinEdge(pids) // again: an nginx worker may have been forked after the stack was pinned
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
   const self0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
-  const r = o.client === 'stream' ? await viaStream(stack, path, o) : await viaAutocannon(stack, path, o)
+  let wrkCpuPct: number | null = null
+  let r: Measured
+  if (o.client === 'wrk') {
+    const w = await runWrk({
+      url: stack.edgeUrl + stack.sign(path),
+      connections: o.connections,
+      durationS: o.durationS,
+    })
+    wrkCpuPct = w.cpuPct
+    r = w
+  } else {
+    r = o.client === 'stream' ? await viaStream(stack, path, o) : await viaAutocannon(stack, path, o)
+  }
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu1 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
   const self = process.cpuUsage(self0)
   return {
     stack: stack.kind,
-    ...r,
+    reqPerSec: r.reqPerSec,
+    bytesPerSec: r.bytesPerSec,
+    requests: r.requests,
+    latencyP50Ms: r.latencyP50Ms,
+    latencyP99Ms: r.latencyP99Ms,
+    non2xx: r.non2xx,
+    errors: r.errors,
     serverCpuPct: round(((cpu1 - cpu0) / wallS) * 100),
-    loadgenCpuPct: round(((self.user + self.system) / 1e6 / wallS) * 100),
+    loadgenCpuPct: wrkCpuPct ?? round(((self.user + self.system) / 1e6 / wallS) * 100),
+    client: o.client,
   }
 }
 

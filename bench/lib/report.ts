@@ -1,4 +1,5 @@
 // Results: one summary line per scenario on stdout, one JSON file per scenario, one combined file.
+import type { LoadClient } from './load.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -23,8 +24,10 @@ export interface RunContext {
   warmupS: number
   runs: number
   connections: number
-  /** Load generator of the small-object loads (playlist-hit): autocannon, or the raw client. */
-  smallClient: 'autocannon' | 'stream'
+  /** Load generator of the small-object loads (playlist-hit): wrk (default), autocannon, or the raw client. */
+  smallClient: LoadClient
+  /** Load generator of the 2 MB loads (segment-hit): wrk (default) or the raw client. */
+  segmentClient: LoadClient
   isSmoke: boolean
   outDir: string
   stamp: string
@@ -43,6 +46,7 @@ export function writeResult(ctx: RunContext, r: ScenarioResult): string {
     runs: ctx.runs,
     connections: ctx.connections,
     smallClient: ctx.smallClient,
+    segmentClient: ctx.segmentClient,
     isSmoke: ctx.isSmoke,
   }
   writeFileSync(file, JSON.stringify({ ...r, options, startedAt: ctx.stamp }, null, 2) + '\n')

@@ -9,6 +9,7 @@ import { FsStore } from '../../shared/store/index.js'
 import { startTier, type TierProcess } from '../../shared/testing/index.js'
 import { signedPath } from '../../shared/token/index.js'
 import { NginxTier } from './nginx.js'
+import { pinEdge, pinOther } from './pin.js'
 
 export const TIER_SECRET = 'bench-tier-secret'
 export const VCDN_KEYS: Record<string, string> = { k1: 'bench-signing-key-one' }
@@ -75,6 +76,8 @@ export async function startVcdnStack(o: {
     await shield.stop()
     throw err
   }
+  pinOther(shield.proc.pid === undefined ? [] : [shield.proc.pid])
+  pinEdge(edge.proc.pid === undefined ? [] : [edge.proc.pid])
   return {
     kind: 'vcdn',
     edge,
@@ -119,6 +122,9 @@ export async function startNginxStack(o: { dir: string; upstream: string }): Pro
     await shield.stop()
     throw err
   }
+  // A worker forked later inherits its master's affinity; runLoad pins edgePids() again anyway.
+  pinOther(shield.pids)
+  pinEdge(edge.pids)
   return {
     kind: 'nginx',
     edgeUrl: edge.url,
@@ -154,6 +160,7 @@ export async function startOrigin(dir: string): Promise<Origin> {
     },
     { dir },
   )
+  pinOther(origin.proc.pid === undefined ? [] : [origin.proc.pid])
   return {
     url: origin.url,
     store,

@@ -76,7 +76,11 @@ export async function edgeRss(ctx: RunContext): Promise<ScenarioResult> {
     sample()
     phase = 'segment-hit'
     loads.push(
-      await runLoad(stack, SEGMENT_PATH, { connections: ctx.connections, durationS: ctx.durationS, client: 'stream' }),
+      await runLoad(stack, SEGMENT_PATH, {
+        connections: ctx.connections,
+        durationS: ctx.durationS,
+        client: ctx.segmentClient,
+      }),
     )
     sample()
     clearInterval(timer)

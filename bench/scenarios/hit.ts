@@ -14,7 +14,7 @@ interface HitSpec {
   body: Buffer
   metric: 'reqPerSec' | 'bytesPerSec'
   targetRatio: number
-  client: 'autocannon' | 'stream' | 'small'
+  client: 'small' | 'segment'
 }
 
 export const playlistHit = (ctx: RunContext): Promise<ScenarioResult> =>
@@ -34,11 +34,11 @@ export const segmentHit = (ctx: RunContext): Promise<ScenarioResult> =>
     body: segmentBody(),
     metric: 'bytesPerSec',
     targetRatio: 2,
-    client: 'stream',
+    client: 'segment',
   })
 
 async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioResult> {
-  const client = spec.client === 'small' ? ctx.smallClient : spec.client
+  const client = spec.client === 'small' ? ctx.smallClient : ctx.segmentClient
   const dir = join(ctx.dir, spec.scenario)
   mkdirSync(dir, { recursive: true })
   const origin = await startOrigin(dir)
@@ -74,7 +74,7 @@ async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioRe
     const line =
       `${spec.scenario.padEnd(13)} vcdn ${fmt(vcdn)}  nginx ${fmt(nginx)}  ratio ${r.toFixed(2)}×  ` +
       `(target ≥ ${spec.targetRatio}×)  median of ${ctx.runs}` +
-      `  [per edge core ${ratio(vcdnPerCore, nginxPerCore).toFixed(2)}×; cpu% server/loadgen: vcdn ${of('vcdn', (x) => x.serverCpuPct)}/${of('vcdn', (x) => x.loadgenCpuPct)}` +
+      `  [${client}; per edge core ${ratio(vcdnPerCore, nginxPerCore).toFixed(2)}×; cpu% server/loadgen: vcdn ${of('vcdn', (x) => x.serverCpuPct)}/${of('vcdn', (x) => x.loadgenCpuPct)}` +
       ` nginx ${of('nginx', (x) => x.serverCpuPct)}/${of('nginx', (x) => x.loadgenCpuPct)}]` +
       (failures > 0 ? `  WARNING: ${failures} errors` : '')
     return {

@@ -34,7 +34,11 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
   },
 }
 
-t.test('every scenario runs briefly against vcdn and nginx and reports numbers', async (t) => {
+t.setTimeout(150_000)
+
+// wrk runs whole seconds, so each load of the smoke run takes ≥ 1 s: ~35 s in all, more than tap's
+// default 30 s on a loaded machine.
+t.test('every scenario runs briefly against vcdn and nginx and reports numbers', { timeout: 120_000 }, async (t) => {
   const out = tempDir('vcdn-bench-smoke-')
   t.teardown(out.remove)
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out.dir], {

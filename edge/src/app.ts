@@ -1,6 +1,6 @@
 // The edge: the PoP cache players talk to (DESIGN §1, §3, §4). Its front door checks playback
 // tokens; a miss goes to the shield HRW picks for the object, or to the origin when none is healthy.
-import { buildCacheTier, type CacheTier } from '../../shared/cache-tier/index.js'
+import { buildCacheTier, validateKey, type CacheTier } from '../../shared/cache-tier/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
 import { normalizeKey } from '../../shared/cache/index.js'
@@ -40,10 +40,11 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
         return { path: req.path }
       }
       // Normalise first so the token's ACL prefix is compared with a canonical path.
-      const path = normalizeKey(split.path)
-      verifier.verify(split.token, path, req.remoteAddress)
+      const path = validateKey(split.path)
+      // The request itself: its peer address is read only if the token is bound to one.
+      verifier.verify(split.token, path, req)
       if (isPlayerPage(path) && req.method === 'GET') return { status: sendPlayerPage(res, path) }
-      return { path }
+      return { path, isKey: true }
     },
   })
 }

@@ -17,12 +17,17 @@ function hlsScript(): Buffer {
 }
 
 export function isPlayerPage(path: string): boolean {
-  return PLAYER_PAGE.test(path)
+  // Every request asks; the suffix check spares the regex for all but the page itself.
+  return path.endsWith('/player.html') && PLAYER_PAGE.test(path)
 }
 
 export function sendPlayerScript(res: ResponseSink): number {
   const body = hlsScript()
-  res.start(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' }, body.length)
+  res.start(
+    200,
+    { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' },
+    body.length,
+  )
   res.end(body)
   return 200
 }

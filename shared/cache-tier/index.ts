@@ -5,7 +5,7 @@
 // the tier secret.
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
-import { CacheEngine, normalizeKey, type CacheCounters, type ServeResult } from '../cache/index.js'
+import { CacheEngine, normalizeKey, type CacheCounters, type ServeRequest, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
 import { isVcdnError, toCode } from '../errors/index.js'
 import {
@@ -42,8 +42,12 @@ export interface CacheTierConfig {
   }
 }
 
-/** What a front door decided: serve this content path, or it already answered (refusal). */
-export type GateResult = { path: string } | { status: number }
+/**
+ * What a front door decided: serve this content path, or it already answered (refusal).
+ * `isKey`: the gate already passed the path through normalizeKey() (the edge does, to check the
+ * token's scope on the canonical path), so it is not validated a second time.
+ */
+export type GateResult = { path: string; isKey?: boolean } | { status: number }
 
 export interface CacheTierOptions {
   tier: 'edge' | 'shield'
@@ -68,15 +72,57 @@ export interface CacheTier {
 
 const MAX_KEY_BYTES = 1024
 
-function tierMetrics(counters: () => Readonly<CacheCounters>) {
+// normalizeKey() is a pure function of the path and the same few paths (a playlist, the current
+// segments) arrive over and over; remembering the ones that passed spares its scan and split on
+// hot paths. Bounded: cleared when full (owned by this module, single-threaded).
+const VALID_KEYS_MAX = 4096
+const validKeys = new Set<string>()
+
+/** normalizeKey() with a memo of the paths that passed; throws exactly as normalizeKey() does. */
+export function validateKey(path: string): string {
+  if (validKeys.has(path)) return path
+  const key = normalizeKey(path)
+  if (validKeys.size >= VALID_KEYS_MAX) validKeys.clear()
+  validKeys.add(key)
+  return key
+}
+
+/**
+ * Per-request counters as plain numbers (owned by one tier's request handler, read at scrape time):
+ * requests by status and cache outcome, and body bytes sent.
+ */
+class RequestCounts {
+  readonly #byStatus = new Map<number, Map<string, number>>()
+  sentBytes = 0
+
+  add(status: number, cache: string): void {
+    let byCache = this.#byStatus.get(status)
+    if (byCache === undefined) {
+      byCache = new Map()
+      this.#byStatus.set(status, byCache)
+    }
+    byCache.set(cache, (byCache.get(cache) ?? 0) + 1)
+  }
+
+  *samples(): Iterable<readonly [Record<string, string | number>, number]> {
+    for (const [status, byCache] of this.#byStatus) for (const [cache, n] of byCache) yield [{ status, cache }, n]
+  }
+}
+
+function tierMetrics(counters: () => Readonly<CacheCounters>, requests: RequestCounts) {
   const gauge = (help: string, pick: (c: Readonly<CacheCounters>) => number): MetricSpec => ({
     type: 'gauge',
     help,
     collect: () => pick(counters()),
   })
   return {
-    requests_total: { type: 'counter', help: 'requests by status and cache outcome', labels: ['status', 'cache'] },
-    sent_bytes_total: { type: 'counter', help: 'body bytes sent to clients' },
+    requests_total: {
+      type: 'counter',
+      help: 'requests by status and cache outcome',
+      labels: ['status', 'cache'],
+      collect: () => requests.samples(),
+    },
+    sent_bytes_total: { type: 'counter', help: 'body bytes sent to clients', collect: () => requests.sentBytes },
     refused_total: { type: 'counter', help: 'requests refused by the front door, by code', labels: ['code'] },
     cache_hits: gauge('cache hits (engine counter)', (c) => c.hits),
     cache_misses: gauge('cache misses (engine counter)', (c) => c.misses),
@@ -127,52 +173,24 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     log,
     ...(opts.now ? { now: opts.now } : {}),
   })
+  const requests = new RequestCounts()
   const metrics = createMetrics(
     `vcdn_${tier}`,
-    tierMetrics(() => engine.counters),
+    tierMetrics(() => engine.counters, requests),
   )
   const m = metrics.m
   let isReady = false
+  const isAccessLog = config.accessLog
 
-  const handle = async (req: IncomingRequest, res: ResponseSink): Promise<void> => {
-    const startedMs = performance.now()
-    let status = 0
-    let result: ServeResult | null = null
-    let key = req.path
-    if (req.path === '/healthz') {
-      sendJson(res, 200, { ok: true })
-      return
-    }
-    try {
-      const gate = opts.gate(req, res)
-      if ('status' in gate) {
-        status = gate.status
-      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
-        // RFC 9110 §15.5.6: 405 names the allowed methods.
-        status = sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
-      } else if (gate.path.length > MAX_KEY_BYTES) {
-        status = sendError(res, 'ERR_REQUEST_PATH')
-      } else {
-        key = normalizeKey(gate.path)
-        if (!key.startsWith('/v/')) {
-          status = sendError(res, 'ERR_NOT_FOUND')
-        } else {
-          result = await engine.serve({ method: req.method, key, headers: req.headers }, res)
-          status = result.status
-        }
-      }
-    } catch (err) {
-      if (!isVcdnError(err)) throw err
-      if (!res.isAborted) status = sendError(res, err.code)
-      m.refused_total.inc({ code: toCode(err) })
-    }
+  /** Count, notify, log: the tail of every request that reached the front door. */
+  const finish = (req: IncomingRequest, key: string, status: number, result: ServeResult | null, startedMs: number) => {
     const cache = result?.outcome ?? 'NONE'
-    m.requests_total.inc({ status, cache })
+    requests.add(status, cache)
     if (result !== null) {
-      m.sent_bytes_total.inc(result.bytes)
+      requests.sentBytes += result.bytes
       opts.onServed?.(key, result)
     }
-    if (config.accessLog) {
+    if (isAccessLog) {
       log.info(
         {
           access: true,
@@ -187,6 +205,67 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         'access',
       )
     }
+  }
+
+  const refuse = (res: ResponseSink, err: unknown): number => {
+    if (!isVcdnError(err)) throw err
+    m.refused_total.inc({ code: toCode(err) })
+    return res.isAborted ? 0 : sendError(res, err.code)
+  }
+
+  const serveSlow = async (
+    req: IncomingRequest,
+    serveReq: ServeRequest,
+    res: ResponseSink,
+    startedMs: number,
+  ): Promise<void> => {
+    const key = serveReq.key
+    let status = 0
+    let result: ServeResult | null = null
+    try {
+      result = await engine.serve(serveReq, res)
+      status = result.status
+    } catch (err) {
+      status = refuse(res, err)
+    }
+    finish(req, key, status, result, startedMs)
+  }
+
+  // Synchronous up to the cache: a fresh memory hit is answered, counted and finished without a
+  // promise (most edge traffic); everything else continues in serveSlow.
+  const handle = (req: IncomingRequest, res: ResponseSink): void | Promise<void> => {
+    if (req.path === '/healthz') {
+      sendJson(res, 200, { ok: true })
+      return
+    }
+    const startedMs = isAccessLog ? performance.now() : 0
+    let status = 0
+    let key = req.path
+    try {
+      const gate = opts.gate(req, res)
+      if ('status' in gate) {
+        status = gate.status
+      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+        // RFC 9110 §15.5.6: 405 names the allowed methods.
+        status = sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
+      } else if (gate.path.length > MAX_KEY_BYTES) {
+        status = sendError(res, 'ERR_REQUEST_PATH')
+      } else {
+        key = gate.isKey === true ? gate.path : validateKey(gate.path)
+        if (!key.startsWith('/v/')) {
+          status = sendError(res, 'ERR_NOT_FOUND')
+        } else {
+          const serveReq: ServeRequest = { method: req.method, key, headers: req.headers }
+          const hit = engine.serveHit(serveReq, res)
+          if (hit === null) return serveSlow(req, serveReq, res, startedMs)
+          finish(req, key, hit.status, hit, startedMs)
+          return
+        }
+      }
+    } catch (err) {
+      status = refuse(res, err)
+    }
+    finish(req, key, status, null, startedMs)
   }
 
   const server = new HttpServer({

@@ -221,6 +221,19 @@ export class CacheEngine {
     return this.#memory.has(key) || this.#index.getRef(key) !== undefined
   }
 
+  /**
+   * The hot path without a promise: a fresh memory hit is answered synchronously and its result
+   * returned; anything else returns null without touching the sink (then call serve()).
+   */
+  serveHit(req: ServeRequest, sink: ResponseSink): ServeResult | null {
+    if (this.#isClosed) return null
+    const entry = this.#memory.get(req.key)
+    if (entry === undefined) return null
+    const now = this.#o.now()
+    if (now >= entry.obj.expiresAt) return null
+    return this.#serveMemory(entry, req, sink, 'HIT', null, now)
+  }
+
   serve(req: ServeRequest, sink: ResponseSink): Promise<ServeResult> {
     if (this.#isClosed) return Promise.resolve(this.#respondError(sink, req, 'ERR_SHUTTING_DOWN', 'MISS', null))
     const now = this.#o.now()

@@ -39,8 +39,59 @@ function statusLine(status: number): string {
   return line
 }
 
+// The npm build we depend on silently falls back to a JavaScript stand-in when its native binary
+// does not load; only the native one is uWebSockets.js, so refuse to run on the stand-in.
+if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
+  throw new Error('uWebSockets.js: the native binary did not load (is this Node 20 on linux-x64?)')
+}
+
 const EMPTY = new Uint8Array(0)
 const RESOLVED = Promise.resolve()
+const CRLF = /[\r\n]/
+
+/**
+ * Set while a uWS request handler runs synchronously. uWS corks the socket for the duration of
+ * that callback, so writes made inside it need no cork() of their own (and no closure for it);
+ * writes after an await still go through cork(). Owned by the adapter; single-threaded.
+ */
+let isInHandler = false
+
+/**
+ * A header map pre-rendered for uWS: the first name, and the rest of the block as one buffer
+ * ("v1\r\nn2: v2\r\n…: vN"), so the head costs one writeHeader() call instead of one per header.
+ * uWS writes `name: value\r\n` verbatim, so the block is exactly what per-header calls produce.
+ * Cached per map object: the cache engine reuses one frozen-by-convention map for every hit of an
+ * object (sinks never mutate the maps they are given), so hot hits pay nothing here.
+ */
+interface RenderedHead {
+  firstName: string
+  rest: Buffer
+}
+const renderedHeads = new WeakMap<HeaderMap, RenderedHead | null>()
+
+function renderHead(headers: HeaderMap): RenderedHead | null {
+  let firstName: string | null = null
+  let rest = ''
+  for (const name in headers) {
+    if (OWN_HEADERS.has(name)) continue
+    const value = headers[name]
+    if (value === undefined) continue
+    // Never splice a CR/LF into the head (RFC 9110 §5.5): such a map takes the per-header path,
+    // which writes what it was given exactly as before.
+    if (CRLF.test(name) || CRLF.test(value)) return null
+    if (firstName === null) {
+      firstName = name
+      rest = value
+    } else {
+      rest += `\r\n${name}: ${value}`
+    }
+  }
+  return firstName === null ? null : { firstName, rest: Buffer.from(rest, 'latin1') }
+}
+
+interface InFlightTracker {
+  settled(): void
+}
 
 /** ResponseSink over a uWS HttpResponse. Owned by one request, driven by one handler. */
 class UwsResponse implements ResponseSink {
@@ -48,29 +99,34 @@ class UwsResponse implements ResponseSink {
   #isHead: boolean
   #isAborted = false
   #isEnded = false
-  #abortCallbacks: (() => void)[] = []
+  #abortCallbacks: (() => void)[] | null = null
   #status = 200
   #headers: HeaderMap | null = null
   #total: number | undefined = undefined
   #isHeadSent = false
+  /** end() was called with a whole body the socket has not fully taken yet. */
+  #isEnding = false
+  #isWritableHooked = false
   // Backpressure (owned by the writer that is waiting): the chunk not yet fully accepted.
   #pending: { chunk: Uint8Array; baseOffset: number; resolve: () => void } | null = null
-  #onSettled: () => void
+  #tracker: InFlightTracker | null
 
-  constructor(res: uWS.HttpResponse, isHead: boolean, onSettled: () => void) {
+  constructor(res: uWS.HttpResponse, isHead: boolean, tracker: InFlightTracker) {
     this.#res = res
     this.#isHead = isHead
-    this.#onSettled = onSettled
-    res.onAborted(() => {
-      this.#isAborted = true
-      const pending = this.#pending
-      this.#pending = null
-      pending?.resolve()
-      for (const cb of this.#abortCallbacks) cb()
-      this.#abortCallbacks = []
-      this.#settle()
-    })
-    res.onWritable((offset) => this.#drain(offset))
+    this.#tracker = tracker
+    res.onAborted(() => this.#onAborted())
+  }
+
+  #onAborted(): void {
+    this.#isAborted = true
+    const pending = this.#pending
+    this.#pending = null
+    pending?.resolve()
+    const callbacks = this.#abortCallbacks
+    this.#abortCallbacks = null
+    if (callbacks !== null) for (const cb of callbacks) cb()
+    this.#settle()
   }
 
   get isAborted(): boolean {
@@ -78,12 +134,12 @@ class UwsResponse implements ResponseSink {
   }
 
   get isDone(): boolean {
-    return this.#isAborted || this.#isEnded
+    return this.#isAborted || this.#isEnded || this.#isEnding
   }
 
   onAbort(cb: () => void): void {
     if (this.#isAborted) cb()
-    else this.#abortCallbacks.push(cb)
+    else (this.#abortCallbacks ??= []).push(cb)
   }
 
   start(status: number, headers: HeaderMap, contentLength?: number): void {
@@ -92,18 +148,41 @@ class UwsResponse implements ResponseSink {
     this.#total = contentLength
   }
 
+  /** Client address, read from the live response (uWS: only valid until it ends or aborts). */
+  peerAddress(): string {
+    if (this.isDone) return ''
+    const text = Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1')
+    // uWS reports IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d; tokens bind the plain form.
+    return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
+  }
+
   #writeHead(): void {
     this.#isHeadSent = true
     const res = this.#res
-    res.writeStatus(statusLine(this.#status))
+    // uWS answers 200 OK when no status is written.
+    if (this.#status !== 200) res.writeStatus(statusLine(this.#status))
     const headers = this.#headers
-    if (headers !== null) {
-      for (const name in headers) {
-        if (OWN_HEADERS.has(name)) continue
-        const value = headers[name]
-        if (value !== undefined) res.writeHeader(name, value)
-      }
+    if (headers === null) return
+    let head = renderedHeads.get(headers)
+    if (head === undefined) {
+      head = renderHead(headers)
+      renderedHeads.set(headers, head)
     }
+    if (head !== null) {
+      res.writeHeader(head.firstName, head.rest)
+      return
+    }
+    for (const name in headers) {
+      if (OWN_HEADERS.has(name)) continue
+      const value = headers[name]
+      if (value !== undefined) res.writeHeader(name, value)
+    }
+  }
+
+  #hookWritable(): void {
+    if (this.#isWritableHooked) return
+    this.#isWritableHooked = true
+    this.#res.onWritable((offset) => this.#drain(offset))
   }
 
   write(chunk: Uint8Array): Promise<void> {
@@ -112,7 +191,7 @@ class UwsResponse implements ResponseSink {
     let isOk = false
     let isResponded = false
     const baseOffset = res.getWriteOffset()
-    res.cork(() => {
+    const send = (): void => {
       if (!this.#isHeadSent) this.#writeHead()
       if (this.#isHead) return
       if (this.#total !== undefined) {
@@ -120,7 +199,9 @@ class UwsResponse implements ResponseSink {
       } else {
         isOk = res.write(chunk)
       }
-    })
+    }
+    if (isInHandler) send()
+    else res.cork(send)
     if (this.#isHead) return RESOLVED
     if (isResponded) {
       this.#isEnded = true
@@ -128,6 +209,9 @@ class UwsResponse implements ResponseSink {
       return RESOLVED
     }
     if (isOk) return RESOLVED
+    // uWS calls onWritable only for a handler registered before the socket drains; we are still
+    // on the same tick as the failed write, so registering now is in time.
+    this.#hookWritable()
     return new Promise<void>((resolve) => {
       // tryEnd keeps what it could not send only for chunked write(); for tryEnd we resend the
       // unsent tail from onWritable, using the offset to know how much went out.
@@ -162,24 +246,46 @@ class UwsResponse implements ResponseSink {
 
   end(chunk?: Uint8Array): void {
     if (this.isDone) return
+    let isComplete = false
+    if (isInHandler) isComplete = this.#end(chunk)
+    else this.#res.cork(() => (isComplete = this.#end(chunk)))
+    if (isComplete) {
+      this.#isEnded = true
+      this.#settle()
+    } else {
+      // The rest of a whole body goes out from onWritable (#drain), which ends and settles.
+      this.#isEnding = true
+    }
+  }
+
+  /** Write the head and finish; false when part of a whole body is still waiting for the socket. */
+  #end(chunk: Uint8Array | undefined): boolean {
     const res = this.#res
-    res.cork(() => {
-      if (!this.#isHeadSent) this.#writeHead()
-      if (this.#isHead) {
-        res.endWithoutBody(this.#total)
-      } else if (this.#total !== undefined && chunk === undefined) {
-        // All bytes went out through tryEnd already; a zero-length tryEnd would not end it.
-        if (res.getWriteOffset() >= this.#total) res.endWithoutBody(this.#total)
-        else res.close()
-      } else if (this.#status === 304 || this.#status === 204) {
-        // RFC 9110 §15.4.5 / §15.3.5: no body, and Content-Length is not asserted.
-        res.endWithoutBody()
-      } else {
-        res.end(chunk ?? EMPTY)
+    if (!this.#isHeadSent) this.#writeHead()
+    if (this.#isHead) {
+      res.endWithoutBody(this.#total)
+    } else if (this.#total !== undefined && chunk === undefined) {
+      // All bytes went out through tryEnd already; a zero-length tryEnd would not end it.
+      if (res.getWriteOffset() >= this.#total) res.endWithoutBody(this.#total)
+      else res.close()
+    } else if (this.#status === 304 || this.#status === 204) {
+      // RFC 9110 §15.4.5 / §15.3.5: no body, and Content-Length is not asserted.
+      res.endWithoutBody()
+    } else if (chunk !== undefined && chunk.byteLength > 0 && chunk.byteLength === this.#total) {
+      // The whole body at once (memory hits). end() would copy whatever the socket does not take
+      // now into uWS's own buffer (up to the whole object, per connection); tryEnd sends what fits
+      // and we resend the tail from onWritable, straight from the caller's buffer (cache memory,
+      // never mutated), so a hot 2 MB object costs no copy and no extra memory per connection.
+      const [, isResponded] = res.tryEnd(chunk, this.#total)
+      if (!isResponded) {
+        this.#pending = { chunk, baseOffset: 0, resolve: noop }
+        this.#hookWritable()
+        return false
       }
-    })
-    this.#isEnded = true
-    this.#settle()
+    } else {
+      res.end(chunk ?? EMPTY)
+    }
+    return true
   }
 
   abort(): void {
@@ -190,10 +296,63 @@ class UwsResponse implements ResponseSink {
   }
 
   #settle(): void {
-    const cb = this.#onSettled
-    this.#onSettled = noop
-    cb()
+    const tracker = this.#tracker
+    this.#tracker = null
+    tracker?.settled()
   }
+}
+
+/** The request as handlers see it. Fields are copied from uWS synchronously; the peer address is
+ * read on first use (most requests never ask), from the live response. */
+class UwsRequest implements IncomingRequest {
+  readonly method: string
+  readonly path: string
+  readonly query: string
+  readonly headers: HeaderMap
+  readonly body: AsyncIterable<Uint8Array>
+  #sink: UwsResponse
+  #remoteAddress: string | null = null
+
+  constructor(
+    method: string,
+    path: string,
+    query: string,
+    headers: HeaderMap,
+    body: AsyncIterable<Uint8Array>,
+    sink: UwsResponse,
+  ) {
+    this.method = method
+    this.path = path
+    this.query = query
+    this.headers = headers
+    this.body = body
+    this.#sink = sink
+  }
+
+  /**
+   * Read lazily: uWS turns the peer address into text only when asked. Valid while the response
+   * is alive (read it synchronously in the handler, as the edge's token gate does); asked for the
+   * first time after the response ended or aborted it is ''.
+   */
+  get remoteAddress(): string {
+    this.#remoteAddress ??= this.#sink.peerAddress()
+    return this.#remoteAddress
+  }
+
+  readBody(maxBytes: number): Promise<Buffer | null> {
+    return collect(this.body, this.headers['content-length'], maxBytes)
+  }
+}
+
+/** The body of a GET/HEAD: nothing, shared by every such request. */
+const EMPTY_BODY: AsyncIterable<Uint8Array> = {
+  [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }),
+}
+
+// Target of req.forEach while one request's headers are copied (synchronous, so one slot suffices).
+let copyTarget: HeaderMap = {}
+function copyHeader(name: string, value: string): void {
+  copyTarget[name] = value
 }
 
 function noop(): void {}
@@ -206,6 +365,10 @@ export class HttpServer {
   #listenSocket: uWS.us_listen_socket | null = null
   #inFlight = 0
   #drainWaiters: (() => void)[] = []
+  #handler: Handler
+  #onHandlerError: (err: unknown) => void
+  // One tracker for every sink of this server (not a closure per request).
+  #tracker: InFlightTracker = { settled: () => this.#settled() }
 
   constructor(opts: HttpServerOptions) {
     if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError('opts.host must be a host')
@@ -215,47 +378,50 @@ export class HttpServer {
     if (typeof opts.handler !== 'function') throw new TypeError('opts.handler must be a function')
     this.#host = opts.host
     this.#port = opts.port
-    const handler = opts.handler
-    const onHandlerError = opts.onHandlerError ?? noop
+    this.#handler = opts.handler
+    this.#onHandlerError = opts.onHandlerError ?? noop
     this.#app = uWS.App().any('/*', (res, req) => {
-      // Copy everything synchronously: req is invalid once this function returns.
-      const method = req.getCaseSensitiveMethod().toUpperCase()
-      const path = req.getUrl()
-      const query = req.getQuery() ?? ''
-      const headers: HeaderMap = {}
-      req.forEach((k, v) => {
-        headers[k] = v
-      })
-      this.#inFlight++
-      const sink = new UwsResponse(res, method === 'HEAD', () => this.#settled())
-      const body = new RequestBody(res, method === 'GET' || method === 'HEAD')
-      sink.onAbort(() => body.abort())
-      const request: IncomingRequest = {
-        method,
-        path,
-        query,
-        headers,
-        remoteAddress: remoteAddress(res),
-        body,
-        readBody: (maxBytes) => collect(body, headers['content-length'], maxBytes),
-      }
-      let result: void | Promise<void>
+      isInHandler = true
       try {
-        result = handler(request, sink)
-      } catch (err) {
-        onHandlerError(err)
-        sink.abort()
-        return
-      }
-      if (result !== undefined) {
-        result.catch((err: unknown) => {
-          onHandlerError(err)
-          sink.abort()
-        })
+        this.#onRequest(res, req)
+      } finally {
+        isInHandler = false
       }
     })
   }
 
+  #onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    // Copy everything synchronously: req is invalid once this function returns.
+    const method = req.getCaseSensitiveMethod().toUpperCase()
+    const path = req.getUrl()
+    const query = req.getQuery() ?? ''
+    const headers: HeaderMap = {}
+    copyTarget = headers
+    req.forEach(copyHeader)
+    this.#inFlight++
+    const sink = new UwsResponse(res, method === 'HEAD', this.#tracker)
+    let body = EMPTY_BODY
+    if (method !== 'GET' && method !== 'HEAD') {
+      const stream = new RequestBody(res)
+      sink.onAbort(() => stream.abort())
+      body = stream
+    }
+    const request = new UwsRequest(method, path, query, headers, body, sink)
+    let result: void | Promise<void>
+    try {
+      result = this.#handler(request, sink)
+    } catch (err) {
+      this.#onHandlerError(err)
+      sink.abort()
+      return
+    }
+    if (result !== undefined) {
+      result.catch((err: unknown) => {
+        this.#onHandlerError(err)
+        sink.abort()
+      })
+    }
+  }
   /**
    * Start listening; resolves with the bound port (useful with port 0). Note: uSockets sets
    * SO_REUSEADDR only for a non-zero port, so a tier that must come back on the same port after a
@@ -297,6 +463,7 @@ export class HttpServer {
     ;(this.#app as uWS.TemplatedApp & { close(): void }).close()
   }
 
+  /** A response ended or aborted (called once per request by its sink). */
   #settled(): void {
     this.#inFlight--
     if (this.#inFlight === 0 && this.#drainWaiters.length > 0) {
@@ -305,12 +472,6 @@ export class HttpServer {
       for (const w of waiters) w()
     }
   }
-}
-
-function remoteAddress(res: uWS.HttpResponse): string {
-  const text = Buffer.from(res.getRemoteAddressAsText()).toString('latin1')
-  // uWS reports IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d; tokens bind the plain form.
-  return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
 }
 
 const BODY_HIGH_WATER_BYTES = 1024 * 1024
@@ -331,12 +492,8 @@ class RequestBody implements AsyncIterable<Uint8Array> {
   #error: Error | null = null
   #wake: (() => void) | null = null
 
-  constructor(res: uWS.HttpResponse, isEmpty: boolean) {
+  constructor(res: uWS.HttpResponse) {
     this.#res = res
-    if (isEmpty) {
-      this.#isDone = true
-      return
-    }
     res.onData((ab, isLast) => {
       if (ab.byteLength > 0) {
         // uWS neuters the ArrayBuffer when this callback returns: copy it.

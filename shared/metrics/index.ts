@@ -2,8 +2,20 @@
 // handles back; counters are the observability contract (Varnish/ATS style), and tests assert them.
 import client from 'prom-client'
 
+/** Label values → count, for counters kept outside prom-client and read at scrape time. */
+export type CounterSamples = number | Iterable<readonly [Record<string, string | number>, number]>
+
 export type MetricSpec =
-  | { type: 'counter'; help: string; labels?: readonly string[] }
+  | {
+      type: 'counter'
+      help: string
+      labels?: readonly string[]
+      /**
+       * For hot-path counters: the owner keeps plain numbers (prom-client's inc() hashes its label
+       * object on every call) and this reads them when the registry is scraped. Totals only grow.
+       */
+      collect?: () => CounterSamples
+    }
   | { type: 'gauge'; help: string; labels?: readonly string[]; collect?: () => number }
   | { type: 'histogram'; help: string; labels?: readonly string[]; buckets: readonly number[] }
 
@@ -29,8 +41,22 @@ export function createMetrics<T extends Record<string, MetricSpec>>(prefix: stri
   const m = {} as Record<string, unknown>
   for (const [name, spec] of Object.entries(table)) {
     const common = { name: `${prefix}_${name}`, help: spec.help, labelNames: spec.labels ?? [], registers: [registry] }
-    if (spec.type === 'counter') m[name] = new client.Counter(common)
-    else if (spec.type === 'histogram') m[name] = new client.Histogram({ ...common, buckets: [...spec.buckets] })
+    if (spec.type === 'counter') {
+      const collect = spec.collect
+      m[name] = new client.Counter(
+        collect
+          ? {
+              ...common,
+              collect() {
+                this.reset()
+                const samples = collect()
+                if (typeof samples === 'number') this.inc(samples)
+                else for (const [labels, value] of samples) this.inc(labels, value)
+              },
+            }
+          : common,
+      )
+    } else if (spec.type === 'histogram') m[name] = new client.Histogram({ ...common, buckets: [...spec.buckets] })
     else {
       const collect = spec.collect
       m[name] = new client.Gauge(

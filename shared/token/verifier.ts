@@ -17,7 +17,13 @@ interface Grant {
   expMs: number
   acl: string
   ip: string | undefined
+  /** Memo insertion number when last (re)inserted: how recent it is, without moving it. */
+  seq: number
 }
+
+/** The client address, or something that reads it on demand (the HTTP request: most tokens are
+ * not IP-bound, and reading the peer address is not free). */
+export type ClientAddress = string | { readonly remoteAddress: string }
 
 const DEFAULT_MEMO_MAX = 10_000
 
@@ -28,13 +34,17 @@ const DEFAULT_MEMO_MAX = 10_000
  * this instance, so the segments of one playback session pay one HMAC in total. A memo hit still
  * checks expiry, scope and client address on every call: those depend on the clock, the path and
  * the connection, not only on the token. The hit path does a Map lookup, a clock read and string
- * compares, and allocates nothing unless it refuses.
+ * compares, and allocates nothing unless it refuses. Recency is refreshed (delete + re-insert) only
+ * when the token has drifted into the older half of the memo: a token in the newer half cannot be
+ * the LRU victim, so a hot token costs one Map lookup, not a Map rewrite, per request.
  */
 export class TokenVerifier {
   readonly #keys: Map<string, KeyObject>
   readonly #now: () => number
   readonly #memoMax: number
   readonly #memo = new Map<string, Grant>()
+  /** Insertions into the memo so far (owned by this instance). */
+  #seq = 0
 
   constructor(opts: TokenVerifierOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('TokenVerifier: options must be an object')
@@ -55,19 +65,21 @@ export class TokenVerifier {
 
   /**
    * @param path the content path after stripping `/t/{token}`, already normalised by the caller.
+   * @param client the client address, or the request (its address is read only for IP-bound tokens).
    * Throws VcdnError ERR_TOKEN_MALFORMED | ERR_TOKEN_KEY | ERR_TOKEN_SIGNATURE | ERR_TOKEN_EXPIRED |
    * ERR_TOKEN_SCOPE | ERR_TOKEN_IP. Messages never contain the token.
    */
-  verify(token: string, path: string, clientIp: string): void {
+  verify(token: string, path: string, client: ClientAddress): void {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) {
       throw new VcdnError('ERR_TOKEN_MALFORMED', 'length')
     }
     let grant = this.#memo.get(token)
     if (grant === undefined) {
       grant = this.#verifySignature(token)
-    } else {
+    } else if (this.#seq - grant.seq >= this.#memoMax >> 1) {
       // Refresh recency: Map iteration order is insertion order, so the first key is the LRU one.
       this.#memo.delete(token)
+      grant.seq = ++this.#seq
       this.#memo.set(token, grant)
     }
     const nowMs = this.#now()
@@ -78,8 +90,9 @@ export class TokenVerifier {
     if (typeof path !== 'string' || !path.startsWith(grant.acl) || !isSafePath(path)) {
       throw new VcdnError('ERR_TOKEN_SCOPE')
     }
-    if (grant.ip !== undefined && grant.ip !== clientIp && grant.ip !== normaliseIp(String(clientIp))) {
-      throw new VcdnError('ERR_TOKEN_IP')
+    if (grant.ip !== undefined) {
+      const clientIp = typeof client === 'string' ? client : client.remoteAddress
+      if (grant.ip !== clientIp && grant.ip !== normaliseIp(String(clientIp))) throw new VcdnError('ERR_TOKEN_IP')
     }
   }
 
@@ -94,12 +107,13 @@ export class TokenVerifier {
     const given = Buffer.from(signature, 'latin1')
     if (expected.length !== given.length || !timingSafeEqual(expected, given))
       throw new VcdnError('ERR_TOKEN_SIGNATURE')
-    const grant: Grant = { expMs: payload.exp * 1000, acl: payload.acl, ip: payload.ip }
+    const grant: Grant = { expMs: payload.exp * 1000, acl: payload.acl, ip: payload.ip, seq: 0 }
     if (this.#memoMax > 0 && grant.expMs > this.#now()) {
       if (this.#memo.size >= this.#memoMax) {
         const oldest = this.#memo.keys().next()
         if (oldest.done !== true) this.#memo.delete(oldest.value)
       }
+      grant.seq = ++this.#seq
       this.#memo.set(token, grant)
     }
     return grant
