@@ -32,6 +32,10 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
     line: /^edge-rss\s+vcdn peak RSS [\d.]+ MiB\s+limit [\d.]+ MiB/m,
     fields: ['peakRssBytes', 'limitBytes', 'ratioToLimit', 'idleRssBytes'],
   },
+  transcode: {
+    line: /^transcode\s+\d+ s \d+p → [\w/]+\+audio\s+vcdn [\d.]+ s wall [\d.]+ CPU-s\s+ffmpeg [\d.]+ s wall [\d.]+ CPU-s\s+overhead wall [+-][\d.]+% CPU [+-][\d.]+%/m,
+    fields: ['vcdnWallS', 'ffmpegWallS', 'vcdnCpuS', 'ffmpegCpuS', 'wallOverhead', 'cpuOverhead', 'vcdnPeakRssKiB'],
+  },
 }
 
 t.setTimeout(150_000)
