@@ -1,10 +1,14 @@
 // miss-storm: 100 clients ask the edge at once for one cold 2 MB object whose origin answers after
-// 300 ms. Both stacks sit in front of the same scripted origin, each run on a fresh key per stack.
+// 300 ms. Both stacks sit in front of the same delayed origin, a process of its own
+// (lib/delayed-origin-process.ts, pinned off the edge's core) so its 300 ms timer and its answers
+// never share an event loop with the 100 measuring clients; each run uses a fresh key per stack.
 // Measured: client time to response headers (TTFB) and how many requests reached the origin.
-import { request, type IncomingMessage } from 'node:http'
+// Every round also storms the origin directly (the harness baseline: what the clients and the
+// origin cost with no cache in between), so the figure splits into harness and chain.
+import { connect, type Socket } from 'node:net'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { ScriptedOrigin } from '../../shared/testing/index.js'
+import { DelayedOrigin } from '../lib/delayed-origin.js'
 import { type RunContext, type ScenarioResult } from '../lib/report.js'
 import { startNginxStack, startVcdnStack, warmUntilHit, type Stack } from '../lib/stacks.js'
 import { median, percentile, round } from '../lib/util.js'
@@ -16,7 +20,7 @@ const SLACK_MS = 25
 const SEGMENT_HEADERS = { 'content-type': 'video/iso.segment', 'cache-control': 'public, max-age=31536000, immutable' }
 
 interface StormRun {
-  /** vcdn, nginx, or origin-direct (the control: the same storm straight at the scripted origin). */
+  /** vcdn, nginx, or origin-direct (the harness baseline: the same storm straight at the origin process). */
   stack: string
   key: string
   ttfbMinMs: number
@@ -32,15 +36,15 @@ interface StormRun {
 export async function missStorm(ctx: RunContext): Promise<ScenarioResult> {
   const dir = join(ctx.dir, 'miss-storm')
   mkdirSync(dir, { recursive: true })
-  const origin = new ScriptedOrigin()
-  await origin.listen()
+  const origin = await DelayedOrigin.start()
   const body = segmentBody(SEGMENT_BYTES, 7)
   // Open the keep-alive pools and let health checks settle before the storm: measured is coalescing.
   const ping = mediaPlaylist()
-  origin.static('/v/storm/ping.m3u8', ping, {
+  await origin.object('/v/storm/ping.m3u8', ping, {
     'content-type': 'application/vnd.apple.mpegurl',
     'cache-control': 'public, max-age=86400',
   })
+  const small = Buffer.alloc(1024, 0x61)
   const stacks: Stack[] = []
   try {
     stacks.push(await startVcdnStack({ dir, upstream: origin.url }))
@@ -50,30 +54,24 @@ export async function missStorm(ctx: RunContext): Promise<ScenarioResult> {
     for (let i = 0; i < ctx.runs; i++) {
       for (const s of stacks) {
         const key = `/v/storm/${s.kind}-${ctx.stamp}-${i}/seg_00001.m4s` // fresh cold key per run and stack
-        origin.static(key, body, { ...SEGMENT_HEADERS, etag: `"storm-${s.kind}-${i}"` }, ORIGIN_DELAY_MS)
+        await origin.object(key, body, { ...SEGMENT_HEADERS, etag: `"storm-${s.kind}-${i}"` }, ORIGIN_DELAY_MS)
         const measured = await storm(s.edgeUrl + s.sign(key), body.length)
-        runs.push({ stack: s.kind, key, ...measured, originRequests: origin.count(key) })
+        runs.push({ stack: s.kind, key, ...measured, originRequests: await origin.count(key) })
       }
+      // Harness baseline, in the same rounds: the storm straight at the origin process, 1 KB body
+      // (100 simultaneous connections and a 300 ms answer, no cache in between).
+      const direct = `/v/storm/direct-${ctx.stamp}-${i}/small.m4s`
+      await origin.object(direct, small, SEGMENT_HEADERS, ORIGIN_DELAY_MS)
+      const measured = await storm(origin.url + direct, small.length)
+      runs.push({ stack: 'origin-direct', key: direct, ...measured, originRequests: await origin.count(direct) })
     }
-    // Controls, to split the figure: (1) one client alone asks each stack for a cold key (the
-    // chain's own latency over the 300 ms); (2) the storm straight at the scripted origin with a
-    // 1 KB body (what 100 simultaneous connections cost this client, which shares its event loop
-    // with the scripted origin, with no cache in between).
-    const small = Buffer.alloc(1024, 0x61)
+    // Control: one client alone asks each stack for a cold key (the chain's own latency over 300 ms).
     for (const s of stacks) {
       const key = `/v/storm/${s.kind}-${ctx.stamp}-single/seg_00001.m4s`
-      origin.static(key, body, SEGMENT_HEADERS, ORIGIN_DELAY_MS)
+      await origin.object(key, body, SEGMENT_HEADERS, ORIGIN_DELAY_MS)
       const one = await storm(s.edgeUrl + s.sign(key), body.length, 1)
-      runs.push({ stack: `${s.kind}-single`, key, ...one, originRequests: origin.count(key) })
+      runs.push({ stack: `${s.kind}-single`, key, ...one, originRequests: await origin.count(key) })
     }
-    const direct = `/v/storm/direct-${ctx.stamp}/small.m4s`
-    origin.static(direct, small, SEGMENT_HEADERS, ORIGIN_DELAY_MS)
-    runs.push({
-      stack: 'origin-direct',
-      key: direct,
-      ...(await storm(origin.url + direct, small.length)),
-      originRequests: origin.count(direct),
-    })
     const of = (kind: string, f: (r: StormRun) => number): number => median(runs.filter((r) => r.stack === kind).map(f))
     const worstOrigin = (kind: string): number =>
       Math.max(...runs.filter((r) => r.stack === kind).map((r) => r.originRequests))
@@ -106,7 +104,7 @@ export async function missStorm(ctx: RunContext): Promise<ScenarioResult> {
       `${'miss-storm'.padEnd(13)} ${side('vcdn')}  ${side('nginx')}  ratio(p50) ${summary.ratioP50.toFixed(2)}×  ` +
       `(target origin = 1, p50 ≤ ${summary.targetP50Ms} ms)  median of ${ctx.runs}` +
       `  [vcdn first ${summary.vcdnTtfbMinMs} ms, one client alone ${summary.vcdnSingleTtfbMs} ms; ` +
-      `storm straight at the origin p50 ${summary.directTtfbP50Ms} ms]` +
+      `harness: storm straight at the origin p50 ${summary.directTtfbP50Ms} ms p99 ${summary.directTtfbP99Ms} ms]` +
       (failures > 0 ? `  WARNING: ${failures} failed requests` : '')
     return {
       scenario: 'miss-storm',
@@ -123,39 +121,70 @@ export async function missStorm(ctx: RunContext): Promise<ScenarioResult> {
   }
 }
 
-/** CLIENTS simultaneous GETs, each on its own connection; TTFB = request issued → response headers. */
+/**
+ * CLIENTS simultaneous GETs, each on its own connection. The connections are opened first (a
+ * player's are already open), then every request is written in one burst from raw sockets, so
+ * the client's own cost (http.request objects, connect, HTTP parsing in this process) stays out
+ * of the figure. TTFB = request written → end of the response header block received.
+ */
 async function storm(
   target: string,
   expectBytes: number,
   clients = CLIENTS,
 ): Promise<Omit<StormRun, 'stack' | 'key' | 'originRequests'>> {
   const url = new URL(target)
-  const t0 = process.hrtime.bigint()
-  const one = (): Promise<{ ttfbMs: number; isOk: boolean }> =>
+  const port = Number(url.port)
+  const wire = Buffer.from(
+    `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`,
+    'latin1',
+  )
+  const sockets = await Promise.all(
+    Array.from(
+      { length: clients },
+      () =>
+        new Promise<Socket>((res, rej) => {
+          const s = connect({ host: '127.0.0.1', port, noDelay: true }, () => res(s))
+          s.once('error', rej)
+        }),
+    ),
+  )
+  const one = (s: Socket): Promise<{ ttfbMs: number; isOk: boolean }> =>
     new Promise((res) => {
-      const start = process.hrtime.bigint()
       let ttfbMs = Number.NaN
-      const timer = setTimeout(() => {
-        req.destroy(new Error('deadline'))
-      }, 30_000)
+      let head: Buffer = Buffer.alloc(0)
+      let status = 0
+      let bodyBytes = -1 // -1 until the header block has ended
+      let isDone = false
       const done = (isOk: boolean): void => {
+        if (isDone) return
+        isDone = true
         clearTimeout(timer)
+        s.destroy()
         res({ ttfbMs, isOk })
       }
-      const req = request(
-        { host: '127.0.0.1', port: url.port, path: url.pathname, agent: false, headers: { connection: 'close' } },
-        (r: IncomingMessage) => {
+      const timer = setTimeout(() => done(false), 30_000)
+      s.on('data', (c: Buffer) => {
+        if (bodyBytes < 0) {
+          head = head.length === 0 ? c : Buffer.concat([head, c])
+          const end = head.indexOf('\r\n\r\n')
+          if (end < 0) return
           ttfbMs = Number(process.hrtime.bigint() - start) / 1e6
-          let bytes = 0
-          r.on('data', (c: Buffer) => (bytes += c.length))
-          r.on('end', () => done(r.statusCode === 200 && bytes === expectBytes))
-          r.on('error', () => done(false))
-        },
-      )
-      req.on('error', () => done(false))
-      req.end()
+          status = Number(head.toString('latin1', 9, 12))
+          bodyBytes = head.length - end - 4
+          head = Buffer.alloc(0)
+        } else {
+          bodyBytes += c.length
+        }
+        if (bodyBytes >= expectBytes) done(status === 200 && bodyBytes === expectBytes)
+      })
+      s.on('end', () => done(false))
+      s.removeAllListeners('error') // the connect-time listener
+      s.on('error', () => done(false))
+      const start = process.hrtime.bigint()
+      s.write(wire)
     })
-  const results = await Promise.all(Array.from({ length: clients }, one))
+  const t0 = process.hrtime.bigint()
+  const results = await Promise.all(sockets.map(one))
   const completeMs = Number(process.hrtime.bigint() - t0) / 1e6
   const ttfbs = results.filter((r) => Number.isFinite(r.ttfbMs)).map((r) => r.ttfbMs)
   return {

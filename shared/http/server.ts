@@ -146,6 +146,27 @@ class UwsResponse implements ResponseSink {
     this.#status = status
     this.#headers = headers
     this.#total = contentLength
+    // Inside the handler the head waits for the first write()/end(), so a hot hit is one packet.
+    // Outside it (a fill's waiters, woken when upstream headers arrive) the head goes out at the
+    // end of this microtask checkpoint unless a write()/end() took it first: every waiter of a
+    // coalesced fill then has its headers before any waiter's first body chunk is copied, instead
+    // of the last one's head queuing behind 99 chunk writes; a start() followed synchronously by
+    // end() (errors, small disk hits) still leaves in one packet.
+    if (!isInHandler && !this.#isHead && contentLength !== undefined && contentLength > 0) {
+      queueMicrotask(this.#flushHead)
+    }
+  }
+
+  /** Send status, headers, Content-Length and the blank line, no body bytes yet (see start()). */
+  readonly #flushHead = (): void => {
+    const total = this.#total
+    if (this.#isHeadSent || this.isDone || total === undefined) return
+    this.#res.cork(() => {
+      this.#writeHead()
+      // A zero-length tryEnd with the total writes Content-Length and ends the header block
+      // without ending the response; later tryEnd calls continue the body at offset 0.
+      this.#res.tryEnd(EMPTY, total)
+    })
   }
 
   /** Client address, read from the live response (uWS: only valid until it ends or aborts). */

@@ -2,6 +2,7 @@
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { HttpServer, type Handler } from '../index.js'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -139,4 +140,94 @@ t.test('drain waits for in-flight responses', async (t) => {
   t.equal(await pending, 'ok', 'the in-flight response completed')
   await drained
   t.equal(server.inFlight, 0)
+})
+
+/** Raw keep-alive client: what arrived on the wire, and a way to wait for more. */
+function rawClient(
+  url: string,
+): Promise<{ socket: Socket; received: () => Buffer; waitFor: (n: number) => Promise<void> }> {
+  const { port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let wake: (() => void) | null = null
+    const socket = connect({ host: '127.0.0.1', port: Number(port) }, () =>
+      resolve({
+        socket,
+        received: () => Buffer.concat(chunks, size),
+        waitFor: async (n) => {
+          const deadline = Date.now() + 10_000
+          while (size < n) {
+            if (Date.now() > deadline) throw new Error(`only ${size} of ${n} bytes arrived`)
+            await new Promise<void>((r) => {
+              wake = r
+              setTimeout(r, 100)
+            })
+          }
+        },
+      }),
+    )
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c)
+      size += c.length
+      wake?.()
+    })
+    socket.on('error', reject)
+  })
+}
+
+t.test(
+  'a response started after an await sends its whole head before any body byte, then the body intact',
+  async (t) => {
+    const body = big.subarray(0, 8 * 1024 * 1024)
+    let releaseBody!: () => void
+    const bodyGate = new Promise<void>((r) => (releaseBody = r))
+    const url = await serve(t, async (req, res) => {
+      await new Promise((r) => setImmediate(r))
+      res.start(200, { 'content-type': 'application/octet-stream', 'x-path': req.path }, body.length)
+      if (req.path === '/gated') await bodyGate
+      for (let off = 0; off < body.length; off += 64 * 1024) await res.write(body.subarray(off, off + 64 * 1024))
+      res.end()
+    })
+    const c = await rawClient(url)
+    t.teardown(() => c.socket.destroy())
+    c.socket.write('GET /gated HTTP/1.1\r\nhost: x\r\n\r\n')
+    await c.waitFor(1)
+    // Headers only, complete, while the handler still holds the body back.
+    await new Promise((r) => setTimeout(r, 50))
+    const head = c.received().toString('latin1')
+    t.ok(head.endsWith('\r\n\r\n'), 'the header block is complete and nothing follows it')
+    t.match(head, /^HTTP\/1\.1 200 OK\r\n/)
+    t.match(head, new RegExp(`\r\ncontent-length: ${body.length}\r\n`, 'i'))
+    t.match(head, /\r\nx-path: \/gated\r\n/)
+    releaseBody()
+    await c.waitFor(head.length + body.length)
+    t.equal(sha(c.received().subarray(head.length)), sha(body), 'the body follows the head byte for byte')
+    // The connection is still in a clean state: a second request on it is answered in full.
+    c.socket.write('GET /again HTTP/1.1\r\nhost: x\r\n\r\n')
+    const before = c.received().length
+    await c.waitFor(before + 1)
+    await new Promise((r) => setTimeout(r, 20))
+    const second = c.received().subarray(before).toString('latin1')
+    const head2 = second.slice(0, second.indexOf('\r\n\r\n') + 4)
+    t.match(head2, /\r\nx-path: \/again\r\n/)
+    await c.waitFor(before + head2.length + body.length)
+    t.equal(sha(c.received().subarray(before + head2.length)), sha(body))
+    t.equal(c.received().length, before + head2.length + body.length, 'no stray bytes after the second body')
+  },
+)
+
+t.test('start() then end(body) after an await still leaves in one write', async (t) => {
+  const body = Buffer.from('hello, one packet')
+  const url = await serve(t, async (_req, res) => {
+    await new Promise((r) => setImmediate(r))
+    res.start(200, { 'content-type': 'text/plain' }, body.length)
+    res.end(body)
+  })
+  const c = await rawClient(url)
+  t.teardown(() => c.socket.destroy())
+  const first = new Promise<Buffer>((r) => c.socket.once('data', r))
+  c.socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n')
+  const text = (await first).toString('latin1')
+  t.ok(text.endsWith('\r\n\r\nhello, one packet'), 'head and body arrived together')
 })
