@@ -2,6 +2,7 @@
 // playlists, DASH, thumbnails → validate. It returns the files to publish in a safe order; it
 // never touches the store. The caller owns `workDir`; everything this writes lives in a fresh
 // subdirectory that is removed again if the job fails.
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { VcdnError } from '../../shared/errors/index.js'
@@ -69,6 +70,25 @@ export interface TranscodeResult {
   readonly outputs: readonly TranscodeOutput[]
   /** The job's own directory inside workDir (the caller removes it after publishing). */
   readonly jobDir: string
+  /**
+   * The ladder ffmpeg run alone: wall seconds and CPU seconds (from this process's waited-for
+   * children, so exact with one job at a time and approximate with several). Everything else the
+   * job costs is vcdn's overhead over plain ffmpeg; the transcode benchmark reports it.
+   */
+  readonly encode: { readonly cpuS: number; readonly wallS: number }
+}
+
+const CLOCK_TICKS_PER_S = 100
+
+/** CPU seconds (user + system) of the children this process has waited for (Linux /proc). */
+function childCpuSeconds(): number {
+  try {
+    // Fields after "(comm) ": state is [0]; cutime and cstime are [13] and [14] (proc(5)).
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS_PER_S
+  } catch {
+    return NaN
+  }
 }
 
 const PROGRESS = { probe: 0.02, transcode: 0.85, measure: 0.9, thumbnails: 0.95, validate: 0.99 } as const
@@ -132,6 +152,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     const ladder = buildLadder(source)
     const hasAudio = source.audioStreamIndex !== undefined
     const transcodeSpan = PROGRESS.transcode - PROGRESS.probe
+    const encodeStart = { cpuS: childCpuSeconds(), wallMs: Date.now() }
     await runFfmpeg({
       bin: 'ffmpeg',
       args: buildFfmpegArgs({
@@ -149,6 +170,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         report(PROGRESS.probe + f * transcodeSpan, 'transcode'),
       ),
     })
+    const encode = { cpuS: childCpuSeconds() - encodeStart.cpuS, wallS: (Date.now() - encodeStart.wallMs) / 1000 }
     report(PROGRESS.transcode, 'transcode')
 
     const names = [...ladder.map((r) => r.name), ...(hasAudio ? [AUDIO_RENDITION] : [])]
@@ -236,6 +258,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       },
       outputs,
       jobDir,
+      encode,
     }
   } catch (err) {
     await rm(jobDir, { recursive: true, force: true })

@@ -142,7 +142,16 @@ export class Worker {
         thumbnails: result.thumbnails,
       })
       this.#opts.onEvent?.('completed', job)
-      log.info({ job: job.id, videoId: job.videoId, ms: Date.now() - started }, 'job completed')
+      log.info(
+        {
+          job: job.id,
+          videoId: job.videoId,
+          ms: Date.now() - started,
+          encodeCpuS: result.encode.cpuS,
+          encodeWallS: result.encode.wallS,
+        },
+        'job completed',
+      )
     } catch (err) {
       this.#opts.onEvent?.('failed', job)
       if (isLeaseLost) {
