@@ -92,20 +92,38 @@ export function validateKey(path: string): string {
  * requests by status and cache outcome, and body bytes sent.
  */
 class RequestCounts {
-  readonly #byStatus = new Map<number, Map<string, number>>()
+  readonly #byStatus = new Map<number, Map<string, { n: number }>>()
+  // The cell of the last (status, cache) pair counted: consecutive requests (a run of hits) bump
+  // it without a Map lookup.
+  #lastStatus = -1
+  #lastCache = ''
+  #lastCell: { n: number } = { n: 0 }
   sentBytes = 0
 
   add(status: number, cache: string): void {
+    if (status === this.#lastStatus && cache === this.#lastCache) {
+      this.#lastCell.n++
+      return
+    }
     let byCache = this.#byStatus.get(status)
     if (byCache === undefined) {
       byCache = new Map()
       this.#byStatus.set(status, byCache)
     }
-    byCache.set(cache, (byCache.get(cache) ?? 0) + 1)
+    let cell = byCache.get(cache)
+    if (cell === undefined) {
+      cell = { n: 0 }
+      byCache.set(cache, cell)
+    }
+    cell.n++
+    this.#lastStatus = status
+    this.#lastCache = cache
+    this.#lastCell = cell
   }
 
   *samples(): Iterable<readonly [Record<string, string | number>, number]> {
-    for (const [status, byCache] of this.#byStatus) for (const [cache, n] of byCache) yield [{ status, cache }, n]
+    for (const [status, byCache] of this.#byStatus)
+      for (const [cache, cell] of byCache) yield [{ status, cache }, cell.n]
   }
 }
 

@@ -46,6 +46,8 @@ interface MemoryEntry {
   /** Cached HIT headers for the plain hot path, rebuilt when the Age second changes. */
   hitHeaders: HeaderMap | null
   hitAgeSec: number
+  /** The result of a plain GET hit of this entry, shared by every such hit (never mutated). */
+  hitResult: ServeResult | null
 }
 
 /** How to answer one request from a stored representation of `size` bytes. */
@@ -398,9 +400,13 @@ export class CacheEngine {
         entry.hitAgeSec = ageSec
       }
       sink.start(obj.status, headers, obj.size)
-      if (req.method === 'HEAD') sink.end()
-      else sink.end(entry.body)
-      return { outcome, status: obj.status, bytes: req.method === 'HEAD' ? 0 : obj.size, upstreamMs }
+      if (req.method === 'HEAD') {
+        sink.end()
+        return { outcome, status: obj.status, bytes: 0, upstreamMs }
+      }
+      sink.end(entry.body)
+      if (upstreamMs !== null) return { outcome, status: obj.status, bytes: obj.size, upstreamMs }
+      return (entry.hitResult ??= { outcome, status: obj.status, bytes: obj.size, upstreamMs })
     }
     const plan = this.#planStored(obj, req, outcome, now)
     sink.start(plan.status, plan.headers, plan.contentLength)
@@ -452,7 +458,7 @@ export class CacheEngine {
       }
       this.#countOutcome(outcome)
       if (!this.#isClosed && this.#index.getRef(obj.key)?.file === obj.file) {
-        this.#memory.set(obj.key, { obj, body, isPrefetched: false, hitHeaders: null, hitAgeSec: -1 })
+        this.#memory.set(obj.key, { obj, body, isPrefetched: false, hitHeaders: null, hitAgeSec: -1, hitResult: null })
       }
       sink.start(plan.status, plan.headers, plan.contentLength)
       if (wantsBody) sink.end(body.subarray(plan.start, plan.end))
@@ -784,7 +790,14 @@ export class CacheEngine {
       const body = fill.wholeBody()
       if (body === null) return false
       const obj = describeStored({ key, status, size, headers, storedAt: receivedAt, file: null, config })
-      this.#memory.set(key, { obj, body, isPrefetched: fill.isPrefetch, hitHeaders: null, hitAgeSec: -1 })
+      this.#memory.set(key, {
+        obj,
+        body,
+        isPrefetched: fill.isPrefetch,
+        hitHeaders: null,
+        hitAgeSec: -1,
+        hitResult: null,
+      })
       return true
     }
     const fh = fill.fileHandle
@@ -826,7 +839,14 @@ export class CacheEngine {
     if (size <= this.#o.memoryObjectMaxBytes) {
       const body = fill.wholeBody()
       if (body !== null)
-        this.#memory.set(key, { obj, body, isPrefetched: fill.isPrefetch, hitHeaders: null, hitAgeSec: -1 })
+        this.#memory.set(key, {
+          obj,
+          body,
+          isPrefetched: fill.isPrefetch,
+          hitHeaders: null,
+          hitAgeSec: -1,
+          hitResult: null,
+        })
     }
     if (previous !== undefined && previous.file !== file) await this.#unlinkObject(previous.file)
     return true
@@ -849,6 +869,7 @@ export class CacheEngine {
     if (entry !== undefined && entry.obj.file === base.file) {
       entry.obj = obj
       entry.hitHeaders = null
+      entry.hitResult = null
       isRefreshed = true
     }
     if (base.file !== null && this.#index.getRef(base.key)?.file === base.file) {

@@ -46,6 +46,12 @@ if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
 }
 
 const EMPTY = new Uint8Array(0)
+/**
+ * Whole bodies up to this size go out with end(): what the socket does not take now is at most
+ * this much per connection in uWS's buffer, and end() spares tryEnd's result array and the
+ * onWritable bookkeeping (a hot playlist is ~1 KB). Larger bodies use tryEnd (see #end()).
+ */
+const SMALL_BODY_BYTES = 64 * 1024
 const RESOLVED = Promise.resolve()
 const CRLF = /[\r\n]/
 
@@ -107,6 +113,9 @@ class UwsResponse implements ResponseSink {
   /** end() was called with a whole body the socket has not fully taken yet. */
   #isEnding = false
   #isWritableHooked = false
+  /** uWS reported the response complete (end(), or a tryEnd that sent the last byte). */
+  #isResponded = false
+  #isAbortArmed = false
   // Backpressure (owned by the writer that is waiting): the chunk not yet fully accepted.
   #pending: { chunk: Uint8Array; baseOffset: number; resolve: () => void } | null = null
   #tracker: InFlightTracker | null
@@ -115,7 +124,24 @@ class UwsResponse implements ResponseSink {
     this.#res = res
     this.#isHead = isHead
     this.#tracker = tracker
-    res.onAborted(() => this.#onAborted())
+  }
+
+  /**
+   * Register onAborted unless the response already ended. The adapter calls this before the uWS
+   * handler returns (uWS requires it then for any response still open), not in the constructor:
+   * a hot hit ends inside the handler and so costs no closure and no native call for it. Nothing
+   * can abort a response while the handler runs synchronously (abort comes from the event loop;
+   * our own abort() marks the sink before it closes the socket).
+   */
+  armAbort(): void {
+    if (this.#isResponded || this.#isAborted) return
+    this.#armAbortNow()
+  }
+
+  #armAbortNow(): void {
+    if (this.#isAbortArmed) return
+    this.#isAbortArmed = true
+    this.#res.onAborted(() => this.#onAborted())
   }
 
   #onAborted(): void {
@@ -225,6 +251,7 @@ class UwsResponse implements ResponseSink {
     else res.cork(send)
     if (this.#isHead) return RESOLVED
     if (isResponded) {
+      this.#isResponded = true
       this.#isEnded = true
       this.#settle()
       return RESOLVED
@@ -284,6 +311,9 @@ class UwsResponse implements ResponseSink {
     const res = this.#res
     if (!this.#isHeadSent) this.#writeHead()
     if (this.#isHead) {
+      // uWS keeps a HEAD answered with a Content-Length pending (no body bytes reach the total)
+      // yet refuses any call on it afterwards: its abort handler must be in place first.
+      if (this.#total !== undefined && this.#total > 0) this.#armAbortNow()
       res.endWithoutBody(this.#total)
     } else if (this.#total !== undefined && chunk === undefined) {
       // All bytes went out through tryEnd already; a zero-length tryEnd would not end it.
@@ -292,12 +322,13 @@ class UwsResponse implements ResponseSink {
     } else if (this.#status === 304 || this.#status === 204) {
       // RFC 9110 §15.4.5 / §15.3.5: no body, and Content-Length is not asserted.
       res.endWithoutBody()
-    } else if (chunk !== undefined && chunk.byteLength > 0 && chunk.byteLength === this.#total) {
+    } else if (chunk !== undefined && chunk.byteLength > SMALL_BODY_BYTES && chunk.byteLength === this.#total) {
       // The whole body at once (memory hits). end() would copy whatever the socket does not take
       // now into uWS's own buffer (up to the whole object, per connection); tryEnd sends what fits
       // and we resend the tail from onWritable, straight from the caller's buffer (cache memory,
       // never mutated), so a hot 2 MB object costs no copy and no extra memory per connection.
       const [, isResponded] = res.tryEnd(chunk, this.#total)
+      this.#isResponded = isResponded
       if (!isResponded) {
         this.#pending = { chunk, baseOffset: 0, resolve: noop }
         this.#hookWritable()
@@ -306,6 +337,8 @@ class UwsResponse implements ResponseSink {
     } else {
       res.end(chunk ?? EMPTY)
     }
+    // Every other branch ended (or closed) the uWS response: it must not be touched again.
+    this.#isResponded = true
     return true
   }
 
@@ -413,7 +446,8 @@ export class HttpServer {
 
   #onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     // Copy everything synchronously: req is invalid once this function returns.
-    const method = req.getCaseSensitiveMethod().toUpperCase()
+    const sent = req.getCaseSensitiveMethod()
+    const method = sent === 'GET' || sent === 'HEAD' ? sent : sent.toUpperCase()
     const path = req.getUrl()
     const query = req.getQuery() ?? ''
     const headers: HeaderMap = {}
@@ -436,6 +470,7 @@ export class HttpServer {
       sink.abort()
       return
     }
+    sink.armAbort()
     if (result !== undefined) {
       result.catch((err: unknown) => {
         this.#onHandlerError(err)

@@ -19,6 +19,8 @@ interface Grant {
   ip: string | undefined
   /** Memo insertion number when last (re)inserted: how recent it is, without moving it. */
   seq: number
+  /** The last path that passed this grant's scope check (a pure function of acl and path). */
+  okPath: string | null
 }
 
 /** The client address, or something that reads it on demand (the HTTP request: most tokens are
@@ -87,8 +89,11 @@ export class TokenVerifier {
       this.#memo.delete(token)
       throw new VcdnError('ERR_TOKEN_EXPIRED')
     }
-    if (typeof path !== 'string' || !path.startsWith(grant.acl) || !isSafePath(path)) {
-      throw new VcdnError('ERR_TOKEN_SCOPE')
+    if (path !== grant.okPath) {
+      if (typeof path !== 'string' || !path.startsWith(grant.acl) || !isSafePath(path)) {
+        throw new VcdnError('ERR_TOKEN_SCOPE')
+      }
+      grant.okPath = path
     }
     if (grant.ip !== undefined) {
       const clientIp = typeof client === 'string' ? client : client.remoteAddress
@@ -107,7 +112,7 @@ export class TokenVerifier {
     const given = Buffer.from(signature, 'latin1')
     if (expected.length !== given.length || !timingSafeEqual(expected, given))
       throw new VcdnError('ERR_TOKEN_SIGNATURE')
-    const grant: Grant = { expMs: payload.exp * 1000, acl: payload.acl, ip: payload.ip, seq: 0 }
+    const grant: Grant = { expMs: payload.exp * 1000, acl: payload.acl, ip: payload.ip, seq: 0, okPath: null }
     if (this.#memoMax > 0 && grant.expMs > this.#now()) {
       if (this.#memo.size >= this.#memoMax) {
         const oldest = this.#memo.keys().next()
