@@ -11,7 +11,7 @@ import { contentTypeFor, validateStoreKey } from '../../shared/store/index.js'
 import { buildMpd } from './dash.js'
 import { AUDIO_RENDITION, buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
 import { buildLadder, type Rendition } from './ladder.js'
-import { buildMaster, type AudioRenditionSummary } from './master.js'
+import { buildMaster, type AudioRenditionSummary, type VideoRenditionSummary } from './master.js'
 import { measureRendition, type MeasuredRendition } from './measure.js'
 import { probe } from './probe.js'
 import { createProgressParser, runFfmpeg } from './run-ffmpeg.js'
@@ -37,16 +37,8 @@ export interface TranscodeOptions {
   readonly timeoutMs?: number | undefined
 }
 
-export interface TranscodeRendition {
-  readonly name: string
-  readonly width: number
-  readonly height: number
-  /** Master BANDWIDTH (peak, video + audio), bit/s. */
-  readonly bandwidth: number
-  readonly averageBandwidth: number
-  readonly codecs: string
-  readonly frameRate: number
-}
+/** A rung as the master playlist describes it (without the video-only rate DASH needs). */
+export type TranscodeRendition = Omit<VideoRenditionSummary, 'videoBandwidth'>
 
 export interface TranscodeOutput {
   /** Store key, e.g. 'v/{id}/720p/seg_00001.m4s'. */
