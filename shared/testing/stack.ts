@@ -189,31 +189,18 @@ export async function startFullStack(opts: {
   return stack
 }
 
-/** A test clip from ffmpeg's lavfi sources (testsrc2 + a sine tone). */
-export function makeClip(path: string, o: { seconds: number; width: number; height: number; fps?: number }): string {
+/** A test clip from ffmpeg's lavfi sources (testsrc2, plus a sine tone unless hasAudio is false). */
+export function makeClip(
+  path: string,
+  o: { seconds: number; width: number; height: number; fps?: number | string; hasAudio?: boolean; crf?: number },
+): string {
+  const hasAudio = o.hasAudio !== false
   execFileSync('ffmpeg', [
-    '-v',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `testsrc2=size=${o.width}x${o.height}:rate=${o.fps ?? 30}`,
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=48000',
-    '-t',
-    String(o.seconds),
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-pix_fmt',
-    'yuv420p',
-    '-c:a',
-    'aac',
-    '-shortest',
+    ...['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps ?? 30}`],
+    ...(hasAudio ? ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'] : []),
+    ...['-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p'],
+    ...(o.crf !== undefined ? ['-crf', String(o.crf)] : []),
+    ...(hasAudio ? ['-c:a', 'aac', '-shortest'] : []),
     path,
   ])
   return path

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { makeClip as makeLavfiClip } from '../../shared/testing/index.js'
 
 export interface ClipOptions {
   readonly width?: number
@@ -13,32 +14,14 @@ export interface ClipOptions {
 }
 
 export function makeClip(dir: string, name: string, o: ClipOptions = {}): string {
-  const path = join(dir, name)
-  const args = [
-    '-v',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `testsrc2=size=${o.width ?? 1280}x${o.height ?? 720}:rate=${o.fps ?? '30'}`,
-  ]
-  if (o.hasAudio !== false) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000')
-  args.push(
-    '-t',
-    String(o.durationS ?? 8),
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-crf',
-    '30',
-    '-pix_fmt',
-    'yuv420p',
-  )
-  if (o.hasAudio !== false) args.push('-c:a', 'aac')
-  execFileSync('ffmpeg', [...args, path])
-  return path
+  return makeLavfiClip(join(dir, name), {
+    seconds: o.durationS ?? 8,
+    width: o.width ?? 1280,
+    height: o.height ?? 720,
+    fps: o.fps ?? '30',
+    crf: 30,
+    ...(o.hasAudio !== undefined ? { hasAudio: o.hasAudio } : {}),
+  })
 }
 
 export function makeAudioOnly(dir: string): string {
