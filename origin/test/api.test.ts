@@ -557,4 +557,45 @@ t.test('origin control API', async (t) => {
     t.equal(purges.length, before + 1)
     t.same(JSON.parse(purges.at(-1)!.body), { prefix: `/v/${uploadedVideoId}/` })
   })
+
+  t.test('an output still uploading when its video is deleted is refused and not kept', async (t) => {
+    const video = await createVideo('alice', { size: 10 })
+    const tusPatch = await fetch(`${origin.url}${video.upload!.url}`, {
+      method: 'PATCH',
+      headers: {
+        ...bearer('alice', 'uploader'),
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+      },
+      body: new Uint8Array(10).fill(7),
+    })
+    t.equal(tusPatch.status, 204)
+    await waitFor(async () => (await getVideo(video.id)).status === 'queued', { what: 'queued' })
+    const job = await claimFor(video.id, 'w5')
+    const key = `v/${video.id}/720p/seg_00001.m4s`
+    // The PUT passes the lease check and streams its first bytes; the video is deleted; the rest arrives.
+    const put = request(`${origin.url}/v1/jobs/${job.id}/outputs/${key}?workerId=w5`, {
+      method: 'PUT',
+      headers: { ...bearer('fleet', 'worker'), 'content-type': 'application/octet-stream' },
+    })
+    const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      put.once('response', (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => (body += c.toString()))
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      put.once('error', reject)
+    })
+    put.write(randomBytes(64 * 1024))
+    await new Promise((r) => setTimeout(r, 300))
+    const del = await api(`/v1/videos/${video.id}`, { method: 'DELETE', as: ['alice', 'uploader'] })
+    t.equal(del.status, 200)
+    put.end(randomBytes(64 * 1024))
+    const got = await answered
+    t.equal(got.status, 404)
+    t.equal((JSON.parse(got.body) as { error: { code: string } }).error.code, 'ERR_JOB_NOT_FOUND')
+    t.equal(await store.head(key), null, 'the late output is not in the store')
+    t.same(await store.list(`v/${video.id}/`), [], 'nothing of the deleted video is left')
+  })
 })

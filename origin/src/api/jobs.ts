@@ -123,6 +123,13 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     if (!key.startsWith(`v/${job.videoId}/`)) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
     // Streamed into the store (atomic rename at the end): a cut upload leaves nothing behind.
     const info = await deps.store.put(key, req.body)
+    // The video may have been deleted while the bytes streamed in, after its prefix was emptied:
+    // a late object would outlive it. Deleting the row comes before emptying the prefix, so
+    // either that sweep saw this object or this check sees the row gone.
+    if (deps.meta.getVideo(job.videoId) === null) {
+      await deps.store.delete(key)
+      throw new VcdnError('ERR_JOB_NOT_FOUND')
+    }
     sendJson(res, 201, { key: info.key, size: info.size, etag: info.etag })
   })
 
