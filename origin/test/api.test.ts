@@ -120,6 +120,26 @@ t.test('origin control API', async (t) => {
     throw new Error(`no job for ${videoId}`)
   }
 
+  /** Headers of alice's tus PATCH at `offset`. */
+  const patchHeaders = (offset: number): Record<string, string> => ({
+    ...bearer('alice', 'uploader'),
+    'tus-resumable': '1.0.0',
+    'content-type': 'application/offset+octet-stream',
+    'upload-offset': String(offset),
+  })
+  /** A video of alice's whose 10-byte source arrived in one tus PATCH: its transcode job is queued. */
+  const queuedVideo = async (): Promise<VideoJson> => {
+    const video = await createVideo('alice', { size: 10 })
+    const r = await fetch(`${origin.url}${video.upload!.url}`, {
+      method: 'PATCH',
+      headers: patchHeaders(0),
+      body: new Uint8Array(10).fill(9),
+    })
+    if (r.status !== 204) throw new Error(`tus PATCH ${r.status} ${await r.text()}`)
+    await waitFor(async () => (await getVideo(video.id)).status === 'queued', { what: 'queued' })
+    return video
+  }
+
   let uploadedVideoId = ''
   let uploadedData = Buffer.alloc(0)
 
@@ -155,13 +175,7 @@ t.test('origin control API', async (t) => {
     // First attempt: one PATCH announcing every byte, cut after ~4 MB reached the server.
     const cut = request(url, {
       method: 'PATCH',
-      headers: {
-        ...bearer('alice', 'uploader'),
-        'tus-resumable': '1.0.0',
-        'content-type': 'application/offset+octet-stream',
-        'upload-offset': '0',
-        'content-length': String(data.length),
-      },
+      headers: { ...patchHeaders(0), 'content-length': String(data.length) },
     })
     cut.on('error', () => undefined)
     const sentBytes = 4 * 1024 * 1024 + 12_345
@@ -520,20 +534,7 @@ t.test('origin control API', async (t) => {
   })
 
   t.test('a non-retryable failure fails the video with the error; reprocess purges playlists', async (t) => {
-    const video = await createVideo('alice', { size: 10 })
-    const url = `${origin.url}${video.upload!.url}`
-    const r = await fetch(url, {
-      method: 'PATCH',
-      headers: {
-        ...bearer('alice', 'uploader'),
-        'tus-resumable': '1.0.0',
-        'content-type': 'application/offset+octet-stream',
-        'upload-offset': '0',
-      },
-      body: new Uint8Array(10).fill(9),
-    })
-    t.equal(r.status, 204)
-    await waitFor(async () => (await getVideo(video.id)).status === 'queued', { what: 'queued' })
+    const video = await queuedVideo()
     const w = (path: string, body: object): Promise<Response> =>
       api(path, { method: 'POST', body: JSON.stringify({ workerId: 'w9', ...body }), as: ['fleet', 'worker'] })
     const claimed = await claimFor(video.id, 'w9')
@@ -559,19 +560,7 @@ t.test('origin control API', async (t) => {
   })
 
   t.test('an output still uploading when its video is deleted is refused and not kept', async (t) => {
-    const video = await createVideo('alice', { size: 10 })
-    const tusPatch = await fetch(`${origin.url}${video.upload!.url}`, {
-      method: 'PATCH',
-      headers: {
-        ...bearer('alice', 'uploader'),
-        'tus-resumable': '1.0.0',
-        'content-type': 'application/offset+octet-stream',
-        'upload-offset': '0',
-      },
-      body: new Uint8Array(10).fill(7),
-    })
-    t.equal(tusPatch.status, 204)
-    await waitFor(async () => (await getVideo(video.id)).status === 'queued', { what: 'queued' })
+    const video = await queuedVideo()
     const job = await claimFor(video.id, 'w5')
     const key = `v/${video.id}/720p/seg_00001.m4s`
     // The PUT passes the lease check and streams its first bytes; the video is deleted; the rest arrives.
