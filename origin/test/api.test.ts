@@ -2,7 +2,7 @@
 // videos, nodes and purge fan-out, and the worker endpoints end to end.
 import t from 'tap'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { Upload } from 'tus-js-client'
@@ -577,7 +577,13 @@ t.test('origin control API', async (t) => {
       put.once('error', reject)
     })
     put.write(randomBytes(64 * 1024))
-    await new Promise((r) => setTimeout(r, 300))
+    // The first bytes are in the store's temp file beside the key (FsStore: `<key>~tmp-…`), so the
+    // lease check is behind this PUT.
+    const renditionDir = join(storeDir, 'v', video.id, '720p')
+    await waitFor(
+      () => existsSync(renditionDir) && readdirSync(renditionDir).some((n) => n.startsWith('seg_00001.m4s~tmp-')),
+      { what: 'the output streaming into the store' },
+    )
     const del = await api(`/v1/videos/${video.id}`, { method: 'DELETE', as: ['alice', 'uploader'] })
     t.equal(del.status, 200)
     put.end(randomBytes(64 * 1024))
