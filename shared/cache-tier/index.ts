@@ -148,6 +148,7 @@ function tierMetrics(counters: () => Readonly<CacheCounters>, requests: RequestC
     cache_revalidated: gauge('objects revalidated with 304', (c) => c.revalidated),
     cache_fills: gauge('upstream fills completed', (c) => c.fills),
     cache_fill_errors: gauge('fills that failed', (c) => c.fillErrors),
+    cache_store_errors: gauge('fills served but not stored: the disk refused them', (c) => c.storeErrors),
     cache_coalesced: gauge('requests that joined a fill in flight', (c) => c.coalesced),
     upstream_requests: gauge('requests sent upstream', (c) => c.upstreamRequests),
     cache_evictions: gauge('objects evicted', (c) => c.evictions),

@@ -8,7 +8,7 @@
 
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, createReadStream, openSync, read } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { LRUCache } from 'lru-cache'
@@ -75,6 +75,7 @@ function zeroCounters(): CacheCounters {
     passes: 0,
     fills: 0,
     fillErrors: 0,
+    storeErrors: 0,
     coalesced: 0,
     upstreamRequests: 0,
     evictions: 0,
@@ -701,6 +702,7 @@ export class CacheEngine {
         fill.attachFile(await open(tmpPath, 'w+'), tmpPath)
       } catch (err) {
         o.log.error({ err, key }, 'cache temp file open failed; passing through')
+        this.#counters.storeErrors++
         plan = 'none'
       }
     }
@@ -720,7 +722,7 @@ export class CacheEngine {
     let written = 0
     let shouldStore = plan !== 'none'
     try {
-      const fh = fill.fileHandle
+      let fh = fill.fileHandle
       for await (const raw of res.body) {
         if (raw.length === 0) continue
         const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
@@ -728,12 +730,13 @@ export class CacheEngine {
           throw new VcdnError('ERR_UPSTREAM_BODY', 'more bytes than content-length')
         }
         fill.push(chunk)
-        if (fh !== null) {
-          let off = 0
-          while (off < chunk.length) {
-            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, written + off)
-            off += bytesWritten
-          }
+        if (fh !== null && !(await this.#writeChunk(fill, fh, chunk, written))) {
+          // The disk refused (full, I/O error): the upstream is fine, so every reader still gets
+          // the whole body. From here on chunks stay in memory (no markWritten), the bytes already
+          // written stay readable from the open temp file, and nothing is stored.
+          fh = null
+          shouldStore = false
+        } else if (fh !== null) {
           written += chunk.length
           this.#inflightBytes += chunk.length
           fill.markWritten(chunk.length)
@@ -765,12 +768,29 @@ export class CacheEngine {
         isStored = await this.#commit(fill, res.status, res.headers, receivedAt, plan)
     } catch (err) {
       o.log.error({ err, key }, 'cache commit failed')
+      this.#counters.storeErrors++
     } finally {
       this.#inflightBytes -= written
       this.#forgetFill(fill)
       await fill.discardTemp()
       await fill.unref()
       fill.finish(isStored)
+    }
+  }
+
+  /** Write one chunk at `position` of the fill's temp file; false (logged, counted) if the disk refused. */
+  async #writeChunk(fill: Fill, fh: FileHandle, chunk: Buffer, position: number): Promise<boolean> {
+    try {
+      let off = 0
+      while (off < chunk.length) {
+        const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, position + off)
+        off += bytesWritten
+      }
+      return true
+    } catch (err) {
+      this.#o.log.error({ err, key: fill.key }, 'cache temp file write failed; serving without storing')
+      this.#counters.storeErrors++
+      return false
     }
   }
 
@@ -828,7 +848,14 @@ export class CacheEngine {
       last_modified: obj.lastModified ?? null,
       prefetched: fill.isPrefetch ? 1 : 0,
     }
-    const previous = this.#index.put(row)
+    let previous
+    try {
+      previous = this.#index.put(row)
+    } catch (err) {
+      // SQLite refused the row (disk full, I/O error): the file must not outlive it as an orphan.
+      await unlink(finalPath).catch(() => {})
+      throw err
+    }
     this.#counters.diskBytes += size
     this.#counters.objects++
     if (previous !== undefined) {

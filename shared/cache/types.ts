@@ -94,6 +94,8 @@ export interface CacheCounters {
   passes: number
   fills: number
   fillErrors: number
+  /** Fills served to their readers but not stored: the disk refused the temp file, a write or the commit. */
+  storeErrors: number
   /** Requests that joined a fill started by someone else. */
   coalesced: number
   upstreamRequests: number

@@ -46,18 +46,24 @@ process.on('exit', () => {
 export async function startTier(
   tier: string,
   config: Record<string, unknown>,
-  opts: { dir: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; args?: string[]; nodeArgs?: string[] },
+  opts: {
+    dir: string
+    timeoutMs?: number
+    env?: NodeJS.ProcessEnv
+    args?: string[]
+    nodeArgs?: string[]
+    /** A command that execs its arguments (same pid), e.g. `unshare -m … sh -c '…; exec "$@"'`. */
+    wrap?: string[]
+  },
 ): Promise<TierProcess> {
   const file = join(opts.dir, `${tier}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`)
   writeFileSync(file, JSON.stringify(config))
-  const proc = spawn(
-    process.execPath,
-    [...(opts.nodeArgs ?? []), VCDN_BIN, tier, '--config', file, ...(opts.args ?? [])],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...opts.env },
-    },
-  )
+  const argv = [process.execPath, ...(opts.nodeArgs ?? []), VCDN_BIN, tier, '--config', file, ...(opts.args ?? [])]
+  const [command, ...rest] = [...(opts.wrap ?? []), ...argv] as [string, ...string[]]
+  const proc = spawn(command, rest, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  })
   started.add(proc)
   let out = ''
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)))
