@@ -414,7 +414,12 @@ export class MetadataDb {
   /** Unfinished uploads whose expiry has passed (abandoned). */
   expiredUploads(nowMs: number): Upload[] {
     return (
-      this.db.prepare(`SELECT * FROM uploads WHERE completed_at IS NULL AND expires_at <= ?`).all(nowMs) as UploadRow[]
+      this.db
+        .prepare(
+          `SELECT * FROM uploads WHERE completed_at IS NULL AND expires_at <= ?
+           AND (length_bytes IS NULL OR offset_bytes < length_bytes)`,
+        )
+        .all(nowMs) as UploadRow[]
     ).map(toUpload)
   }
 

@@ -7,7 +7,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { VcdnError } from '../../shared/errors/index.js'
+import { isNoSpace, VcdnError } from '../../shared/errors/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import type { Store } from '../../shared/store/index.js'
 import type { MetadataDb, Upload } from './db.js'
@@ -39,6 +39,7 @@ export class UploadManager {
   // uploadId → the in-flight writer's completion; owned by this manager.
   readonly #locks = new Map<string, Promise<void>>()
   readonly #finalizing = new Set<Promise<void>>()
+  readonly #finalizingIds = new Set<string>()
   #timer: NodeJS.Timeout | null = null
 
   constructor(opts: UploadManagerOptions) {
@@ -169,7 +170,9 @@ export class UploadManager {
           }
         }
       } catch (err) {
-        bodyError = err instanceof Error ? err : new Error(String(err))
+        // A full disk keeps what was written (the offset below); the client resumes later (507).
+        if (isNoSpace(err)) bodyError = new VcdnError('ERR_STORE_FULL', 'upload bytes', { cause: err })
+        else bodyError = err instanceof Error ? err : new Error(String(err))
       }
       if (
         hash !== null &&
@@ -202,15 +205,21 @@ export class UploadManager {
     return updated
   }
 
+  /** Move a complete upload into the store; a failure (full store, …) is retried by the sweeper. */
   #finalizeInBackground(upload: Upload): void {
+    if (this.#finalizingIds.has(upload.id)) return
+    this.#finalizingIds.add(upload.id)
     const p = this.#finalize(upload).catch((err: unknown) => {
       this.#o.log.error(
         { err, uploadId: upload.id, videoId: upload.videoId },
-        'moving the upload into the store failed',
+        'moving the upload into the store failed; retried by the next sweep',
       )
     })
     this.#finalizing.add(p)
-    void p.finally(() => this.#finalizing.delete(p))
+    void p.finally(() => {
+      this.#finalizing.delete(p)
+      this.#finalizingIds.delete(upload.id)
+    })
   }
 
   /** Wait for background finalizations (tests, close). */
@@ -254,8 +263,13 @@ export class UploadManager {
     await unlinkQuiet(this.#path(id))
   }
 
-  /** Remove unfinished uploads past their expiry; returns how many went. */
+  /**
+   * Remove unfinished uploads past their expiry (returns how many went) and retry moving complete
+   * ones into the store. An upload that has every byte is never expired: only the store's
+   * refusal (full, down) keeps it here, and the creator's file must not be lost to that.
+   */
   async sweep(nowMs = this.#o.now()): Promise<number> {
+    for (const u of this.#o.meta.unfinalizedUploads()) this.#finalizeInBackground(u)
     let removed = 0
     for (const u of this.#o.meta.expiredUploads(nowMs)) {
       if (this.#locks.has(u.id)) continue // a PATCH is writing it right now

@@ -24,6 +24,8 @@ export const ERRORS = {
   ERR_UPSTREAM_NONE: { status: 502, message: 'no healthy upstream' },
   ERR_CACHE_PURGED: { status: 503, message: 'object was purged during the fill' },
   ERR_STORE_IO: { status: 500, message: 'storage failure' },
+  // RFC 4918 §11.5 507 Insufficient Storage: the request may succeed once space is freed.
+  ERR_STORE_FULL: { status: 507, message: 'storage is full' },
   ERR_STORE_NOT_FOUND: { status: 404, message: 'object not found in store' },
   ERR_STORE_KEY: { status: 400, message: 'invalid store key' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'server is shutting down' },
@@ -83,6 +85,12 @@ export function isVcdnError(err: unknown): err is VcdnError {
 /** The JSON body a tier answers with: the code and the public message only (never `cause`). */
 export function errorBody(code: ErrorCode): string {
   return JSON.stringify({ error: { code, message: ERRORS[code].message } })
+}
+
+/** A filesystem or SQLite error that means "no space left" (full disk or quota). */
+export function isNoSpace(err: unknown): boolean {
+  if (err === null || typeof err !== 'object' || !('code' in err)) return false
+  return err.code === 'ENOSPC' || err.code === 'EDQUOT' || err.code === 'SQLITE_FULL'
 }
 
 /** Map anything thrown to a registered code; unknown errors become ERR_INTERNAL. */

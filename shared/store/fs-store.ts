@@ -3,7 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile 
 import type { BigIntStats, Dirent } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { VcdnError, isVcdnError } from '../errors/index.js'
+import { VcdnError, isNoSpace, isVcdnError } from '../errors/index.js'
 import { contentTypeFor } from './content-type.js'
 import { isKeySegment, validateStoreKey, validateStorePrefix } from './keys.js'
 import type { ByteRange, ListOptions, ObjectInfo, PutOptions, Store } from './types.js'
@@ -403,5 +403,5 @@ function isAbsent(err: unknown): boolean {
 }
 
 function ioError(op: string, key: string, err: unknown): VcdnError {
-  return new VcdnError('ERR_STORE_IO', `${op} ${key}`, { cause: err })
+  return new VcdnError(isNoSpace(err) ? 'ERR_STORE_FULL' : 'ERR_STORE_IO', `${op} ${key}`, { cause: err })
 }

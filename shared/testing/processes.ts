@@ -1,7 +1,7 @@
 // Test helpers: start the built tiers as real processes on 127.0.0.1, a scriptable origin stand-in
 // for fault tests, raw HTTP for malformed requests, and polling with a deadline (never sleeps).
 // Used only by tests and benchmarks.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect, createServer as createNetServer } from 'node:net'
@@ -139,6 +139,24 @@ export function freePort(): Promise<number> {
 export async function metric(adminUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text()
   return parseMetrics(text).get(name) ?? 0
+}
+
+/**
+ * A `wrap` for startTier that gives the tier small disks: a tmpfs of `sizeMiB` mounted over each
+ * dir in a private mount namespace (root here, or a user namespace), so only that process sees
+ * them and they vanish with it. Its view is under `/proc/<pid>/root<dir>`. Throws, saying why,
+ * when this machine allows neither.
+ */
+export function smallDisksWrap(mounts: { dir: string; sizeMiB: number }[]): string[] {
+  const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`
+  const mountAll = mounts.map((m) => `mount -t tmpfs -o size=${m.sizeMiB}m vcdn-test ${quote(m.dir)}`).join(' && ')
+  const tried: string[] = []
+  for (const flags of [['-m'], ['-r', '-m']]) {
+    const probe = spawnSync('unshare', [...flags, '--', 'sh', '-c', mountAll], { encoding: 'utf8' })
+    if (probe.status === 0) return ['unshare', ...flags, '--', 'sh', '-c', `${mountAll} && exec "$@"`, 'sh']
+    tried.push(`unshare ${flags.join(' ')}: ${probe.error?.message ?? probe.stderr.trim()}`)
+  }
+  throw new Error(`could not mount a tmpfs in a private mount namespace:\n${tried.join('\n')}`)
 }
 
 /** Poll `check` until it returns a truthy value or the deadline passes. */

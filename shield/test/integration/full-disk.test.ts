@@ -5,26 +5,12 @@
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, statfsSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { metric, ScriptedOrigin, startTier, tempDir, waitFor } from '../../../shared/testing/index.js'
+import { metric, ScriptedOrigin, smallDisksWrap, startTier, tempDir, waitFor } from '../../../shared/testing/index.js'
 
 const SECRET = 'full-disk-tier-secret'
 const MIB = 1024 * 1024
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
-
-/** `unshare` arguments that give the child its own mount namespace here (root, or a user namespace). */
-function privateMountNamespace(dir: string): string[] {
-  const tried: string[] = []
-  for (const flags of [['-m'], ['-r', '-m']]) {
-    const probe = spawnSync('unshare', [...flags, '--', 'sh', '-c', 'mount -t tmpfs -o size=1m vcdn-probe "$0"', dir], {
-      encoding: 'utf8',
-    })
-    if (probe.status === 0) return flags
-    tried.push(`unshare ${flags.join(' ')}: ${probe.error?.message ?? probe.stderr.trim()}`)
-  }
-  throw new Error(`this test mounts a small tmpfs in a private mount namespace and could not:\n${tried.join('\n')}`)
-}
 
 t.test('a shield whose cache disk is full', async (t) => {
   const tmp = tempDir('vcdn-full-disk-')
@@ -46,15 +32,11 @@ t.test('a shield whose cache disk is full', async (t) => {
         .end(body)
     })
   }
-  const flags = privateMountNamespace(cacheDir)
   const shield = await startTier(
     'shield',
     // maxBytes far above the 4 MiB the disk really has: eviction never makes room, the disk refuses.
     { tierSecret: SECRET, upstreams: [origin.url], cache: { dir: cacheDir, maxBytes: 256 * MIB }, accessLog: false },
-    {
-      dir: tmp.dir,
-      wrap: ['unshare', ...flags, '--', 'sh', '-c', 'mount -t tmpfs -o size=4m vcdn-test "$0" && exec "$@"', cacheDir],
-    },
+    { dir: tmp.dir, wrap: smallDisksWrap([{ dir: cacheDir, sizeMiB: 4 }]) },
   )
   t.teardown(() => shield.stop())
   // The shield's view of its cache dir (its mount namespace) through /proc.
