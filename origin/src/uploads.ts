@@ -195,9 +195,16 @@ export class UploadManager {
       await fh.close()
     }
     const now = this.#o.now()
-    this.#o.meta.setUploadProgress(id, offset, now + this.#o.ttlMs)
-    if (upload.length !== null && upload.length > 0)
-      this.#o.meta.setProgress(upload.videoId, offset / upload.length, now)
+    try {
+      this.#o.meta.setUploadProgress(id, offset, now + this.#o.ttlMs)
+      if (upload.length !== null && upload.length > 0)
+        this.#o.meta.setProgress(upload.videoId, offset / upload.length, now)
+    } catch (err) {
+      // The metadata disk is full: these bytes are not acknowledged; the next PATCH starts at the
+      // last recorded offset (and truncates the file back to it).
+      if (isNoSpace(err)) throw new VcdnError('ERR_STORE_FULL', 'upload offset', { cause: err })
+      throw err
+    }
     const updated = { ...upload, offset, expiresAtMs: now + this.#o.ttlMs }
     if (bodyError !== null) throw bodyError
     if (isOverflow) throw new VcdnError('ERR_UPLOAD_TOO_LARGE', 'more bytes than Upload-Length')
