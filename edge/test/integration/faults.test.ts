@@ -164,6 +164,36 @@ t.test('with a scripted origin behind the shields', async (t) => {
     await topo.startShield(0)
   })
 
+  t.test('with every shield down the edge goes to the origin, and back to the shields when they return', async (t) => {
+    const pathOf = (i: number): string => `/v/fallback/720p/seg_${String(i).padStart(5, '0')}.m4s`
+    const bodyOf = (i: number): Buffer => randomBytes(3000, 300 + i)
+    for (let i = 0; i < 40; i++) origin.static(pathOf(i), bodyOf(i), { 'content-type': 'video/iso.segment' })
+    await Promise.all(topo.shields.map((s) => s.kill9()))
+    for (const i of [0, 1]) {
+      const r = await fetch(edge.url + topo.sign(pathOf(i)))
+      t.equal(r.status, 200, `${pathOf(i)} through the origin`)
+      t.equal(r.headers.get('x-cache'), 'MISS')
+      t.equal(sha(Buffer.from(await r.arrayBuffer())), sha(bodyOf(i)))
+      t.equal(origin.count(pathOf(i)), 1, 'the origin answered the edge itself')
+    }
+    await topo.startShield(0)
+    await topo.startShield(1)
+    // The active probe marks the shields up again; from then on the edge's misses go through them
+    // (a shield's answer carries its own x-cache, forwarded as x-cache-upstream). A new object each try.
+    let next = 2
+    const viaShield = await waitFor(
+      async () => {
+        const i = next++
+        if (i >= 40) throw new Error('no miss went through a shield')
+        const r = await fetch(edge.url + topo.sign(pathOf(i)))
+        const body = Buffer.from(await r.arrayBuffer())
+        return r.status === 200 && r.headers.get('x-cache-upstream') === 'MISS' ? { i, body } : null
+      },
+      { what: 'a miss answered through a shield again', timeoutMs: 15_000 },
+    )
+    t.equal(sha(viaShield.body), sha(bodyOf(viaShield.i)))
+  })
+
   t.test('kill -9 of a shield during a fill: after restart the partial object is never served', async (t) => {
     const gate = deferred()
     const full = randomBytes(300_000, 12)
