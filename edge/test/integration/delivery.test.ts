@@ -162,6 +162,39 @@ t.test('delivery through edge → shield → origin', async (t) => {
     await health.arrayBuffer()
   })
 
+  t.test('the admin listener: health, readiness, Prometheus metrics, coded refusals', async (t) => {
+    for (const node of [edge, shield, topo.origin!]) {
+      const health = await fetch(`${node.adminUrl}/healthz`)
+      t.equal(health.status, 200, `${node.tier} /healthz`)
+      t.same(await health.json(), { ok: true })
+      const ready = await fetch(`${node.adminUrl}/readyz`)
+      t.equal(ready.status, 200, `${node.tier} /readyz`)
+      t.same(await ready.json(), { ready: true })
+      const metrics = await fetch(`${node.adminUrl}/metrics`)
+      t.equal(metrics.status, 200)
+      t.match(metrics.headers.get('content-type'), /^text\/plain; version=0\.0\.4/)
+      const text = await metrics.text()
+      t.match(text, new RegExp(`^vcdn_${node.tier}_process_resident_memory_bytes \\d+`, 'm'), 'process metrics')
+      const missing = await fetch(`${node.adminUrl}/nope`)
+      t.equal(missing.status, 404)
+      t.equal(((await missing.json()) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND')
+    }
+    for (const node of [edge, shield]) {
+      const text = await (await fetch(`${node.adminUrl}/metrics`)).text()
+      for (const name of ['cache_hits', 'cache_misses', 'cache_fills', 'cache_store_errors', 'upstream_requests'])
+        t.match(text, new RegExp(`^vcdn_${node.tier}_${name} \\d+`, 'm'), `${node.tier} exports ${name}`)
+      for (const body of ['not json', '{"prefix":"v/no-leading-slash/"}', '{}']) {
+        const r = await fetch(`${node.adminUrl}/purge`, {
+          method: 'POST',
+          headers: { 'x-vcdn-tier': SECRET, 'content-type': 'application/json' },
+          body,
+        })
+        t.equal(r.status, 400, `${node.tier} refuses purge body ${body}`)
+        t.equal(((await r.json()) as { error: { code: string } }).error.code, 'ERR_PURGE_BODY')
+      }
+    }
+  })
+
   t.test('purge of a prefix removes objects from memory and disk on every node it is sent to', async (t) => {
     const body = randomBytes(50_000, 5)
     await topo.store.put('v/vid5/720p/seg_00001.m4s', body)
