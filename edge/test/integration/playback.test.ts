@@ -1,11 +1,15 @@
 // Playback by a real player: Debian's chromium, driven by playwright-core, plays an uploaded and
-// transcoded video with hls.js through edge → shield → origin on the signed URL, to the end.
+// transcoded video with hls.js through edge → shield → origin on the signed URL, to the end, and
+// the DASH MPD of the same segments with dash.js.
 import t from 'tap'
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import { makeClip, metric, startFullStack, tempDir } from '../../../shared/testing/index.js'
 
 const CHROMIUM = '/usr/bin/chromium'
+// dash.js's browser bundle (its package exports only the ESM build; the UMD one sets window.dashjs).
+const DASHJS = join(dirname(createRequire(import.meta.url).resolve('dashjs')), '..', 'umd', 'dash.all.min.js')
 
 interface PlayerState {
   errors: { type: string; details: string; fatal: boolean }[]
@@ -76,6 +80,45 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   t.ok(state.frames > 100, `frames were decoded (${state.frames})`)
   t.same(consoleErrors, [], 'no page errors')
   t.ok((await metric(stack.edge.adminUrl, 'vcdn_edge_cache_misses')) > 0, 'segments came through the edge')
+
+  // The DASH MPD over the same CMAF segments, played by dash.js on the same signed path.
+  const dash = video.playback?.dash ?? ''
+  t.match(dash, /^http:\/\/127\.0\.0\.1:\d+\/t\/[^/]+\/v\/[^/]+\/manifest\.mpd$/, 'signed DASH URL')
+  await page.goto(player) // any page of the edge's origin; dash.js is added to it below
+  await page.addScriptTag({ path: DASHJS })
+  const dashState = await page.evaluate(
+    (url) =>
+      new Promise<{ ended: boolean; errors: string[]; frames: number; duration: number; currentTime: number }>(
+        (resolve) => {
+          type DashPlayer = {
+            initialize(v: HTMLVideoElement, url: string, autoPlay: boolean): void
+            on(e: string, cb: (e: { error?: { code?: number; message?: string } }) => void): void
+          }
+          const dashjs = (window as unknown as { dashjs: { MediaPlayer(): { create(): DashPlayer } } }).dashjs
+          document.querySelectorAll('video').forEach((v) => v.pause())
+          const v = document.createElement('video')
+          v.muted = true
+          document.body.appendChild(v)
+          const errors: string[] = []
+          const finish = (ended: boolean): void => {
+            const q = v.getVideoPlaybackQuality()
+            resolve({ ended, errors, frames: q.totalVideoFrames, duration: v.duration, currentTime: v.currentTime })
+          }
+          const p = dashjs.MediaPlayer().create()
+          p.on('error', (e) => {
+            errors.push(`${e.error?.code ?? '?'} ${e.error?.message ?? ''}`)
+            finish(false)
+          })
+          v.addEventListener('ended', () => finish(true))
+          p.initialize(v, url, true)
+        },
+      ),
+    dash,
+  )
+  t.same(dashState.errors, [], 'no dash.js errors')
+  t.equal(dashState.ended, true, 'dash.js played to the end')
+  t.ok(dashState.duration > 7 && dashState.duration < 9, `DASH duration ${dashState.duration}`)
+  t.ok(dashState.frames > 100, `DASH frames were decoded (${dashState.frames})`)
 
   // A tampered token: the page itself is refused, and hls.js on a tampered master URL fails.
   const tampered = player.replace(
