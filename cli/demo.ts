@@ -5,11 +5,12 @@
 // playback URL and a player page. Ctrl-C stops everything.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { sampleClipArgs } from '../shared/sample/index.js'
 import { uploadFile, waitReady } from './upload.js'
 
 interface Listening {
@@ -66,32 +67,8 @@ function freePort(): Promise<number> {
 /** A 720p clip with a tone, from ffmpeg's lavfi sources. */
 async function makeSample(path: string, seconds: number): Promise<void> {
   if (existsSync(path)) return
-  await run('ffmpeg', [
-    '-v',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=1280x720:rate=30',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=48000',
-    '-t',
-    String(seconds),
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    '-c:a',
-    'aac',
-    '-shortest',
-    `${path}.tmp.mp4`,
-  ])
-  await run('mv', [`${path}.tmp.mp4`, path])
+  await run('ffmpeg', sampleClipArgs({ seconds, width: 1280, height: 720, preset: 'veryfast' }, `${path}.tmp.mp4`))
+  renameSync(`${path}.tmp.mp4`, path)
 }
 
 export async function demo(flags: Record<string, string | true>, positional: readonly string[] = []): Promise<void> {

@@ -65,24 +65,14 @@ export async function edgeRss(ctx: RunContext): Promise<ScenarioResult> {
     await warmUntilHit(stack, SEGMENT_PATH, segment.length)
 
     const loads: LoadResult[] = []
-    phase = 'playlist-hit'
-    loads.push(
-      await runLoad(stack, PLAYLIST_PATH, {
-        connections: ctx.connections,
-        durationS: ctx.durationS,
-        client: ctx.smallClient,
-      }),
-    )
-    sample()
-    phase = 'segment-hit'
-    loads.push(
-      await runLoad(stack, SEGMENT_PATH, {
-        connections: ctx.connections,
-        durationS: ctx.durationS,
-        client: ctx.segmentClient,
-      }),
-    )
-    sample()
+    for (const [name, path, client] of [
+      ['playlist-hit', PLAYLIST_PATH, ctx.smallClient],
+      ['segment-hit', SEGMENT_PATH, ctx.segmentClient],
+    ] as const) {
+      phase = name
+      loads.push(await runLoad(stack, path, { connections: ctx.connections, durationS: ctx.durationS, client }))
+      sample()
+    }
     clearInterval(timer)
     timer = null
 

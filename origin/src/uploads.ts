@@ -7,7 +7,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { isNoSpace, VcdnError } from '../../shared/errors/index.js'
+import { hasCode, isNoSpace, VcdnError } from '../../shared/errors/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import type { Store } from '../../shared/store/index.js'
 import type { MetadataDb, Upload } from './db.js'
@@ -38,8 +38,8 @@ export class UploadManager {
   readonly #o: UploadManagerOptions
   // uploadId → the in-flight writer's completion; owned by this manager.
   readonly #locks = new Map<string, Promise<void>>()
-  readonly #finalizing = new Set<Promise<void>>()
-  readonly #finalizingIds = new Set<string>()
+  /** Background moves into the store, by upload id (one at a time per upload). */
+  readonly #finalizing = new Map<string, Promise<void>>()
   #timer: NodeJS.Timeout | null = null
 
   constructor(opts: UploadManagerOptions) {
@@ -67,7 +67,7 @@ export class UploadManager {
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
-    await Promise.allSettled([...this.#finalizing])
+    await Promise.allSettled([...this.#finalizing.values()])
   }
 
   #path(id: string): string {
@@ -214,24 +214,20 @@ export class UploadManager {
 
   /** Move a complete upload into the store; a failure (full store, …) is retried by the sweeper. */
   #finalizeInBackground(upload: Upload): void {
-    if (this.#finalizingIds.has(upload.id)) return
-    this.#finalizingIds.add(upload.id)
+    if (this.#finalizing.has(upload.id)) return
     const p = this.#finalize(upload).catch((err: unknown) => {
       this.#o.log.error(
         { err, uploadId: upload.id, videoId: upload.videoId },
         'moving the upload into the store failed; retried by the next sweep',
       )
     })
-    this.#finalizing.add(p)
-    void p.finally(() => {
-      this.#finalizing.delete(p)
-      this.#finalizingIds.delete(upload.id)
-    })
+    this.#finalizing.set(upload.id, p)
+    void p.finally(() => this.#finalizing.delete(upload.id))
   }
 
   /** Wait for background finalizations (tests, close). */
   async idle(): Promise<void> {
-    await Promise.allSettled([...this.#finalizing])
+    await Promise.allSettled([...this.#finalizing.values()])
   }
 
   async #finalize(upload: Upload): Promise<void> {
@@ -305,6 +301,6 @@ async function unlinkQuiet(path: string): Promise<void> {
   try {
     await unlink(path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    if (!hasCode(err, 'ENOENT')) throw err
   }
 }

@@ -12,7 +12,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { LRUCache } from 'lru-cache'
-import { errorBody, isVcdnError, VcdnError, type ErrorCode } from '../errors/index.js'
+import { errorBody, hasCode, isVcdnError, VcdnError, type ErrorCode } from '../errors/index.js'
 import type { HeaderMap, ResponseSink } from '../http/types.js'
 import { DiskIndex, type FileRef, type IndexRow } from './disk-index.js'
 import { Fill, pipeFill, type FillHead, type FillPlan, type FillReader } from './fill.js'
@@ -730,17 +730,19 @@ export class CacheEngine {
           throw new VcdnError('ERR_UPSTREAM_BODY', 'more bytes than content-length')
         }
         fill.push(chunk)
-        if (fh !== null && !(await this.#writeChunk(fill, fh, chunk, written))) {
-          // The disk refused (full, I/O error): the upstream is fine, so every reader still gets
-          // the whole body. From here on chunks stay in memory (no markWritten), the bytes already
-          // written stay readable from the open temp file, and nothing is stored.
-          fh = null
-          shouldStore = false
-        } else if (fh !== null) {
-          written += chunk.length
-          this.#inflightBytes += chunk.length
-          fill.markWritten(chunk.length)
-          this.#maybeEvict()
+        if (fh !== null) {
+          if (await this.#writeChunk(fill, fh, chunk, written)) {
+            written += chunk.length
+            this.#inflightBytes += chunk.length
+            fill.markWritten(chunk.length)
+            this.#maybeEvict()
+          } else {
+            // The disk refused (full, I/O error): the upstream is fine, so every reader still gets
+            // the whole body. From here on chunks stay in memory (no markWritten), the bytes
+            // already written stay readable from the open temp file, and nothing is stored.
+            fh = null
+            shouldStore = false
+          }
         }
         if (plan === 'memory' && fill.received > o.memoryObjectMaxBytes) shouldStore = false
         if (plan === 'disk' && fill.received > maxStorableBytes) shouldStore = false
@@ -1003,8 +1005,7 @@ export class CacheEngine {
     try {
       await unlink(join(this.#objectsDir, file))
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.#o.log.warn({ err, file }, 'cache object unlink failed')
+      if (!hasCode(err, 'ENOENT')) this.#o.log.warn({ err, file }, 'cache object unlink failed')
     }
   }
 }

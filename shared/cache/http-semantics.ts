@@ -55,20 +55,7 @@ export function contentKind(key: string): ContentKind {
   }
 }
 
-/** Response header fields kept with a stored object (and what a revalidation may update). */
-export const STORED_HEADERS = [
-  'content-type',
-  'content-encoding',
-  'etag',
-  'last-modified',
-  'cache-control',
-  'expires',
-  'date',
-  'age',
-  'x-cache',
-] as const
-
-/** The subset forwarded to clients as-is; age and x-cache are recomputed per tier. */
+/** Header fields forwarded to clients as stored; age and x-cache are recomputed per tier. */
 export const FORWARDED_HEADERS = [
   'content-type',
   'content-encoding',
@@ -77,6 +64,9 @@ export const FORWARDED_HEADERS = [
   'cache-control',
   'expires',
 ] as const
+
+/** Response header fields kept with a stored object (and what a revalidation may update). */
+export const STORED_HEADERS = [...FORWARDED_HEADERS, 'date', 'age', 'x-cache'] as const
 
 export function pickStoredHeaders(headers: HeaderMap): HeaderMap {
   const out: HeaderMap = {}

@@ -87,10 +87,14 @@ export function errorBody(code: ErrorCode): string {
   return JSON.stringify({ error: { code, message: ERRORS[code].message } })
 }
 
+/** True when `err` carries this `code` (a Node system error such as ENOENT, a SQLite error, …). */
+export function hasCode(err: unknown, code: string): boolean {
+  return err !== null && typeof err === 'object' && 'code' in err && err.code === code
+}
+
 /** A filesystem or SQLite error that means "no space left" (full disk or quota). */
 export function isNoSpace(err: unknown): boolean {
-  if (err === null || typeof err !== 'object' || !('code' in err)) return false
-  return err.code === 'ENOSPC' || err.code === 'EDQUOT' || err.code === 'SQLITE_FULL'
+  return hasCode(err, 'ENOSPC') || hasCode(err, 'EDQUOT') || hasCode(err, 'SQLITE_FULL')
 }
 
 /** Map anything thrown to a registered code; unknown errors become ERR_INTERNAL. */

@@ -3,7 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile 
 import type { BigIntStats, Dirent } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { VcdnError, isNoSpace, isVcdnError } from '../errors/index.js'
+import { VcdnError, hasCode, isNoSpace, isVcdnError } from '../errors/index.js'
 import { contentTypeFor } from './content-type.js'
 import { isKeySegment, validateStoreKey, validateStorePrefix } from './keys.js'
 import type { ByteRange, ListOptions, ObjectInfo, PutOptions, Store } from './types.js'
@@ -392,10 +392,6 @@ function parentOf(path: string): string {
 function parentKey(key: string): string {
   const slash = key.lastIndexOf('/')
   return slash === -1 ? '' : key.slice(0, slash)
-}
-
-function hasCode(err: unknown, code: string): boolean {
-  return err !== null && typeof err === 'object' && 'code' in err && err.code === code
 }
 
 function isAbsent(err: unknown): boolean {

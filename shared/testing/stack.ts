@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { createReadStream, mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import * as tus from 'tus-js-client'
+import { sampleClipArgs, type SampleClip } from '../sample/index.js'
 import { freePort, startTier, VCDN_BIN, waitFor, type TierProcess } from './processes.js'
 
 export const STACK_SECRET = 'stack-tier-secret'
@@ -190,18 +191,7 @@ export async function startFullStack(opts: {
 }
 
 /** A test clip from ffmpeg's lavfi sources (testsrc2, plus a sine tone unless hasAudio is false). */
-export function makeClip(
-  path: string,
-  o: { seconds: number; width: number; height: number; fps?: number | string; hasAudio?: boolean; crf?: number },
-): string {
-  const hasAudio = o.hasAudio !== false
-  execFileSync('ffmpeg', [
-    ...['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps ?? 30}`],
-    ...(hasAudio ? ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'] : []),
-    ...['-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p'],
-    ...(o.crf !== undefined ? ['-crf', String(o.crf)] : []),
-    ...(hasAudio ? ['-c:a', 'aac', '-shortest'] : []),
-    path,
-  ])
+export function makeClip(path: string, o: SampleClip): string {
+  execFileSync('ffmpeg', sampleClipArgs(o, path))
   return path
 }
