@@ -4,7 +4,7 @@
 import t from 'tap'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type Browser, type Request } from 'playwright-core'
 import { makeClip, metric, startFullStack, tempDir } from '../../../shared/testing/index.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -49,29 +49,57 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   const page = await browser.newPage()
   const consoleErrors: string[] = []
   page.on('pageerror', (e) => consoleErrors.push(e.message))
+  // What the page fetched, for the message of a stall: requests still open, failed, or non-2xx.
+  const open = new Map<Request, number>()
+  const failed: string[] = []
+  page.on('request', (r) => open.set(r, Date.now()))
+  page.on('requestfinished', (r) => {
+    open.delete(r)
+    void r.response().then((res) => {
+      if (res !== null && res.status() >= 400) failed.push(`${res.status()} ${r.url()}`)
+    })
+  })
+  page.on('requestfailed', (r) => {
+    open.delete(r)
+    failed.push(`${r.failure()?.errorText ?? 'failed'} ${r.url()}`)
+  })
+  const network = (): string =>
+    JSON.stringify({
+      open: [...open].map(([r, at]) => `${r.url()} (open ${Date.now() - at} ms)`),
+      failed,
+    })
 
   const player = hls.replace(/master\.m3u8$/, 'player.html')
   const response = await page.goto(player)
   t.equal(response?.status(), 200, 'the player page is served under the token')
-  await page.waitForFunction(
-    () => {
-      const s = (window as unknown as { vcdnPlayer?: PlayerState }).vcdnPlayer
-      return s !== undefined && (s.ended || s.fatal)
-    },
-    undefined,
-    { timeout: 90_000, polling: 250 },
-  )
+  const settled = await page
+    .waitForFunction(
+      () => {
+        const s = (window as unknown as { vcdnPlayer?: PlayerState }).vcdnPlayer
+        return s !== undefined && (s.ended || s.fatal)
+      },
+      undefined,
+      { timeout: 90_000, polling: 250 },
+    )
+    .then(
+      () => true,
+      () => false,
+    )
   const state = await page.evaluate(() => {
     const v = document.querySelector('video') as HTMLVideoElement
     const q = v.getVideoPlaybackQuality()
+    const buffered: string[] = []
+    for (let i = 0; i < v.buffered.length; i++) buffered.push(`${v.buffered.start(i)}-${v.buffered.end(i)}`)
     return {
       player: (window as unknown as { vcdnPlayer: PlayerState }).vcdnPlayer,
       currentTime: v.currentTime,
       duration: v.duration,
       frames: q.totalVideoFrames,
       dropped: q.droppedVideoFrames,
+      media: { paused: v.paused, readyState: v.readyState, networkState: v.networkState, buffered },
     }
   })
+  t.ok(settled, `the player ended or failed within 90 s (${JSON.stringify(state)} ${network()})`)
   t.equal(state.player.fatal, false, `no fatal player error (${JSON.stringify(state.player.errors)})`)
   t.equal(state.player.ended, true, 'played to the end')
   t.ok(state.player.levels >= 2, `hls.js saw the ladder (${state.player.levels} levels)`)
