@@ -13,6 +13,7 @@ import {
   HttpServer,
   sendError,
   sendJson,
+  type HeaderMap,
   type IncomingRequest,
   type ResponseSink,
 } from '../http/index.js'
@@ -85,6 +86,29 @@ export function validateKey(path: string): string {
   if (validKeys.size >= VALID_KEYS_MAX) validKeys.clear()
   validKeys.add(key)
   return key
+}
+
+/** The engine's view of a request's headers when it has none of them: most hits. Never mutated. */
+const NO_HEADERS: HeaderMap = Object.freeze({})
+
+/**
+ * The request headers the cache engine acts on, read one by one (copying every header a player
+ * sends costs more than the rest of a hit): RFC 9110 §13.1 conditionals and §14.2 Range, with
+ * If-Range only beside a Range (§13.1.5).
+ */
+function cacheRequestHeaders(req: IncomingRequest): HeaderMap {
+  let headers: HeaderMap | null = null
+  const range = req.header('range')
+  if (range !== undefined) {
+    headers = { range }
+    const ifRange = req.header('if-range')
+    if (ifRange !== undefined) headers['if-range'] = ifRange
+  }
+  const ifNoneMatch = req.header('if-none-match')
+  if (ifNoneMatch !== undefined) (headers ??= {})['if-none-match'] = ifNoneMatch
+  const ifModifiedSince = req.header('if-modified-since')
+  if (ifModifiedSince !== undefined) (headers ??= {})['if-modified-since'] = ifModifiedSince
+  return headers ?? NO_HEADERS
 }
 
 /**
@@ -274,7 +298,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         if (!key.startsWith('/v/')) {
           status = sendError(res, 'ERR_NOT_FOUND')
         } else {
-          const serveReq: ServeRequest = { method: req.method, key, headers: req.headers }
+          const serveReq: ServeRequest = { method: req.method, key, headers: cacheRequestHeaders(req) }
           const hit = engine.serveHit(serveReq, res)
           if (hit === null) return serveSlow(req, serveReq, res, startedMs)
           finish(req, key, hit.status, hit, startedMs)

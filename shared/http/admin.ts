@@ -51,7 +51,7 @@ export function createAdminServer(opts: AdminOptions): HttpServer {
 }
 
 async function purge(opts: AdminOptions, req: IncomingRequest, res: ResponseSink): Promise<void> {
-  if (!secretEquals(req.headers[TIER_SECRET_HEADER], opts.tierSecret)) {
+  if (!secretEquals(req.header(TIER_SECRET_HEADER), opts.tierSecret)) {
     sendError(res, 'ERR_TIER_AUTH')
     return
   }

@@ -356,31 +356,64 @@ class UwsResponse implements ResponseSink {
   }
 }
 
-/** The request as handlers see it. Fields are copied from uWS synchronously; the peer address is
- * read on first use (most requests never ask), from the live response. */
+/**
+ * The request as handlers see it. Method, path and query are copied from uWS synchronously; the
+ * headers are read from the live uWS request while its handler runs and copied only when needed:
+ * on the first use of `headers`, or as the handler returns with the response still open (a handler
+ * that went async may read them later). A hot hit reads three headers with header() and copies
+ * none. The peer address is read on first use (most requests never ask), from the live response.
+ */
 class UwsRequest implements IncomingRequest {
   readonly method: string
   readonly path: string
   readonly query: string
-  readonly headers: HeaderMap
   readonly body: AsyncIterable<Uint8Array>
   #sink: UwsResponse
+  /** Valid only while the uWS handler runs (uWS reuses it afterwards); null after release(). */
+  #uws: uWS.HttpRequest | null
+  #headers: HeaderMap | null = null
   #remoteAddress: string | null = null
 
   constructor(
     method: string,
     path: string,
     query: string,
-    headers: HeaderMap,
+    uws: uWS.HttpRequest,
     body: AsyncIterable<Uint8Array>,
     sink: UwsResponse,
   ) {
     this.method = method
     this.path = path
     this.query = query
-    this.headers = headers
+    this.#uws = uws
     this.body = body
     this.#sink = sink
+  }
+
+  get headers(): HeaderMap {
+    return this.#headers ?? this.#copyHeaders()
+  }
+
+  #copyHeaders(): HeaderMap {
+    const headers: HeaderMap = {}
+    if (this.#uws !== null) {
+      copyTarget = headers
+      this.#uws.forEach(copyHeader)
+    }
+    this.#headers = headers
+    return headers
+  }
+
+  header(name: string): string | undefined {
+    // uWS answers '' for a header that is absent; an empty one reads the same from the copy.
+    const value = this.#headers !== null ? this.#headers[name] : this.#uws?.getHeader(name)
+    return value === '' ? undefined : value
+  }
+
+  /** The uWS handler is returning: keep a copy of the headers if the request outlives it. */
+  release(isOutliving: boolean): void {
+    if (isOutliving && this.#headers === null) this.#copyHeaders()
+    this.#uws = null
   }
 
   /**
@@ -394,7 +427,7 @@ class UwsRequest implements IncomingRequest {
   }
 
   readBody(maxBytes: number): Promise<Buffer | null> {
-    return collect(this.body, this.headers['content-length'], maxBytes)
+    return collect(this.body, this.header('content-length'), maxBytes)
   }
 }
 
@@ -445,14 +478,11 @@ export class HttpServer {
   }
 
   #onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
-    // Copy everything synchronously: req is invalid once this function returns.
+    // Copy what every request needs synchronously: req is invalid once this function returns.
     const sent = req.getCaseSensitiveMethod()
     const method = sent === 'GET' || sent === 'HEAD' ? sent : sent.toUpperCase()
     const path = req.getUrl()
     const query = req.getQuery() ?? ''
-    const headers: HeaderMap = {}
-    copyTarget = headers
-    req.forEach(copyHeader)
     this.#inFlight++
     const sink = new UwsResponse(res, method === 'HEAD', this.#tracker)
     let body = EMPTY_BODY
@@ -461,15 +491,17 @@ export class HttpServer {
       sink.onAbort(() => stream.abort())
       body = stream
     }
-    const request = new UwsRequest(method, path, query, headers, body, sink)
+    const request = new UwsRequest(method, path, query, req, body, sink)
     let result: void | Promise<void>
     try {
       result = this.#handler(request, sink)
     } catch (err) {
+      request.release(false)
       this.#onHandlerError(err)
       sink.abort()
       return
     }
+    request.release(result !== undefined || !sink.isDone)
     sink.armAbort()
     if (result !== undefined) {
       result.catch((err: unknown) => {

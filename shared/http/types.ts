@@ -11,7 +11,13 @@ export interface ServerRequest {
   readonly path: string
   /** Raw query string without the leading '?', '' when absent. */
   readonly query: string
+  /**
+   * Every request header. Copying them costs per header (a player sends ten or more), so code that
+   * needs only a few reads them with header() instead; the hot path of a cache hit never asks.
+   */
   readonly headers: HeaderMap
+  /** One header by lower-case name; an absent header, like an empty one, is undefined. */
+  header(name: string): string | undefined
   /** Client address as text (IPv4 dotted or IPv6). */
   readonly remoteAddress: string
 }

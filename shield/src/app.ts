@@ -18,7 +18,7 @@ export function buildShield(config: ShieldConfig, deps: ShieldDeps): Promise<Cac
     log: deps.log,
     ...(deps.now ? { now: deps.now } : {}),
     gate: (req, res) => {
-      if (!secretEquals(req.headers[TIER_SECRET_HEADER], config.tierSecret)) {
+      if (!secretEquals(req.header(TIER_SECRET_HEADER), config.tierSecret)) {
         return { status: sendError(res, 'ERR_TIER_AUTH') }
       }
       return { path: req.path }

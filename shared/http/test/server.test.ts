@@ -231,3 +231,44 @@ t.test('start() then end(body) after an await still leaves in one write', async 
   const text = (await first).toString('latin1')
   t.ok(text.endsWith('\r\n\r\nhello, one packet'), 'head and body arrived together')
 })
+
+t.test('headers read one by one in the handler, or all of them after an await', async (t) => {
+  const seen: Record<string, unknown>[] = []
+  const url = await serve(t, async (req, res) => {
+    const sync = { range: req.header('range'), empty: req.header('x-empty'), absent: req.header('x-absent') }
+    if (req.path === '/sync') {
+      seen.push(sync)
+      res.start(200, {}, 0)
+      res.end()
+      return
+    }
+    await new Promise((r) => setImmediate(r))
+    // uWS has reused its request object by now: these come from the copy taken as the handler returned.
+    seen.push({ ...sync, later: req.header('x-later'), all: { ...req.headers } })
+    res.start(200, {}, 0)
+    res.end()
+  })
+  const c = await rawClient(url)
+  t.teardown(() => c.socket.destroy())
+  c.socket.write('GET /sync HTTP/1.1\r\nhost: x\r\nRange: bytes=0-1\r\nX-Empty:\r\n\r\n')
+  await c.waitFor(1)
+  c.socket.write('GET /async HTTP/1.1\r\nhost: x\r\nrange: bytes=2-3\r\nx-later: yes\r\nUser-Agent: t/1\r\n\r\n')
+  const deadline = Date.now() + 5000
+  while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  t.same(
+    seen[0],
+    { range: 'bytes=0-1', empty: undefined, absent: undefined },
+    'header() reads the live request; empty reads as absent',
+  )
+  t.same(
+    seen[1],
+    {
+      range: 'bytes=2-3',
+      empty: undefined,
+      absent: undefined,
+      later: 'yes',
+      all: { host: 'x', range: 'bytes=2-3', 'x-later': 'yes', 'user-agent': 't/1' },
+    },
+    'after an await header() and headers answer from the copy, names lower-cased',
+  )
+})
