@@ -1,7 +1,7 @@
 // vcdn benchmarks: vcdn vs Debian nginx as the same two-tier cache, side by side in one run.
 //   node dist/bench/run.js [--scenario name[,name]] [--duration s] [--runs n] [--connections n]
-//                          [--client wrk|autocannon|stream] [--segment-client wrk|stream]
-//                          [--no-pin] [--out dir] [--smoke]
+//                          [--client wrk|autocannon|stream] [--segment-client wrk|stream|trunc]
+//                          [--headers player|bare] [--no-pin] [--out dir] [--smoke]
 // Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
 // ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
 // scenario ran (targets missed are results, not failures), 1 when one could not run.
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { ROOT, tempDir } from '../shared/testing/index.js'
 import { LOAD_CLIENTS, type LoadClient } from './lib/load.js'
 import { configurePinning } from './lib/pin.js'
+import { REQUEST_HEADER_SETS, type RequestHeaderSet } from './lib/player-headers.js'
 import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
 import { playlistHit, segmentHit } from './scenarios/hit.js'
@@ -40,6 +41,13 @@ function parseClient(name: string, v: string | undefined, fallback: LoadClient):
   return c
 }
 
+function parseHeaderSet(v: string | undefined): RequestHeaderSet {
+  if (v === undefined) return 'player'
+  const h = REQUEST_HEADER_SETS.find((x) => x === v)
+  if (h === undefined) throw new Error(`--headers must be one of ${REQUEST_HEADER_SETS.join(', ')}, got ${v}`)
+  return h
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -50,6 +58,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       client: { type: 'string' },
       'segment-client': { type: 'string' },
+      headers: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
     },
@@ -68,6 +77,7 @@ async function main(): Promise<number> {
     connections: Math.round(positive('connections', values.connections, 100)),
     smallClient: parseClient('client', values.client, 'wrk'),
     segmentClient: parseClient('segment-client', values['segment-client'], 'wrk'),
+    headerSet: parseHeaderSet(values.headers),
     isSmoke,
     outDir: values.out ?? join(ROOT, 'bench', 'results'),
     stamp: stamp(),
@@ -75,7 +85,7 @@ async function main(): Promise<number> {
   const pinning = configurePinning(values['no-pin'] !== true)
   console.log(
     `vcdn bench: ${names.join(', ')}; ${ctx.runs} run(s) of ${ctx.durationS} s per stack, ${ctx.connections} connections` +
-      `; clients ${ctx.smallClient}/${ctx.segmentClient}` +
+      `; clients ${ctx.smallClient}/${ctx.segmentClient}; ${ctx.headerSet} request headers` +
       (pinning === null
         ? '; not pinned'
         : `; pinned: edge on cpu ${pinning.edgeCpus}, load generator + shields + origin on cpu ${pinning.otherCpus}`) +
@@ -117,6 +127,7 @@ async function main(): Promise<number> {
           runs: ctx.runs,
           connections: ctx.connections,
           clients: { small: ctx.smallClient, segment: ctx.segmentClient },
+          headers: ctx.headerSet,
           pinning,
           isSmoke,
         },

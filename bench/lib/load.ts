@@ -4,6 +4,7 @@ import autocannon from 'autocannon'
 import type { Stack } from './stacks.js'
 import { pinEdge } from './pin.js'
 import { streamLoad } from './stream-load.js'
+import { runTrunc } from './trunc-load.js'
 import { runWrk } from './wrk.js'
 import { cpuSeconds, round } from './util.js'
 
@@ -15,13 +16,15 @@ type Measured = Pick<
 export interface LoadOptions {
   connections: number
   durationS: number
-  /** wrk (C, pinned to the load-generator core), autocannon (in this process), or the raw
-   * byte-counting client (in this process). */
+  /** wrk (C, pinned to the load-generator core), autocannon (in this process), the raw
+   * byte-counting client (in this process), or the MSG_TRUNC client (pinned, lib/trunc-load.ts). */
   client: LoadClient
+  /** Request headers besides Host, sent with every request (lib/player-headers.ts). */
+  headers: Readonly<Record<string, string>>
 }
 
-export type LoadClient = 'wrk' | 'autocannon' | 'stream'
-export const LOAD_CLIENTS: readonly LoadClient[] = ['wrk', 'autocannon', 'stream']
+export type LoadClient = 'wrk' | 'autocannon' | 'stream' | 'trunc'
+export const LOAD_CLIENTS: readonly LoadClient[] = ['wrk', 'autocannon', 'stream', 'trunc']
 
 export interface LoadResult {
   stack: string
@@ -47,11 +50,12 @@ export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promi
   const t0 = process.hrtime.bigint()
   let wrkCpuPct: number | null = null
   let r: Measured
-  if (o.client === 'wrk') {
-    const w = await runWrk({
+  if (o.client === 'wrk' || o.client === 'trunc') {
+    const w = await (o.client === 'wrk' ? runWrk : runTrunc)({
       url: stack.edgeUrl + stack.sign(path),
       connections: o.connections,
       durationS: o.durationS,
+      headers: o.headers,
     })
     wrkCpuPct = w.cpuPct
     r = w
@@ -82,6 +86,7 @@ async function viaAutocannon(stack: Stack, path: string, o: LoadOptions): Promis
     connections: o.connections,
     pipelining: 1,
     duration: o.durationS,
+    headers: { ...o.headers },
     timeout: 10,
   })
   return {
@@ -101,6 +106,7 @@ async function viaStream(stack: Stack, path: string, o: LoadOptions): Promise<Me
     path: stack.sign(path),
     connections: o.connections,
     durationS: o.durationS,
+    headers: o.headers,
   })
   return {
     reqPerSec: r.reqPerSec,

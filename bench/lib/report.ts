@@ -1,5 +1,6 @@
 // Results: one summary line per scenario on stdout, one JSON file per scenario, one combined file.
 import type { LoadClient } from './load.js'
+import type { RequestHeaderSet } from './player-headers.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -28,6 +29,8 @@ export interface RunContext {
   smallClient: LoadClient
   /** Load generator of the 2 MB loads (segment-hit): wrk (default) or the raw client. */
   segmentClient: LoadClient
+  /** Which request headers every load sends (lib/player-headers.ts). */
+  headerSet: RequestHeaderSet
   isSmoke: boolean
   outDir: string
   stamp: string

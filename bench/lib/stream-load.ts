@@ -12,6 +12,8 @@ export interface StreamLoadOptions {
   path: string
   connections: number
   durationS: number
+  /** Request headers besides Host. */
+  headers: Readonly<Record<string, string>>
 }
 
 export interface StreamLoadResult {
@@ -27,7 +29,10 @@ export interface StreamLoadResult {
 }
 
 export function streamLoad(o: StreamLoadOptions): Promise<StreamLoadResult> {
-  const request = Buffer.from(`GET ${o.path} HTTP/1.1\r\nHost: 127.0.0.1:${o.port}\r\n\r\n`, 'latin1')
+  const extra = Object.entries(o.headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')
+  const request = Buffer.from(`GET ${o.path} HTTP/1.1\r\nHost: 127.0.0.1:${o.port}\r\n${extra}\r\n`, 'latin1')
   const latencies: number[] = []
   let requests = 0
   let bytes = 0

@@ -1,13 +1,11 @@
 // Load with Debian's wrk (C, epoll, one thread): several times cheaper per request than autocannon,
 // so on these 2-core machines the server, not the client, is what saturates. It runs as a child
-// pinned to the load-generator core (lib/pin.ts) and reports through a Lua `done()` hook as one
-// JSON line, so nothing depends on its human-readable output. Bounded by -d and a kill deadline.
-import { spawn } from 'node:child_process'
+// pinned to the load-generator core (lib/load-child.ts) and reports through a Lua `done()` hook as
+// one JSON line, so nothing depends on its human-readable output. Bounded by -d and a kill deadline.
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { loadCpus } from './pin.js'
-import { cpuSeconds } from './util.js'
+import { runLoadChild } from './load-child.js'
 
 export const WRK_BIN = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p)) ?? 'wrk'
 
@@ -34,6 +32,8 @@ export interface WrkOptions {
   url: string
   connections: number
   durationS: number
+  /** Request headers besides Host. */
+  headers: Readonly<Record<string, string>>
 }
 
 export interface WrkResult {
@@ -49,59 +49,30 @@ export interface WrkResult {
   cpuPct: number
 }
 
-export function runWrk(o: WrkOptions): Promise<WrkResult> {
+export async function runWrk(o: WrkOptions): Promise<WrkResult> {
   // wrk takes whole seconds; a smoke run's sub-second durations round up to 1 s.
   const durationS = Math.max(1, Math.round(o.durationS))
-  const args = ['-t1', `-c${o.connections}`, `-d${durationS}s`, '--timeout', '10s', '-s', reportScript(), o.url]
-  const cpus = loadCpus()
-  const [cmd, argv] = cpus === null ? [WRK_BIN, args] : ['taskset', ['-c', cpus, WRK_BIN, ...args]]
-  return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    proc.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    proc.stderr.on('data', (b: Buffer) => (err += b.toString()))
-    // wrk stops itself after -d; this only guards against a hung child (the pid is ours).
-    const deadline = setTimeout(() => proc.kill('SIGKILL'), (durationS + 30) * 1000)
-    // The child's CPU, sampled from /proc while it runs (the last sample misses < 250 ms of it).
-    const t0 = process.hrtime.bigint()
-    let cpuS = 0
-    let cpuWallS = 0
-    const sampler = setInterval(() => {
-      if (proc.pid === undefined) return
-      const c = cpuSeconds(proc.pid)
-      if (c > 0) {
-        cpuS = c
-        cpuWallS = Number(process.hrtime.bigint() - t0) / 1e9
-      }
-    }, 250)
-    proc.once('error', (e) => {
-      clearTimeout(deadline)
-      clearInterval(sampler)
-      reject(new Error(`cannot run ${WRK_BIN}: ${e.message} (make setup installs wrk)`))
-    })
-    proc.once('exit', (code, signal) => {
-      clearTimeout(deadline)
-      clearInterval(sampler)
-      const line = /^WRK_JSON (.*)$/m.exec(out)?.[1]
-      if (code !== 0 || line === undefined) {
-        reject(new Error(`wrk exited with ${code ?? signal}: ${err || out}`))
-        return
-      }
-      const j = JSON.parse(line) as Record<string, number>
-      const n = (k: string): number => j[k] ?? 0
-      const wallS = n('durationUs') / 1e6
-      resolve({
-        requests: n('requests'),
-        bytes: n('bytes'),
-        reqPerSec: Math.round(n('requests') / wallS),
-        bytesPerSec: Math.round(n('bytes') / wallS),
-        latencyP50Ms: Math.round(n('p50Us') / 100) / 10,
-        latencyP99Ms: Math.round(n('p99Us') / 100) / 10,
-        non2xx: n('non2xx'),
-        errors: n('connectErrors') + n('readErrors') + n('writeErrors') + n('timeouts'),
-        cpuPct: cpuWallS > 0 ? Math.round((cpuS / cpuWallS) * 100) : 0,
-      })
-    })
+  const headerArgs = Object.entries(o.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
+  const args = ['-t1', `-c${o.connections}`, `-d${durationS}s`, '--timeout', '10s', ...headerArgs]
+  args.push('-s', reportScript(), o.url)
+  const { report, cpuPct } = await runLoadChild({
+    bin: WRK_BIN,
+    args,
+    durationS,
+    marker: 'WRK_JSON',
+    hint: 'make setup installs wrk',
   })
+  const n = (k: string): number => report[k] ?? 0
+  const wallS = n('durationUs') / 1e6
+  return {
+    requests: n('requests'),
+    bytes: n('bytes'),
+    reqPerSec: Math.round(n('requests') / wallS),
+    bytesPerSec: Math.round(n('bytes') / wallS),
+    latencyP50Ms: Math.round(n('p50Us') / 100) / 10,
+    latencyP99Ms: Math.round(n('p99Us') / 100) / 10,
+    non2xx: n('non2xx'),
+    errors: n('connectErrors') + n('readErrors') + n('writeErrors') + n('timeouts'),
+    cpuPct,
+  }
 }

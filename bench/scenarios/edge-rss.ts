@@ -4,6 +4,7 @@
 // stays below memoryMaxBytes + 150 MB (the budget is a bound on the process, not just the LRU).
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { requestHeaders } from '../lib/player-headers.js'
 import { runLoad, type LoadResult } from '../lib/load.js'
 import { fmtBytes, ratio, type RunContext, type ScenarioResult } from '../lib/report.js'
 import { MEMORY_MAX_BYTES, MIB, startOrigin, startVcdnStack, warmUntilHit, type VcdnStack } from '../lib/stacks.js'
@@ -65,12 +66,15 @@ export async function edgeRss(ctx: RunContext): Promise<ScenarioResult> {
     await warmUntilHit(stack, SEGMENT_PATH, segment.length)
 
     const loads: LoadResult[] = []
+    const headers = requestHeaders(ctx.headerSet)
     for (const [name, path, client] of [
       ['playlist-hit', PLAYLIST_PATH, ctx.smallClient],
       ['segment-hit', SEGMENT_PATH, ctx.segmentClient],
     ] as const) {
       phase = name
-      loads.push(await runLoad(stack, path, { connections: ctx.connections, durationS: ctx.durationS, client }))
+      loads.push(
+        await runLoad(stack, path, { connections: ctx.connections, durationS: ctx.durationS, client, headers }),
+      )
       sample()
     }
     clearInterval(timer)

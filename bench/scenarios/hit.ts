@@ -1,5 +1,6 @@
 // playlist-hit and segment-hit: a hot edge hit with the token check on, vcdn vs nginx, in
 // alternating runs (vcdn, nginx, vcdn, nginx, …) after both stacks hold the object at both tiers.
+import { requestHeaders } from '../lib/player-headers.js'
 import { runLoad, type LoadResult } from '../lib/load.js'
 import { fmtBytes, fmtNum, ratio, type RunContext, type ScenarioResult } from '../lib/report.js'
 import { startNginxStack, startOrigin, startVcdnStack, warmUntilHit, type Stack } from '../lib/stacks.js'
@@ -39,6 +40,7 @@ export const segmentHit = (ctx: RunContext): Promise<ScenarioResult> =>
 
 async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioResult> {
   const client = spec.client === 'small' ? ctx.smallClient : ctx.segmentClient
+  const headers = requestHeaders(ctx.headerSet)
   const dir = join(ctx.dir, spec.scenario)
   mkdirSync(dir, { recursive: true })
   const origin = await startOrigin(dir)
@@ -49,13 +51,15 @@ async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioRe
     stacks.push(await startNginxStack({ dir, upstream: origin.url }))
     for (const s of stacks) {
       await warmUntilHit(s, spec.path, spec.body.length)
-      await runLoad(s, spec.path, { connections: ctx.connections, durationS: ctx.warmupS, client })
+      await runLoad(s, spec.path, { connections: ctx.connections, durationS: ctx.warmupS, client, headers })
       await warmUntilHit(s, spec.path, spec.body.length) // still a hit at both tiers after the warm-up
     }
     const runs: LoadResult[] = []
     for (let i = 0; i < ctx.runs; i++) {
       for (const s of stacks)
-        runs.push(await runLoad(s, spec.path, { connections: ctx.connections, durationS: ctx.durationS, client }))
+        runs.push(
+          await runLoad(s, spec.path, { connections: ctx.connections, durationS: ctx.durationS, client, headers }),
+        )
     }
     const of = (kind: string, f: (r: LoadResult) => number): number =>
       median(runs.filter((r) => r.stack === kind).map(f))
@@ -74,7 +78,7 @@ async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioRe
     const line =
       `${spec.scenario.padEnd(13)} vcdn ${fmt(vcdn)}  nginx ${fmt(nginx)}  ratio ${r.toFixed(2)}×  ` +
       `(target ≥ ${spec.targetRatio}×)  median of ${ctx.runs}` +
-      `  [${client}; per edge core ${ratio(vcdnPerCore, nginxPerCore).toFixed(2)}×; cpu% server/loadgen: vcdn ${of('vcdn', (x) => x.serverCpuPct)}/${of('vcdn', (x) => x.loadgenCpuPct)}` +
+      `  [${client}, ${ctx.headerSet} headers; per edge core ${ratio(vcdnPerCore, nginxPerCore).toFixed(2)}×; cpu% server/loadgen: vcdn ${of('vcdn', (x) => x.serverCpuPct)}/${of('vcdn', (x) => x.loadgenCpuPct)}` +
       ` nginx ${of('nginx', (x) => x.serverCpuPct)}/${of('nginx', (x) => x.loadgenCpuPct)}]` +
       (failures > 0 ? `  WARNING: ${failures} errors` : '')
     return {

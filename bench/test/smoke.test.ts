@@ -104,3 +104,41 @@ t.test('every scenario runs briefly against vcdn and nginx and reports numbers',
     )
   }
 })
+
+t.test(
+  'the server-bound segment load (MSG_TRUNC client) moves bytes on both stacks',
+  { timeout: 60_000 },
+  async (t) => {
+    const out = tempDir('vcdn-bench-smoke-trunc-')
+    t.teardown(out.remove)
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'dist', 'bench', 'run.js'),
+        '--smoke',
+        '--scenario',
+        'segment-hit',
+        '--segment-client',
+        'trunc',
+        '--out',
+        out.dir,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 50_000)
+    t.teardown(() => {
+      clearTimeout(deadline)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)))
+    t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
+    t.match(stdout, /^segment-hit\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s.*\[trunc, player headers;/m)
+    const mibs = [...stdout.matchAll(/(vcdn|nginx) ([\d.]+) MiB\/s/g)].map((m) => Number(m[2]))
+    t.ok(mibs.length >= 2 && mibs.every((x) => x > 0), `both stacks moved bytes (${mibs.join(', ')} MiB/s)`)
+    t.notMatch(stdout, /WARNING/, 'no errors or non-2xx responses during the load')
+  },
+)

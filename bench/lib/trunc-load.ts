@@ -1,0 +1,50 @@
+// The server-bound segment load: lib/trunc-client.py (keep-alive GETs whose bodies the kernel
+// discards with MSG_TRUNC, never copied to user space), pinned like wrk. With wrk on one core of a
+// 2-core machine, a 2 MB load measures how fast wrk can copy bytes in (it saturates first, for
+// either server); this client costs almost nothing per byte, so the edge's core is the limit and
+// the figure compares the two servers.
+import { join } from 'node:path'
+import { ROOT } from '../../shared/testing/index.js'
+import { runLoadChild } from './load-child.js'
+import type { WrkResult } from './wrk.js'
+
+const CLIENT = join(ROOT, 'bench', 'lib', 'trunc-client.py')
+
+export async function runTrunc(o: {
+  url: string
+  connections: number
+  durationS: number
+  headers: Readonly<Record<string, string>>
+}): Promise<WrkResult> {
+  const url = new URL(o.url)
+  const headerLines = Object.entries(o.headers).map(([name, value]) => `${name}: ${value}`)
+  const args = [
+    CLIENT,
+    url.hostname,
+    url.port,
+    url.pathname,
+    String(o.connections),
+    String(o.durationS),
+    ...headerLines,
+  ]
+  const { report, cpuPct } = await runLoadChild({
+    bin: 'python3',
+    args,
+    durationS: o.durationS,
+    marker: 'TRUNC_JSON',
+    hint: 'python3 is part of every machine here',
+  })
+  const n = (k: string): number => report[k] ?? 0
+  const wallS = n('durationS')
+  return {
+    requests: n('requests'),
+    bytes: n('bytes'),
+    reqPerSec: Math.round(n('requests') / wallS),
+    bytesPerSec: Math.round(n('bytes') / wallS),
+    latencyP50Ms: n('p50Ms'),
+    latencyP99Ms: n('p99Ms'),
+    non2xx: n('non2xx'),
+    errors: n('errors'),
+    cpuPct,
+  }
+}
