@@ -15,13 +15,14 @@ import { configurePinning } from './lib/pin.js'
 import { REQUEST_HEADER_SETS, type RequestHeaderSet } from './lib/player-headers.js'
 import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
-import { playlistHit, segmentHit } from './scenarios/hit.js'
+import { playlistHit, segmentHit, segmentServerBound } from './scenarios/hit.js'
 import { missStorm } from './scenarios/miss-storm.js'
 import { transcodeScenario } from './scenarios/transcode.js'
 
 export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = {
   'playlist-hit': playlistHit,
   'segment-hit': segmentHit,
+  'segment-server': segmentServerBound,
   'miss-storm': missStorm,
   'edge-rss': edgeRss,
   transcode: transcodeScenario,

@@ -1,7 +1,7 @@
 // playlist-hit and segment-hit: a hot edge hit with the token check on, vcdn vs nginx, in
 // alternating runs (vcdn, nginx, vcdn, nginx, …) after both stacks hold the object at both tiers.
 import { requestHeaders } from '../lib/player-headers.js'
-import { runLoad, type LoadResult } from '../lib/load.js'
+import { runLoad, type LoadClient, type LoadResult } from '../lib/load.js'
 import { fmtBytes, fmtNum, ratio, type RunContext, type ScenarioResult } from '../lib/report.js'
 import { startNginxStack, startOrigin, startVcdnStack, warmUntilHit, type Stack } from '../lib/stacks.js'
 import { median } from '../lib/util.js'
@@ -15,7 +15,8 @@ interface HitSpec {
   body: Buffer
   metric: 'reqPerSec' | 'bytesPerSec'
   targetRatio: number
-  client: 'small' | 'segment'
+  /** The run's small-object or segment client, or one this scenario always uses. */
+  client: 'small' | 'segment' | LoadClient
 }
 
 export const playlistHit = (ctx: RunContext): Promise<ScenarioResult> =>
@@ -38,8 +39,22 @@ export const segmentHit = (ctx: RunContext): Promise<ScenarioResult> =>
     client: 'segment',
   })
 
+/**
+ * segment-hit with the edge's core as the limit: the MSG_TRUNC client (lib/trunc-load.ts) costs
+ * almost nothing per byte, where wrk on the other core saturates first whichever server it loads.
+ */
+export const segmentServerBound = (ctx: RunContext): Promise<ScenarioResult> =>
+  hitComparison(ctx, {
+    scenario: 'segment-server',
+    path: SEGMENT_PATH,
+    body: segmentBody(),
+    metric: 'bytesPerSec',
+    targetRatio: 2,
+    client: 'trunc',
+  })
+
 async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioResult> {
-  const client = spec.client === 'small' ? ctx.smallClient : ctx.segmentClient
+  const client = spec.client === 'small' ? ctx.smallClient : spec.client === 'segment' ? ctx.segmentClient : spec.client
   const headers = requestHeaders(ctx.headerSet)
   const dir = join(ctx.dir, spec.scenario)
   mkdirSync(dir, { recursive: true })

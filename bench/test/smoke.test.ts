@@ -17,6 +17,10 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
     line: /^segment-hit\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 2×\)\s+median of 1/m,
     fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
   },
+  'segment-server': {
+    line: /^segment-server\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 2×\)\s+median of 1\s+\[trunc, player headers;/m,
+    fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
+  },
   'miss-storm': {
     line: /^miss-storm\s+vcdn p50 [\d.]+ ms p99 [\d.]+ ms origin \d+\s+nginx p50 [\d.]+ ms p99 [\d.]+ ms origin \d+/m,
     fields: [
@@ -93,7 +97,7 @@ t.test('every scenario runs briefly against vcdn and nginx and reports numbers',
       scenarios: Record<string, { summary: Record<string, number> }>
     }
     t.same(all.errors, [], 'no scenario failed to run')
-    for (const name of ['playlist-hit', 'segment-hit']) {
+    for (const name of ['playlist-hit', 'segment-hit', 'segment-server']) {
       const s = all.scenarios[name]?.summary
       t.ok((s?.['vcdn'] ?? 0) > 0 && (s?.['nginx'] ?? 0) > 0, `${name} measured traffic on both stacks`)
     }
@@ -104,41 +108,3 @@ t.test('every scenario runs briefly against vcdn and nginx and reports numbers',
     )
   }
 })
-
-t.test(
-  'the server-bound segment load (MSG_TRUNC client) moves bytes on both stacks',
-  { timeout: 60_000 },
-  async (t) => {
-    const out = tempDir('vcdn-bench-smoke-trunc-')
-    t.teardown(out.remove)
-    const child = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'dist', 'bench', 'run.js'),
-        '--smoke',
-        '--scenario',
-        'segment-hit',
-        '--segment-client',
-        'trunc',
-        '--out',
-        out.dir,
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-    const deadline = setTimeout(() => child.kill('SIGKILL'), 50_000)
-    t.teardown(() => {
-      clearTimeout(deadline)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    })
-    const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)))
-    t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
-    t.match(stdout, /^segment-hit\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s.*\[trunc, player headers;/m)
-    const mibs = [...stdout.matchAll(/(vcdn|nginx) ([\d.]+) MiB\/s/g)].map((m) => Number(m[2]))
-    t.ok(mibs.length >= 2 && mibs.every((x) => x > 0), `both stacks moved bytes (${mibs.join(', ')} MiB/s)`)
-    t.notMatch(stdout, /WARNING/, 'no errors or non-2xx responses during the load')
-  },
-)
