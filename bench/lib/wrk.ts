@@ -2,7 +2,7 @@
 // so on these 2-core machines the server, not the client, is what saturates. It runs as a child
 // pinned to the load-generator core (lib/load-child.ts) and reports through a Lua `done()` hook as
 // one JSON line, so nothing depends on its human-readable output. Bounded by -d and a kill deadline.
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { runLoadChild } from './load-child.js'
@@ -22,8 +22,11 @@ end
 let scriptPath: string | null = null
 function reportScript(): string {
   if (scriptPath === null) {
-    scriptPath = join(tmpdir(), `vcdn-bench-wrk-${process.pid}.lua`)
-    writeFileSync(scriptPath, REPORT_LUA)
+    const path = join(tmpdir(), `vcdn-bench-wrk-${process.pid}.lua`)
+    writeFileSync(path, REPORT_LUA)
+    // One file per bench process, removed with it.
+    process.once('exit', () => rmSync(path, { force: true }))
+    scriptPath = path
   }
   return scriptPath
 }
