@@ -10,9 +10,9 @@ import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ROOT, tempDir } from '../shared/testing/index.js'
-import { LOAD_CLIENTS, type LoadClient } from './lib/load.js'
+import { LOAD_CLIENTS } from './lib/load.js'
 import { configurePinning } from './lib/pin.js'
-import { REQUEST_HEADER_SETS, type RequestHeaderSet } from './lib/player-headers.js'
+import { REQUEST_HEADER_SETS } from './lib/player-headers.js'
 import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
 import { playlistHit, segmentHit, segmentServerBound } from './scenarios/hit.js'
@@ -35,18 +35,12 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   return n
 }
 
-function parseClient(name: string, v: string | undefined, fallback: LoadClient): LoadClient {
+/** A value of one of `choices`, or `fallback` when the option is absent. */
+function oneOf<T extends string>(name: string, v: string | undefined, choices: readonly T[], fallback: T): T {
   if (v === undefined) return fallback
-  const c = LOAD_CLIENTS.find((x) => x === v)
-  if (c === undefined) throw new Error(`--${name} must be one of ${LOAD_CLIENTS.join(', ')}, got ${v}`)
+  const c = choices.find((x) => x === v)
+  if (c === undefined) throw new Error(`--${name} must be one of ${choices.join(', ')}, got ${v}`)
   return c
-}
-
-function parseHeaderSet(v: string | undefined): RequestHeaderSet {
-  if (v === undefined) return 'player'
-  const h = REQUEST_HEADER_SETS.find((x) => x === v)
-  if (h === undefined) throw new Error(`--headers must be one of ${REQUEST_HEADER_SETS.join(', ')}, got ${v}`)
-  return h
 }
 
 async function main(): Promise<number> {
@@ -76,9 +70,9 @@ async function main(): Promise<number> {
     warmupS: isSmoke ? 0.5 : 3,
     runs: Math.round(positive('runs', values.runs, isSmoke ? 1 : 3)),
     connections: Math.round(positive('connections', values.connections, 100)),
-    smallClient: parseClient('client', values.client, 'wrk'),
-    segmentClient: parseClient('segment-client', values['segment-client'], 'wrk'),
-    headerSet: parseHeaderSet(values.headers),
+    smallClient: oneOf('client', values.client, LOAD_CLIENTS, 'wrk'),
+    segmentClient: oneOf('segment-client', values['segment-client'], LOAD_CLIENTS, 'wrk'),
+    headerSet: oneOf('headers', values.headers, REQUEST_HEADER_SETS, 'player'),
     isSmoke,
     outDir: values.out ?? join(ROOT, 'bench', 'results'),
     stamp: stamp(),

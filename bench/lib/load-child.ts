@@ -6,7 +6,30 @@ import { spawn } from 'node:child_process'
 import { loadCpus } from './pin.js'
 import { cpuSeconds } from './util.js'
 
-export interface LoadChildResult {
+/** What the load children (wrk, the MSG_TRUNC client) are asked to do. */
+export interface ChildLoadOptions {
+  url: string
+  connections: number
+  durationS: number
+  /** Request headers besides Host. */
+  headers: Readonly<Record<string, string>>
+}
+
+/** What a load child measured. */
+export interface ChildLoadResult {
+  requests: number
+  bytes: number
+  reqPerSec: number
+  bytesPerSec: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+  non2xx: number
+  errors: number
+  /** CPU the child used, in % of one core (sampled from /proc while it ran). */
+  cpuPct: number
+}
+
+interface LoadChildReport {
   report: Record<string, number>
   /** CPU the child used, in % of one core. */
   cpuPct: number
@@ -19,7 +42,7 @@ export function runLoadChild(o: {
   marker: string
   /** What to tell the operator when the binary is missing. */
   hint: string
-}): Promise<LoadChildResult> {
+}): Promise<LoadChildReport> {
   const cpus = loadCpus()
   const [cmd, argv] = cpus === null ? [o.bin, o.args] : ['taskset', ['-c', cpus, o.bin, ...o.args]]
   return new Promise((resolve, reject) => {

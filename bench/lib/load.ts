@@ -48,7 +48,7 @@ export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promi
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
   const self0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
-  let wrkCpuPct: number | null = null
+  let childCpuPct: number | null = null
   let r: Measured
   if (o.client === 'wrk' || o.client === 'trunc') {
     const w = await (o.client === 'wrk' ? runWrk : runTrunc)({
@@ -57,7 +57,7 @@ export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promi
       durationS: o.durationS,
       headers: o.headers,
     })
-    wrkCpuPct = w.cpuPct
+    childCpuPct = w.cpuPct
     r = w
   } else {
     r = o.client === 'stream' ? await viaStream(stack, path, o) : await viaAutocannon(stack, path, o)
@@ -75,7 +75,7 @@ export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promi
     non2xx: r.non2xx,
     errors: r.errors,
     serverCpuPct: round(((cpu1 - cpu0) / wallS) * 100),
-    loadgenCpuPct: wrkCpuPct ?? round(((self.user + self.system) / 1e6 / wallS) * 100),
+    loadgenCpuPct: childCpuPct ?? round(((self.user + self.system) / 1e6 / wallS) * 100),
     client: o.client,
   }
 }

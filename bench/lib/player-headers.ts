@@ -20,6 +20,11 @@ export const PLAYER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 export type RequestHeaderSet = 'player' | 'bare'
 export const REQUEST_HEADER_SETS: readonly RequestHeaderSet[] = ['player', 'bare']
 
+/** `name: value` lines, as every load generator puts them on the wire or its command line. */
+export function headerLines(headers: Readonly<Record<string, string>>): string[] {
+  return Object.entries(headers).map(([name, value]) => `${name}: ${value}`)
+}
+
 export function requestHeaders(set: RequestHeaderSet): Readonly<Record<string, string>> {
   return set === 'player' ? PLAYER_HEADERS : {}
 }

@@ -3,6 +3,7 @@
 // the client's limit; this client reads the response head, then only counts body bytes. One
 // request in flight per connection (pipelining 1), Content-Length framing only.
 import { connect, type Socket } from 'node:net'
+import { headerLines } from './player-headers.js'
 import { percentile } from './util.js'
 
 const READ_BUFFER_BYTES = 256 * 1024
@@ -29,8 +30,8 @@ export interface StreamLoadResult {
 }
 
 export function streamLoad(o: StreamLoadOptions): Promise<StreamLoadResult> {
-  const extra = Object.entries(o.headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
+  const extra = headerLines(o.headers)
+    .map((line) => `${line}\r\n`)
     .join('')
   const request = Buffer.from(`GET ${o.path} HTTP/1.1\r\nHost: 127.0.0.1:${o.port}\r\n${extra}\r\n`, 'latin1')
   const latencies: number[] = []

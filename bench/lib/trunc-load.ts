@@ -5,19 +5,13 @@
 // the figure compares the two servers.
 import { join } from 'node:path'
 import { ROOT } from '../../shared/testing/index.js'
-import { runLoadChild } from './load-child.js'
-import type { WrkResult } from './wrk.js'
+import { runLoadChild, type ChildLoadOptions, type ChildLoadResult } from './load-child.js'
+import { headerLines } from './player-headers.js'
 
 const CLIENT = join(ROOT, 'bench', 'lib', 'trunc-client.py')
 
-export async function runTrunc(o: {
-  url: string
-  connections: number
-  durationS: number
-  headers: Readonly<Record<string, string>>
-}): Promise<WrkResult> {
+export async function runTrunc(o: ChildLoadOptions): Promise<ChildLoadResult> {
   const url = new URL(o.url)
-  const headerLines = Object.entries(o.headers).map(([name, value]) => `${name}: ${value}`)
   const args = [
     CLIENT,
     url.hostname,
@@ -25,7 +19,7 @@ export async function runTrunc(o: {
     url.pathname,
     String(o.connections),
     String(o.durationS),
-    ...headerLines,
+    ...headerLines(o.headers),
   ]
   const { report, cpuPct } = await runLoadChild({
     bin: 'python3',

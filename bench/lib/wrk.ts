@@ -5,7 +5,8 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { runLoadChild } from './load-child.js'
+import { runLoadChild, type ChildLoadOptions, type ChildLoadResult } from './load-child.js'
+import { headerLines } from './player-headers.js'
 
 export const WRK_BIN = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p)) ?? 'wrk'
 
@@ -31,31 +32,10 @@ function reportScript(): string {
   return scriptPath
 }
 
-export interface WrkOptions {
-  url: string
-  connections: number
-  durationS: number
-  /** Request headers besides Host. */
-  headers: Readonly<Record<string, string>>
-}
-
-export interface WrkResult {
-  requests: number
-  bytes: number
-  reqPerSec: number
-  bytesPerSec: number
-  latencyP50Ms: number
-  latencyP99Ms: number
-  non2xx: number
-  errors: number
-  /** CPU the wrk process used, in % of one core (sampled from /proc while it ran). */
-  cpuPct: number
-}
-
-export async function runWrk(o: WrkOptions): Promise<WrkResult> {
+export async function runWrk(o: ChildLoadOptions): Promise<ChildLoadResult> {
   // wrk takes whole seconds; a smoke run's sub-second durations round up to 1 s.
   const durationS = Math.max(1, Math.round(o.durationS))
-  const headerArgs = Object.entries(o.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
+  const headerArgs = headerLines(o.headers).flatMap((line) => ['-H', line])
   const args = ['-t1', `-c${o.connections}`, `-d${durationS}s`, '--timeout', '10s', ...headerArgs]
   args.push('-s', reportScript(), o.url)
   const { report, cpuPct } = await runLoadChild({
