@@ -533,6 +533,57 @@ t.test('origin control API', async (t) => {
     }
   })
 
+  t.test(
+    "another worker credential quoting the lease holder's workerId is refused source, outputs, progress and complete",
+    async (t) => {
+      const video = await queuedVideo()
+      const job = await claimFor(video.id, 'w7')
+      const as = (sub: string): [string, Role] => [sub, 'worker']
+      const post = (path: string, body: object, sub: string): Promise<Response> =>
+        api(path, { method: 'POST', body: JSON.stringify({ workerId: 'w7', ...body }), as: as(sub) })
+      const masterKey = `v/${video.id}/master.m3u8`
+      const refusals: [string, () => Promise<Response>][] = [
+        ['source', () => api(`/v1/jobs/${job.id}/source?workerId=w7`, { as: as('mallory') })],
+        [
+          'output',
+          () =>
+            api(`/v1/jobs/${job.id}/outputs/${masterKey}?workerId=w7`, {
+              method: 'PUT',
+              body: '#EXTM3U\n',
+              as: as('mallory'),
+              headers: { 'content-type': 'application/octet-stream' },
+            }),
+        ],
+        ['heartbeat', () => post(`/v1/jobs/${job.id}/heartbeat`, { leaseMs: 30_000, progress: 0.9 }, 'mallory')],
+        ['complete', () => post(`/v1/jobs/${job.id}/complete`, { result: { renditions: [] } }, 'mallory')],
+        [
+          'fail',
+          () =>
+            post(`/v1/jobs/${job.id}/fail`, { error: { code: 'ERR_X', message: 'x', isRetryable: false } }, 'mallory'),
+        ],
+      ]
+      for (const [what, send] of refusals) {
+        const r = await send()
+        t.equal(r.status, 409, what)
+        t.equal(await codeOf(r), 'ERR_JOB_LEASE_LOST', what)
+      }
+      t.equal(await store.head(masterKey), null, 'no master playlist was written')
+      const v = await getVideo(video.id)
+      t.equal(v.status, 'processing', "the video is still the holder's to finish")
+      t.equal(v.progress, 0)
+      // The credential that claimed still holds the lease.
+      const src = await api(`/v1/jobs/${job.id}/source?workerId=w7`, { as: as('fleet') })
+      t.equal(src.status, 200)
+      t.equal(Buffer.from(await src.arrayBuffer()).length, 10)
+      const hb = await post(`/v1/jobs/${job.id}/heartbeat`, { leaseMs: 30_000, progress: 0.5 }, 'fleet')
+      t.equal(hb.status, 200)
+      const done = await post(`/v1/jobs/${job.id}/complete`, { result: { renditions: [] } }, 'fleet')
+      t.equal(done.status, 200)
+      const late = await post(`/v1/jobs/${job.id}/complete`, { result: { renditions: [] } }, 'mallory')
+      t.equal(late.status, 409, 'a done job is not "completed again" by another credential')
+    },
+  )
+
   t.test('a non-retryable failure fails the video with the error; reprocess purges playlists', async (t) => {
     const video = await queuedVideo()
     const w = (path: string, body: object): Promise<Response> =>

@@ -1,12 +1,14 @@
 // Worker endpoints of the embedded job bus (DESIGN §7, §8): transcoders claim jobs, heartbeat,
 // download the source, upload outputs into the store and report completion or failure. Bearer JWT
-// with role `worker` (or admin). Source and output access require holding the job's lease.
+// with role `worker` (or admin). Source and output access require holding the job's lease, and a
+// lease belongs to the credential that claimed it (see leaseHolder).
 import type { Job } from '../../../shared/bus/index.js'
 import { isVcdnError, VcdnError } from '../../../shared/errors/index.js'
 import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../../../shared/http/index.js'
 import { validateStoreKey } from '../../../shared/store/index.js'
 import type { Rendition, Thumbnails } from '../db.js'
 import { sourceKey } from '../uploads.js'
+import type { Principal } from '../auth.js'
 import { optNumber, optString, principal, readJson, reqNumber, reqString, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
 
@@ -22,19 +24,29 @@ function workerIdOf(v: unknown): string {
   return v
 }
 
+/**
+ * Who holds a lease: the authenticated worker (JWT `sub`) and the `workerId` it names. A workerId
+ * alone is a label any worker token could quote; binding the credential means another token
+ * that names the same workerId cannot download the source, write outputs or finish the job.
+ * workerId has no '/', so the last '/' separates the two parts unambiguously.
+ */
+function leaseHolder(p: Principal, workerId: unknown): string {
+  return `${p.sub}/${workerIdOf(workerId)}`
+}
+
 export function jobRoutes(router: Router, deps: ApiDeps): void {
-  /** The job, if `workerId` holds its lease (ERR_JOB_NOT_FOUND / ERR_JOB_LEASE_LOST otherwise). */
-  const held = async (jobId: string | undefined, workerId: string): Promise<Job> => {
+  /** The job, if `holder` holds its lease (ERR_JOB_NOT_FOUND / ERR_JOB_LEASE_LOST otherwise). */
+  const held = async (jobId: string | undefined, holder: string): Promise<Job> => {
     const job = jobId === undefined ? null : await deps.queue.get(jobId)
     if (job === null) throw new VcdnError('ERR_JOB_NOT_FOUND')
-    if (job.status !== 'leased' || job.workerId !== workerId) throw new VcdnError('ERR_JOB_LEASE_LOST')
+    if (job.status !== 'leased' || job.workerId !== holder) throw new VcdnError('ERR_JOB_LEASE_LOST')
     return job
   }
 
   router.add('POST', '/v1/jobs/claim', async ({ req, res }) => {
-    principal(req, deps, WORKER_ROLES)
+    const p = principal(req, deps, WORKER_ROLES)
     const body = await readJson(req)
-    const workerId = workerIdOf(body['workerId'])
+    const workerId = leaseHolder(p, body['workerId'])
     const leaseMs = Math.round(reqNumber(body['leaseMs'] ?? 30_000, 'leaseMs', MIN_LEASE_MS, MAX_LEASE_MS))
     for (;;) {
       const job = await deps.queue.claim(workerId, leaseMs)
@@ -63,9 +75,9 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   })
 
   router.add('POST', '/v1/jobs/:id/heartbeat', async ({ req, res, params }) => {
-    principal(req, deps, WORKER_ROLES)
+    const p = principal(req, deps, WORKER_ROLES)
     const body = await readJson(req)
-    const workerId = workerIdOf(body['workerId'])
+    const workerId = leaseHolder(p, body['workerId'])
     const leaseMs = Math.round(reqNumber(body['leaseMs'] ?? 30_000, 'leaseMs', MIN_LEASE_MS, MAX_LEASE_MS))
     const progress = optNumber(body['progress'], 'progress', 0, 1) ?? 0
     const jobId = params['id'] as string
@@ -79,8 +91,8 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   })
 
   router.add('GET', '/v1/jobs/:id/source', async ({ req, res, params, query }) => {
-    principal(req, deps, WORKER_ROLES)
-    const job = await held(params['id'], workerIdOf(query.get('workerId') ?? undefined))
+    const p = principal(req, deps, WORKER_ROLES)
+    const job = await held(params['id'], leaseHolder(p, query.get('workerId') ?? undefined))
     const key = sourceKey(job.videoId)
     const info = await deps.store.head(key)
     if (info === null) throw new VcdnError('ERR_NOT_FOUND')
@@ -112,8 +124,8 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   })
 
   router.add('PUT', '/v1/jobs/:id/outputs/*key', async ({ req, res, params, query }) => {
-    principal(req, deps, WORKER_ROLES)
-    const job = await held(params['id'], workerIdOf(query.get('workerId') ?? undefined))
+    const p = principal(req, deps, WORKER_ROLES)
+    const job = await held(params['id'], leaseHolder(p, query.get('workerId') ?? undefined))
     const key = params['key'] as string
     try {
       validateStoreKey(key)
@@ -134,13 +146,15 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   })
 
   router.add('POST', '/v1/jobs/:id/complete', async ({ req, res, params }) => {
-    principal(req, deps, WORKER_ROLES)
+    const p = principal(req, deps, WORKER_ROLES)
     const body = await readJson(req)
-    const workerId = workerIdOf(body['workerId'])
+    const workerId = leaseHolder(p, body['workerId'])
     const jobId = params['id'] as string
     const before = await deps.queue.get(jobId)
     if (before === null) throw new VcdnError('ERR_JOB_NOT_FOUND')
     if (before.status === 'done') {
+      // Idempotent for the holder that completed it; anyone else learns nothing more.
+      if (before.workerId !== workerId) throw new VcdnError('ERR_JOB_LEASE_LOST')
       sendJson(res, 200, { ok: true, job: { id: before.id, status: before.status } }) // idempotent
       return
     }
@@ -161,9 +175,9 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   })
 
   router.add('POST', '/v1/jobs/:id/fail', async ({ req, res, params }) => {
-    principal(req, deps, WORKER_ROLES)
+    const p = principal(req, deps, WORKER_ROLES)
     const body = await readJson(req)
-    const workerId = workerIdOf(body['workerId'])
+    const workerId = leaseHolder(p, body['workerId'])
     const e = body['error']
     if (typeof e !== 'object' || e === null) throw new VcdnError('ERR_API_BODY', 'error must be an object')
     const err = e as Record<string, unknown>
