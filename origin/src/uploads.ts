@@ -108,7 +108,8 @@ export class UploadManager {
 
   /**
    * Append a PATCH body at `expectedOffset`. Every byte received is kept, even when the client
-   * goes away mid-body (it is fsync'ed and the offset recorded before the error propagates).
+   * goes away mid-body (it is fsync'ed and the offset recorded before the error propagates);
+   * a body with more bytes than the upload may hold is refused whole (413, nothing kept).
    */
   async append(
     id: string,
@@ -137,11 +138,12 @@ export class UploadManager {
     let upload = this.#o.meta.getUpload(id)
     if (upload === null) throw new VcdnError('ERR_UPLOAD_NOT_FOUND')
     if (upload.completedAtMs !== null || upload.offset !== expectedOffset) throw new VcdnError('ERR_UPLOAD_OFFSET')
-    if (upload.length === null && opts.declaredLength !== null) {
-      // tus creation-defer-length: the length arrives with a PATCH and may not change afterwards.
+    // tus creation-defer-length: the length arrives with a PATCH and may not change afterwards. It
+    // is recorded with the offset below, so a refused PATCH does not fix it either.
+    const isLengthDeclared = upload.length === null && opts.declaredLength !== null
+    if (isLengthDeclared && opts.declaredLength !== null) {
       if (opts.declaredLength > this.#o.maxBytes || opts.declaredLength < upload.offset)
         throw new VcdnError('ERR_UPLOAD_TOO_LARGE')
-      this.#o.meta.setUploadLength(id, opts.declaredLength)
       upload = { ...upload, length: opts.declaredLength }
     }
     const limit = upload.length ?? this.#o.maxBytes
@@ -174,6 +176,15 @@ export class UploadManager {
         if (isNoSpace(err)) bodyError = new VcdnError('ERR_STORE_FULL', 'upload bytes', { cause: err })
         else bodyError = err instanceof Error ? err : new Error(String(err))
       }
+      if (isOverflow) {
+        // A PATCH that carries more than the upload may hold (past Upload-Length, or past maxBytes
+        // while the length is deferred) is refused as a whole (413): keeping its first bytes would
+        // complete the upload with a body the client did not mean, and the sweep would finalize
+        // and transcode it.
+        await fh.truncate(start)
+        await fh.sync()
+        throw new VcdnError('ERR_UPLOAD_TOO_LARGE', 'more bytes than the upload may hold')
+      }
       if (
         hash !== null &&
         opts.checksum !== null &&
@@ -196,9 +207,13 @@ export class UploadManager {
     }
     const now = this.#o.now()
     try {
-      this.#o.meta.setUploadProgress(id, offset, now + this.#o.ttlMs)
-      if (upload.length !== null && upload.length > 0)
-        this.#o.meta.setProgress(upload.videoId, offset / upload.length, now)
+      const meta = this.#o.meta
+      const length = upload.length
+      meta.db.transaction(() => {
+        if (isLengthDeclared && length !== null) meta.setUploadLength(id, length)
+        meta.setUploadProgress(id, offset, now + this.#o.ttlMs)
+        if (length !== null && length > 0) meta.setProgress(upload.videoId, offset / length, now)
+      })()
     } catch (err) {
       // The metadata disk is full: these bytes are not acknowledged; the next PATCH starts at the
       // last recorded offset (and truncates the file back to it).
@@ -207,7 +222,6 @@ export class UploadManager {
     }
     const updated = { ...upload, offset, expiresAtMs: now + this.#o.ttlMs }
     if (bodyError !== null) throw bodyError
-    if (isOverflow) throw new VcdnError('ERR_UPLOAD_TOO_LARGE', 'more bytes than Upload-Length')
     if (updated.length !== null && offset === updated.length) this.#finalizeInBackground(updated)
     return updated
   }

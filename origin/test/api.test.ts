@@ -280,6 +280,44 @@ t.test('origin control API', async (t) => {
     t.equal(gone.status, 404)
   })
 
+  t.test('a chunked PATCH past Upload-Length is refused with 413 and keeps none of its bytes', async (t) => {
+    const video = await createVideo('alice', { size: 100 })
+    const url = `${origin.url}${video.upload!.url}`
+    // No Content-Length (chunked), so the origin only learns the size while reading the body.
+    const chunked = (offset: number, body: Buffer): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request(url, { method: 'PATCH', headers: patchHeaders(offset) })
+        req.once('response', (res) => {
+          let text = ''
+          res.on('data', (c: Buffer) => (text += c.toString()))
+          res.once('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+        })
+        req.once('error', reject)
+        // write() then end(): with end(body) alone Node would send a Content-Length.
+        req.write(body)
+        req.end()
+      })
+    const over = await chunked(0, Buffer.alloc(150, 7))
+    t.equal(over.status, 413)
+    t.equal((JSON.parse(over.body) as { error: { code: string } }).error.code, 'ERR_UPLOAD_TOO_LARGE')
+    const head = await fetch(url, {
+      method: 'HEAD',
+      headers: { ...bearer('alice', 'uploader'), 'tus-resumable': '1.0.0' },
+    })
+    t.equal(head.headers.get('upload-offset'), '0', 'the refused PATCH left no bytes')
+    t.equal((await getVideo(video.id)).status, 'uploading', 'nothing was finalized')
+    t.equal(await store.head(`sources/${video.id}/source`), null)
+    // The upload is still whole-able: the right bytes arrive and only they reach the store.
+    const right = Buffer.alloc(100, 3)
+    const ok = await chunked(0, right)
+    t.equal(ok.status, 204)
+    await waitFor(async () => (await getVideo(video.id)).status === 'queued', { what: 'queued' })
+    const got = await store.get(`sources/${video.id}/source`)
+    const chunks: Buffer[] = []
+    for await (const c of got!.body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c))
+    t.ok(Buffer.concat(chunks).equals(right), 'the source is the accepted bytes only')
+  })
+
   t.test('JWTs: missing, forged, alg none and expired are 401; roles and owners are 403', async (t) => {
     const video = await createVideo('alice')
     const missing = await api(`/v1/videos/${video.id}`)

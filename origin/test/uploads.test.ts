@@ -92,3 +92,31 @@ t.test('a deferred length is set by a PATCH and bounded by maxBytes', async (t) 
   t.equal(uploads.get(u.id)?.length, 8)
   await t.rejects(uploads.create('vid0000000000000', 'alice', 1001, ''), { code: 'ERR_UPLOAD_TOO_LARGE' })
 })
+
+t.test('a PATCH with more bytes than the upload may hold is refused whole and never finalized', async (t) => {
+  const { uploads, store, meta } = setup(t)
+  await uploads.init()
+  const fixed = await uploads.create('vid0000000000000', 'alice', 20, '')
+  await uploads.append(fixed.id, 0, once(Buffer.alloc(5, 1)), { declaredLength: null, checksum: null })
+  await t.rejects(uploads.append(fixed.id, 5, once(Buffer.alloc(30, 2)), { declaredLength: null, checksum: null }), {
+    code: 'ERR_UPLOAD_TOO_LARGE',
+  })
+  t.equal(uploads.get(fixed.id)?.offset, 5, 'the refused PATCH kept nothing')
+  await uploads.sweep()
+  await uploads.idle()
+  t.equal(await store.head('sources/vid0000000000000/source'), null, 'a sweep does not finalize it')
+  t.equal(meta.getVideo('vid0000000000000')?.status, 'uploading')
+
+  const deferred = await uploads.create('vid0000000000000', 'alice', null, '')
+  await t.rejects(uploads.append(deferred.id, 0, once(Buffer.alloc(1500)), { declaredLength: null, checksum: null }), {
+    code: 'ERR_UPLOAD_TOO_LARGE',
+  })
+  t.equal(uploads.get(deferred.id)?.offset, 0, 'nothing past maxBytes is kept')
+  await t.rejects(uploads.append(deferred.id, 0, once(Buffer.alloc(30)), { declaredLength: 20, checksum: null }), {
+    code: 'ERR_UPLOAD_TOO_LARGE',
+  })
+  t.equal(uploads.get(deferred.id)?.length, null, 'a refused PATCH does not fix the deferred length')
+  await uploads.append(deferred.id, 0, once(Buffer.alloc(20, 4)), { declaredLength: 20, checksum: null })
+  await uploads.idle()
+  t.equal((await store.head('sources/vid0000000000000/source'))?.size, 20)
+})
