@@ -25,6 +25,8 @@ export interface CacheTierConfig {
   listen: { host: string; port: number }
   admin: { host: string; port: number }
   tierSecret: string
+  /** Path prefixes this tier serves (`/v/` for video; `/` for any path: a cache in front of any origin). */
+  paths: readonly string[]
   accessLog: boolean
   drainTimeoutMs: number
   cache: {
@@ -72,6 +74,28 @@ export interface CacheTier {
 }
 
 const MAX_KEY_BYTES = 1024
+
+/**
+ * The problems with a `paths` list (empty when none): every entry is a path prefix that
+ * normalizeKey() could accept the start of — it begins with `/` and holds only printable ASCII
+ * without `?`, `#` or `\\` (a query or fragment never reaches the key's path).
+ */
+export function pathsProblems(paths: readonly string[], at = 'paths'): string[] {
+  const problems: string[] = []
+  paths.forEach((prefix, i) => {
+    if (!prefix.startsWith('/')) problems.push(`${at}[${i}] must start with / (got ${JSON.stringify(prefix)})`)
+    else if (!/^[\x21-\x7e]+$/.test(prefix) || /[?#\\]/.test(prefix)) {
+      problems.push(`${at}[${i}] must be printable ASCII without ?, # or \\ (got ${JSON.stringify(prefix)})`)
+    }
+  })
+  return problems
+}
+
+/** Whether `key` starts with one of `paths` (a short list, scanned in order). */
+function isServedPath(paths: readonly string[], key: string): boolean {
+  for (const prefix of paths) if (key.startsWith(prefix)) return true
+  return false
+}
 
 // normalizeKey() is a pure function of the path and the same few paths (a playlist, the current
 // segments) arrive over and over; remembering the ones that passed spares its scan and split on
@@ -224,6 +248,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   const m = metrics.m
   let isReady = false
   const isAccessLog = config.accessLog
+  const paths = config.paths
 
   /** Count, notify, log: the tail of every request that reached the front door. */
   const finish = (req: IncomingRequest, key: string, status: number, result: ServeResult | null, startedMs: number) => {
@@ -295,7 +320,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         status = sendError(res, 'ERR_REQUEST_PATH')
       } else {
         key = gate.isKey === true ? gate.path : validateKey(gate.path)
-        if (!key.startsWith('/v/')) {
+        if (!isServedPath(paths, key)) {
           status = sendError(res, 'ERR_NOT_FOUND')
         } else {
           const serveReq: ServeRequest = { method: req.method, key, headers: cacheRequestHeaders(req) }
@@ -352,6 +377,12 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
 
 /** Schema fragment for the `cache` and `upstream` keys, shared by the edge and shield tables. */
 export const cacheTierSchema = {
+  paths: {
+    type: 'string[]',
+    default: ['/v/'],
+    min: 1,
+    doc: 'path prefixes served (["/"] serves any path: a cache in front of any origin); others get 404',
+  },
   cache: {
     dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },
     maxBytes: { type: 'integer', default: 10 * 1024 ** 3, min: 1024 * 1024, unit: 'bytes', doc: 'disk cache budget' },

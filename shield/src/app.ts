@@ -1,5 +1,7 @@
 // The shield: a mid-tier cache in front of the origin that serves edges only (DESIGN §1, §4).
-// Its front door is the tier secret; everything else is the shared cache tier.
+// Its front door is the tier secret (switched off by `requireTierSecret: false` on a trusted network,
+// where a shield with `paths: ["/"]` is a reverse proxy cache in front of any origin); everything
+// else is the shared cache tier.
 import { buildCacheTier, TIER_SECRET_HEADER, type CacheTier } from '../../shared/cache-tier/index.js'
 import { secretEquals, sendError } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
@@ -11,6 +13,13 @@ export interface ShieldDeps {
 }
 
 export function buildShield(config: ShieldConfig, deps: ShieldDeps): Promise<CacheTier> {
+  const isSecretRequired = config.requireTierSecret
+  if (!isSecretRequired) {
+    deps.log.warn(
+      { requireTierSecret: false, paths: config.paths },
+      'tier auth is off: this shield serves anyone who reaches its listener (trusted networks only)',
+    )
+  }
   return buildCacheTier({
     tier: 'shield',
     config,
@@ -18,7 +27,7 @@ export function buildShield(config: ShieldConfig, deps: ShieldDeps): Promise<Cac
     log: deps.log,
     ...(deps.now ? { now: deps.now } : {}),
     gate: (req, res) => {
-      if (!secretEquals(req.header(TIER_SECRET_HEADER), config.tierSecret)) {
+      if (isSecretRequired && !secretEquals(req.header(TIER_SECRET_HEADER), config.tierSecret)) {
         return { status: sendError(res, 'ERR_TIER_AUTH') }
       }
       return { path: req.path }

@@ -5,7 +5,8 @@ import {
   type LoadOptions,
   type Schema,
 } from '../../shared/config/index.js'
-import { cacheTierSchema, type CacheTierConfig } from '../../shared/cache-tier/index.js'
+import { VcdnError } from '../../shared/errors/index.js'
+import { cacheTierSchema, pathsProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const shieldSchema = {
   ...commonSchema,
@@ -16,13 +17,22 @@ export const shieldSchema = {
     min: 1,
     doc: 'origin content servers (http://host:port), HRW-hashed',
   },
+  requireTierSecret: {
+    type: 'boolean',
+    default: true,
+    doc: 'refuse requests without the tier secret (401); false only on a trusted network, e.g. a shield in front of any origin',
+  },
 } satisfies Schema
 
 export interface ShieldConfig extends CommonConfig, CacheTierConfig {
   upstreams: string[]
+  requireTierSecret: boolean
   logLevel: string
 }
 
 export function loadShieldConfig(opts: LoadOptions): ShieldConfig {
-  return loadConfig<ShieldConfig>(shieldSchema, opts)
+  const config = loadConfig<ShieldConfig>(shieldSchema, opts)
+  const problems = pathsProblems(config.paths)
+  if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
+  return config
 }

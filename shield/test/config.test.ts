@@ -3,6 +3,9 @@ import { join } from 'node:path'
 import { ROOT } from '../../shared/testing/index.js'
 import { loadShieldConfig } from '../src/config.js'
 
+// Long enough for any secret-strength rule: the tests below are about paths and tier auth.
+const SECRET = 'config-test-secret-0123456789abcdef'
+
 t.test('the example shield config loads', async (t) => {
   const c = loadShieldConfig({ file: join(ROOT, 'config', 'shield.example.json'), env: {} })
   t.same(c.upstreams, ['http://origin.internal:8080'])
@@ -11,4 +14,35 @@ t.test('the example shield config loads', async (t) => {
 
 t.test('a shield without upstreams is refused', async (t) => {
   t.throws(() => loadShieldConfig({ overrides: { tierSecret: 's', cache: { dir: '/tmp/x' } }, env: {} }), /upstreams/)
+})
+
+t.test('a shield serves /v/ and requires the tier secret unless told otherwise', async (t) => {
+  const c = loadShieldConfig({
+    overrides: { tierSecret: SECRET, cache: { dir: '/tmp/x' }, upstreams: ['http://o'] },
+    env: {},
+  })
+  t.same(c.paths, ['/v/'])
+  t.equal(c.requireTierSecret, true)
+})
+
+t.test('a shield in front of any origin: paths ["/"] and tier auth off load', async (t) => {
+  const c = loadShieldConfig({
+    overrides: { tierSecret: SECRET, cache: { dir: '/tmp/x' }, upstreams: ['http://o'], paths: ['/'] },
+    env: { VCDN_REQUIRE_TIER_SECRET: 'false' },
+  })
+  t.same(c.paths, ['/'])
+  t.equal(c.requireTierSecret, false)
+})
+
+t.test('shield paths that are not path prefixes are refused, each named', async (t) => {
+  const load = (paths: unknown): unknown =>
+    loadShieldConfig({
+      overrides: { tierSecret: SECRET, cache: { dir: '/tmp/x' }, upstreams: ['http://o'], paths },
+      env: {},
+    })
+  t.throws(() => load([]), /paths must have at least 1 entries/)
+  t.throws(() => load(['v/']), /paths\[0\] must start with \//)
+  t.throws(() => load(['/v/', '/a?b']), /paths\[1\] must be printable ASCII without \?/)
+  t.throws(() => load(['/a b/']), /paths\[0\] must be printable ASCII/)
+  t.throws(() => load('/v/'), /paths must be an array of strings/)
 })

@@ -1,0 +1,66 @@
+// A shield as a reverse proxy cache in front of any origin: `paths` chooses the path prefixes it
+// serves and `requireTierSecret: false` opens it to clients without the tier secret (a trusted
+// network). The defaults stay those of a video shield: /v/ only, tier secret required.
+import t from 'tap'
+import { ScriptedOrigin, startTier, tempDir } from '../../../shared/testing/index.js'
+
+const SECRET = 'any-origin-tier-secret-0123456789'
+const BODY = Buffer.from('console.log("app")\n')
+
+t.test('a shield in front of any origin', async (t) => {
+  const tmp = tempDir('vcdn-any-origin-')
+  t.teardown(tmp.remove)
+  const origin = new ScriptedOrigin()
+  origin.static('/assets/app.js', BODY, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' })
+  origin.static('/v/any/720p/0.m4s', BODY, { 'content-type': 'video/iso.segment', 'cache-control': 'max-age=3600' })
+  await origin.listen()
+  t.teardown(() => origin.close())
+  const start = (extra: Record<string, unknown>, name: string) =>
+    startTier(
+      'shield',
+      { tierSecret: SECRET, upstreams: [origin.url], cache: { dir: `${tmp.dir}/${name}` }, ...extra },
+      { dir: tmp.dir },
+    )
+
+  t.test(
+    'with paths ["/"] and requireTierSecret false it serves any path to a client without the secret',
+    async (t) => {
+      const shield = await start({ paths: ['/'], requireTierSecret: false }, 'open')
+      t.teardown(() => shield.stop())
+      const first = await fetch(`${shield.url}/assets/app.js`)
+      t.equal(first.status, 200)
+      t.same(Buffer.from(await first.arrayBuffer()), BODY)
+      const second = await fetch(`${shield.url}/assets/app.js`)
+      t.equal(second.status, 200)
+      await second.arrayBuffer()
+      t.equal(origin.count('/assets/app.js'), 1, 'the second request is a hit')
+      t.match(shield.output(), /"level":40[^\n]*tier auth is off/, 'a warning says tier auth is off')
+    },
+  )
+
+  t.test('by default it refuses a path outside /v/ and a client without the secret', async (t) => {
+    const shield = await start({}, 'default')
+    t.teardown(() => shield.stop())
+    const outside = await fetch(`${shield.url}/assets/app.js`, { headers: { 'x-vcdn-tier': SECRET } })
+    t.equal(outside.status, 404)
+    await outside.arrayBuffer()
+    const noSecret = await fetch(`${shield.url}/v/any/720p/0.m4s`)
+    t.equal(noSecret.status, 401)
+    await noSecret.arrayBuffer()
+    const video = await fetch(`${shield.url}/v/any/720p/0.m4s`, { headers: { 'x-vcdn-tier': SECRET } })
+    t.equal(video.status, 200)
+    await video.arrayBuffer()
+    t.notMatch(shield.output(), /tier auth is off/, 'no warning when tier auth is on')
+  })
+
+  t.test('paths limit what an open shield serves', async (t) => {
+    const shield = await start({ paths: ['/assets/'], requireTierSecret: false }, 'assets')
+    t.teardown(() => shield.stop())
+    const asset = await fetch(`${shield.url}/assets/app.js`)
+    t.equal(asset.status, 200)
+    await asset.arrayBuffer()
+    const video = await fetch(`${shield.url}/v/any/720p/0.m4s`)
+    t.equal(video.status, 404, '/v/ is not in paths')
+    await video.arrayBuffer()
+  })
+})
