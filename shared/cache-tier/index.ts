@@ -35,7 +35,8 @@ export interface CacheTierConfig {
     memoryMaxBytes: number
     memoryObjectMaxBytes: number
     negativeTtlMs: number
-    playlistTtlMs: number
+    /** Unset: playlists without explicit freshness get RFC 9111 §4.2.2 heuristics only. */
+    playlistTtlMs?: number | undefined
   }
   upstream: {
     connections: number
@@ -235,7 +236,8 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     memoryMaxBytes: config.cache.memoryMaxBytes,
     memoryObjectMaxBytes: config.cache.memoryObjectMaxBytes,
     negativeTtlMs: config.cache.negativeTtlMs,
-    defaultTtlMs: { playlist: config.cache.playlistTtlMs, segment: 365 * 24 * 3600 * 1000, other: 60_000 },
+    // Only what the operator configured: no silent default freshness (RFC 9111 §4.2.2).
+    defaultTtlMs: config.cache.playlistTtlMs === undefined ? {} : { playlist: config.cache.playlistTtlMs },
     fetch: (key, init) => upstreams.request(key, init),
     log,
     ...(opts.now ? { now: opts.now } : {}),
@@ -397,10 +399,9 @@ export const cacheTierSchema = {
     negativeTtlMs: { type: 'integer', default: 10_000, min: 0, unit: 'ms', doc: 'how long a 404 is cached' },
     playlistTtlMs: {
       type: 'integer',
-      default: 2_000,
       min: 0,
       unit: 'ms',
-      doc: 'freshness of playlists when upstream states none',
+      doc: 'freshness of playlists when upstream states none (unset: RFC 9111 heuristics only)',
     },
   },
   upstream: {

@@ -102,15 +102,29 @@ export function isStorable(cc: CacheControl): boolean {
 }
 
 /**
- * Freshness lifetime (RFC 9111 §4.2.1): s-maxage (shared caches) > max-age > Expires − Date >
- * the per-type default from config (our stand-in for §4.2.2 heuristics). no-cache stores but
- * makes the response stale at once so every use revalidates (§5.2.2.4).
+ * RFC 9111 §4.2.2: statuses that are "heuristically cacheable" (RFC 9110 §15.1). Others get
+ * heuristic freshness only when `public` is present.
+ */
+const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501])
+
+/** RFC 9111 §4.2.2: "10% of the interval since [Last-Modified]" — the common fraction. */
+const HEURISTIC_FRACTION = 0.1
+/** Cap on heuristic freshness, as Varnish and Traffic Server cap theirs: one day. */
+export const HEURISTIC_MAX_MS = 24 * 3600 * 1000
+
+/**
+ * Freshness lifetime (RFC 9111 §4.2.1): s-maxage (shared caches) > max-age > Expires − Date.
+ * Without explicit freshness, only for heuristically cacheable statuses (§4.2.2): the per-type
+ * default when an operator configured one for this content kind, else 10 % of the time since
+ * Last-Modified, capped at HEURISTIC_MAX_MS; no Last-Modified → 0 (stored only to be revalidated).
+ * no-cache stores but makes the response stale at once so every use revalidates (§5.2.2.4).
  */
 export function freshnessLifetimeMs(
   headers: HeaderMap,
   cc: CacheControl,
+  status: number,
   key: string,
-  defaults: DefaultTtls,
+  defaults: Partial<DefaultTtls>,
   responseTimeMs: number,
 ): number {
   if (cc.has('no-cache')) return 0
@@ -118,15 +132,34 @@ export function freshnessLifetimeMs(
   if (sMaxAge !== null) return sMaxAge * 1000
   const maxAge = deltaSeconds(cc, 'max-age')
   if (maxAge !== null) return maxAge * 1000
+  const explicit = expiresLifetimeMs(headers, responseTimeMs)
+  if (explicit !== null) return explicit
+  if (!HEURISTICALLY_CACHEABLE.has(status) && !cc.has('public')) return 0
+  const configured = defaults[contentKind(key)]
+  if (configured !== undefined) return configured
+  return heuristicLifetimeMs(headers, responseTimeMs)
+}
+
+/** Expires − Date (RFC 9111 §4.2.1); null without Expires. An invalid Expires is 0 (§5.3). */
+export function expiresLifetimeMs(headers: HeaderMap, responseTimeMs: number): number | null {
   const expires = headers['expires']
-  if (expires !== undefined) {
-    const expiresMs = Date.parse(expires)
-    // §5.3: an invalid Expires means "already expired".
-    if (Number.isNaN(expiresMs)) return 0
-    const dateMs = headers['date'] === undefined ? Number.NaN : Date.parse(headers['date'])
-    return Math.max(0, expiresMs - (Number.isNaN(dateMs) ? responseTimeMs : dateMs))
-  }
-  return defaults[contentKind(key)]
+  if (expires === undefined) return null
+  const expiresMs = Date.parse(expires)
+  if (Number.isNaN(expiresMs)) return 0
+  const dateMs = headers['date'] === undefined ? Number.NaN : Date.parse(headers['date'])
+  return Math.max(0, expiresMs - (Number.isNaN(dateMs) ? responseTimeMs : dateMs))
+}
+
+/** RFC 9111 §4.2.2: 10 % of (Date − Last-Modified), capped; 0 without a usable Last-Modified. */
+export function heuristicLifetimeMs(headers: HeaderMap, responseTimeMs: number): number {
+  const lm = headers['last-modified']
+  if (lm === undefined) return 0
+  const lastModifiedMs = Date.parse(lm)
+  if (Number.isNaN(lastModifiedMs)) return 0
+  const dateMs = headers['date'] === undefined ? Number.NaN : Date.parse(headers['date'])
+  const ageMs = (Number.isNaN(dateMs) ? responseTimeMs : dateMs) - lastModifiedMs
+  if (ageMs <= 0) return 0
+  return Math.min(HEURISTIC_MAX_MS, Math.floor(ageMs * HEURISTIC_FRACTION))
 }
 
 export interface StalePolicy {

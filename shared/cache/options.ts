@@ -5,7 +5,6 @@ import { VcdnError } from '../errors/index.js'
 import type { CacheLogger, CacheOptions, DefaultTtls, FetchUpstream } from './types.js'
 
 const MiB = 1024 * 1024
-const YEAR_MS = 365 * 24 * 3600 * 1000
 
 export interface ResolvedOptions {
   readonly dir: string
@@ -15,7 +14,8 @@ export interface ResolvedOptions {
   readonly highWatermark: number
   readonly lowWatermark: number
   readonly negativeTtlMs: number
-  readonly defaultTtlMs: Readonly<DefaultTtls>
+  /** Only the kinds an operator configured; the rest get RFC 9111 §4.2.2 heuristics or nothing. */
+  readonly defaultTtlMs: Readonly<Partial<DefaultTtls>>
   readonly staleIfErrorMs: number
   readonly fillBufferBytes: number
   readonly fetch: FetchUpstream
@@ -104,35 +104,21 @@ export function resolveOptions(input: CacheOptions): ResolvedOptions {
     true,
   )
 
-  let defaultTtlMs: DefaultTtls = { playlist: 2_000, segment: YEAR_MS, other: 60_000 }
+  // No silent per-kind default (RFC 9111 §4.2.2 heuristics apply instead): only the kinds an
+  // operator set are used.
+  const defaultTtlMs: Partial<DefaultTtls> = {}
   const ttl = raw['defaultTtlMs']
   if (ttl !== undefined) {
     if (ttl === null || typeof ttl !== 'object') {
-      problems.push('cache.defaultTtlMs must be an object { playlist, segment, other }')
+      problems.push('cache.defaultTtlMs must be an object { playlist?, segment?, other? }')
     } else {
       const t = ttl as Record<string, unknown>
       for (const name of Object.keys(t)) {
-        if (name !== 'playlist' && name !== 'segment' && name !== 'other')
+        if (name !== 'playlist' && name !== 'segment' && name !== 'other') {
           problems.push(`cache.defaultTtlMs.${name} is not a known option`)
-      }
-      defaultTtlMs = {
-        playlist: num(
-          'cache.defaultTtlMs.playlist',
-          t['playlist'],
-          defaultTtlMs.playlist,
-          0,
-          Number.MAX_SAFE_INTEGER,
-          false,
-        ),
-        segment: num(
-          'cache.defaultTtlMs.segment',
-          t['segment'],
-          defaultTtlMs.segment,
-          0,
-          Number.MAX_SAFE_INTEGER,
-          false,
-        ),
-        other: num('cache.defaultTtlMs.other', t['other'], defaultTtlMs.other, 0, Number.MAX_SAFE_INTEGER, false),
+        } else if (t[name] !== undefined) {
+          defaultTtlMs[name] = num(`cache.defaultTtlMs.${name}`, t[name], undefined, 0, Number.MAX_SAFE_INTEGER, false)
+        }
       }
     }
   }

@@ -31,7 +31,7 @@ export interface StoredObject {
 }
 
 export interface FreshnessConfig {
-  readonly defaultTtlMs: DefaultTtls
+  readonly defaultTtlMs: Partial<DefaultTtls>
   readonly staleIfErrorMs: number
   readonly negativeTtlMs: number
 }
@@ -53,7 +53,7 @@ export function describeStored(args: {
   const lifetimeMs =
     status === 404
       ? config.negativeTtlMs
-      : freshnessLifetimeMs(headers, cc, key, config.defaultTtlMs, storedAt) - ageSec * 1000
+      : freshnessLifetimeMs(headers, cc, status, key, config.defaultTtlMs, storedAt) - ageSec * 1000
   return {
     key,
     status,

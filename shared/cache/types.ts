@@ -47,8 +47,11 @@ export interface CacheOptions {
   lowWatermark?: number
   /** How long a 404 is cached; default 10_000. */
   negativeTtlMs?: number
-  /** Freshness when upstream gives none; defaults 2_000 / 1 year / 60_000. */
-  defaultTtlMs?: DefaultTtls
+  /**
+   * Freshness per content kind when upstream gives none, only for the kinds set here (default:
+   * none). Unset kinds get RFC 9111 §4.2.2 heuristic freshness from Last-Modified, or none.
+   */
+  defaultTtlMs?: Partial<DefaultTtls>
   /** stale-if-error window when upstream does not state one (RFC 5861 §4); default 24 h. */
   staleIfErrorMs?: number
   /**

@@ -2,6 +2,7 @@ import t from 'tap'
 import {
   contentKind,
   freshnessLifetimeMs,
+  HEURISTIC_MAX_MS,
   isIfRangeSatisfied,
   isNotModified,
   parseCacheControl,
@@ -32,10 +33,10 @@ void t.test('parseRange follows RFC 9110 §14.1.2 for one range and ignores the 
 })
 
 void t.test(
-  'freshness prefers s-maxage, then max-age, then Expires minus Date, then the per-type default',
+  'freshness prefers s-maxage, then max-age, then Expires minus Date, then a configured per-type default',
   async (t) => {
     const f = (h: Record<string, string>, key = '/v/a/seg.m4s'): number =>
-      freshnessLifetimeMs(h, parseCacheControl(h['cache-control']), key, defaults, now)
+      freshnessLifetimeMs(h, parseCacheControl(h['cache-control']), 200, key, defaults, now)
     t.equal(f({ 'cache-control': 'max-age=10, s-maxage=20' }), 20_000)
     t.equal(f({ 'cache-control': 'public, max-age=10' }), 10_000)
     t.equal(f({ expires: new Date(now + 30_000).toUTCString(), date: new Date(now).toUTCString() }), 30_000)
@@ -48,6 +49,31 @@ void t.test(
     t.equal(contentKind('/v/a.b/noext'), 'other')
   },
 )
+
+void t.test('heuristic freshness follows RFC 9111 §4.2.2: 10 % of the Last-Modified age, capped', async (t) => {
+  const date = new Date(now).toUTCString()
+  const lmAgo = (sec: number): string => new Date(now - sec * 1000).toUTCString()
+  // headers, status, configured defaults → lifetime ms
+  const table: Array<[Record<string, string>, number, Partial<typeof defaults>, number]> = [
+    [{}, 200, {}, 0],
+    [{ date }, 200, {}, 0],
+    [{ date, 'last-modified': lmAgo(1000) }, 200, {}, 100_000],
+    [{ 'last-modified': lmAgo(1000) }, 200, {}, 100_000],
+    [{ date, 'last-modified': lmAgo(30 * 24 * 3600) }, 200, {}, HEURISTIC_MAX_MS],
+    [{ date, 'last-modified': new Date(now + 5000).toUTCString() }, 200, {}, 0],
+    [{ date, 'last-modified': 'not a date' }, 200, {}, 0],
+    [{ date, 'last-modified': lmAgo(1000) }, 404, {}, 100_000],
+    [{ date, 'last-modified': lmAgo(1000) }, 302, {}, 0],
+    [{ date, 'last-modified': lmAgo(1000), 'cache-control': 'public' }, 302, {}, 100_000],
+    [{ date, 'last-modified': lmAgo(1000) }, 200, { segment: 7_000 }, 7_000],
+    [{ date, 'last-modified': lmAgo(1000) }, 200, { playlist: 7_000 }, 100_000],
+    [{ date, 'last-modified': lmAgo(1000), expires: date }, 200, { segment: 7_000 }, 0],
+  ]
+  for (const [h, status, configured, want] of table) {
+    const got = freshnessLifetimeMs(h, parseCacheControl(h['cache-control']), status, '/v/a/seg.m4s', configured, now)
+    t.equal(got, want, `${status} ${JSON.stringify(h)} ${JSON.stringify(configured)}`)
+  }
+})
 
 void t.test('stale policy honours RFC 5861 windows and RFC 9111 §4.2.4 prohibitions', async (t) => {
   t.same(stalePolicy(parseCacheControl('max-age=1, stale-while-revalidate=5, stale-if-error=7'), 99), {
