@@ -208,6 +208,8 @@ function tierMetrics(counters: () => Readonly<CacheCounters>, requests: RequestC
     cache_objects: gauge('objects in the disk index', (c) => c.objects),
     prefetch_issued: gauge('prefetches issued', (c) => c.prefetchIssued),
     prefetch_used: gauge('prefetched objects later hit', (c) => c.prefetchUsed),
+    cache_index_rebuilds: gauge('damaged disk indexes moved aside at start', (c) => c.indexRebuilds),
+    cache_index_errors: gauge('index operations that found damage at run time', (c) => c.indexErrors),
   } satisfies Record<string, MetricSpec>
 }
 

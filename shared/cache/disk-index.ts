@@ -2,6 +2,7 @@
 // truth about what is cached; bodies live in files under objects/, never in SQLite.
 // Owned by one CacheEngine; all calls are synchronous and run on the event-loop thread.
 
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 
 export interface IndexRow {
@@ -41,8 +42,58 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE INDEX IF NOT EXISTS objects_last_access ON objects(last_access);
 `
 
+/** What the index reports to its owner about damage (the engine counts and logs it). */
+export interface DiskIndexHooks {
+  /** Epoch ms, for the name of the moved-aside files. */
+  now: () => number
+  /** At open: the index was damaged, moved aside (`aside`: the new paths) and replaced by an empty one. */
+  onRebuild: (err: unknown, aside: readonly string[]) => void
+  /** At run time: a query found the index damaged; the operation was treated as a miss / skipped. */
+  onCorrupt: (err: unknown) => void
+}
+
+// SQLite's result codes for "this file is not a sound database" (https://sqlite.org/rescode.html):
+// SQLITE_CORRUPT and its extended codes (SQLITE_CORRUPT_INDEX, …) and SQLITE_NOTADB (bad header).
+// Anything else (I/O errors, a full disk, permissions) is not repaired by moving the file aside.
+const CORRUPTION_CODE = /^SQLITE_(CORRUPT|NOTADB)/
+
+/** True for better-sqlite3 errors that mean the index file is damaged. */
+export function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && CORRUPTION_CODE.test(code)
+}
+
+/** Set when a query hit damage at run time: the next open rebuilds even if quick_check passes. */
+const DAMAGED_SUFFIX = '.damaged'
+const FILE_SUFFIXES = ['', '-wal', '-shm'] as const
+
+/**
+ * Open the database, set it up and check it. `PRAGMA quick_check` walks every b-tree page
+ * (O(pages), without the index-vs-table cross-check of integrity_check), so damage anywhere in
+ * the file is found here instead of by a request later. Closes the handle on failure.
+ */
+function openChecked(path: string): Database.Database {
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.exec(SCHEMA)
+    const result = db.pragma('quick_check(1)', { simple: true })
+    if (result !== 'ok') {
+      throw Object.assign(new Error(`index quick_check: ${String(result)}`), { code: 'SQLITE_CORRUPT' })
+    }
+    return db
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}
+
 export class DiskIndex {
   readonly #db: Database.Database
+  readonly #path: string
+  readonly #onCorrupt: (err: unknown) => void
+  #isMarkedDamaged = false
   readonly #get: Database.Statement<[string], IndexRow>
   readonly #getRef: Database.Statement<[string], FileRef>
   readonly #upsert: Database.Statement<[IndexRow]>
@@ -58,11 +109,40 @@ export class DiskIndex {
   readonly #deleteMany: (keys: readonly string[]) => void
   readonly #replace: (row: IndexRow) => FileRef | undefined
 
-  constructor(path: string) {
-    this.#db = new Database(path)
-    this.#db.pragma('journal_mode = WAL')
-    this.#db.pragma('synchronous = NORMAL')
-    this.#db.exec(SCHEMA)
+  /**
+   * Open the index at `path`. A damaged one (corruption-class error while opening, setting up or
+   * checking it, or a damage mark left at run time) is moved aside as `<path>.corrupt-<epoch ms>`
+   * (with its -wal and -shm), reported through hooks.onRebuild, and replaced by an empty index.
+   * The object files carry no key or headers, so nothing can be rebuilt from them: the disk tier
+   * starts empty and the engine's reconciliation removes the orphaned files.
+   */
+  static open(path: string, hooks: DiskIndexHooks): DiskIndex {
+    const mark = path + DAMAGED_SUFFIX
+    try {
+      if (existsSync(mark)) {
+        throw Object.assign(new Error('index was marked damaged at run time'), { code: 'SQLITE_CORRUPT' })
+      }
+      return new DiskIndex(path, hooks.onCorrupt)
+    } catch (err) {
+      if (!isCorruption(err)) throw err
+      const epoch = hooks.now()
+      const aside: string[] = []
+      for (const suffix of FILE_SUFFIXES) {
+        if (!existsSync(path + suffix)) continue
+        const to = `${path}.corrupt-${epoch}${suffix}`
+        renameSync(path + suffix, to)
+        aside.push(to)
+      }
+      rmSync(mark, { force: true })
+      hooks.onRebuild(err, aside)
+      return new DiskIndex(path, hooks.onCorrupt)
+    }
+  }
+
+  private constructor(path: string, onCorrupt: (err: unknown) => void) {
+    this.#path = path
+    this.#onCorrupt = onCorrupt
+    this.#db = openChecked(path)
     this.#get = this.#db.prepare('SELECT * FROM objects WHERE key = ?')
     this.#getRef = this.#db.prepare('SELECT key, file, size FROM objects WHERE key = ?')
     this.#upsert = this.#db.prepare(
@@ -93,29 +173,39 @@ export class DiskIndex {
     })
   }
 
+  // Run-time damage (a query throwing SQLITE_CORRUPT/NOTADB after a clean open) must not end the
+  // process: a read is answered as "not stored" (the request becomes a miss and goes upstream), a
+  // bookkeeping write is skipped, and put() still throws so nothing is counted as stored. Each is
+  // reported through onCorrupt, and a mark file makes the next open rebuild the index.
+
   get(key: string): IndexRow | undefined {
-    return this.#get.get(key)
+    return this.#read(undefined, () => this.#get.get(key))
   }
 
   getRef(key: string): FileRef | undefined {
-    return this.#getRef.get(key)
+    return this.#read(undefined, () => this.#getRef.get(key))
   }
 
   /** Insert or replace; returns the replaced row's file so the caller can unlink it. */
   put(row: IndexRow): FileRef | undefined {
-    return this.#replace(row)
+    try {
+      return this.#replace(row)
+    } catch (err) {
+      if (isCorruption(err)) this.#damaged(err)
+      throw err
+    }
   }
 
   delete(key: string): void {
-    this.#delete.run(key)
+    this.#write(() => this.#delete.run(key))
   }
 
   deleteMany(keys: readonly string[]): void {
-    if (keys.length > 0) this.#deleteMany(keys)
+    if (keys.length > 0) this.#write(() => this.#deleteMany(keys))
   }
 
   touchMany(keys: readonly string[], now: number): void {
-    if (keys.length > 0) this.#touchMany(keys, now)
+    if (keys.length > 0) this.#write(() => this.#touchMany(keys, now))
   }
 
   refresh(
@@ -126,30 +216,61 @@ export class DiskIndex {
     etag: string | undefined,
     lastModified: string | undefined,
   ): void {
-    this.#refresh.run(headers, storedAt, expiresAt, etag ?? null, lastModified ?? null, key)
+    this.#write(() => this.#refresh.run(headers, storedAt, expiresAt, etag ?? null, lastModified ?? null, key))
   }
 
   clearPrefetched(key: string): void {
-    this.#clearPrefetched.run(key)
+    this.#write(() => this.#clearPrefetched.run(key))
   }
 
   oldest(limit: number): FileRef[] {
-    return this.#oldest.all(limit)
+    return this.#read([], () => this.#oldest.all(limit))
   }
 
   /** Rows whose key starts with prefix, as a primary-key range [prefix, prefix⁺). */
   prefix(prefix: string): FileRef[] {
     const [lo, hi] = prefixBounds(prefix)
-    return this.#range.all(lo, hi)
+    return this.#read([], () => this.#range.all(lo, hi))
   }
 
   deletePrefix(prefix: string): void {
     const [lo, hi] = prefixBounds(prefix)
-    this.#deleteRange.run(lo, hi)
+    this.#write(() => this.#deleteRange.run(lo, hi))
   }
 
   all(): FileRef[] {
-    return this.#all.all()
+    return this.#read([], () => this.#all.all())
+  }
+
+  #read<T>(onDamage: T, query: () => T): T {
+    try {
+      return query()
+    } catch (err) {
+      if (!isCorruption(err)) throw err
+      this.#damaged(err)
+      return onDamage
+    }
+  }
+
+  #write(statement: () => unknown): void {
+    try {
+      statement()
+    } catch (err) {
+      if (!isCorruption(err)) throw err
+      this.#damaged(err)
+    }
+  }
+
+  #damaged(err: unknown): void {
+    if (!this.#isMarkedDamaged) {
+      this.#isMarkedDamaged = true
+      try {
+        writeFileSync(this.#path + DAMAGED_SUFFIX, '')
+      } catch {
+        // The mark is a hint for the next start; quick_check there is the other line of defence.
+      }
+    }
+    this.#onCorrupt(err)
   }
 
   close(): void {

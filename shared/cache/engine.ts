@@ -86,6 +86,8 @@ function zeroCounters(): CacheCounters {
     objects: 0,
     prefetchIssued: 0,
     prefetchUsed: 0,
+    indexRebuilds: 0,
+    indexErrors: 0,
   }
 }
 
@@ -171,7 +173,26 @@ export class CacheEngine {
     await mkdir(tmpDir, { recursive: true })
     for (let i = 0; i < 256; i++) await mkdir(join(objectsDir, i.toString(16).padStart(2, '0')), { recursive: true })
 
-    const index = new DiskIndex(join(o.dir, 'index.sqlite'))
+    // A damaged index never stops a node (README.md): moved aside, counted, started empty.
+    let indexRebuilds = 0
+    // Filled in once the engine exists; damage found before that is only logged.
+    let onRunTimeDamage: () => void = () => {}
+    let isDamageLogged = false
+    const index = DiskIndex.open(join(o.dir, 'index.sqlite'), {
+      now: o.now,
+      onRebuild: (err, aside) => {
+        indexRebuilds++
+        o.log.warn({ err, aside }, 'cache index damaged: moved aside, starting with an empty disk tier')
+      },
+      onCorrupt: (err) => {
+        // Logged once (every later one is only counted): a damaged page can fail every request.
+        if (!isDamageLogged) {
+          o.log.error({ err }, 'cache index damaged at run time: misses until the next start rebuilds it')
+        }
+        isDamageLogged = true
+        onRunTimeDamage()
+      },
+    })
     let diskBytes = 0
     let objects = 0
     try {
@@ -209,6 +230,10 @@ export class CacheEngine {
       throw err
     }
     const engine = new CacheEngine(o, index, diskBytes, objects)
+    engine.#counters.indexRebuilds = indexRebuilds
+    onRunTimeDamage = () => {
+      engine.#counters.indexErrors++
+    }
     engine.#maybeEvict()
     return engine
   }

@@ -110,4 +110,8 @@ export interface CacheCounters {
   objects: number
   prefetchIssued: number
   prefetchUsed: number
+  /** Damaged indexes moved aside at open and replaced by an empty one. */
+  indexRebuilds: number
+  /** Index operations that found damage at run time (answered as a miss or skipped). */
+  indexErrors: number
 }
