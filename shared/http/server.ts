@@ -11,7 +11,10 @@ import uWS from 'uWebSockets.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
 export interface IncomingRequest extends ServerRequest {
-  /** The request body, streamed with backpressure; throws if the client goes away. Empty for GET/HEAD. */
+  /**
+   * The request body, streamed with backpressure; throws if the client goes away, or if the
+   * response ends before the body has arrived (the rest is then discarded). Empty for GET/HEAD.
+   */
   readonly body: AsyncIterable<Uint8Array>
   /** Collect the body (up to maxBytes; over that resolves null). */
   readBody(maxBytes: number): Promise<Buffer | null>
@@ -95,8 +98,11 @@ function renderHead(headers: HeaderMap): RenderedHead | null {
   return firstName === null ? null : { firstName, rest: Buffer.from(rest, 'latin1') }
 }
 
+/** The server a sink reports to (one object per server, not a closure per request). */
 interface InFlightTracker {
   settled(): void
+  /** A uWS callback threw: reported, never rethrown into uWS (an exception there ends the process). */
+  failed(err: unknown): void
 }
 
 /** ResponseSink over a uWS HttpResponse. Owned by one request, driven by one handler. */
@@ -119,11 +125,30 @@ class UwsResponse implements ResponseSink {
   // Backpressure (owned by the writer that is waiting): the chunk not yet fully accepted.
   #pending: { chunk: Uint8Array; baseOffset: number; resolve: () => void } | null = null
   #tracker: InFlightTracker | null
+  #owner: InFlightTracker
+  /** The request body of a POST/PUT/PATCH/DELETE; released before the uWS response ends. */
+  #body: RequestBody | null = null
 
   constructor(res: uWS.HttpResponse, isHead: boolean, tracker: InFlightTracker) {
     this.#res = res
     this.#isHead = isHead
     this.#tracker = tracker
+    this.#owner = tracker
+  }
+
+  attachBody(body: RequestBody): void {
+    this.#body = body
+  }
+
+  /**
+   * The uWS response is about to end (or be closed) while still valid: the body stops touching
+   * it and discards what nobody read (a 403 to a 4 MiB POST must not pause an ended response).
+   */
+  #releaseBody(): void {
+    const body = this.#body
+    if (body === null) return
+    this.#body = null
+    body.release()
   }
 
   /**
@@ -141,11 +166,20 @@ class UwsResponse implements ResponseSink {
   #armAbortNow(): void {
     if (this.#isAbortArmed) return
     this.#isAbortArmed = true
-    this.#res.onAborted(() => this.#onAborted())
+    this.#res.onAborted(() => {
+      try {
+        this.#onAborted()
+      } catch (err) {
+        this.#owner.failed(err)
+      }
+    })
   }
 
   #onAborted(): void {
     this.#isAborted = true
+    const body = this.#body
+    this.#body = null
+    body?.abort()
     const pending = this.#pending
     this.#pending = null
     pending?.resolve()
@@ -187,12 +221,17 @@ class UwsResponse implements ResponseSink {
   readonly #flushHead = (): void => {
     const total = this.#total
     if (this.#isHeadSent || this.isDone || total === undefined) return
-    this.#res.cork(() => {
-      this.#writeHead()
-      // A zero-length tryEnd with the total writes Content-Length and ends the header block
-      // without ending the response; later tryEnd calls continue the body at offset 0.
-      this.#res.tryEnd(EMPTY, total)
-    })
+    try {
+      this.#res.cork(() => {
+        this.#writeHead()
+        // A zero-length tryEnd with the total writes Content-Length and ends the header block
+        // without ending the response; later tryEnd calls continue the body at offset 0.
+        this.#res.tryEnd(EMPTY, total)
+      })
+    } catch (err) {
+      // A microtask outside any uWS callback: a throw here would be an uncaught exception.
+      this.#fail(err)
+    }
   }
 
   /** Client address, read from the live response (uWS: only valid until it ends or aborts). */
@@ -229,7 +268,23 @@ class UwsResponse implements ResponseSink {
   #hookWritable(): void {
     if (this.#isWritableHooked) return
     this.#isWritableHooked = true
-    this.#res.onWritable((offset) => this.#drain(offset))
+    this.#res.onWritable((offset) => {
+      try {
+        return this.#drain(offset)
+      } catch (err) {
+        this.#fail(err)
+        return true
+      }
+    })
+  }
+
+  /**
+   * A uWS call threw (the response was no longer valid): report it, treat the response as gone
+   * and never touch it again. Writers waiting on backpressure are released.
+   */
+  #fail(err: unknown): void {
+    this.#owner.failed(err)
+    this.#onAborted()
   }
 
   write(chunk: Uint8Array): Promise<void> {
@@ -238,6 +293,10 @@ class UwsResponse implements ResponseSink {
     let isOk = false
     let isResponded = false
     const baseOffset = res.getWriteOffset()
+    // The last body byte ends the uWS response: the request body lets go of it first.
+    if (this.#body !== null && this.#total !== undefined && baseOffset + chunk.byteLength >= this.#total) {
+      this.#releaseBody()
+    }
     const send = (): void => {
       if (!this.#isHeadSent) this.#writeHead()
       if (this.#isHead) return
@@ -294,6 +353,7 @@ class UwsResponse implements ResponseSink {
 
   end(chunk?: Uint8Array): void {
     if (this.isDone) return
+    this.#releaseBody()
     let isComplete = false
     if (isInHandler) isComplete = this.#end(chunk)
     else this.#res.cork(() => (isComplete = this.#end(chunk)))
@@ -344,8 +404,13 @@ class UwsResponse implements ResponseSink {
 
   abort(): void {
     if (this.isDone) return
+    this.#releaseBody()
     this.#isAborted = true
-    this.#res.close()
+    try {
+      this.#res.close()
+    } catch (err) {
+      this.#owner.failed(err)
+    }
     this.#settle()
   }
 
@@ -455,7 +520,10 @@ export class HttpServer {
   #handler: Handler
   #onHandlerError: (err: unknown) => void
   // One tracker for every sink of this server (not a closure per request).
-  #tracker: InFlightTracker = { settled: () => this.#settled() }
+  #tracker: InFlightTracker = {
+    settled: () => this.#settled(),
+    failed: (err) => this.#onHandlerError(err),
+  }
 
   constructor(opts: HttpServerOptions) {
     if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError('opts.host must be a host')
@@ -487,8 +555,8 @@ export class HttpServer {
     const sink = new UwsResponse(res, method === 'HEAD', this.#tracker)
     let body = EMPTY_BODY
     if (method !== 'GET' && method !== 'HEAD') {
-      const stream = new RequestBody(res)
-      sink.onAbort(() => stream.abort())
+      const stream = new RequestBody(res, this.#tracker)
+      sink.attachBody(stream)
       body = stream
     }
     const request = new UwsRequest(method, path, query, req, body, sink)
@@ -570,9 +638,18 @@ const BODY_LOW_WATER_BYTES = 256 * 1024
  * registered synchronously, so we always subscribe and queue; past 1 MiB queued the socket is
  * paused until the consumer drains below 256 KiB. A client that goes away makes iteration throw.
  * Owned by one request; the consumer is the handler.
+ *
+ * uWS keeps calling onData after the response has ended (a 403 to a POST whose body is still
+ * arriving), and any call on an ended response throws from inside the uWS callback, which ends
+ * the process. So the sink releases the body just before the response ends: a paused socket is
+ * resumed while that is still allowed, and from then on the rest of the body is read and
+ * discarded (uWS parses it off the connection, which stays usable for the next request), never
+ * queued and never paused. An iterator still running then throws.
  */
 class RequestBody implements AsyncIterable<Uint8Array> {
-  #res: uWS.HttpResponse
+  /** The live uWS response; null once released or aborted (never touched again). */
+  #res: uWS.HttpResponse | null
+  #owner: InFlightTracker
   #chunks: Buffer[] = []
   #queuedBytes = 0
   #isDone = false
@@ -580,26 +657,61 @@ class RequestBody implements AsyncIterable<Uint8Array> {
   #error: Error | null = null
   #wake: (() => void) | null = null
 
-  constructor(res: uWS.HttpResponse) {
+  constructor(res: uWS.HttpResponse, owner: InFlightTracker) {
     this.#res = res
+    this.#owner = owner
     res.onData((ab, isLast) => {
-      if (ab.byteLength > 0) {
-        // uWS neuters the ArrayBuffer when this callback returns: copy it.
-        const chunk = Buffer.from(ab.slice(0))
-        this.#chunks.push(chunk)
-        this.#queuedBytes += chunk.byteLength
+      try {
+        this.#onData(ab, isLast)
+      } catch (err) {
+        owner.failed(err)
       }
-      if (isLast) this.#isDone = true
-      if (!this.#isDone && !this.#isPaused && this.#queuedBytes > BODY_HIGH_WATER_BYTES) {
-        this.#isPaused = true
-        res.pause()
-      }
-      this.#notify()
     })
+  }
+
+  #onData(ab: ArrayBuffer, isLast: boolean): void {
+    if (isLast) this.#isDone = true
+    const res = this.#res
+    // Released or aborted: nobody reads the rest, drop it.
+    if (res === null) return
+    if (ab.byteLength > 0) {
+      // uWS neuters the ArrayBuffer when this callback returns: copy it.
+      const chunk = Buffer.from(ab.slice(0))
+      this.#chunks.push(chunk)
+      this.#queuedBytes += chunk.byteLength
+    }
+    if (!this.#isDone && !this.#isPaused && this.#queuedBytes > BODY_HIGH_WATER_BYTES) {
+      this.#isPaused = true
+      res.pause()
+    }
+    this.#notify()
+  }
+
+  /** The response is about to end (its uWS response still valid): discard the unread rest. */
+  release(): void {
+    const res = this.#res
+    if (res === null) return
+    this.#res = null
+    if (this.#isPaused) {
+      this.#isPaused = false
+      try {
+        res.resume()
+      } catch (err) {
+        this.#owner.failed(err)
+      }
+    }
+    // A body that has fully arrived stays readable; one still arriving is cut here.
+    if (!this.#isDone) {
+      this.#chunks = []
+      this.#queuedBytes = 0
+      this.#error = new Error('the response ended before the request body was read')
+    }
+    this.#notify()
   }
 
   /** The client went away: readers stop with an error, and the socket is never touched again. */
   abort(): void {
+    this.#res = null
     if (this.#isDone) return
     this.#error = new Error('client closed the connection during the request body')
     this.#notify()
@@ -616,9 +728,10 @@ class RequestBody implements AsyncIterable<Uint8Array> {
       const chunk = this.#chunks.shift()
       if (chunk !== undefined) {
         this.#queuedBytes -= chunk.byteLength
-        if (this.#isPaused && this.#error === null && this.#queuedBytes < BODY_LOW_WATER_BYTES) {
+        const res = this.#res
+        if (this.#isPaused && res !== null && this.#queuedBytes < BODY_LOW_WATER_BYTES) {
           this.#isPaused = false
-          this.#res.resume()
+          res.resume()
         }
         yield chunk
         continue

@@ -1,0 +1,98 @@
+// Clients that misbehave on purpose against the real edge, shield and origin processes: bodies
+// that keep arriving after the answer. Nothing a client sends may end a process.
+import t from 'tap'
+import { RawConnection, type TierProcess } from '../../../shared/testing/index.js'
+import { topology, SECRET } from './topology.js'
+
+const BODY = Buffer.alloc(4 * 1024 * 1024, 0x61)
+const DEADLINE_MS = 60_000
+
+interface Case {
+  method: string
+  path: string
+  headers?: Record<string, string>
+  status: number
+}
+
+/**
+ * Send one request with a 4 MiB body the server answers before reading, then a GET pipelined
+ * behind it on the same connection: the answer to the first, then to the GET, proves the server
+ * read past the unwanted body without ending, and a new connection is served too.
+ */
+async function postAfterAnswer(tier: TierProcess, c: Case, followPath: string): Promise<number> {
+  const conn = await RawConnection.open(tier.port)
+  try {
+    const extra = Object.entries(c.headers ?? {})
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')
+    const head = `${c.method} ${c.path} HTTP/1.1\r\nHost: t\r\n${extra}Content-Length: ${BODY.byteLength}\r\n\r\n`
+    const sent = conn.write(
+      Buffer.concat([Buffer.from(head), BODY, Buffer.from(`GET ${followPath} HTTP/1.1\r\nHost: t\r\n\r\n`)]),
+    )
+    const first = await conn.response({ timeoutMs: DEADLINE_MS })
+    await sent
+    const second = await conn.response({ timeoutMs: DEADLINE_MS })
+    if (!(second.status >= 200)) throw new Error(`no answer to the pipelined GET: ${second.status}`)
+    return first.status
+  } finally {
+    conn.destroy()
+  }
+}
+
+t.test('bodies that keep arriving after the answer', async (t) => {
+  const topo = await topology({ shields: 1 })
+  t.teardown(() => topo.close())
+  const tiers: [string, () => TierProcess, Case[], string][] = [
+    [
+      'edge',
+      () => topo.edge,
+      [
+        { method: 'POST', path: '/v/vid1/720p/seg_00001.m4s', status: 403 },
+        { method: 'PUT', path: '/v/vid1/720p/seg_00001.m4s', status: 403 },
+        { method: 'PATCH', path: '/v/vid1/720p/seg_00001.m4s', status: 403 },
+        { method: 'DELETE', path: '/v/vid1/720p/seg_00001.m4s', status: 403 },
+        { method: 'POST', path: topo.sign('/v/vid1/720p/seg_00001.m4s'), status: 405 },
+      ],
+      '/v/vid1/720p/seg_00001.m4s',
+    ],
+    [
+      'shield',
+      () => topo.shields[0]!,
+      [
+        { method: 'POST', path: '/v/vid1/720p/seg_00001.m4s', status: 401 },
+        { method: 'PUT', path: '/v/vid1/720p/seg_00001.m4s', status: 401 },
+        { method: 'POST', path: '/v/vid1/720p/seg_00001.m4s', headers: { 'x-vcdn-tier': SECRET }, status: 405 },
+      ],
+      '/v/vid1/720p/seg_00001.m4s',
+    ],
+    [
+      'origin',
+      () => topo.origin!,
+      [
+        { method: 'POST', path: '/v/vid1/720p/seg_00001.m4s', status: 401 },
+        { method: 'POST', path: '/nowhere', status: 404 },
+        { method: 'PUT', path: '/v1/videos/none', status: 405 },
+        // The topology's origin runs without a control-API secret: the API answers 503 at once.
+        { method: 'PATCH', path: '/v1/uploads/none', status: 503 },
+        { method: 'DELETE', path: '/v1/videos/none', status: 503 },
+      ],
+      '/healthz',
+    ],
+  ]
+  for (const [name, tier, cases, followPath] of tiers) {
+    for (const c of cases) {
+      const auth = c.headers === undefined ? '' : ' with the tier secret'
+      t.test(
+        `a 4 MiB ${c.method} ${c.path.slice(0, 24)}${auth} after a ${c.status} leaves the ${name} serving`,
+        async (t) => {
+          const status = await postAfterAnswer(tier(), c, followPath)
+          t.equal(status, c.status, 'answered before the body was read')
+          const health = await fetch(`${tier().adminUrl}/healthz`)
+          t.equal(health.status, 200, 'a new connection is served')
+          await health.arrayBuffer()
+          t.equal(tier().proc.exitCode, null, 'the process is still running')
+        },
+      )
+    }
+  }
+})
