@@ -28,7 +28,14 @@ import {
   upstreamAgeSec,
 } from './http-semantics.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
-import { ageSeconds, describeStored, notModifiedHeaders, responseHeaders, type StoredObject } from './stored-object.js'
+import {
+  ageSeconds,
+  describeStored,
+  isStorableStatus,
+  notModifiedHeaders,
+  responseHeaders,
+  type StoredObject,
+} from './stored-object.js'
 import type {
   CacheCounters,
   CacheOptions,
@@ -714,11 +721,22 @@ export class CacheEngine {
 
     const cc = parseCacheControl(res.headers['cache-control'])
     const contentLength = parseContentLength(res.headers)
-    const isPass = !isStorable(cc)
+    // RFC 9110 §7.6.1: hop-by-hop fields go no further; every end-to-end field is stored and forwarded.
+    const headers = pickStoredHeaders(res.headers)
+    // A response that sets a cookie is passed, never stored (RFC 9111 §7.3 lets a cache store it;
+    // like Varnish's and nginx's defaults we do not, so one viewer's cookie is never another's).
+    const isPass = !isStorable(cc) || headers['set-cookie'] !== undefined
     const maxStorableBytes = Math.floor(o.maxBytes * o.highWatermark)
     let plan: FillPlan = 'none'
-    if (!isPass && res.status === 200 && (contentLength === null || contentLength <= maxStorableBytes)) plan = 'disk'
-    // 404s are cached briefly, in memory only (DESIGN.md §5); 5xx and other statuses never.
+    if (
+      !isPass &&
+      res.status !== 404 &&
+      isStorableStatus(res.status, cc, headers) &&
+      (contentLength === null || contentLength <= maxStorableBytes)
+    )
+      plan = 'disk'
+    // 404s are cached briefly, in memory only (docs/architecture.md): a flood of missing keys never
+    // reaches the disk or the index. 5xx are never stored (isStorableStatus).
     if (!isPass && res.status === 404 && (contentLength === null || contentLength <= o.memoryObjectMaxBytes))
       plan = 'memory'
     if (plan === 'disk') {
@@ -736,7 +754,7 @@ export class CacheEngine {
     fill.publishHead({
       kind: 'body',
       status: res.status,
-      headers: res.headers,
+      headers,
       contentLength,
       upstreamMs,
       plan,
@@ -792,7 +810,7 @@ export class CacheEngine {
     let isStored = false
     try {
       if (shouldStore && !fill.isPurged && !this.#isClosed)
-        isStored = await this.#commit(fill, res.status, res.headers, receivedAt, plan)
+        isStored = await this.#commit(fill, res.status, headers, receivedAt, plan)
     } catch (err) {
       o.log.error({ err, key }, 'cache commit failed')
       this.#counters.storeErrors++
@@ -825,13 +843,12 @@ export class CacheEngine {
   async #commit(
     fill: Fill,
     status: number,
-    upstreamHeaders: HeaderMap,
+    headers: HeaderMap,
     receivedAt: number,
     plan: FillPlan,
   ): Promise<boolean> {
     const { key } = fill
     const size = fill.received
-    const headers = pickStoredHeaders(upstreamHeaders)
     const config = this.#o
     if (plan === 'memory') {
       const body = fill.wholeBody()
@@ -908,7 +925,7 @@ export class CacheEngine {
 
   /** Apply a 304 to the stored copy it validated (if that version is still the stored one). */
   #refreshStored(base: StoredObject, fresh: HeaderMap, receivedAt: number): boolean {
-    const headers = mergeRevalidatedHeaders(base.headers, pickStoredHeaders(fresh))
+    const headers = mergeRevalidatedHeaders(base.headers, fresh)
     const obj = describeStored({
       key: base.key,
       status: base.status,

@@ -55,34 +55,63 @@ export function contentKind(key: string): ContentKind {
   }
 }
 
-/** Header fields forwarded to clients as stored; age and x-cache are recomputed per tier. */
-export const FORWARDED_HEADERS = [
-  'content-type',
-  'content-encoding',
-  'etag',
-  'last-modified',
-  'cache-control',
-  'expires',
-] as const
+/**
+ * RFC 9110 §7.6.1: hop-by-hop fields describe one connection and are never stored or forwarded
+ * (nor are the fields a `Connection` header names). Proxy-Connection is not standard but still
+ * sent by old clients; Keep-Alive is the HTTP/1.0 one (RFC 9112 §C.2.2).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'proxy-authenticate',
+  'proxy-authorization',
+])
 
-/** Response header fields kept with a stored object (and what a revalidation may update). */
-export const STORED_HEADERS = [...FORWARDED_HEADERS, 'date', 'age', 'x-cache'] as const
+/**
+ * Fields each tier computes for its own response, so an upstream's value is never kept:
+ * Content-Length (framing of the bytes this tier sends), Accept-Ranges (this tier serves ranges
+ * from the stored bytes) and x-cache-upstream (set from the upstream's x-cache).
+ */
+const RECOMPUTED = new Set(['content-length', 'accept-ranges', 'x-cache-upstream'])
 
+/**
+ * RFC 9111 §3.2: a 304 updates every stored field it carries except Content-Length and the fields
+ * the stored bytes depend on (their coding and range). Set-Cookie is never stored (see isStorable
+ * callers: a response that sets a cookie is passed, not cached), so a 304 cannot add one either.
+ */
+const NOT_UPDATED_BY_304 = new Set(['content-encoding', 'content-range', 'set-cookie'])
+
+/**
+ * The end-to-end fields of an upstream response (RFC 9110 §7.6.1): everything except hop-by-hop
+ * fields, the fields named in `Connection`, and the ones this tier recomputes. These are stored
+ * with the object and forwarded to clients; `age` and `x-cache` are kept so the next tier's Age and
+ * x-cache-upstream can be derived from them.
+ */
 export function pickStoredHeaders(headers: HeaderMap): HeaderMap {
+  const connection = headers['connection']
+  const named =
+    connection === undefined ? null : new Set(connection.split(',').map((name) => name.trim().toLowerCase()))
   const out: HeaderMap = {}
-  for (const name of STORED_HEADERS) {
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || RECOMPUTED.has(name) || named?.has(name) === true) continue
     const v = headers[name]
     if (v !== undefined) out[name] = v
   }
   return out
 }
 
-/** RFC 9111 §4.3.4: a 304 updates the stored header fields it carries. */
+/** RFC 9111 §3.2 / §4.3.4: a 304 replaces the stored fields it carries (see NOT_UPDATED_BY_304). */
 export function mergeRevalidatedHeaders(stored: HeaderMap, fresh: HeaderMap): HeaderMap {
   const out: HeaderMap = { ...stored }
-  for (const name of STORED_HEADERS) {
-    const v = fresh[name]
-    if (v !== undefined) out[name] = v
+  const picked = pickStoredHeaders(fresh)
+  for (const name in picked) {
+    const v = picked[name]
+    if (v !== undefined && !NOT_UPDATED_BY_304.has(name)) out[name] = v
   }
   return out
 }

@@ -3,11 +3,11 @@
 
 import type { HeaderMap } from '../http/types.js'
 import {
-  FORWARDED_HEADERS,
   freshnessLifetimeMs,
   parseCacheControl,
   stalePolicy,
   upstreamAgeSec,
+  type CacheControl,
   type StalePolicy,
 } from './http-semantics.js'
 import type { CacheOutcome, DefaultTtls } from './types.js'
@@ -16,7 +16,7 @@ export interface StoredObject {
   readonly key: string
   readonly status: number
   readonly size: number
-  /** Stored upstream header subset (STORED_HEADERS). */
+  /** The upstream's end-to-end header fields (pickStoredHeaders); one object, never mutated. */
   readonly headers: HeaderMap
   /** Epoch ms when the response was received (RFC 9111 response_time). */
   readonly storedAt: number
@@ -74,10 +74,14 @@ export function ageSeconds(obj: StoredObject, now: number): number {
   return Math.max(0, Math.floor((now - obj.storedAt) / 1000)) + obj.upstreamAgeSec
 }
 
-/** Response headers for a client: forwarded upstream fields + this tier's x-cache and age. */
+/**
+ * Response headers for a client: every stored end-to-end field (RFC 9110 §7.6.1), with this
+ * tier's own x-cache and age (RFC 9111 §5.1); the upstream's x-cache becomes x-cache-upstream.
+ */
 export function responseHeaders(upstream: HeaderMap, outcome: CacheOutcome, ageSec: number): HeaderMap {
   const h: HeaderMap = {}
-  for (const name of FORWARDED_HEADERS) {
+  for (const name in upstream) {
+    if (name === 'age' || name === 'x-cache') continue
     const v = upstream[name]
     if (v !== undefined) h[name] = v
   }
@@ -89,14 +93,21 @@ export function responseHeaders(upstream: HeaderMap, outcome: CacheOutcome, ageS
   return h
 }
 
-/** RFC 9110 §15.4.5: a 304 carries the validators and caching fields, no content fields. */
+/**
+ * RFC 9110 §15.4.5: a 304 carries the fields a 200 would have carried among Cache-Control,
+ * Content-Location, Date, ETag, Expires and Vary (plus Last-Modified and this tier's own), no
+ * content fields.
+ */
 export function notModifiedHeaders(full: HeaderMap): HeaderMap {
   const h: HeaderMap = {}
   for (const name of [
     'etag',
     'last-modified',
     'cache-control',
+    'content-location',
+    'date',
     'expires',
+    'vary',
     'x-cache',
     'x-cache-upstream',
     'age',
@@ -105,4 +116,19 @@ export function notModifiedHeaders(full: HeaderMap): HeaderMap {
     if (v !== undefined) h[name] = v
   }
   return h
+}
+
+/** RFC 9110 §15.1: final statuses that are heuristically cacheable (501 aside: no 5xx is stored). */
+const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414])
+
+/**
+ * RFC 9111 §3: a final response may be stored when its status is heuristically cacheable, or when
+ * it has explicit freshness (s-maxage, max-age, Expires) or is marked `public` (§4.2.2). This
+ * cache never stores 5xx (errors are served stale or passed, never cached), 206 (it never asks
+ * for a range) or 304 outside a revalidation. Freshness itself is decided by describeStored().
+ */
+export function isStorableStatus(status: number, cc: CacheControl, headers: HeaderMap): boolean {
+  if (HEURISTICALLY_CACHEABLE.has(status)) return true
+  if (status < 200 || status >= 500 || status === 206 || status === 304) return false
+  return cc.has('s-maxage') || cc.has('max-age') || cc.has('public') || headers['expires'] !== undefined
 }
