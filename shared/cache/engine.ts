@@ -27,6 +27,7 @@ import {
   pickStoredHeaders,
   upstreamAgeSec,
 } from './http-semantics.js'
+import { cacheKey } from './normalize-key.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import {
   ageSeconds,
@@ -248,6 +249,15 @@ export class CacheEngine {
   get counters(): Readonly<CacheCounters> {
     this.#counters.memoryBytes = this.#memory.calculatedSize
     return this.#counters
+  }
+
+  /**
+   * The cache key of a request target under this engine's `query` policy (cacheKey()): the
+   * validated path, plus the kept query parameters. The key is also what the upstream is asked
+   * for, so a kept query reaches the upstream and an ignored one does not. Throws ERR_REQUEST_PATH.
+   */
+  keyFor(path: string, query: string): string {
+    return cacheKey(path, query, this.#o.query)
   }
 
   /** True when the key is stored (memory or disk), fresh or not. */

@@ -49,3 +49,62 @@ export function normalizeKey(rawPath: string): string {
   }
   return rawPath
 }
+
+/**
+ * What the query string contributes to the cache key (and so to the upstream request, which asks
+ * for the key): 'keep' (the default: every parameter, in the order received), 'ignore' (none), or
+ * an allow-list of parameter names. `token` (the edge's playback token) is always removed.
+ */
+export type QueryPolicy = 'keep' | 'ignore' | readonly string[]
+
+/** Longest query string accepted (bytes); the key stays a bounded SQLite primary key. */
+export const MAX_QUERY_BYTES = 1024
+
+/** Query parameters never part of a key nor sent upstream: the edge's playback token. */
+const ALWAYS_REMOVED = 'token'
+
+function paramName(param: string): string {
+  const eq = param.indexOf('=')
+  const raw = eq === -1 ? param : param.slice(0, eq)
+  // Compare decoded names, so `tok%65n` cannot carry a token past the filter.
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '))
+  } catch {
+    return raw
+  }
+}
+
+/**
+ * The cache key of a request: normalizeKey(path), then `?` and the kept query parameters when
+ * there are any (RFC 9111 §2: the key is the target URI, query included). The query is validated
+ * like the path (printable ASCII, no '#', valid percent-encoding, at most MAX_QUERY_BYTES) and
+ * kept as received otherwise; empty parameters (`a=1&&b=2`) are dropped.
+ */
+export function cacheKey(rawPath: string, rawQuery: string, policy: QueryPolicy): string {
+  const path = normalizeKey(rawPath)
+  if (rawQuery.length === 0 || policy === 'ignore') return path
+  if (rawQuery.length > MAX_QUERY_BYTES || Buffer.byteLength(rawQuery) > MAX_QUERY_BYTES) reject('query is too long')
+  for (let i = 0; i < rawQuery.length; i++) {
+    const c = rawQuery.charCodeAt(i)
+    if (c < 0x21 || c > 0x7e || c === 0x23) reject('query contains a forbidden character')
+    if (c === 0x25) {
+      if (!HEX.test(rawQuery.slice(i + 1, i + 3))) reject('query has invalid percent-encoding')
+      i += 2
+    }
+  }
+  const kept: string[] = []
+  for (const param of rawQuery.split('&')) {
+    if (param.length === 0) continue
+    const name = paramName(param)
+    if (name === ALWAYS_REMOVED) continue
+    if (policy !== 'keep' && !policy.includes(name)) continue
+    kept.push(param)
+  }
+  return kept.length === 0 ? path : `${path}?${kept.join('&')}`
+}
+
+/** The path part of a key from cacheKey() (what content-type and extension rules look at). */
+export function keyPath(key: string): string {
+  const q = key.indexOf('?')
+  return q === -1 ? key : key.slice(0, q)
+}

@@ -2,6 +2,7 @@
 // frozen (STYLE.md "Code" / "Config").
 
 import { VcdnError } from '../errors/index.js'
+import type { QueryPolicy } from './normalize-key.js'
 import type { CacheLogger, CacheOptions, DefaultTtls, FetchUpstream } from './types.js'
 
 const MiB = 1024 * 1024
@@ -18,6 +19,7 @@ export interface ResolvedOptions {
   readonly defaultTtlMs: Readonly<Partial<DefaultTtls>>
   readonly staleIfErrorMs: number
   readonly fillBufferBytes: number
+  readonly query: QueryPolicy
   readonly fetch: FetchUpstream
   readonly now: () => number
   readonly log: CacheLogger
@@ -37,6 +39,7 @@ const KNOWN = new Set([
   'defaultTtlMs',
   'staleIfErrorMs',
   'fillBufferBytes',
+  'query',
   'fetch',
   'now',
   'log',
@@ -123,6 +126,13 @@ export function resolveOptions(input: CacheOptions): ResolvedOptions {
     }
   }
 
+  const query = raw['query'] ?? 'keep'
+  const isQueryValid =
+    query === 'keep' ||
+    query === 'ignore' ||
+    (Array.isArray(query) && query.every((name) => typeof name === 'string' && name.length > 0))
+  if (!isQueryValid) problems.push('cache.query must be "keep", "ignore" or an array of parameter names')
+
   if (typeof raw['fetch'] !== 'function') problems.push('cache.fetch must be a function')
   if (raw['now'] !== undefined && typeof raw['now'] !== 'function') problems.push('cache.now must be a function')
   const log = raw['log']
@@ -152,6 +162,7 @@ export function resolveOptions(input: CacheOptions): ResolvedOptions {
     defaultTtlMs: Object.freeze(defaultTtlMs),
     staleIfErrorMs,
     fillBufferBytes,
+    query: Array.isArray(query) ? Object.freeze([...(query as string[])]) : (query as 'keep' | 'ignore'),
     fetch: input.fetch,
     now: input.now ?? Date.now,
     log: input.log ?? SILENT,

@@ -10,6 +10,7 @@ import {
   type CacheControl,
   type StalePolicy,
 } from './http-semantics.js'
+import { keyPath } from './normalize-key.js'
 import type { CacheOutcome, DefaultTtls } from './types.js'
 
 export interface StoredObject {
@@ -53,7 +54,7 @@ export function describeStored(args: {
   const lifetimeMs =
     status === 404
       ? config.negativeTtlMs
-      : freshnessLifetimeMs(headers, cc, status, key, config.defaultTtlMs, storedAt) - ageSec * 1000
+      : freshnessLifetimeMs(headers, cc, status, keyPath(key), config.defaultTtlMs, storedAt) - ageSec * 1000
   return {
     key,
     status,

@@ -2,6 +2,7 @@
 // files it composes; this file has no runtime code.
 
 import type { HeaderMap } from '../http/types.js'
+import type { QueryPolicy } from './normalize-key.js'
 
 export interface UpstreamResponse {
   status: number
@@ -59,6 +60,11 @@ export interface CacheOptions {
    * by readers that lag behind. Default 8 MiB.
    */
   fillBufferBytes?: number
+  /**
+   * What the query string adds to the cache key and so to the upstream request (CacheEngine.keyFor):
+   * 'keep' (default), 'ignore', or an allow-list of parameter names. `token` is always removed.
+   */
+  query?: QueryPolicy
   fetch: FetchUpstream
   /** Epoch ms; injectable for tests. */
   now?: () => number
