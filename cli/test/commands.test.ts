@@ -33,7 +33,11 @@ t.test('vcdn operator commands', async (t) => {
   await upstream.listen()
   t.teardown(() => upstream.close())
   const playlist = Buffer.from('#EXTM3U\n#EXT-X-VERSION:7\n')
-  upstream.static('/v/abc/master.m3u8', playlist, { 'content-type': 'application/vnd.apple.mpegurl' })
+  // Like the origin, the upstream says how long the playlist is fresh (RFC 9111 §4.2).
+  upstream.static('/v/abc/master.m3u8', playlist, {
+    'content-type': 'application/vnd.apple.mpegurl',
+    'cache-control': 'public, max-age=60',
+  })
   const edgeConfig = {
     tierSecret: SECRET,
     origin: upstream.url,
