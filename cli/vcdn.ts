@@ -135,9 +135,13 @@ async function run(argv: readonly string[]): Promise<void> {
       return status(rest)
     case 'token':
       return (await import('../origin/src/main.js')).tokenCommand(rest)
-    default:
-      process.stderr.write(USAGE)
-      process.exitCode = command === undefined || command === 'help' || command === '--help' ? 0 : 2
+    default: {
+      // Asked for, the usage is the answer (stdout, 0); an unknown command is an error (stderr, 2).
+      const isHelp = command === undefined || command === 'help' || command === '--help' || command === '-h'
+      const out = isHelp ? process.stdout : process.stderr
+      out.write(USAGE)
+      process.exitCode = isHelp ? 0 : 2
+    }
   }
 }
 

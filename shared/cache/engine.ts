@@ -391,9 +391,37 @@ export class CacheEngine {
     }
 
     let fill = this.#fills.get(key)
+    if (fill !== undefined && !this.#isShareable(fill, now)) {
+      // Superseded: its answer is stale for every later request, so it is not stored either (a
+      // purge only marks the fill in the map, which is now the new one).
+      fill.isPurged = true
+      fill = undefined
+    }
     if (fill !== undefined) this.#counters.coalesced++
     else fill = this.#startFill(key, stale, false)
     return this.#serveFromFill(fill, req, sink, stale)
+  }
+
+  /**
+   * Whether a request arriving at `now` may share this fill's answer (RFC 9111 §4: a response is
+   * reused only while fresh, or after validation). Before the answer's headers arrived it may: the
+   * answer is produced after this request arrived, as if forwarded for it (collapsed forwarding).
+   * After that only while the answer is still fresh, so a `no-cache` or `max-age=0` answer is never
+   * handed on while it streams or while its fill commits.
+   */
+  #isShareable(fill: Fill, now: number): boolean {
+    const head = fill.head
+    if (head === null || head.kind !== 'body') return true
+    const answer = describeStored({
+      key: fill.key,
+      status: head.status,
+      size: 0,
+      headers: head.headers,
+      storedAt: head.receivedAt,
+      file: null,
+      config: this.#o,
+    })
+    return now < answer.expiresAt
   }
 
   /** Serve a stored key from memory or disk; null when it is no longer stored. */
