@@ -327,6 +327,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         if (!isServedPath(paths, key)) {
           status = sendError(res, 'ERR_NOT_FOUND')
         } else {
+          // RFC 9111 §2: the key is the target URI, query included (kept per the engine's policy;
+          // the upstream is asked for the key, so the query reaches it too).
+          if (req.query !== '') key = engine.keyFor(key, req.query)
           const serveReq: ServeRequest = { method: req.method, key, headers: cacheRequestHeaders(req) }
           const hit = engine.serveHit(serveReq, res)
           if (hit === null) return serveSlow(req, serveReq, res, startedMs)

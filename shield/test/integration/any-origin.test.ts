@@ -13,6 +13,10 @@ t.test('a shield in front of any origin', async (t) => {
   const origin = new ScriptedOrigin()
   origin.static('/assets/app.js', BODY, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' })
   origin.static('/v/any/720p/0.m4s', BODY, { 'content-type': 'video/iso.segment', 'cache-control': 'max-age=3600' })
+  origin.routes.set('/assets/echo.js', (req, res) => {
+    const query = new URL(req.url ?? '/', 'http://x').search
+    res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' }).end(`query ${query}`)
+  })
   await origin.listen()
   t.teardown(() => origin.close())
   const start = (extra: Record<string, unknown>, name: string) =>
@@ -37,6 +41,21 @@ t.test('a shield in front of any origin', async (t) => {
       t.match(shield.output(), /"level":40[^\n]*tier auth is off/, 'a warning says tier auth is off')
     },
   )
+
+  t.test('the query string is part of the key and reaches the origin', async (t) => {
+    const shield = await start({ paths: ['/'], requireTierSecret: false }, 'query')
+    t.teardown(() => shield.stop())
+    const get = async (query: string): Promise<string> => {
+      const r = await fetch(`${shield.url}/assets/echo.js${query}`)
+      t.equal(r.status, 200)
+      return r.text()
+    }
+    t.equal(await get('?a=1'), 'query ?a=1')
+    t.equal(await get('?a=2'), 'query ?a=2', 'another query is another object')
+    t.equal(await get('?a=1'), 'query ?a=1')
+    t.equal(await get(''), 'query ', 'no query is yet another')
+    t.equal(origin.count('/assets/echo.js'), 3, 'the repeated ?a=1 was a hit')
+  })
 
   t.test('by default it refuses a path outside /v/ and a client without the secret', async (t) => {
     const shield = await start({}, 'default')
