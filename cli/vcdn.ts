@@ -3,7 +3,7 @@
 // is the only place that imports more than one tier; it imports only their main.ts.
 import { readFileSync } from 'node:fs'
 import { parseCli } from '../shared/process/index.js'
-import { signedPath } from '../shared/token/index.js'
+import { isVideoDirAcl, signedPath } from '../shared/token/index.js'
 
 const USAGE = `usage: vcdn <command> [options]
   origin  --config origin.json      start the origin (content server, control API)
@@ -14,8 +14,9 @@ const USAGE = `usage: vcdn <command> [options]
   transcoder --config transcoder.json
                                     start a transcoder (claims jobs from the origin)
   sign    --config <edge|origin>.json --prefix /v/<id>/ [--path /v/<id>/master.m3u8]
-          [--ttl 3600] [--ip 1.2.3.4] [--kid k1] [--base http://edge:port]
-                                    print a signed playback path (or URL with --base)
+          [--ttl 3600] [--ip 1.2.3.4] [--kid k1] [--base http://edge:port] [--allow-broad]
+                                    print a signed playback path (or URL with --base); the ACL is
+                                    one video directory unless --allow-broad (e.g. / opens every video)
   upload  <file> --origin http://origin --token <jwt> [--title t] [--wait]
                                     resumable (tus) upload with a progress bar; prints the id
   status  <id> --origin http://origin --token <jwt> [--watch]
@@ -34,6 +35,12 @@ async function sign(argv: readonly string[]): Promise<void> {
     signingKeys?: Record<string, string>
     activeKey?: string
   }
+  const prefix = flags['prefix']
+  if (!isVideoDirAcl(prefix) && flags['allow-broad'] !== true) {
+    throw new UsageError(
+      `--prefix ${prefix} is not one whole video directory /v/<id>/; a broader ACL opens every video under it: pass --allow-broad to sign it anyway`,
+    )
+  }
   const keys = file.signingKeys ?? {}
   const kid = typeof flags['kid'] === 'string' ? flags['kid'] : (file.activeKey ?? Object.keys(keys)[0])
   if (kid === undefined || keys[kid] === undefined)
@@ -41,7 +48,8 @@ async function sign(argv: readonly string[]): Promise<void> {
   const ttlS = typeof flags['ttl'] === 'string' ? Number(flags['ttl']) : 3600
   if (!Number.isInteger(ttlS) || ttlS <= 0) throw new UsageError('--ttl must be a positive integer (seconds)')
   const path = signedPath({
-    prefix: flags['prefix'],
+    prefix,
+    isBroadAllowed: flags['allow-broad'] === true,
     ...(typeof flags['path'] === 'string' ? { path: flags['path'] } : {}),
     ttlS,
     kid,

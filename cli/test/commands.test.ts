@@ -103,6 +103,28 @@ t.test('vcdn operator commands', async (t) => {
     }
   })
 
+  t.test('sign refuses an ACL broader than one video directory (/ or /v/) unless --allow-broad', async (t) => {
+    for (const prefix of ['/', '/v/']) {
+      const r = await vcdn(['sign', '--config', edgeFile, '--prefix', prefix, '--path', '/v/abc/master.m3u8'])
+      t.equal(r.code, 2, prefix)
+      t.match(r.stderr, /not one whole video directory .*--allow-broad/, prefix)
+      t.equal(r.stdout, '', 'nothing signed')
+    }
+    const broad = await vcdn([
+      'sign',
+      '--config',
+      edgeFile,
+      '--prefix',
+      '/v/',
+      '--path',
+      '/v/abc/master.m3u8',
+      '--allow-broad',
+    ])
+    t.equal(broad.code, 0, broad.stderr)
+    const { token } = tokenOf(broad.stdout)
+    t.doesNotThrow(() => verifier.verify(token, '/v/other/master.m3u8', '192.0.2.1'), 'asked for: opens every video')
+  })
+
   t.test('purge removes a prefix on a node given its tier secret, and fails without it', async (t) => {
     const path = (await vcdn(['sign', '--config', edgeFile, '--prefix', '/v/abc/', '--path', '/v/abc/master.m3u8']))
       .stdout

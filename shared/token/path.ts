@@ -11,6 +11,16 @@ export interface SignedPathOptions {
   ip?: string
   sid?: string
   nowMs: number
+  /** Allow an ACL other than one video directory (`/`, `/v/`, …): such a token opens every video under it. */
+  isBroadAllowed?: boolean
+}
+
+// One path segment under /v/: the video id (DESIGN of the content namespace: /v/{id}/…).
+const VIDEO_DIR_ACL = /^\/v\/[^/]+\/$/
+
+/** True when `acl` is one whole video directory, `/v/{id}/`: what a playback token should grant. */
+export function isVideoDirAcl(acl: string): boolean {
+  return VIDEO_DIR_ACL.test(acl)
 }
 
 /**
@@ -20,6 +30,13 @@ export interface SignedPathOptions {
 export function signedPath(p: SignedPathOptions): string {
   if (typeof p.prefix !== 'string' || !p.prefix.startsWith('/') || !p.prefix.endsWith('/')) {
     throw new TypeError("signedPath: p.prefix must start and end with '/'")
+  }
+  // A token's ACL is normally one video (`/v/{id}/`); `/` or `/v/` would open every video, so a
+  // broader (or other) prefix is refused unless the caller asks for it explicitly.
+  if (!isVideoDirAcl(p.prefix) && p.isBroadAllowed !== true) {
+    throw new TypeError(
+      `signedPath: p.prefix ${JSON.stringify(p.prefix)} is not a whole video directory /v/<id>/ (a broader ACL needs isBroadAllowed)`,
+    )
   }
   const path = p.path ?? `${p.prefix}master.m3u8`
   if (!path.startsWith(p.prefix)) throw new TypeError('signedPath: p.path must lie under p.prefix')

@@ -1,5 +1,13 @@
 import t from 'tap'
-import { normaliseIp, parseToken, signedPath, signToken, splitTokenPath, TokenVerifier } from '../index.js'
+import {
+  isVideoDirAcl,
+  normaliseIp,
+  parseToken,
+  signedPath,
+  signToken,
+  splitTokenPath,
+  TokenVerifier,
+} from '../index.js'
 
 const KEYS = { k1: 'first-secret-0123456789', k2: 'second-secret-9876543210' }
 const NOW_MS = 1_750_000_000_000
@@ -54,6 +62,18 @@ t.test('signedPath puts the token first and defaults to the master playlist', as
   t.throws(() => signedPath({ prefix: '/v/abc/', ttlS: 5, kid: 'k9', keys: KEYS, nowMs: NOW_MS }), {
     code: 'ERR_TOKEN_KEY',
   })
+})
+
+t.test('signedPath grants one whole video directory; a broader ACL needs isBroadAllowed', async (t) => {
+  const sign = (prefix: string, extra: { isBroadAllowed?: boolean } = {}): string =>
+    signedPath({ prefix, ttlS: 60, kid: 'k1', keys: KEYS, nowMs: NOW_MS, ...extra })
+  for (const prefix of ['/', '/v/', '/v/abc/720p/']) {
+    t.throws(() => sign(prefix), /whole video directory/, prefix)
+    const split = splitTokenPath(sign(prefix, { isBroadAllowed: true }))
+    t.equal(parseToken(split!.token).payload.acl, prefix, `${prefix} with isBroadAllowed`)
+  }
+  t.ok(isVideoDirAcl('/v/abc/'))
+  for (const acl of ['/', '/v/', '/v//', '/v/abc', '/v/abc/x/', '/x/abc/']) t.notOk(isVideoDirAcl(acl), acl)
 })
 
 t.test('splitTokenPath finds the token segment or returns null', async (t) => {
@@ -237,8 +257,14 @@ t.test('error messages never contain the token', async (t) => {
   }
 })
 
+t.test('a verifier without keys (an edge that needs no token) refuses every token with ERR_TOKEN_KEY', async (t) => {
+  const open = new TokenVerifier({ keys: {}, now: () => NOW_MS })
+  const tok = signToken({ exp: EXP, acl: '/v/abc/', kid: 'k1' }, KEYS)
+  t.throws(() => open.verify(tok, '/v/abc/master.m3u8', '1.1.1.1'), { code: 'ERR_TOKEN_KEY' })
+})
+
 t.test('the constructor names the invalid field', async (t) => {
-  t.throws(() => new TokenVerifier({ keys: {} }), /options\.keys/)
+  t.throws(() => new TokenVerifier({ keys: null as unknown as Record<string, string> }), /options\.keys/)
   t.throws(() => new TokenVerifier({ keys: { k1: '' } }), /options\.keys\.k1/)
   t.throws(() => new TokenVerifier({ keys: { 'bad kid': 'x' } }), /options\.keys/)
   t.throws(() => new TokenVerifier({ keys: KEYS, memoMax: -1 }), /options\.memoMax/)
