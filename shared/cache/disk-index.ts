@@ -103,6 +103,7 @@ export class DiskIndex {
   readonly #clearPrefetched: Database.Statement<[string]>
   readonly #oldest: Database.Statement<[number], FileRef>
   readonly #range: Database.Statement<[string, string], FileRef>
+  readonly #firstInRange: Database.Statement<[string, string], IndexRow>
   readonly #deleteRange: Database.Statement<[string, string]>
   readonly #all: Database.Statement<[], FileRef>
   readonly #touchMany: (keys: readonly string[], now: number) => void
@@ -158,6 +159,7 @@ export class DiskIndex {
     this.#oldest = this.#db.prepare('SELECT key, file, size FROM objects ORDER BY last_access ASC LIMIT ?')
     // A range on the primary key, not a LIKE scan: prefix purge stays O(log n + matches).
     this.#range = this.#db.prepare('SELECT key, file, size FROM objects WHERE key >= ? AND key < ?')
+    this.#firstInRange = this.#db.prepare('SELECT * FROM objects WHERE key >= ? AND key < ? LIMIT 1')
     this.#deleteRange = this.#db.prepare('DELETE FROM objects WHERE key >= ? AND key < ?')
     this.#all = this.#db.prepare('SELECT key, file, size FROM objects')
     this.#touchMany = this.#db.transaction((keys: readonly string[], now: number) => {
@@ -231,6 +233,12 @@ export class DiskIndex {
   prefix(prefix: string): FileRef[] {
     const [lo, hi] = prefixBounds(prefix)
     return this.#read([], () => this.#range.all(lo, hi))
+  }
+
+  /** One row whose key starts with prefix (the first in key order), or undefined. */
+  firstWithPrefix(prefix: string): IndexRow | undefined {
+    const [lo, hi] = prefixBounds(prefix)
+    return this.#read(undefined, () => this.#firstInRange.get(lo, hi))
   }
 
   deletePrefix(prefix: string): void {

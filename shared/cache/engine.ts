@@ -28,6 +28,7 @@ import {
   upstreamAgeSec,
 } from './http-semantics.js'
 import { cacheKey } from './normalize-key.js'
+import { forwardedRequestHeaders, parseVary, primaryKey, VARIANT_SEPARATOR, variantKey } from './vary.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import {
   ageSeconds,
@@ -72,6 +73,9 @@ interface ResponsePlan {
 const FLUSH_INTERVAL_MS = 1000
 const EVICT_BATCH = 128
 const DISK_STREAM_CHUNK = 256 * 1024
+const NO_HEADERS: HeaderMap = Object.freeze({})
+/** Bound on remembered Vary field lists; past it the list is cleared and relearnt from the index. */
+const VARY_SPECS_MAX = 65_536
 const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', 'cache-control': 'no-store' })
 
 function zeroCounters(): CacheCounters {
@@ -127,6 +131,11 @@ async function readWhole(fd: number, size: number): Promise<Buffer> {
   return body
 }
 
+/** Every header of a request, for Vary and for what a fill forwards (ServeRequest.source). */
+function requestHeadersOf(req: ServeRequest): HeaderMap {
+  return req.source === undefined ? req.headers : { ...req.source.headers, ...req.headers }
+}
+
 async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
   try {
     const it = body[Symbol.asyncIterator]()
@@ -144,6 +153,13 @@ export class CacheEngine {
   readonly #memory: LRUCache<string, MemoryEntry>
   /** In-flight fills by key; a fill leaves the map once committed, discarded or purged. */
   readonly #fills = new Map<string, Fill>()
+  /**
+   * Vary field lists by primary key, for targets stored as variants (RFC 9111 §4.1). A cache of
+   * the index (each variant row keeps its Vary header), bounded by VARY_SPECS_MAX.
+   */
+  readonly #varySpecs = new Map<string, readonly string[]>()
+  /** The key a fill's answer is stored under (its variant), null for `Vary: *`; set at its head. */
+  readonly #fillStoreKeys = new WeakMap<Fill, string | null>()
   /** Keys served since the last flush; written to last_access in one transaction (batched). */
   readonly #touched = new Set<string>()
   readonly #counters = zeroCounters()
@@ -305,7 +321,7 @@ export class CacheEngine {
       const obj = this.#lookup(key)
       if (obj !== null && this.#o.now() < obj.expiresAt) return 'present'
       this.#counters.prefetchIssued++
-      const fill = this.#startFill(key, obj !== null && obj.status === 200 ? obj : null, true)
+      const fill = this.#startFill(key, obj !== null && obj.status === 200 ? obj : null, true, NO_HEADERS)
       return (await fill.settled) ? 'filled' : 'failed'
     } catch (err) {
       this.#o.log.warn({ err, key }, 'cache prefetch failed')
@@ -316,22 +332,31 @@ export class CacheEngine {
   async purge(target: PurgeTarget): Promise<{ removed: number }> {
     if (this.#isClosed) return { removed: 0 }
     const removedKeys = new Set<string>()
-    let refs: FileRef[]
+    const refs: FileRef[] = []
+    // An exact key covers its variants too (RFC 9111 §4.1: they are responses of one target).
+    const prefixes: string[] = []
     if ('key' in target) {
       const { key } = target
       const fill = this.#fills.get(key)
       if (fill !== undefined) this.#markPurged(fill)
       if (this.#memory.delete(key)) removedKeys.add(key)
       const ref = this.#index.getRef(key)
-      refs = ref === undefined ? [] : [ref]
-      if (ref !== undefined) this.#index.delete(key)
+      if (ref !== undefined) {
+        refs.push(ref)
+        this.#index.delete(key)
+      }
+      this.#varySpecs.delete(key)
+      prefixes.push(key + VARIANT_SEPARATOR)
     } else {
-      const { prefix } = target
+      prefixes.push(target.prefix)
+      for (const key of [...this.#varySpecs.keys()]) if (key.startsWith(target.prefix)) this.#varySpecs.delete(key)
+    }
+    for (const prefix of prefixes) {
       for (const [key, fill] of this.#fills) if (key.startsWith(prefix)) this.#markPurged(fill)
       for (const key of [...this.#memory.keys()]) {
         if (key.startsWith(prefix) && this.#memory.delete(key)) removedKeys.add(key)
       }
-      refs = this.#index.prefix(prefix)
+      refs.push(...this.#index.prefix(prefix))
       this.#index.deletePrefix(prefix)
     }
     for (const ref of refs) {
@@ -358,11 +383,35 @@ export class CacheEngine {
 
   // ---- serving -------------------------------------------------------------------------------
 
-  async #serveSlow(
+  /**
+   * RFC 9111 §4.1: a target whose stored responses vary is looked up under its request's variant
+   * key (nothing is stored under the plain key then, so such requests always come here).
+   */
+  #serveSlow(
     req: ServeRequest,
     sink: ResponseSink,
     now: number,
     entry: MemoryEntry | undefined,
+    isRetry = false,
+  ): Promise<ServeResult> {
+    if (entry !== undefined) return this.#serveKey(req, sink, now, entry, isRetry)
+    const fields = this.#varyOf(req.key)
+    if (fields === null) return this.#serveKey(req, sink, now, undefined, isRetry)
+    const key = variantKey(req.key, fields, requestHeadersOf(req))
+    const variant: ServeRequest = { ...req, key }
+    const hit = this.#memory.get(key)
+    if (hit !== undefined && now < hit.obj.expiresAt) {
+      return Promise.resolve(this.#serveMemory(hit, variant, sink, 'HIT', null, now))
+    }
+    return this.#serveKey(variant, sink, now, hit, isRetry)
+  }
+
+  async #serveKey(
+    req: ServeRequest,
+    sink: ResponseSink,
+    now: number,
+    entry: MemoryEntry | undefined,
+    isRetry: boolean,
   ): Promise<ServeResult> {
     const { key } = req
     let stale: StoredObject | null = null
@@ -385,7 +434,7 @@ export class CacheEngine {
 
     if (stale !== null && stale.policy.isStaleAllowed && now < stale.expiresAt + stale.policy.staleWhileRevalidateMs) {
       // RFC 5861 §3: answer with the stale copy now, refresh once in the background.
-      if (!this.#fills.has(key)) this.#startFill(key, stale, false)
+      if (!this.#fills.has(key)) this.#startFill(key, stale, false, requestHeadersOf(req))
       const served = await this.#serveStored(key, req, sink, 'STALE', null)
       if (served !== null) return served
     }
@@ -397,9 +446,10 @@ export class CacheEngine {
       fill.isPurged = true
       fill = undefined
     }
+    const isOwner = fill === undefined
     if (fill !== undefined) this.#counters.coalesced++
-    else fill = this.#startFill(key, stale, false)
-    return this.#serveFromFill(fill, req, sink, stale)
+    else fill = this.#startFill(key, stale, false, requestHeadersOf(req))
+    return this.#serveFromFill(fill, req, sink, stale, !isOwner && !isRetry)
   }
 
   /**
@@ -582,6 +632,7 @@ export class CacheEngine {
     req: ServeRequest,
     sink: ResponseSink,
     stale: StoredObject | null,
+    mayNotMatch: boolean,
   ): Promise<ServeResult> {
     const head: FillHead = fill.head ?? (await fill.headReady)
     if (sink.isAborted) return { outcome: 'MISS', status: 0, bytes: 0, upstreamMs: head.upstreamMs }
@@ -606,6 +657,16 @@ export class CacheEngine {
       if (served !== null) return served
     }
 
+    const vary = mayNotMatch ? parseVary(head.headers['vary']) : null
+    if (vary !== null) {
+      // RFC 9111 §4.1: this request joined a fill started for another one, and the answer varies:
+      // it is this request's only if the request selects the same variant (never for `Vary: *`).
+      // Otherwise it looks again, now knowing the Vary, and fills (or joins) its own variant.
+      const mine = vary === '*' ? null : variantKey(primaryKey(fill.key), vary, requestHeadersOf(req))
+      if (mine === null || mine !== this.#fillStoreKeys.get(fill)) {
+        return this.#serveSlow({ ...req, key: primaryKey(req.key) }, sink, this.#o.now(), undefined, true)
+      }
+    }
     const outcome: CacheOutcome = head.isPass ? 'PASS' : 'MISS'
     this.#countOutcome(outcome)
     const headers = responseHeaders(head.headers, outcome, upstreamAgeSec(head.headers))
@@ -698,11 +759,12 @@ export class CacheEngine {
 
   // ---- fills ---------------------------------------------------------------------------------
 
-  #startFill(key: string, base: StoredObject | null, isPrefetch: boolean): Fill {
+  /** `requestHeaders`: every header of the request the fill is for (Vary values, forwarded fields). */
+  #startFill(key: string, base: StoredObject | null, isPrefetch: boolean, requestHeaders: HeaderMap): Fill {
     const fill = new Fill({ key, base, isPrefetch, bufferBytes: this.#o.fillBufferBytes })
     this.#fills.set(key, fill)
     this.#counters.fills++
-    this.#runFill(fill).catch((err: unknown) => {
+    this.#runFill(fill, requestHeaders).catch((err: unknown) => {
       // #runFill handles its own failures; this is a last line against unhandled rejections.
       this.#o.log.error({ err, key }, 'cache fill crashed')
       fill.fail(err)
@@ -721,10 +783,11 @@ export class CacheEngine {
     this.#forgetFill(fill)
   }
 
-  async #runFill(fill: Fill): Promise<void> {
+  async #runFill(fill: Fill, clientHeaders: HeaderMap): Promise<void> {
     const { key, base } = fill
     const o = this.#o
-    const requestHeaders: HeaderMap = {}
+    // The origin must see what it may vary on (RFC 9111 §4.1); the engine's own fields follow.
+    const requestHeaders: HeaderMap = forwardedRequestHeaders(clientHeaders)
     // RFC 9111 §4.3.1: validate the stored copy with its validators.
     if (base?.etag !== undefined) requestHeaders['if-none-match'] = base.etag
     if (base?.lastModified !== undefined) requestHeaders['if-modified-since'] = base.lastModified
@@ -734,7 +797,7 @@ export class CacheEngine {
     this.#counters.upstreamRequests++
     let res
     try {
-      res = await o.fetch(key, { method: 'GET', headers: requestHeaders, signal: fill.controller.signal })
+      res = await o.fetch(primaryKey(key), { method: 'GET', headers: requestHeaders, signal: fill.controller.signal })
     } catch (err) {
       const error = asUpstreamError(err)
       o.log.warn({ err, key, code: error.code }, 'cache fill failed before headers')
@@ -763,7 +826,14 @@ export class CacheEngine {
     const headers = pickStoredHeaders(res.headers)
     // A response that sets a cookie is passed, never stored (RFC 9111 §7.3 lets a cache store it;
     // like Varnish's and nginx's defaults we do not, so one viewer's cookie is never another's).
-    const isPass = !isStorable(cc) || headers['set-cookie'] !== undefined
+    // RFC 9111 §4.1: the answer is stored as the variant its Vary and this fill's request name;
+    // `Vary: *` never matches a later request, so it is not stored.
+    const vary = parseVary(headers['vary'])
+    const primary = primaryKey(key)
+    const storeKey = vary === null || vary === '*' ? primary : variantKey(primary, vary, clientHeaders)
+    this.#fillStoreKeys.set(fill, vary === '*' ? null : storeKey)
+    if (vary !== null && vary !== '*') this.#rememberVary(primary, vary)
+    const isPass = !isStorable(cc) || headers['set-cookie'] !== undefined || vary === '*'
     const maxStorableBytes = Math.floor(o.maxBytes * o.highWatermark)
     let plan: FillPlan = 'none'
     if (
@@ -848,7 +918,8 @@ export class CacheEngine {
     let isStored = false
     try {
       if (shouldStore && !fill.isPurged && !this.#isClosed)
-        isStored = await this.#commit(fill, res.status, headers, receivedAt, plan)
+        isStored = await this.#commit(fill, storeKey, res.status, headers, receivedAt, plan)
+      if (isStored) await this.#dropOtherShapes(storeKey)
     } catch (err) {
       o.log.error({ err, key }, 'cache commit failed')
       this.#counters.storeErrors++
@@ -880,12 +951,12 @@ export class CacheEngine {
   /** fsync → make room → rename into objects/ → index row → memory tier. */
   async #commit(
     fill: Fill,
+    key: string,
     status: number,
     headers: HeaderMap,
     receivedAt: number,
     plan: FillPlan,
   ): Promise<boolean> {
-    const { key } = fill
     const size = fill.received
     const config = this.#o
     if (plan === 'memory') {
@@ -986,6 +1057,54 @@ export class CacheEngine {
       isRefreshed = true
     }
     return isRefreshed
+  }
+
+  // ---- variants (RFC 9111 §4.1) -------------------------------------------------------------
+
+  /** The Vary fields of a target stored as variants, or null (plainly stored, or not at all). */
+  #varyOf(primary: string): readonly string[] | null {
+    const known = this.#varySpecs.get(primary)
+    if (known !== undefined) return known
+    // Not remembered (a restart, or the list was cleared): a variant row in the index says.
+    if (this.#index.getRef(primary) !== undefined) return null
+    const row = this.#index.firstWithPrefix(primary + VARIANT_SEPARATOR)
+    if (row === undefined) return null
+    const vary = parseVary((JSON.parse(row.headers) as HeaderMap)['vary'])
+    if (vary === null || vary === '*') return null
+    this.#rememberVary(primary, vary)
+    return vary
+  }
+
+  #rememberVary(primary: string, fields: readonly string[]): void {
+    if (this.#varySpecs.size >= VARY_SPECS_MAX && !this.#varySpecs.has(primary)) this.#varySpecs.clear()
+    this.#varySpecs.set(primary, fields)
+  }
+
+  /**
+   * A newly stored answer replaces the other shape of its target: a plain copy once the target
+   * varies, every variant once it no longer does (RFC 9111 §4.1: the latest Vary governs).
+   */
+  async #dropOtherShapes(key: string): Promise<void> {
+    const primary = primaryKey(key)
+    let refs: FileRef[]
+    if (key !== primary) {
+      this.#memory.delete(primary)
+      const ref = this.#index.getRef(primary)
+      refs = ref === undefined ? [] : [ref]
+      if (ref !== undefined) this.#index.delete(primary)
+    } else {
+      const hadVariants = this.#varySpecs.delete(primary)
+      const prefix = primary + VARIANT_SEPARATOR
+      if (!hadVariants && this.#index.firstWithPrefix(prefix) === undefined) return
+      for (const k of [...this.#memory.keys()]) if (k.startsWith(prefix)) this.#memory.delete(k)
+      refs = this.#index.prefix(prefix)
+      this.#index.deletePrefix(prefix)
+    }
+    for (const ref of refs) {
+      this.#counters.diskBytes -= ref.size
+      this.#counters.objects--
+    }
+    await Promise.all(refs.map((ref) => this.#unlinkObject(ref.file)))
   }
 
   // ---- index and eviction ----------------------------------------------------------------------

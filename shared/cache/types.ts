@@ -88,6 +88,11 @@ export interface ServeRequest {
   key: string
   /** Lower-case request headers (range, if-none-match, if-modified-since, if-range). */
   headers: HeaderMap
+  /**
+   * Every request header, read only off the hot path: the fields a stored response's Vary names
+   * (RFC 9111 §4.1) and what a fill forwards upstream. Absent: `headers` is all there is.
+   */
+  source?: { readonly headers: HeaderMap }
 }
 
 export type PrefetchResult = 'present' | 'filled' | 'joined' | 'failed'

@@ -1,0 +1,93 @@
+// Secondary cache keys (RFC 9111 §4.1): a response with `Vary` is stored under its primary key
+// (the request target) plus the request's values of the fields it names, so a request whose values
+// differ is a miss that fills its own variant. `Vary: *` always fails to match: never stored.
+// Also which request fields travel upstream on a fill: the origin has to see the fields it varies on.
+
+import { createHash } from 'node:crypto'
+import type { HeaderMap } from '../http/types.js'
+
+/**
+ * '#' never occurs in a key from cacheKey() (it is refused in paths and queries), so it separates
+ * a primary key from its variant suffix; a prefix purge of the primary covers every variant.
+ */
+export const VARIANT_SEPARATOR = '#'
+
+/** The request target of a (variant) key: what the upstream is asked for. */
+export function primaryKey(key: string): string {
+  const i = key.indexOf(VARIANT_SEPARATOR)
+  return i === -1 ? key : key.slice(0, i)
+}
+
+/** The field names of a Vary value: sorted, lower-case, unique; '*' for a wildcard; null when none. */
+export function parseVary(value: string | undefined): readonly string[] | '*' | null {
+  if (value === undefined) return null
+  const names = new Set<string>()
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name === '*') return '*'
+    if (name.length > 0) names.add(name)
+  }
+  return names.size === 0 ? null : [...names].sort()
+}
+
+/**
+ * RFC 9111 §4.1: values are compared after normalising what the field syntax allows everywhere:
+ * whitespace around list commas and at the ends (combined lines are already one value). An absent
+ * field differs from an empty one.
+ */
+function normalizedValue(value: string | undefined): string {
+  if (value === undefined) return '\u0000'
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .join(',')
+}
+
+/** The key of the variant that `requestHeaders` select among the responses of `primary` varying on `fields`. */
+export function variantKey(primary: string, fields: readonly string[], requestHeaders: HeaderMap): string {
+  const h = createHash('sha256')
+  for (const name of fields) h.update(`${name}:${normalizedValue(requestHeaders[name])}\n`)
+  return `${primary}${VARIANT_SEPARATOR}${h.digest('hex').slice(0, 32)}`
+}
+
+/**
+ * Request fields never forwarded on a fill: hop-by-hop ones (RFC 9110 §7.6.1), framing, the
+ * conditionals and Range the engine sets itself (RFC 9111 §4.3.1: it validates its own copy, and it
+ * never asks for a range), and credentials: a shared cache must not let one viewer's Cookie or
+ * Authorization shape a response it then serves to others (RFC 9111 §3.5).
+ */
+const NOT_FORWARDED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'proxy-authorization',
+  'host',
+  'content-length',
+  'expect',
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'cookie',
+  'authorization',
+])
+
+/** The request fields a fill sends upstream (see NOT_FORWARDED; fields Connection names are dropped too). */
+export function forwardedRequestHeaders(requestHeaders: HeaderMap): HeaderMap {
+  const connection = requestHeaders['connection']
+  const named =
+    connection === undefined ? null : new Set(connection.split(',').map((name) => name.trim().toLowerCase()))
+  const out: HeaderMap = {}
+  for (const name in requestHeaders) {
+    if (NOT_FORWARDED.has(name) || named?.has(name) === true) continue
+    const v = requestHeaders[name]
+    if (v !== undefined) out[name] = v
+  }
+  return out
+}
