@@ -622,6 +622,29 @@ t.test('origin control API', async (t) => {
     },
   )
 
+  t.test("a failed video shows its creator the coded message, never the worker's file paths", async (t) => {
+    const video = await queuedVideo()
+    const job = await claimFor(video.id, 'w8')
+    const detail = 'ffprobe /var/lib/vcdn/transcoder/work/j-1/source: Invalid data found when processing input'
+    const failed = await api(`/v1/jobs/${job.id}/fail`, {
+      method: 'POST',
+      body: JSON.stringify({
+        workerId: 'w8',
+        error: { code: 'ERR_TRANSCODE_NOT_VIDEO', message: detail, isRetryable: false },
+      }),
+      as: ['fleet', 'worker'],
+    })
+    t.equal(failed.status, 200)
+    const seen = await api(`/v1/videos/${video.id}`, { as: ['alice', 'uploader'] })
+    const text = await seen.text()
+    t.same((JSON.parse(text) as VideoJson).error, {
+      code: 'ERR_TRANSCODE_NOT_VIDEO',
+      message: 'source is not a decodable video',
+    })
+    t.notOk(text.includes('/var/lib'), 'no server path in what the creator reads')
+    await waitFor(() => origin.output().includes(detail), { what: 'the detail in the origin log' })
+  })
+
   t.test('a non-retryable failure fails the video with the error; reprocess purges playlists', async (t) => {
     const video = await queuedVideo()
     const w = (path: string, body: object): Promise<Response> =>
@@ -633,7 +656,7 @@ t.test('origin control API', async (t) => {
     t.equal(failed.status, 200)
     const v = await getVideo(video.id)
     t.equal(v.status, 'failed')
-    t.same(v.error, { code: 'ERR_PROBE_NOT_VIDEO', message: 'not a video' })
+    t.same(v.error, { code: 'ERR_PROBE_NOT_VIDEO', message: 'video processing failed' }, 'an unregistered code')
     const late = await w(`/v1/jobs/${claimed.id}/complete`, { result: { renditions: [] } })
     t.equal(late.status, 409, 'completing a failed job is refused')
 

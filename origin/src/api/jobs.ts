@@ -3,7 +3,7 @@
 // with role `worker` (or admin). Source and output access require holding the job's lease, and a
 // lease belongs to the credential that claimed it (see leaseHolder).
 import type { Job } from '../../../shared/bus/index.js'
-import { isVcdnError, VcdnError } from '../../../shared/errors/index.js'
+import { ERRORS, isVcdnError, VcdnError } from '../../../shared/errors/index.js'
 import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../../../shared/http/index.js'
 import { validateStoreKey } from '../../../shared/store/index.js'
 import type { Rendition, Thumbnails } from '../db.js'
@@ -188,13 +188,16 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     }
     const job = await deps.queue.fail(params['id'] as string, workerId, error)
     const now = deps.now()
-    if (job.status === 'failed')
-      deps.meta.setStatus(job.videoId, 'failed', now, { error: { code: error.code, message: error.message } })
-    else
-      deps.meta.setStatus(job.videoId, 'queued', now, {
-        progress: 0,
-        error: { code: error.code, message: error.message },
-      })
+    // The worker's message is for operators (ffmpeg's stderr, its file paths and host): it stays in
+    // the job's dead-letter entry and this log line. The creator reads the code and its public
+    // message only.
+    deps.log.warn(
+      { jobId: job.id, videoId: job.videoId, attempt: job.attempt, status: job.status, error },
+      'job failed',
+    )
+    const shown = publicJobError(error.code)
+    if (job.status === 'failed') deps.meta.setStatus(job.videoId, 'failed', now, { error: shown })
+    else deps.meta.setStatus(job.videoId, 'queued', now, { progress: 0, error: shown })
     sendJson(res, 200, {
       ok: true,
       job: { id: job.id, status: job.status, attempt: job.attempt, runAfterMs: job.runAfterMs },
@@ -205,6 +208,16 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     principal(req, deps, ['admin'])
     sendJson(res, 200, { jobs: await deps.queue.deadLetters() })
   })
+}
+
+const CODE_RE = /^ERR_[A-Z0-9_]{1,100}$/
+const GENERIC_FAILURE = 'video processing failed'
+
+/** What a video's creator sees of a worker's error: a code and a message with nothing of the worker. */
+function publicJobError(code: string): { code: string; message: string } {
+  if (!CODE_RE.test(code)) return { code: 'ERR_INTERNAL', message: GENERIC_FAILURE }
+  const registered = (ERRORS as Record<string, { message: string } | undefined>)[code]
+  return { code, message: registered?.message ?? GENERIC_FAILURE }
 }
 
 function parseResult(raw: unknown): {
