@@ -8,6 +8,7 @@
 // - a response is never touched after it was aborted or ended.
 import { STATUS_CODES } from 'node:http'
 import uWS from 'uWebSockets.js'
+import { LISTEN_EXCLUSIVE_PORT, listenError } from './listen.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
 export interface IncomingRequest extends ServerRequest {
@@ -579,15 +580,21 @@ export class HttpServer {
     }
   }
   /**
-   * Start listening; resolves with the bound port (useful with port 0). Note: uSockets sets
-   * SO_REUSEADDR only for a non-zero port, so a tier that must come back on the same port after a
-   * crash needs an explicit port in its config (port 0 is for tests and the demo).
+   * Start listening; resolves with the bound port (useful with port 0). The port is exclusive
+   * (no SO_REUSEPORT, see listen.ts): a port another process holds rejects with ERR_LISTEN_IN_USE
+   * instead of sharing its connections. Note: uSockets sets SO_REUSEADDR only for a non-zero port,
+   * so a tier that must come back on the same port after a crash needs an explicit port in its
+   * config (port 0 is for tests and the demo).
    */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.#app.listen(this.#host, this.#port, (socket) => {
+      // listen(host, port, options, cb) exists in this build but is missing from its typings.
+      const app = this.#app as unknown as {
+        listen(host: string, port: number, options: number, cb: (socket: uWS.us_listen_socket | false) => void): void
+      }
+      app.listen(this.#host, this.#port, LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket === false) {
-          reject(new Error(`cannot listen on ${this.#host}:${this.#port}`))
+          listenError(this.#host, this.#port).then(reject, reject)
           return
         }
         this.#listenSocket = socket
