@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { VcdnError } from '../errors/index.js'
 
 export interface UpstreamClientOptions {
@@ -18,15 +18,20 @@ export interface UpstreamClientOptions {
 }
 
 export interface UpstreamRequestInit {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT'
+  /** An RFC 9110 §9 method token, e.g. 'GET' or, passed through by a cache, 'POST'/'DELETE'. */
+  method: string
   headers?: Record<string, string>
-  body?: string | Uint8Array
+  /** A whole body, or a stream of it (sent as it arrives; chunked unless headers carry Content-Length). */
+  body?: string | Uint8Array | AsyncIterable<Uint8Array>
   signal?: AbortSignal
 }
 
 export interface UpstreamResponse {
   status: number
-  /** Lower-case names, first value of repeated headers. */
+  /**
+   * Lower-case names. Repeated field lines are combined into one comma-separated value (RFC 9110
+   * §5.3), except Set-Cookie, which cannot be combined (§5.3 note): its first line is kept.
+   */
   headers: Record<string, string>
   /**
    * Iterate it to the end, or break out of the loop (which destroys the socket), or call
@@ -99,7 +104,7 @@ export class UpstreamClient {
         path: this.#basePath + path,
         method: init.method,
         headers,
-        ...(init.body !== undefined ? { body: init.body } : {}),
+        ...(init.body !== undefined ? { body: requestBody(init.body) } : {}),
         ...(init.signal !== undefined ? { signal: init.signal } : {}),
       })
     } catch (err) {
@@ -108,8 +113,8 @@ export class UpstreamClient {
     const out: Record<string, string> = {}
     for (const [name, value] of Object.entries(res.headers)) {
       if (value === undefined) continue
-      const first = Array.isArray(value) ? value[0] : value
-      if (first !== undefined) out[name] = first
+      const combined = !Array.isArray(value) ? value : name === 'set-cookie' ? value[0] : value.join(', ')
+      if (combined !== undefined) out[name] = combined
     }
     // RFC 9110 §6.4.1: HEAD, 1xx, 204 and 304 responses have no content whatever Content-Length says.
     const isBodiless =
@@ -142,6 +147,10 @@ export class UpstreamClient {
     clearTimeout(timer)
     if (outcome === 'timeout') await this.#pool.destroy()
   }
+}
+
+function requestBody(body: string | Uint8Array | AsyncIterable<Uint8Array>): string | Uint8Array | Readable {
+  return typeof body === 'string' || body instanceof Uint8Array ? body : Readable.from(body, { objectMode: false })
 }
 
 async function* readBody(raw: Readable, expectedBytes: number | undefined, where: string): AsyncGenerator<Uint8Array> {

@@ -191,3 +191,44 @@ t.test('the constructor names the invalid field', async (t) => {
     /options\.secretHeader/,
   )
 })
+
+t.test('combines repeated response header lines into one list value (RFC 9110 §5.3), Set-Cookie aside', async (t) => {
+  const { url } = await serve(t, (_req, res) => {
+    // Raw lines, as an origin sends them: two Cache-Control lines, two Age lines, two cookies.
+    res.writeHead(200, [
+      ['Cache-Control', 'max-age=60'],
+      ['Cache-Control', 'must-revalidate'],
+      ['Age', '7200'],
+      ['Age', '0'],
+      ['Set-Cookie', 'a=1'],
+      ['Set-Cookie', 'b=2'],
+    ].flat())
+    res.end('ok')
+  })
+  const client = new UpstreamClient({ baseUrl: url })
+  t.teardown(() => client.close())
+  const res = await client.request('/v/a/x', { method: 'GET' })
+  await text(res)
+  t.equal(res.headers['cache-control'], 'max-age=60, must-revalidate')
+  t.equal(res.headers['age'], '7200, 0', 'a list-valued Age stays visible as such')
+  t.equal(res.headers['set-cookie'], 'a=1')
+})
+
+t.test('streams a request body of any method to the upstream as it arrives', async (t) => {
+  const { url } = await serve(t, (req, res) => {
+    let n = 0
+    req.on('data', (c: Buffer) => {
+      n += c.length
+    })
+    req.on('end', () => res.end(`${req.method} ${req.url} ${n} ${req.headers['transfer-encoding'] ?? '-'}`))
+  })
+  const client = new UpstreamClient({ baseUrl: url })
+  t.teardown(() => client.close())
+  async function* body(): AsyncIterable<Uint8Array> {
+    for (let i = 0; i < 4; i++) yield Buffer.alloc(64 * 1024, i)
+  }
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+    const res = await client.request('/items/1?x=1', { method, body: body() })
+    t.equal(await text(res), `${method} /items/1?x=1 262144 chunked`)
+  }
+})
