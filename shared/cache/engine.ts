@@ -42,6 +42,7 @@ import type {
   CacheCounters,
   CacheOptions,
   CacheOutcome,
+  PassRequest,
   PrefetchResult,
   PurgeTarget,
   ServeRequest,
@@ -327,6 +328,86 @@ export class CacheEngine {
       this.#o.log.warn({ err, key }, 'cache prefetch failed')
       return 'failed'
     }
+  }
+
+  /**
+   * An unsafe method (RFC 9110 §9.2.1) is never answered from the cache: with passUnsafeMethods it
+   * goes to the upstream (request body streamed, answer streamed back as PASS, never stored), and a
+   * non-error answer invalidates the target and the same-origin Location and Content-Location
+   * targets (RFC 9111 §4.4), variants included. Without the option: 405 with Allow: GET, HEAD.
+   */
+  async pass(req: PassRequest, sink: ResponseSink): Promise<ServeResult> {
+    const asServe: ServeRequest = { method: 'GET', key: req.key, headers: req.headers }
+    if (this.#isClosed) return this.#respondError(sink, asServe, 'ERR_SHUTTING_DOWN', 'PASS', null)
+    if (!this.#o.passUnsafeMethods) {
+      this.#countOutcome('PASS')
+      const body = Buffer.from(errorBody('ERR_REQUEST_METHOD'))
+      if (!sink.isAborted) sink.start(405, { ...JSON_HEADERS, allow: 'GET, HEAD', 'x-cache': 'PASS' }, body.length)
+      if (!sink.isAborted) sink.end(body)
+      return { outcome: 'PASS', status: 405, bytes: body.length, upstreamMs: null }
+    }
+    const controller = new AbortController()
+    sink.onAbort(() => controller.abort())
+    const headers = forwardedRequestHeaders(req.headers)
+    const length = req.headers['content-length']
+    if (length !== undefined) headers['content-length'] = length
+    const t0 = performance.now()
+    this.#counters.upstreamRequests++
+    let res
+    try {
+      res = await this.#o.fetch(req.key, { method: req.method, headers, signal: controller.signal, body: req.body })
+    } catch (err) {
+      const upstreamMs = Math.round(performance.now() - t0)
+      if (controller.signal.aborted) return { outcome: 'PASS', status: 0, bytes: 0, upstreamMs }
+      const error = asUpstreamError(err)
+      this.#o.log.warn({ err, key: req.key, method: req.method, code: error.code }, 'cache pass failed before headers')
+      return this.#respondError(sink, asServe, error.code, 'PASS', upstreamMs)
+    }
+    const upstreamMs = Math.round(performance.now() - t0)
+    // RFC 9111 §4.4: invalidate once the upstream answered with a non-error status.
+    if (res.status < 400) await this.#invalidate(req.key, res.headers, req.headers['host'])
+    this.#countOutcome('PASS')
+    const stored = pickStoredHeaders(res.headers)
+    const bodiless = res.status === 204 || res.status === 304 || res.status < 200
+    const contentLength = bodiless ? 0 : parseContentLength(res.headers)
+    if (sink.isAborted) {
+      await drain(res.body)
+      return { outcome: 'PASS', status: res.status, bytes: 0, upstreamMs }
+    }
+    sink.start(res.status, responseHeaders(stored, 'PASS', upstreamAgeSec(stored)), contentLength ?? undefined)
+    let bytes = 0
+    try {
+      for await (const chunk of res.body) {
+        if (sink.isAborted) break
+        if (chunk.length === 0) continue
+        bytes += chunk.length
+        await sink.write(chunk)
+      }
+      if (!sink.isAborted) sink.end()
+    } catch (err) {
+      this.#o.log.warn({ err, key: req.key, method: req.method }, 'cache pass failed mid-body')
+      if (!sink.isAborted) sink.abort()
+    }
+    return { outcome: 'PASS', status: res.status, bytes, upstreamMs }
+  }
+
+  /** RFC 9111 §4.4: the target, and Location / Content-Location targets of the same origin. */
+  async #invalidate(key: string, headers: HeaderMap, host: string | undefined): Promise<void> {
+    const targets = new Set([primaryKey(key)])
+    const base = new URL(`http://${host ?? 'target.invalid'}${primaryKey(key)}`)
+    for (const name of ['location', 'content-location']) {
+      const value = headers[name]
+      if (value === undefined) continue
+      try {
+        const url = new URL(value, base)
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
+        if (url.host !== base.host) continue
+        targets.add(this.keyFor(url.pathname, url.search.slice(1)))
+      } catch {
+        // Not a URL, or not a path this cache could have stored: nothing to invalidate.
+      }
+    }
+    for (const target of targets) await this.purge({ key: target })
   }
 
   async purge(target: PurgeTarget): Promise<{ removed: number }> {

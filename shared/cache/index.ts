@@ -8,6 +8,7 @@ export type {
   CacheOutcome,
   DefaultTtls,
   FetchUpstream,
+  PassRequest,
   PrefetchResult,
   PurgeTarget,
   ServeRequest,

@@ -20,6 +20,7 @@ export interface ResolvedOptions {
   readonly staleIfErrorMs: number
   readonly fillBufferBytes: number
   readonly query: QueryPolicy
+  readonly passUnsafeMethods: boolean
   readonly fetch: FetchUpstream
   readonly now: () => number
   readonly log: CacheLogger
@@ -40,6 +41,7 @@ const KNOWN = new Set([
   'staleIfErrorMs',
   'fillBufferBytes',
   'query',
+  'passUnsafeMethods',
   'fetch',
   'now',
   'log',
@@ -133,6 +135,9 @@ export function resolveOptions(input: CacheOptions): ResolvedOptions {
     (Array.isArray(query) && query.every((name) => typeof name === 'string' && name.length > 0))
   if (!isQueryValid) problems.push('cache.query must be "keep", "ignore" or an array of parameter names')
 
+  const passUnsafeMethods = raw['passUnsafeMethods'] ?? false
+  if (typeof passUnsafeMethods !== 'boolean') problems.push('cache.passUnsafeMethods must be a boolean')
+
   if (typeof raw['fetch'] !== 'function') problems.push('cache.fetch must be a function')
   if (raw['now'] !== undefined && typeof raw['now'] !== 'function') problems.push('cache.now must be a function')
   const log = raw['log']
@@ -163,6 +168,7 @@ export function resolveOptions(input: CacheOptions): ResolvedOptions {
     staleIfErrorMs,
     fillBufferBytes,
     query: Array.isArray(query) ? Object.freeze([...(query as string[])]) : (query as 'keep' | 'ignore'),
+    passUnsafeMethods: passUnsafeMethods === true,
     fetch: input.fetch,
     now: input.now ?? Date.now,
     log: input.log ?? SILENT,

@@ -14,11 +14,12 @@ export interface UpstreamResponse {
 
 /**
  * Fetches one key from the next tier. Throws VcdnError ERR_UPSTREAM_CONNECT / ERR_UPSTREAM_TIMEOUT
- * before headers. The signal belongs to the fill, never to a client request.
+ * before headers. For a fill (GET) the signal belongs to the fill, never to a client request; for a
+ * passed unsafe method (CacheEngine.pass) it is the client's, and `body` streams its request body.
  */
 export type FetchUpstream = (
   key: string,
-  init: { method: 'GET'; headers: HeaderMap; signal: AbortSignal },
+  init: { method: string; headers: HeaderMap; signal: AbortSignal; body?: AsyncIterable<Uint8Array> },
 ) => Promise<UpstreamResponse>
 
 export interface CacheLogger {
@@ -65,6 +66,13 @@ export interface CacheOptions {
    * 'keep' (default), 'ignore', or an allow-list of parameter names. `token` is always removed.
    */
   query?: QueryPolicy
+  /**
+   * Whether CacheEngine.pass() forwards unsafe methods (POST, PUT, PATCH, DELETE, …) to the
+   * upstream and invalidates what they change (RFC 9111 §4.4). Default false: pass() answers 405.
+   * Meant for a tier that fronts an origin (a shield in front of an application); an edge that
+   * serves viewers keeps it off, so viewers' writes never reach the origin.
+   */
+  passUnsafeMethods?: boolean
   fetch: FetchUpstream
   /** Epoch ms; injectable for tests. */
   now?: () => number
@@ -93,6 +101,18 @@ export interface ServeRequest {
    * (RFC 9111 §4.1) and what a fill forwards upstream. Absent: `headers` is all there is.
    */
   source?: { readonly headers: HeaderMap }
+}
+
+/** An unsafe-method request for CacheEngine.pass(). */
+export interface PassRequest {
+  /** Upper-case method token other than GET/HEAD. */
+  method: string
+  /** A key from cacheKey() / CacheEngine.keyFor(): the target URI, query included. */
+  key: string
+  /** Every request header, lower-case names. */
+  headers: HeaderMap
+  /** The request body as it arrives (empty iterable for none). */
+  body: AsyncIterable<Uint8Array>
 }
 
 export type PrefetchResult = 'present' | 'filled' | 'joined' | 'failed'
