@@ -103,7 +103,16 @@ const ROWS: Row[] = [
     },
     outcomes: ['MISS', 'HIT'],
     has: { 'x-kept': 'yes' },
-    lacks: ['connection', 'x-private', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authenticate'],
+    lacks: [
+      'connection',
+      'x-private',
+      'keep-alive',
+      'proxy-connection',
+      'te',
+      'trailer',
+      'upgrade',
+      'proxy-authenticate',
+    ],
     upstreamCalls: 1,
   },
   {

@@ -201,15 +201,18 @@ void t.test('passes no-store and private responses through without storing them'
   t.equal(h.engine.counters.passes, 4)
 })
 
-void t.test('passes statuses neither heuristically cacheable nor explicitly fresh through without caching them', async (t) => {
-  const h = await harness(t)
-  h.upstream.handler = () => ok(Buffer.from('moved'), { location: '/x' }, 302)
-  const a = await h.get(SEG)
-  t.equal(a.sink.status, 302)
-  t.equal(a.sink.headers?.['location'], '/x')
-  await h.get(SEG)
-  t.equal(h.upstream.calls.length, 2)
-})
+void t.test(
+  'passes statuses neither heuristically cacheable nor explicitly fresh through without caching them',
+  async (t) => {
+    const h = await harness(t)
+    h.upstream.handler = () => ok(Buffer.from('moved'), { location: '/x' }, 302)
+    const a = await h.get(SEG)
+    t.equal(a.sink.status, 302)
+    t.equal(a.sink.headers?.['location'], '/x')
+    await h.get(SEG)
+    t.equal(h.upstream.calls.length, 2)
+  },
+)
 
 void t.test('answers a coded 502 or 504 with a JSON body when upstream fails and nothing is cached', async (t) => {
   const h = await harness(t)

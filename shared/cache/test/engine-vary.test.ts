@@ -78,7 +78,11 @@ function expectedBody(headers: HeaderMap): string {
 /** Whitespace-normalised, as the cache compares them (the first request of a variant filled it). */
 function sameVariantBody(row: Row, upTo: number): string {
   const mine = row.requests[upTo]?.[0] ?? {}
-  const norm = (v: string | undefined) => v?.split(',').map((x) => x.trim()).join(',')
+  const norm = (v: string | undefined) =>
+    v
+      ?.split(',')
+      .map((x) => x.trim())
+      .join(',')
   for (const [headers] of row.requests.slice(0, upTo + 1)) {
     const names = row.vary
       .toLowerCase()

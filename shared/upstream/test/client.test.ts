@@ -195,14 +195,17 @@ t.test('the constructor names the invalid field', async (t) => {
 t.test('combines repeated response header lines into one list value (RFC 9110 §5.3), Set-Cookie aside', async (t) => {
   const { url } = await serve(t, (_req, res) => {
     // Raw lines, as an origin sends them: two Cache-Control lines, two Age lines, two cookies.
-    res.writeHead(200, [
-      ['Cache-Control', 'max-age=60'],
-      ['Cache-Control', 'must-revalidate'],
-      ['Age', '7200'],
-      ['Age', '0'],
-      ['Set-Cookie', 'a=1'],
-      ['Set-Cookie', 'b=2'],
-    ].flat())
+    res.writeHead(
+      200,
+      [
+        ['Cache-Control', 'max-age=60'],
+        ['Cache-Control', 'must-revalidate'],
+        ['Age', '7200'],
+        ['Age', '0'],
+        ['Set-Cookie', 'a=1'],
+        ['Set-Cookie', 'b=2'],
+      ].flat(),
+    )
     res.end('ok')
   })
   const client = new UpstreamClient({ baseUrl: url })
