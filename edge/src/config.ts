@@ -6,11 +6,13 @@ import {
   type Schema,
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
+import { sendTimeoutSchema } from '../../shared/http/index.js'
 import { cacheTierSchema, pathsProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const edgeSchema = {
   ...commonSchema,
   ...cacheTierSchema,
+  ...sendTimeoutSchema,
   shields: { type: 'string[]', default: [], doc: 'shield base URLs (http://host:port), picked per object by HRW' },
   origin: { type: 'string', default: '', doc: 'origin content server, used when no shield is healthy' },
   originFallback: { type: 'boolean', default: true, doc: 'go to the origin when no shield is healthy' },
@@ -23,6 +25,7 @@ export const edgeSchema = {
 } satisfies Schema
 
 export interface EdgeConfig extends CommonConfig, CacheTierConfig {
+  sendTimeoutS: number
   shields: string[]
   origin: string
   originFallback: boolean

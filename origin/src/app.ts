@@ -97,6 +97,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const server = new HttpServer({
     host: config.listen.host,
     port: config.listen.port,
+    sendTimeoutS: config.sendTimeoutS,
     onHandlerError: (err) => log.error({ err }, 'handler failed'),
     handler: async (req, res) => {
       const startedMs = performance.now()

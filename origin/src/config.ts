@@ -7,9 +7,11 @@ import {
   type Schema,
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
+import { sendTimeoutSchema } from '../../shared/http/index.js'
 
 export const originSchema = {
   ...commonSchema,
+  ...sendTimeoutSchema,
   dataDir: { type: 'string', isRequired: true, doc: 'SQLite metadata and uploads' },
   store: {
     kind: { type: 'string', default: 'fs', oneOf: ['fs'], doc: 'object store kind (fs; s3 comes with scale-out)' },
@@ -80,6 +82,7 @@ export interface NodeConfig {
 }
 
 export interface OriginConfig extends CommonConfig {
+  sendTimeoutS: number
   dataDir: string
   store: { kind: 'fs'; dir: string }
   cacheControl: { segment: string; playlist: string; other: string; notFound: string }

@@ -25,6 +25,8 @@ export interface CacheTierConfig {
   listen: { host: string; port: number }
   admin: { host: string; port: number }
   tierSecret: string
+  /** Seconds a response may wait on a client that takes no bytes (shared/http sendTimeoutSchema). */
+  sendTimeoutS?: number
   /** Path prefixes this tier serves (`/v/` for video; `/` for any path: a cache in front of any origin). */
   paths: readonly string[]
   accessLog: boolean
@@ -346,6 +348,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   const server = new HttpServer({
     host: config.listen.host,
     port: config.listen.port,
+    ...(config.sendTimeoutS !== undefined ? { sendTimeoutS: config.sendTimeoutS } : {}),
     handler: handle,
     onHandlerError: (err) => log.error({ err }, 'handler failed'),
   })

@@ -1,5 +1,12 @@
 export type { HeaderMap, ServerRequest, ResponseSink } from './types.js'
-export { HttpServer, type Handler, type HttpServerOptions, type IncomingRequest } from './server.js'
+export {
+  HttpServer,
+  DEFAULT_SEND_TIMEOUT_S,
+  sendTimeoutSchema,
+  type Handler,
+  type HttpServerOptions,
+  type IncomingRequest,
+} from './server.js'
 export { sendError, sendJson, sendText, secretEquals } from './respond.js'
 export { createAdminServer, type AdminOptions } from './admin.js'
 export { parseRange, contentRange, type RangeResult } from './range.js'

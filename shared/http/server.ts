@@ -6,9 +6,17 @@
 // - bodies stream with tryEnd + onWritable (known length) or write + onWritable (chunked), which is
 //   the backpressure contract of ResponseSink.write();
 // - a response is never touched after it was aborted or ended.
+// Limits of this uWS build (20.30) and what the adapter does about them (README.md has the evidence):
+// - one idle timer per socket, 10 s on a 4 s tick, re-armed only by a write that could not finish:
+//   responses under backpressure are driven by the send ticker (slowSinks), cut after sendTimeoutS
+//   without progress;
+// - onData keeps firing after the response ended: the body is released and discarded (RequestBody);
+// - a request pipelined behind a response uWS still has pending closes the connection (uWS's
+//   HttpContext: HTTP_RESPONSE_PENDING): safe only behind a body the kernel took at once.
 import { STATUS_CODES } from 'node:http'
 import uWS from 'uWebSockets.js'
 import { LISTEN_EXCLUSIVE_PORT, listenError } from './listen.js'
+import { isFramingInvalid } from './request-guard.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
 export interface IncomingRequest extends ServerRequest {
@@ -29,7 +37,27 @@ export interface HttpServerOptions {
   handler: Handler
   /** Called when a handler throws or rejects after it has started a response: the adapter aborts. */
   onHandlerError?: (err: unknown) => void
+  /**
+   * Seconds a response may wait on a client that takes no bytes at all before the connection is
+   * cut (default 60, as nginx's send_timeout). A client that still reads, however slowly, is
+   * never cut by it.
+   */
+  sendTimeoutS?: number
 }
+
+export const DEFAULT_SEND_TIMEOUT_S = 60
+
+/** The config key every tier with a public listener carries (spread into its schema). */
+export const sendTimeoutSchema = {
+  sendTimeoutS: {
+    type: 'integer',
+    default: DEFAULT_SEND_TIMEOUT_S,
+    min: 1,
+    max: 3600,
+    unit: 's',
+    doc: 'cut a response whose client has taken no bytes for this long (a slow reader is never cut)',
+  },
+} as const
 
 // Headers that uWS writes itself or that are hop-by-hop (RFC 9110 §7.6.1): never copied through.
 const OWN_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date'])
@@ -101,9 +129,42 @@ function renderHead(headers: HeaderMap): RenderedHead | null {
 
 /** The server a sink reports to (one object per server, not a closure per request). */
 interface InFlightTracker {
+  /** How long a response may wait on a client that takes no bytes before it is cut. */
+  readonly sendTimeoutMs: number
   settled(): void
   /** A uWS callback threw: reported, never rethrown into uWS (an exception there ends the process). */
   failed(err: unknown): void
+}
+
+/**
+ * Slow clients. uWS closes an HTTP socket 10 s (HTTP_TIMEOUT_S, checked on a 4 s tick) after the
+ * last write that could not be sent in full, and re-arms that timer only when it writes again;
+ * a client reading from a full socket never makes the socket writable again in time (EPOLLOUT
+ * waits for a third of a send buffer that autotunes to 4 MB: 40 s at 32 KB/s). So a response
+ * waiting on backpressure joins this set, and every SEND_TICK_MS the ticker offers the socket
+ * what is left of the pending chunk: the kernel takes what the client has read since, which is
+ * progress, and the failed remainder re-arms uWS's timer. A response that made no progress for
+ * sendTimeoutMs is cut (nginx's send_timeout). Only responses under backpressure are here: a hit
+ * that leaves in one call costs nothing. Owned by the ticker; single-threaded.
+ */
+const SEND_TICK_MS = 2000
+const slowSinks = new Set<UwsResponse>()
+let sendTicker: NodeJS.Timeout | null = null
+
+function watchSlow(sink: UwsResponse): void {
+  slowSinks.add(sink)
+  if (sendTicker !== null) return
+  sendTicker = setInterval(tickSlow, SEND_TICK_MS)
+  sendTicker.unref()
+}
+
+function tickSlow(): void {
+  const nowMs = Date.now()
+  for (const sink of slowSinks) if (!sink.tick(nowMs)) slowSinks.delete(sink)
+  if (slowSinks.size === 0 && sendTicker !== null) {
+    clearInterval(sendTicker)
+    sendTicker = null
+  }
 }
 
 /** ResponseSink over a uWS HttpResponse. Owned by one request, driven by one handler. */
@@ -129,6 +190,10 @@ class UwsResponse implements ResponseSink {
   #owner: InFlightTracker
   /** The request body of a POST/PUT/PATCH/DELETE; released before the uWS response ends. */
   #body: RequestBody | null = null
+  // Send progress while under backpressure (see slowSinks): write offset and when it last moved.
+  #isWatched = false
+  #progressOffset = 0
+  #progressMs = 0
 
   constructor(res: uWS.HttpResponse, isHead: boolean, tracker: InFlightTracker) {
     this.#res = res
@@ -288,6 +353,47 @@ class UwsResponse implements ResponseSink {
     this.#onAborted()
   }
 
+  /** A write is waiting on the socket: watch its progress (see slowSinks). */
+  #watch(): void {
+    if (this.#isWatched) return
+    this.#isWatched = true
+    this.#progressOffset = this.#res.getWriteOffset()
+    this.#progressMs = Date.now()
+    watchSlow(this)
+  }
+
+  /** From the send ticker: offer the socket the pending bytes, or cut a client that took none. */
+  tick(nowMs: number): boolean {
+    if (this.#pending === null || this.#isResponded || this.#isAborted) {
+      this.#isWatched = false
+      return false
+    }
+    try {
+      const res = this.#res
+      const offset = res.getWriteOffset()
+      if (offset > this.#progressOffset) {
+        this.#progressOffset = offset
+        this.#progressMs = nowMs
+      } else if (nowMs - this.#progressMs >= this.#owner.sendTimeoutMs) {
+        // The client stopped reading: cut it (it sees a truncated body, never a clean end).
+        this.#isWatched = false
+        res.close()
+        this.#onAborted()
+        return false
+      }
+      // Chunked bodies wait in uWS's own buffer: an empty cork flushes it and re-arms the timer.
+      res.cork(() => {
+        if (this.#total === undefined) return
+        this.#drain(offset)
+      })
+    } catch (err) {
+      this.#isWatched = false
+      this.#fail(err)
+      return false
+    }
+    return true
+  }
+
   write(chunk: Uint8Array): Promise<void> {
     if (this.isDone || chunk.byteLength === 0) return RESOLVED
     const res = this.#res
@@ -320,11 +426,13 @@ class UwsResponse implements ResponseSink {
     // uWS calls onWritable only for a handler registered before the socket drains; we are still
     // on the same tick as the failed write, so registering now is in time.
     this.#hookWritable()
-    return new Promise<void>((resolve) => {
+    const waiting = new Promise<void>((resolve) => {
       // tryEnd keeps what it could not send only for chunked write(); for tryEnd we resend the
       // unsent tail from onWritable, using the offset to know how much went out.
       this.#pending = { chunk: this.#total !== undefined ? chunk : EMPTY, baseOffset, resolve }
     })
+    this.#watch()
+    return waiting
   }
 
   #drain(offset: number): boolean {
@@ -393,6 +501,7 @@ class UwsResponse implements ResponseSink {
       if (!isResponded) {
         this.#pending = { chunk, baseOffset: 0, resolve: noop }
         this.#hookWritable()
+        this.#watch()
         return false
       }
     } else {
@@ -521,10 +630,7 @@ export class HttpServer {
   #handler: Handler
   #onHandlerError: (err: unknown) => void
   // One tracker for every sink of this server (not a closure per request).
-  #tracker: InFlightTracker = {
-    settled: () => this.#settled(),
-    failed: (err) => this.#onHandlerError(err),
-  }
+  #tracker: InFlightTracker
 
   constructor(opts: HttpServerOptions) {
     if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError('opts.host must be a host')
@@ -532,6 +638,15 @@ export class HttpServer {
       throw new TypeError('opts.port must be an integer 0..65535')
     }
     if (typeof opts.handler !== 'function') throw new TypeError('opts.handler must be a function')
+    const sendTimeoutS = opts.sendTimeoutS ?? DEFAULT_SEND_TIMEOUT_S
+    if (typeof sendTimeoutS !== 'number' || !(sendTimeoutS > 0)) {
+      throw new TypeError('opts.sendTimeoutS must be a positive number of seconds')
+    }
+    this.#tracker = {
+      sendTimeoutMs: sendTimeoutS * 1000,
+      settled: () => this.#settled(),
+      failed: (err) => this.#onHandlerError(err),
+    }
     this.#host = opts.host
     this.#port = opts.port
     this.#handler = opts.handler
@@ -552,6 +667,15 @@ export class HttpServer {
     const method = sent === 'GET' || sent === 'HEAD' ? sent : sent.toUpperCase()
     const path = req.getUrl()
     const query = req.getQuery() ?? ''
+    if (isFramingInvalid(req, method !== 'GET' && method !== 'HEAD')) {
+      // RFC 9112 §6.3 asks for a 400 and then a close. In this uWS build the close must happen
+      // now: a response ended here sits in uWS's cork buffer while its parser goes on to execute
+      // the bytes behind this request (even with end(body, closeConnection)), and close()
+      // discards that buffer. So the connection closes without an answer, as uWS does itself
+      // for a Content-Length that is not a number.
+      res.close()
+      return
+    }
     this.#inFlight++
     const sink = new UwsResponse(res, method === 'HEAD', this.#tracker)
     let body = EMPTY_BODY

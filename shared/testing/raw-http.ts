@@ -7,7 +7,9 @@ export interface RawResponse {
   status: number
   /** Lower-case header names; the last value of a repeated header. */
   headers: Record<string, string>
+  /** Empty when the body was counted, not kept (`isBodyKept: false`). */
   body: Buffer
+  bodyBytes: number
 }
 
 export class RawConnection {
@@ -75,6 +77,17 @@ export class RawConnection {
     this.#rateBytesPerS = bytesPerS
     this.#rateStartMs = Date.now()
     this.#rateBytes = 0
+    if (bytesPerS === 0 && this.#resumeTimer !== null) {
+      clearTimeout(this.#resumeTimer)
+      this.#resumeTimer = null
+      if (!this.#isStopped && !this.#isClosed) this.#sock.resume()
+    }
+  }
+
+  /** Resolves once n bytes (heads included) have arrived; one waiter at a time. */
+  async received(n: number, timeoutMs: number): Promise<void> {
+    const deadlineMs = Date.now() + timeoutMs
+    while (this.receivedBytes < n) await this.#waitData(deadlineMs, `${n} bytes (${this.receivedBytes} received)`)
   }
 
   /** Stop reading for good: the server's writes back up until it gives up. */
@@ -141,7 +154,7 @@ export class RawConnection {
    * The next whole response (Content-Length framed; none for HEAD, 204 and 304 when `isHead`).
    * Rejects, saying how many bytes arrived, if the connection closes first or the deadline passes.
    */
-  async response(opts: { timeoutMs: number; isHead?: boolean }): Promise<RawResponse> {
+  async response(opts: { timeoutMs: number; isHead?: boolean; isBodyKept?: boolean }): Promise<RawResponse> {
     const deadlineMs = Date.now() + opts.timeoutMs
     let end = -1
     for (;;) {
@@ -159,10 +172,19 @@ export class RawConnection {
     }
     const hasBody = opts.isHead !== true && status !== 204 && status !== 304
     const length = hasBody ? Number(headers['content-length'] ?? 0) : 0
+    if (opts.isBodyKept === false) {
+      let counted = 0
+      for (;;) {
+        counted += this.#take(Math.min(this.#buffered, length - counted)).byteLength
+        if (counted === length) break
+        await this.#waitData(deadlineMs, `the rest of a ${length}-byte body (${counted} received)`)
+      }
+      return { status, headers, body: Buffer.alloc(0), bodyBytes: length }
+    }
     while (this.#buffered < length) {
       await this.#waitData(deadlineMs, `the rest of a ${length}-byte body (${this.#buffered} received)`)
     }
-    return { status, headers, body: Buffer.from(this.#take(length)) }
+    return { status, headers, body: Buffer.from(this.#take(length)), bodyBytes: length }
   }
 
   destroy(): void {

@@ -6,11 +6,13 @@ import {
   type Schema,
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
+import { sendTimeoutSchema } from '../../shared/http/index.js'
 import { cacheTierSchema, pathsProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const shieldSchema = {
   ...commonSchema,
   ...cacheTierSchema,
+  ...sendTimeoutSchema,
   upstreams: {
     type: 'string[]',
     isRequired: true,
@@ -25,6 +27,7 @@ export const shieldSchema = {
 } satisfies Schema
 
 export interface ShieldConfig extends CommonConfig, CacheTierConfig {
+  sendTimeoutS: number
   upstreams: string[]
   requireTierSecret: boolean
   logLevel: string

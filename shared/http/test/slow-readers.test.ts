@@ -1,0 +1,113 @@
+// Slow viewers get whole bodies: a client that reads, however slowly, is never cut by uWS's idle
+// timer; one that stops reading is cut after sendTimeoutS. Raw sockets read at a bounded rate.
+//
+// The kernel's buffers on loopback hold several MB, so a cut shows late: each reader first reads
+// slowly for longer than uWS's idle timer (10 s on a 4 s tick), then fast to the end, and must get
+// every byte. Before the send ticker, uWS closed each of these sockets 10-14 s in.
+import t, { type Test } from 'tap'
+import { createHash } from 'node:crypto'
+import { RawConnection } from '../../testing/index.js'
+import { HttpServer, type Handler } from '../index.js'
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+const MiB = 1024 * 1024
+const KB = 1024
+/** Long enough to outlast uWS's 10 s idle timer and its 4 s tick with a margin. */
+const SLOW_PHASE_S = 18
+const DEADLINE_MS = 120_000
+
+const object = Buffer.alloc(16 * MiB)
+for (let i = 0; i < object.length; i += 512) object[i] = (i / 512) % 251
+
+async function serve(t: Test, handler: Handler, sendTimeoutS?: number): Promise<number> {
+  const server = new HttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    handler,
+    ...(sendTimeoutS !== undefined ? { sendTimeoutS } : {}),
+  })
+  const port = await server.listen()
+  t.teardown(() => server.drain(0))
+  return port
+}
+
+/** The whole object in one end() (a memory hit), or streamed in 256 KiB writes (a disk hit). */
+const wholeBody: Handler = (_req, res) => {
+  res.start(200, { 'content-type': 'application/octet-stream' }, object.length)
+  res.end(object)
+}
+const streamedBody: Handler = async (_req, res) => {
+  res.start(200, { 'content-type': 'application/octet-stream' }, object.length)
+  await Promise.resolve()
+  for (let off = 0; off < object.length && !res.isAborted; off += 256 * KB) {
+    await res.write(object.subarray(off, off + 256 * KB))
+  }
+  res.end()
+}
+
+/** GET, read slowly for SLOW_PHASE_S at bytesPerS, then at full speed to the end. */
+async function slowGet(
+  port: number,
+  bytesPerS: number,
+  isBodyKept = true,
+): Promise<{ status: number; hash: string; bytes: number }> {
+  const conn = await RawConnection.open(port)
+  try {
+    conn.throttle(bytesPerS)
+    await conn.write('GET /object HTTP/1.1\r\nHost: t\r\n\r\n')
+    await conn.received(bytesPerS * SLOW_PHASE_S, DEADLINE_MS)
+    conn.throttle(0)
+    const r = await conn.response({ timeoutMs: DEADLINE_MS, isBodyKept })
+    return { status: r.status, hash: isBodyKept ? sha(r.body) : '', bytes: r.bodyBytes }
+  } finally {
+    conn.destroy()
+  }
+}
+
+t.test('a reader at 32 KB/s receives all of a 16 MiB object, whole or streamed', async (t) => {
+  // A short send timeout: the reader still makes progress well within it, so it is never cut.
+  const wholePort = await serve(t, wholeBody, 5)
+  const streamedPort = await serve(t, streamedBody, 5)
+  const [whole, streamed] = await Promise.all([slowGet(wholePort, 32 * KB), slowGet(streamedPort, 32 * KB)])
+  t.equal(whole.status, 200)
+  t.equal(whole.hash, sha(object), 'the whole body, end() at once')
+  t.equal(streamed.status, 200)
+  t.equal(streamed.hash, sha(object), 'the whole body, written in chunks under backpressure')
+})
+
+t.test('40 concurrent readers at 64 KB/s all receive whole 16 MiB bodies', async (t) => {
+  const port = await serve(t, wholeBody)
+  const results = await Promise.all(Array.from({ length: 40 }, () => slowGet(port, 64 * KB, false)))
+  t.equal(results.filter((r) => r.status === 200 && r.bytes === object.length).length, 40, 'every body whole')
+})
+
+t.test('a client that stops reading is cut after sendTimeoutS', async (t) => {
+  let onAborted: () => void = () => {}
+  const aborted = new Promise<number>((resolve) => (onAborted = () => resolve(Date.now())))
+  const port = await serve(
+    t,
+    (req, res) => {
+      res.onAbort(onAborted)
+      return wholeBody(req, res)
+    },
+    1,
+  )
+  const conn = await RawConnection.open(port)
+  t.teardown(() => conn.destroy())
+  await conn.write('GET /object HTTP/1.1\r\nHost: t\r\n\r\n')
+  await conn.received(1, DEADLINE_MS)
+  conn.stopReading()
+  const stoppedAtMs = Date.now()
+  let timer: NodeJS.Timeout | undefined
+  const abortedAtMs = await Promise.race([
+    aborted,
+    new Promise<number>((resolve) => (timer = setTimeout(() => resolve(0), 30_000))),
+  ])
+  clearTimeout(timer)
+  t.ok(abortedAtMs > 0, 'the response was cut')
+  const cutAfterMs = abortedAtMs - stoppedAtMs
+  // The send timeout (1 s) counts from the last byte the kernel took, checked every 2 s; uWS's own
+  // idle timer would cut no earlier than 8 s.
+  t.ok(cutAfterMs >= 1000, `not before sendTimeoutS (${cutAfterMs} ms)`)
+  t.ok(cutAfterMs < 8000, `before uWS's idle timer could (${cutAfterMs} ms)`)
+})
