@@ -4,6 +4,9 @@ import { TIER_SECRET_HEADER } from '../../shared/config/index.js'
 import { isVcdnError } from '../../shared/errors/index.js'
 import {
   contentRange,
+  evaluatePreconditions,
+  formatHttpDate,
+  isIfRangeSatisfied,
   parseRange,
   pipeToSink,
   secretEquals,
@@ -38,13 +41,6 @@ export function cacheControlFor(key: string, cc: OriginConfig['cacheControl']): 
   }
 }
 
-/** RFC 9110 §13.1.2: If-None-Match uses the weak comparison. */
-function etagMatches(header: string, etag: string): boolean {
-  if (header.trim() === '*') return true
-  const bare = etag.replace(/^W\//, '')
-  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare)
-}
-
 export async function serveContent(
   req: IncomingRequest,
   res: ResponseSink,
@@ -68,24 +64,19 @@ export async function serveContent(
     return { status: sendError(res, 'ERR_NOT_FOUND', { 'cache-control': config.cacheControl.notFound }), bytes: 0 }
   }
   const headers = baseHeaders(info, config)
-  // RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since.
-  const inm = req.headers['if-none-match']
-  const ims = req.headers['if-modified-since']
-  const isNotModified =
-    inm !== undefined
-      ? etagMatches(inm, info.etag)
-      : ims !== undefined && Math.floor(info.lastModifiedMs / 1000) <= Math.floor(Date.parse(ims) / 1000)
-  if (isNotModified) {
-    res.start(304, headers)
+  // RFC 9110 §13.2.2 and §14, by the same rules the caches apply (shared/http).
+  const validators = { etag: headers['etag'], lastModified: headers['last-modified'] }
+  const precondition = evaluatePreconditions(req.method, req.headers, validators)
+  if (precondition !== 'proceed') {
+    const status = precondition === 'not-modified' ? 304 : 412
+    res.start(status, headers, status === 304 ? undefined : 0)
     res.end()
-    return { status: 304, bytes: 0 }
+    return { status, bytes: 0 }
   }
-  // RFC 9110 §13.1.5: If-Range with a strong validator that does not match → full representation.
-  const ifRange = req.headers['if-range']
-  const range =
-    ifRange !== undefined && ifRange !== info.etag
-      ? ({ kind: 'none' } as const)
-      : parseRange(req.headers['range'], info.size)
+  // §13.1.5: an If-Range that does not match → the full representation.
+  const range = isIfRangeSatisfied(req.headers, validators)
+    ? parseRange(req.headers['range'], info.size)
+    : ({ kind: 'none' } as const)
   if (range.kind === 'unsatisfiable') {
     return { status: sendError(res, 'ERR_REQUEST_RANGE', { 'content-range': `bytes */${info.size}` }), bytes: 0 }
   }
@@ -120,7 +111,7 @@ function baseHeaders(info: ObjectInfo, config: OriginConfig): HeaderMap {
   return {
     'content-type': info.contentType,
     etag: info.etag,
-    'last-modified': new Date(info.lastModifiedMs).toUTCString(),
+    'last-modified': formatHttpDate(info.lastModifiedMs),
     'cache-control': cacheControlFor(info.key, config.cacheControl),
     'accept-ranges': 'bytes',
   }

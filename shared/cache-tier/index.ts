@@ -135,6 +135,10 @@ function cacheRequestHeaders(req: IncomingRequest): HeaderMap {
   if (ifNoneMatch !== undefined) (headers ??= {})['if-none-match'] = ifNoneMatch
   const ifModifiedSince = req.header('if-modified-since')
   if (ifModifiedSince !== undefined) (headers ??= {})['if-modified-since'] = ifModifiedSince
+  const ifMatch = req.header('if-match')
+  if (ifMatch !== undefined) (headers ??= {})['if-match'] = ifMatch
+  const ifUnmodifiedSince = req.header('if-unmodified-since')
+  if (ifUnmodifiedSince !== undefined) (headers ??= {})['if-unmodified-since'] = ifUnmodifiedSince
   return headers ?? NO_HEADERS
 }
 

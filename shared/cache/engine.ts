@@ -13,17 +13,15 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { LRUCache } from 'lru-cache'
 import { errorBody, hasCode, isVcdnError, VcdnError, type ErrorCode } from '../errors/index.js'
+import { evaluatePreconditions, isIfRangeSatisfied, parseRange } from '../http/index.js'
 import type { HeaderMap, ResponseSink } from '../http/types.js'
 import { DiskIndex, type FileRef, type IndexRow } from './disk-index.js'
 import { Fill, pipeFill, type FillHead, type FillPlan, type FillReader } from './fill.js'
 import {
-  isIfRangeSatisfied,
-  isNotModified,
   isStorable,
   mergeRevalidatedHeaders,
   parseCacheControl,
   parseContentLength,
-  parseRange,
   pickStoredHeaders,
   upstreamAgeSec,
 } from './http-semantics.js'
@@ -591,7 +589,9 @@ export class CacheEngine {
       outcome === 'HIT' &&
       h['range'] === undefined &&
       h['if-none-match'] === undefined &&
-      h['if-modified-since'] === undefined
+      h['if-modified-since'] === undefined &&
+      h['if-match'] === undefined &&
+      h['if-unmodified-since'] === undefined
     ) {
       const ageSec = ageSeconds(obj, now)
       let headers = entry.hitHeaders
@@ -765,17 +765,23 @@ export class CacheEngine {
       // Chunked upstream: the total is unknown when headers arrive, so a Range is ignored and
       // the full 200 is streamed (RFC 9110 §14.2 allows ignoring Range). Conditionals still apply.
       const isHead = req.method === 'HEAD'
-      const notModified =
-        head.status === 200 && isNotModified(req.headers, head.headers['etag'], head.headers['last-modified'])
-      plan = notModified
-        ? { status: 304, headers: notModifiedHeaders(headers), contentLength: undefined, start: 0, end: 0 }
-        : {
-            status: head.status,
-            headers,
-            contentLength: undefined,
-            start: 0,
-            end: isHead ? 0 : Number.POSITIVE_INFINITY,
-          }
+      const precondition =
+        head.status === 200
+          ? evaluatePreconditions(req.method, req.headers, {
+              etag: head.headers['etag'],
+              lastModified: head.headers['last-modified'],
+            })
+          : 'proceed'
+      plan =
+        precondition !== 'proceed'
+          ? preconditionPlan(precondition, headers)
+          : {
+              status: head.status,
+              headers,
+              contentLength: undefined,
+              start: 0,
+              end: isHead ? 0 : Number.POSITIVE_INFINITY,
+            }
     }
     sink.start(plan.status, plan.headers, plan.contentLength)
     if (plan.end <= plan.start) {
@@ -1290,9 +1296,22 @@ export class CacheEngine {
   }
 }
 
+/** RFC 9110 §15.4.5 / §15.5.13: a 304 or 412 carries the validators and caching fields, no content. */
+function preconditionPlan(result: 'not-modified' | 'failed', headers: HeaderMap): ResponsePlan {
+  const status = result === 'not-modified' ? 304 : 412
+  return {
+    status,
+    headers: notModifiedHeaders(headers),
+    contentLength: status === 304 ? undefined : 0,
+    start: 0,
+    end: 0,
+  }
+}
+
 /**
- * RFC 9110 §13.2.2: conditionals are evaluated first (304 for GET/HEAD), then §14 Range for GET
- * only (HEAD ignores Range, §14.2) and only on a 200 whose If-Range matches.
+ * RFC 9110 §13.2.2: conditionals are evaluated first (304 for GET/HEAD, 412 when If-Match or
+ * If-Unmodified-Since fails), then §14 Range for GET only (HEAD ignores Range, §14.2) and only on
+ * a 200 whose If-Range matches.
  */
 function planResponse(
   status: number,
@@ -1304,13 +1323,12 @@ function planResponse(
 ): ResponsePlan {
   const isHead = req.method === 'HEAD'
   if (status !== 200) return { status, headers, contentLength: size, start: 0, end: isHead ? 0 : size }
-  if (isNotModified(req.headers, etag, lastModified)) {
-    return { status: 304, headers: notModifiedHeaders(headers), contentLength: undefined, start: 0, end: 0 }
-  }
+  const precondition = evaluatePreconditions(req.method, req.headers, { etag, lastModified })
+  if (precondition !== 'proceed') return preconditionPlan(precondition, headers)
   const rangeHeader = req.headers['range']
-  if (!isHead && rangeHeader !== undefined && isIfRangeSatisfied(req.headers, etag, lastModified)) {
+  if (!isHead && rangeHeader !== undefined && isIfRangeSatisfied(req.headers, { etag, lastModified })) {
     const range = parseRange(rangeHeader, size)
-    if (range === 'unsatisfiable') {
+    if (range.kind === 'unsatisfiable') {
       return {
         status: 416,
         headers: { ...headers, 'content-range': `bytes */${size}` },
@@ -1319,7 +1337,7 @@ function planResponse(
         end: 0,
       }
     }
-    if (range !== null) {
+    if (range.kind === 'range') {
       return {
         status: 206,
         headers: { ...headers, 'content-range': `bytes ${range.start}-${range.end}/${size}` },

@@ -1,7 +1,7 @@
 // Pure HTTP caching rules (RFC 9110, RFC 9111, RFC 5861): no I/O, no state, unit-tested on
 // their own. The engine asks these functions and acts on the answers.
 
-import type { HeaderMap } from '../http/types.js'
+import { parseHttpDate, type HeaderMap } from '../http/index.js'
 import type { DefaultTtls } from './types.js'
 
 export type CacheControl = ReadonlyMap<string, string | true>
@@ -173,20 +173,18 @@ export function freshnessLifetimeMs(
 export function expiresLifetimeMs(headers: HeaderMap, responseTimeMs: number): number | null {
   const expires = headers['expires']
   if (expires === undefined) return null
-  const expiresMs = Date.parse(expires)
-  if (Number.isNaN(expiresMs)) return 0
-  const dateMs = headers['date'] === undefined ? Number.NaN : Date.parse(headers['date'])
-  return Math.max(0, expiresMs - (Number.isNaN(dateMs) ? responseTimeMs : dateMs))
+  const expiresMs = parseHttpDate(expires)
+  if (expiresMs === null) return 0
+  return Math.max(0, expiresMs - (parseHttpDate(headers['date']) ?? responseTimeMs))
 }
 
 /** RFC 9111 §4.2.2: 10 % of (Date − Last-Modified), capped; 0 without a usable Last-Modified. */
 export function heuristicLifetimeMs(headers: HeaderMap, responseTimeMs: number): number {
   const lm = headers['last-modified']
   if (lm === undefined) return 0
-  const lastModifiedMs = Date.parse(lm)
-  if (Number.isNaN(lastModifiedMs)) return 0
-  const dateMs = headers['date'] === undefined ? Number.NaN : Date.parse(headers['date'])
-  const ageMs = (Number.isNaN(dateMs) ? responseTimeMs : dateMs) - lastModifiedMs
+  const lastModifiedMs = parseHttpDate(lm)
+  if (lastModifiedMs === null) return 0
+  const ageMs = (parseHttpDate(headers['date']) ?? responseTimeMs) - lastModifiedMs
   if (ageMs <= 0) return 0
   return Math.min(HEURISTIC_MAX_MS, Math.floor(ageMs * HEURISTIC_FRACTION))
 }
@@ -214,98 +212,6 @@ export function stalePolicy(cc: CacheControl, defaultStaleIfErrorMs: number): St
     staleWhileRevalidateMs: isStaleAllowed && swr !== null ? swr * 1000 : 0,
     staleIfErrorMs: !isStaleAllowed ? 0 : sie !== null ? sie * 1000 : defaultStaleIfErrorMs,
   }
-}
-
-/** RFC 9110 §8.8.3.2 weak comparison: opaque tags equal, W/ prefix ignored. */
-function opaqueTag(tag: string): string {
-  const t = tag.trim()
-  return t.startsWith('W/') ? t.slice(2) : t
-}
-
-function splitTags(list: string): string[] {
-  // Entity-tags are quoted and cannot contain '"', so splitting on commas outside quotes is exact.
-  const tags: string[] = []
-  let current = ''
-  let isQuoted = false
-  for (const ch of list) {
-    if (ch === '"') isQuoted = !isQuoted
-    if (ch === ',' && !isQuoted) {
-      if (current.trim().length > 0) tags.push(current.trim())
-      current = ''
-    } else {
-      current += ch
-    }
-  }
-  if (current.trim().length > 0) tags.push(current.trim())
-  return tags
-}
-
-/**
- * RFC 9110 §13.2.2 steps 3–4 for GET/HEAD: true when the stored representation is "not
- * modified" and the answer is 304. If-None-Match (weak comparison, `*`) takes precedence;
- * If-Modified-Since applies only without it.
- */
-export function isNotModified(req: HeaderMap, etag: string | undefined, lastModified: string | undefined): boolean {
-  const inm = req['if-none-match']
-  if (inm !== undefined) {
-    if (inm.trim() === '*') return true
-    if (etag === undefined) return false
-    const mine = opaqueTag(etag)
-    return splitTags(inm).some((t) => opaqueTag(t) === mine)
-  }
-  const ims = req['if-modified-since']
-  if (ims !== undefined && lastModified !== undefined) {
-    const since = Date.parse(ims)
-    const modified = Date.parse(lastModified)
-    if (Number.isNaN(since) || Number.isNaN(modified)) return false
-    return modified <= since
-  }
-  return false
-}
-
-/**
- * RFC 9110 §13.1.5: a Range is honoured only when If-Range matches — a strong etag comparison
- * or an exact Last-Modified date match.
- */
-export function isIfRangeSatisfied(
-  req: HeaderMap,
-  etag: string | undefined,
-  lastModified: string | undefined,
-): boolean {
-  const ifRange = req['if-range']
-  if (ifRange === undefined) return true
-  const v = ifRange.trim()
-  if (v.startsWith('"') || v.startsWith('W/')) {
-    return etag !== undefined && !v.startsWith('W/') && !etag.startsWith('W/') && v === etag.trim()
-  }
-  return lastModified !== undefined && v === lastModified.trim()
-}
-
-export type RangeAnswer = { start: number; end: number } | 'unsatisfiable' | null
-
-/**
- * RFC 9110 §14.1.2 / §14.2 for a representation of `total` bytes: one byte range → inclusive
- * bounds; 'unsatisfiable' → 416; null → ignore the header and send 200 (malformed, not bytes,
- * or several ranges — §14.2 lets a server ignore Range, which keeps multipart out of the engine).
- */
-export function parseRange(header: string | undefined, total: number): RangeAnswer {
-  if (header === undefined) return null
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header)
-  if (m === null) return null
-  const first = m[1] ?? ''
-  const last = m[2] ?? ''
-  if (first === '' && last === '') return null
-  if (first === '') {
-    const suffix = Number(last)
-    if (suffix === 0 || total === 0) return 'unsatisfiable'
-    return { start: Math.max(0, total - suffix), end: total - 1 }
-  }
-  const start = Number(first)
-  const end = last === '' ? Number.MAX_SAFE_INTEGER : Number(last)
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return null
-  if (end < start) return null
-  if (start >= total) return 'unsatisfiable'
-  return { start, end: Math.min(end, total - 1) }
 }
 
 /** Integer Content-Length or null when absent/malformed (then the body is treated as chunked). */

@@ -10,4 +10,12 @@ export {
 export { sendError, sendJson, sendText, secretEquals } from './respond.js'
 export { createAdminServer, type AdminOptions } from './admin.js'
 export { parseRange, contentRange, type RangeResult } from './range.js'
+export {
+  evaluatePreconditions,
+  formatHttpDate,
+  isIfRangeSatisfied,
+  parseHttpDate,
+  type Precondition,
+  type Validators,
+} from './conditional.js'
 export { pipeToSink } from './pipe.js'

@@ -69,6 +69,21 @@ const rows: Row[] = [
     reply: { etag: '"v1"' },
     steps: [{ atSec: 1, outcome: 'REVALIDATED', upstreamCalls: 2 }],
   },
+  // RFC 9111 §5.3: an Expires that is not an HTTP-date (RFC 9110 §5.6.7) means already expired,
+  // even in the forms Date.parse reads as a date far in the future.
+  ...[
+    'Thu, 18 Aug 2050 02:01:18 UTC',
+    'Thu 18 Aug 2050 02:01:18 GMT',
+    'Thu, 18  Aug  2050 02:01:18 GMT',
+    'Thu, 18-Aug-2050 02:01:18 GMT',
+    'Thu, 18 Aug 2050 2:01:18 GMT',
+    'THU, 18 Aug 2050 02:01:18 GMT',
+  ].map((expires): Row => ({
+    name: `an invalid Expires (${expires}) means already expired`,
+    key: '/v/x/seg.m4s',
+    reply: { date: httpDate(T0), expires },
+    steps: [{ atSec: 1, outcome: 'MISS', upstreamCalls: 2 }],
+  })),
 ]
 
 for (const row of rows) {
