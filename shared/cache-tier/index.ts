@@ -336,7 +336,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
           // RFC 9111 §2: the key is the target URI, query included (kept per the engine's policy;
           // the upstream is asked for the key, so the query reaches it too).
           if (req.query !== '') key = engine.keyFor(key, req.query)
-          const serveReq: ServeRequest = { method: req.method, key, headers: cacheRequestHeaders(req) }
+          // source: every request header, read by the engine only off the hot path (Vary, RFC 9111
+          // §4.1, and the end-to-end fields a fill forwards upstream); IncomingRequest copies lazily.
+          const serveReq: ServeRequest = { method: req.method, key, headers: cacheRequestHeaders(req), source: req }
           const hit = engine.serveHit(serveReq, res)
           if (hit === null) return serveSlow(req, serveReq, res, startedMs)
           finish(req, key, hit.status, hit, startedMs)

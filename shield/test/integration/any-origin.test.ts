@@ -17,6 +17,12 @@ t.test('a shield in front of any origin', async (t) => {
     const query = new URL(req.url ?? '/', 'http://x').search
     res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' }).end(`query ${query}`)
   })
+  origin.routes.set('/assets/hello.txt', (req, res) => {
+    const lang = req.headers['accept-language'] ?? 'none'
+    res
+      .writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=3600', vary: 'Accept-Language' })
+      .end(`hello in ${lang}`)
+  })
   await origin.listen()
   t.teardown(() => origin.close())
   const start = (extra: Record<string, unknown>, name: string) =>
@@ -55,6 +61,20 @@ t.test('a shield in front of any origin', async (t) => {
     t.equal(await get('?a=1'), 'query ?a=1')
     t.equal(await get(''), 'query ', 'no query is yet another')
     t.equal(origin.count('/assets/echo.js'), 3, 'the repeated ?a=1 was a hit')
+  })
+
+  t.test('request headers reach the origin and a Vary response is stored per variant', async (t) => {
+    const shield = await start({ paths: ['/'], requireTierSecret: false }, 'vary')
+    t.teardown(() => shield.stop())
+    const get = async (lang: string): Promise<string> => {
+      const r = await fetch(`${shield.url}/assets/hello.txt`, { headers: { 'accept-language': lang } })
+      t.equal(r.status, 200)
+      return r.text()
+    }
+    t.equal(await get('en'), 'hello in en')
+    t.equal(await get('fr'), 'hello in fr', 'another Accept-Language is another variant')
+    t.equal(await get('en'), 'hello in en')
+    t.equal(origin.count('/assets/hello.txt'), 2, 'the repeated en request was a hit')
   })
 
   t.test('by default it refuses a path outside /v/ and a client without the secret', async (t) => {
