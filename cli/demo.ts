@@ -78,7 +78,7 @@ export async function demo(flags: Record<string, string | true>, positional: rea
   const secrets: DemoSecrets = existsSync(secretsFile)
     ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as DemoSecrets)
     : {
-        tierSecret: randomBytes(24).toString('base64url'),
+        tierSecret: randomBytes(32).toString('base64url'),
         signingKey: randomBytes(32).toString('base64url'),
         jwtSecret: randomBytes(32).toString('base64url'),
       }

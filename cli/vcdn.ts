@@ -2,6 +2,7 @@
 // The `vcdn` command (package.json "bin"): starts a tier or runs an operator command. This folder
 // is the only place that imports more than one tier; it imports only their main.ts.
 import { readFileSync } from 'node:fs'
+import { secretProblem } from '../shared/config/index.js'
 import { parseCli } from '../shared/process/index.js'
 import { isVideoDirAcl, signedPath } from '../shared/token/index.js'
 
@@ -45,6 +46,10 @@ async function sign(argv: readonly string[]): Promise<void> {
   const kid = typeof flags['kid'] === 'string' ? flags['kid'] : (file.activeKey ?? Object.keys(keys)[0])
   if (kid === undefined || keys[kid] === undefined)
     throw new UsageError(`no signing key ${String(kid)} in ${configFile}`)
+  // The edge refuses such a key at start: a token signed with it would open nothing (or, worse,
+  // be forgeable by anyone who read the example config).
+  const weak = secretProblem(keys[kid], `signingKeys.${kid}`)
+  if (weak !== null) throw new UsageError(`${configFile}: ${weak}`)
   const ttlS = typeof flags['ttl'] === 'string' ? Number(flags['ttl']) : 3600
   if (!Number.isInteger(ttlS) || ttlS <= 0) throw new UsageError('--ttl must be a positive integer (seconds)')
   const path = signedPath({

@@ -11,8 +11,8 @@ import { signedPath } from '../../shared/token/index.js'
 import { NginxTier } from './nginx.js'
 import { pinEdge, pinOther } from './pin.js'
 
-export const TIER_SECRET = 'bench-tier-secret'
-export const VCDN_KEYS: Record<string, string> = { k1: 'bench-signing-key-one' }
+export const TIER_SECRET = 'bench-tier-secret-0123456789abcdef'
+export const VCDN_KEYS: Record<string, string> = { k1: 'bench-signing-key-one-0123456789abcdef' }
 export const SECURE_LINK_SECRET = 'bench-secure-link-secret'
 export const MIB = 1024 * 1024
 /** A modest memory tier, so edge-rss has a budget worth comparing against. */

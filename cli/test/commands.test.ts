@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { ScriptedOrigin, startTier, tempDir, VCDN_BIN, waitFor } from '../../shared/testing/index.js'
 import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
 
-const SECRET = 'commands-tier-secret'
-const KEYS = { k1: 'commands-key-one', k2: 'commands-key-two' }
+const SECRET = 'commands-tier-secret-0123456789abcdef'
+const KEYS = { k1: 'commands-key-one-0123456789abcdef', k2: 'commands-key-two-0123456789abcdef' }
 
 interface Run {
   code: number
@@ -103,6 +103,23 @@ t.test('vcdn operator commands', async (t) => {
     }
   })
 
+  t.test('sign refuses a placeholder or short signing key', async (t) => {
+    for (const [key, reason] of [
+      [
+        'change-me: openssl rand -base64 48 (the same on origin and edges)',
+        /signingKeys\.k1 is an example placeholder/,
+      ],
+      ['short', /signingKeys\.k1 must be at least 32 bytes/],
+    ] as const) {
+      const file = join(tmp.dir, 'weak-edge.json')
+      writeFileSync(file, JSON.stringify({ ...edgeConfig, signingKeys: { k1: key } }))
+      const r = await vcdn(['sign', '--config', file, '--prefix', '/v/abc/'])
+      t.equal(r.code, 2)
+      t.match(r.stderr, reason)
+      t.equal(r.stdout, '', 'nothing signed')
+    }
+  })
+
   t.test('sign refuses an ACL broader than one video directory (/ or /v/) unless --allow-broad', async (t) => {
     for (const prefix of ['/', '/v/']) {
       const r = await vcdn(['sign', '--config', edgeFile, '--prefix', prefix, '--path', '/v/abc/master.m3u8'])
@@ -157,7 +174,7 @@ t.test('vcdn operator commands', async (t) => {
       tierSecret: SECRET,
       dataDir: join(tmp.dir, 'origin'),
       store: { kind: 'fs', dir: join(tmp.dir, 'store') },
-      jwt: { secret: 'commands-jwt-secret', issuer: 'vcdn', audience: 'vcdn-api' },
+      jwt: { secret: 'commands-jwt-secret-0123456789abcdef', issuer: 'vcdn', audience: 'vcdn-api' },
       accessLog: false,
     }
     const originFile = join(tmp.dir, 'origin.json')

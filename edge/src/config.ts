@@ -16,7 +16,12 @@ export const edgeSchema = {
   shields: { type: 'string[]', default: [], doc: 'shield base URLs (http://host:port), picked per object by HRW' },
   origin: { type: 'string', default: '', doc: 'origin content server, used when no shield is healthy' },
   originFallback: { type: 'boolean', default: true, doc: 'go to the origin when no shield is healthy' },
-  signingKeys: { type: 'map', default: {}, doc: 'playback token keys by kid (rotation: several may be active)' },
+  signingKeys: {
+    type: 'map',
+    default: {},
+    isSecret: true,
+    doc: 'playback token keys by kid (rotation: several may be active)',
+  },
   requireToken: { type: 'boolean', default: true, doc: 'refuse /v/... without a valid playback token' },
   tokenMemoMax: { type: 'integer', default: 10_000, min: 0, doc: 'verified tokens remembered until expiry' },
   prefetch: {

@@ -31,11 +31,16 @@ export const originSchema = {
     other: { type: 'string', default: 'public, max-age=300', doc: 'Cache-Control of anything else under /v/' },
     notFound: { type: 'string', default: 'public, max-age=10', doc: 'Cache-Control of 404s (short negative caching)' },
   },
-  signingKeys: { type: 'map', default: {}, doc: 'playback token keys by kid (for signed URLs it hands out)' },
+  signingKeys: {
+    type: 'map',
+    default: {},
+    isSecret: true,
+    doc: 'playback token keys by kid (for signed URLs it hands out)',
+  },
   activeKey: { type: 'string', default: '', doc: 'kid that signs playback tokens' },
   edgeBaseUrl: { type: 'string', default: '', doc: 'where playback URLs point' },
   jwt: {
-    secret: { type: 'string', default: '', doc: 'control-API JWT HMAC secret' },
+    secret: { type: 'string', default: '', isSecret: true, doc: 'control-API JWT HMAC secret ("" = API off)' },
     issuer: { type: 'string', default: 'vcdn', doc: 'control-API JWT issuer' },
     audience: { type: 'string', default: 'vcdn-api', doc: 'control-API JWT audience' },
   },

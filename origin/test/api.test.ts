@@ -11,9 +11,9 @@ import { ScriptedOrigin, startTier, tempDir, waitFor } from '../../shared/testin
 import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
 import { mintToken, type Role } from '../src/auth.js'
 
-const SECRET = 'api-test-tier-secret'
-const JWT = { secret: 'api-test-jwt-secret', issuer: 'vcdn', audience: 'vcdn-api' }
-const KEYS = { k1: 'playback-key-one' }
+const SECRET = 'api-test-tier-secret-0123456789abcdef'
+const JWT = { secret: 'api-test-jwt-secret-0123456789abcdef', issuer: 'vcdn', audience: 'vcdn-api' }
+const KEYS = { k1: 'playback-key-one-0123456789abcdef' }
 const MAX_UPLOAD = 64 * 1024 * 1024
 
 const token = (sub: string, role: Role): string => mintToken({ sub, role, ttlS: 600 }, JWT)

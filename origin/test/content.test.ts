@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { FsStore } from '../../shared/store/index.js'
 import { rawRequest, startTier, tempDir } from '../../shared/testing/index.js'
 
-const SECRET = 'origin-test-secret'
+const SECRET = 'origin-test-secret-0123456789abcdef'
 const auth = { 'x-vcdn-tier': SECRET }
 
 t.test('origin content server', async (t) => {

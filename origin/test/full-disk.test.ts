@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { smallDisksWrap, startTier, tempDir, waitFor } from '../../shared/testing/index.js'
 import { mintToken } from '../src/auth.js'
 
-const JWT = { secret: 'full-disk-jwt-secret', issuer: 'vcdn', audience: 'vcdn-api' }
+const JWT = { secret: 'full-disk-jwt-secret-0123456789abcdef', issuer: 'vcdn', audience: 'vcdn-api' }
 const MIB = 1024 * 1024
 const UPLOAD_TTL_MS = 4000
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -26,11 +26,11 @@ t.test('an origin whose disks fill up', async (t) => {
   const origin = await startTier(
     'origin',
     {
-      tierSecret: 'full-disk-tier-secret',
+      tierSecret: 'full-disk-tier-secret-0123456789abcdef',
       dataDir,
       store: { kind: 'fs', dir: storeDir },
       jwt: JWT,
-      signingKeys: { k1: 'full-disk-playback-key' },
+      signingKeys: { k1: 'full-disk-playback-key-0123456789abcdef' },
       activeKey: 'k1',
       edgeBaseUrl: 'http://edge.test:8080',
       uploadTtlMs: UPLOAD_TTL_MS,

@@ -17,6 +17,39 @@ export interface Field {
   unit?: string
   /** For 'string': allowed values. */
   oneOf?: readonly string[]
+  /**
+   * A secret ('string', or every value of a 'map'): at least MIN_SECRET_BYTES bytes and not an
+   * example placeholder. An empty string passes only where the default is '' (feature off).
+   */
+  isSecret?: boolean
+}
+
+/** Shortest secret accepted: 32 bytes, the size of an HMAC-SHA256 key (RFC 2104 §3: at least L). */
+export const MIN_SECRET_BYTES = 32
+
+/**
+ * The placeholder secrets of the example configs in config/ (a test keeps this list and those
+ * files in step): a node started from an example unchanged must not run with a published secret.
+ */
+export const EXAMPLE_SECRET_PLACEHOLDERS: readonly string[] = [
+  'change-me: openssl rand -base64 48 (the same on origin, shields and edges)',
+  'change-me: openssl rand -base64 48 (the same on origin and edges)',
+  'change-me: openssl rand -base64 48',
+  '<a JWT from: vcdn token --config origin.json --sub transcoder-1 --role worker --ttl 31536000>',
+]
+
+// Anything that reads as a placeholder, e.g. an older example's "change-me-jwt-secret".
+const PLACEHOLDER_RE = /change[-_ ]?me|replace[-_ ]?me|^<.*>$/i
+
+/** Why `value` cannot be the secret at `at`, or null. Never quotes the value. */
+export function secretProblem(value: string, at: string): string | null {
+  if (EXAMPLE_SECRET_PLACEHOLDERS.includes(value) || PLACEHOLDER_RE.test(value)) {
+    return `${at} is an example placeholder: set a secret of your own (openssl rand -base64 48)`
+  }
+  if (Buffer.byteLength(value, 'utf8') < MIN_SECRET_BYTES) {
+    return `${at} must be at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48)`
+  }
+  return null
 }
 
 export interface Schema {
@@ -101,6 +134,7 @@ function build(
       value = spec.default
     }
     if (value !== undefined) checkType(spec, value, at, problems)
+    if (spec.isSecret === true && value !== undefined) checkSecret(spec, value, at, problems)
     out[key] = value
   }
   return out
@@ -170,6 +204,18 @@ function checkType(spec: Field, value: unknown, at: string, problems: string[]):
   }
 }
 
+function checkSecret(spec: Field, value: unknown, at: string, problems: string[]): void {
+  const check = (v: unknown, path: string): void => {
+    if (typeof v !== 'string') return // checkType reported it
+    if (v === '' && spec.default === '') return // the feature is off
+    const problem = secretProblem(v, path)
+    if (problem !== null) problems.push(problem)
+  }
+  if (spec.type === 'map' && isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) check(v, `${at}.${k}`)
+  } else check(value, at)
+}
+
 function deepFreeze(o: unknown): unknown {
   if (typeof o === 'object' && o !== null) {
     for (const v of Object.values(o)) deepFreeze(v)
@@ -186,7 +232,8 @@ export function describe(schema: Schema, path = ''): string[] {
     if (!isField(spec)) lines.push(...describe(spec, `${at}.`))
     else {
       const def = spec.isRequired ? 'required' : `default ${JSON.stringify(spec.default)}`
-      lines.push(`${at} (${spec.type}${spec.unit ? `, ${spec.unit}` : ''}; ${def}): ${spec.doc}`)
+      const unit = spec.isSecret === true ? `secret, ≥ ${MIN_SECRET_BYTES} bytes` : spec.unit
+      lines.push(`${at} (${spec.type}${unit ? `, ${unit}` : ''}; ${def}): ${spec.doc}`)
     }
   }
   return lines
@@ -205,6 +252,7 @@ export const commonSchema = {
   tierSecret: {
     type: 'string',
     isRequired: true,
+    isSecret: true,
     doc: 'secret shared by origin, shields and edges (x-vcdn-tier header)',
   },
   logLevel: {

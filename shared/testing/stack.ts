@@ -7,9 +7,9 @@ import * as tus from 'tus-js-client'
 import { sampleClipArgs, type SampleClip } from '../sample/index.js'
 import { freePort, startTier, VCDN_BIN, waitFor, type TierProcess } from './processes.js'
 
-export const STACK_SECRET = 'stack-tier-secret'
-export const STACK_KEYS = { k1: 'stack-signing-key' }
-const JWT = { secret: 'stack-jwt-secret', issuer: 'vcdn', audience: 'vcdn-api' }
+export const STACK_SECRET = 'stack-tier-secret-0123456789abcdef'
+export const STACK_KEYS = { k1: 'stack-signing-key-0123456789abcdef' }
+const JWT = { secret: 'stack-jwt-secret-0123456789abcdef', issuer: 'vcdn', audience: 'vcdn-api' }
 
 export interface VideoView {
   id: string

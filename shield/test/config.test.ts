@@ -1,19 +1,24 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { ROOT } from '../../shared/testing/index.js'
+import { EXAMPLE_SECRETS_ENV, ROOT } from '../../shared/testing/index.js'
 import { loadShieldConfig } from '../src/config.js'
 
 // Long enough for any secret-strength rule: the tests below are about paths and tier auth.
 const SECRET = 'config-test-secret-0123456789abcdef'
 
-t.test('the example shield config loads', async (t) => {
-  const c = loadShieldConfig({ file: join(ROOT, 'config', 'shield.example.json'), env: {} })
+t.test('the example shield config loads once its placeholder secret is replaced', async (t) => {
+  const file = join(ROOT, 'config', 'shield.example.json')
+  t.throws(() => loadShieldConfig({ file, env: {} }), /tierSecret is an example placeholder/)
+  const c = loadShieldConfig({ file, env: EXAMPLE_SECRETS_ENV })
   t.same(c.upstreams, ['http://origin.internal:8080'])
   t.equal(c.cache.memoryObjectMaxBytes, 8 * 1024 * 1024, 'defaults fill what the file leaves out')
 })
 
 t.test('a shield without upstreams is refused', async (t) => {
-  t.throws(() => loadShieldConfig({ overrides: { tierSecret: 's', cache: { dir: '/tmp/x' } }, env: {} }), /upstreams/)
+  t.throws(
+    () => loadShieldConfig({ overrides: { tierSecret: SECRET, cache: { dir: '/tmp/x' } }, env: {} }),
+    /upstreams/,
+  )
 })
 
 t.test('a shield serves /v/ and requires the tier secret unless told otherwise', async (t) => {

@@ -8,7 +8,12 @@ export const transcoderSchema = {
     port: { type: 'integer', default: 0, min: 0, max: 65535, doc: 'admin listener port (0 = any free port)' },
   },
   origin: { type: 'string', isRequired: true, doc: 'origin control API base URL (http://host:port)' },
-  token: { type: 'string', isRequired: true, doc: 'worker credential: a control-API JWT with role "worker"' },
+  token: {
+    type: 'string',
+    isRequired: true,
+    isSecret: true,
+    doc: 'worker credential: a control-API JWT with role "worker"',
+  },
   workerId: { type: 'string', default: '', doc: 'worker name in leases (default hostname-pid)' },
   workDir: { type: 'string', isRequired: true, doc: 'scratch space for sources and outputs' },
   concurrency: { type: 'integer', default: 1, min: 1, max: 16, doc: 'jobs run at once' },

@@ -1,10 +1,12 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { ROOT } from '../../shared/testing/index.js'
+import { EXAMPLE_SECRETS_ENV, ROOT } from '../../shared/testing/index.js'
 import { loadTranscoderConfig } from '../src/config.js'
 
-t.test('the example transcoder config loads', async (t) => {
-  const c = loadTranscoderConfig({ file: join(ROOT, 'config', 'transcoder.example.json'), env: {} })
+t.test('the example transcoder config loads once its placeholder token is replaced', async (t) => {
+  const file = join(ROOT, 'config', 'transcoder.example.json')
+  t.throws(() => loadTranscoderConfig({ file, env: {} }), /token is an example placeholder/)
+  const c = loadTranscoderConfig({ file, env: EXAMPLE_SECRETS_ENV })
   t.equal(c.origin, 'http://origin.internal:8080')
   t.equal(c.leaseMs, 30_000, 'defaults fill what the file leaves out')
   t.equal(c.maxJobs, 0)

@@ -6,8 +6,11 @@ import { FsStore } from '../../../shared/store/index.js'
 import { freePort, startTier, tempDir, waitFor, type TierProcess } from '../../../shared/testing/index.js'
 import { signedPath } from '../../../shared/token/index.js'
 
-export const SECRET = 'tier-secret-for-tests'
-export const KEYS = { k1: 'signing-key-one-for-tests', k2: 'signing-key-two-for-tests' }
+export const SECRET = 'tier-secret-for-tests-0123456789abcdef'
+export const KEYS = {
+  k1: 'signing-key-one-for-tests-0123456789abcdef',
+  k2: 'signing-key-two-for-tests-0123456789abcdef',
+}
 
 export interface Topology {
   dir: string

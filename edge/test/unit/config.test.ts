@@ -1,13 +1,15 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { ROOT } from '../../../shared/testing/index.js'
+import { EXAMPLE_SECRETS_ENV, ROOT } from '../../../shared/testing/index.js'
 import { loadEdgeConfig } from '../../src/config.js'
 
 // Long enough for any secret-strength rule: the tests below are about paths and tier auth.
 const SECRET = 'config-test-secret-0123456789abcdef'
 
-t.test('the example edge config loads', async (t) => {
-  const edge = loadEdgeConfig({ file: join(ROOT, 'config', 'edge.example.json'), env: {} })
+t.test('the example edge config loads once its placeholder secrets are replaced', async (t) => {
+  const file = join(ROOT, 'config', 'edge.example.json')
+  t.throws(() => loadEdgeConfig({ file, env: {} }), /signingKeys\.k1 is an example placeholder/)
+  const edge = loadEdgeConfig({ file, env: EXAMPLE_SECRETS_ENV })
   t.equal(edge.shields.length, 2)
   t.equal(edge.prefetch.segments, 2)
   t.equal(edge.requireToken, true)
@@ -15,14 +17,14 @@ t.test('the example edge config loads', async (t) => {
 
 t.test('an edge that requires tokens but has no keys is refused', async (t) => {
   t.throws(
-    () => loadEdgeConfig({ overrides: { tierSecret: 's', cache: { dir: '/tmp/x' }, origin: 'http://o' }, env: {} }),
+    () => loadEdgeConfig({ overrides: { tierSecret: SECRET, cache: { dir: '/tmp/x' }, origin: 'http://o' }, env: {} }),
     /signingKeys/,
   )
 })
 
 t.test('an edge with neither shields nor origin is refused', async (t) => {
   t.throws(
-    () => loadEdgeConfig({ overrides: { tierSecret: 's', cache: { dir: '/tmp/x' }, requireToken: false }, env: {} }),
+    () => loadEdgeConfig({ overrides: { tierSecret: SECRET, cache: { dir: '/tmp/x' }, requireToken: false }, env: {} }),
     /shields or origin/,
   )
 })

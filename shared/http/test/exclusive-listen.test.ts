@@ -51,7 +51,7 @@ t.test('a node on a taken port exits with a coded error', async (t) => {
   t.teardown(() => tmp.remove())
   const port = await freePort()
   const config = {
-    tierSecret: 'tier-secret-for-tests',
+    tierSecret: 'tier-secret-for-tests-0123456789abcdef',
     listen: { host: '127.0.0.1', port },
     // Never contacted: the test sends no cacheable request.
     upstreams: ['http://127.0.0.1:9'],

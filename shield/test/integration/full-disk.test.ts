@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { metric, ScriptedOrigin, smallDisksWrap, startTier, tempDir, waitFor } from '../../../shared/testing/index.js'
 
-const SECRET = 'full-disk-tier-secret'
+const SECRET = 'full-disk-tier-secret-0123456789abcdef'
 const MIB = 1024 * 1024
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
