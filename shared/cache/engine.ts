@@ -919,7 +919,6 @@ export class CacheEngine {
     const primary = primaryKey(key)
     const storeKey = vary === null || vary === '*' ? primary : variantKey(primary, vary, clientHeaders)
     this.#fillStoreKeys.set(fill, vary === '*' ? null : storeKey)
-    if (vary !== null && vary !== '*') this.#rememberVary(primary, vary)
     const isPass = !isStorable(cc) || headers['set-cookie'] !== undefined || vary === '*'
     const maxStorableBytes = Math.floor(o.maxBytes * o.highWatermark)
     let plan: FillPlan = 'none'
@@ -946,6 +945,9 @@ export class CacheEngine {
     }
     // Uncacheable answers are not shared with later requests: they go upstream themselves.
     if (plan === 'none') this.#forgetFill(fill)
+    // From now on requests for this target look up their variant; an answer that will not be
+    // stored (no-store, Vary: *) leaves the target's shape as it was.
+    else if (vary !== null && vary !== '*') this.#rememberVary(primary, vary)
     fill.publishHead({
       kind: 'body',
       status: res.status,
