@@ -4,6 +4,7 @@
 // Also which request fields travel upstream on a fill: the origin has to see the fields it varies on.
 
 import { createHash } from 'node:crypto'
+import { TIER_SECRET_HEADER } from '../config/index.js'
 import type { HeaderMap } from '../http/types.js'
 
 /**
@@ -54,7 +55,8 @@ export function variantKey(primary: string, fields: readonly string[], requestHe
  * Request fields never forwarded on a fill: hop-by-hop ones (RFC 9110 §7.6.1), framing, the
  * conditionals and Range the engine sets itself (RFC 9111 §4.3.1: it validates its own copy, and it
  * never asks for a range), and credentials: a shared cache must not let one viewer's Cookie or
- * Authorization shape a response it then serves to others (RFC 9111 §3.5).
+ * Authorization shape a response it then serves to others (RFC 9111 §3.5), and the tier secret an
+ * edge sent is never relayed to an origin (the upstream client adds this tier's own, if any).
  */
 const NOT_FORWARDED = new Set([
   'connection',
@@ -76,6 +78,7 @@ const NOT_FORWARDED = new Set([
   'if-unmodified-since',
   'cookie',
   'authorization',
+  TIER_SECRET_HEADER,
 ])
 
 /** The request fields a fill sends upstream (see NOT_FORWARDED; fields Connection names are dropped too). */

@@ -115,13 +115,15 @@ void t.test('a fill forwards the request fields upstream, but never credentials 
     'user-agent': 'player/1',
     cookie: 'session=secret',
     authorization: 'Bearer secret',
+    'x-vcdn-tier': 'tier secret',
     connection: 'x-hop',
     'x-hop': 'one hop',
     'if-none-match': '"client-tag"',
   })
   const sent = h.upstream.calls[0]?.headers ?? {}
   t.match(sent, { 'accept-encoding': 'gzip', 'user-agent': 'player/1' })
-  for (const name of ['cookie', 'authorization', 'connection', 'x-hop', 'if-none-match']) t.notOk(name in sent, name)
+  for (const name of ['cookie', 'authorization', 'x-vcdn-tier', 'connection', 'x-hop', 'if-none-match'])
+    t.notOk(name in sent, name)
 })
 
 void t.test('variants survive a restart (disk index)', async (t) => {
