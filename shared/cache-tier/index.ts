@@ -68,6 +68,11 @@ export interface CacheTierOptions {
   gate: (req: IncomingRequest, res: ResponseSink) => GateResult
   /** Called after a request was served (the edge's prefetch hooks in here). */
   onServed?: (key: string, result: ServeResult) => void
+  /**
+   * Unsafe methods (POST, PUT, DELETE, …) go to the upstream through the engine's pass() (never
+   * stored; a success invalidates the target, RFC 9111 §4.4). Off: 405 with Allow: GET, HEAD.
+   */
+  passUnsafeMethods?: boolean
 }
 
 export interface CacheTier {
@@ -221,6 +226,7 @@ function tierMetrics(counters: () => Readonly<CacheCounters>, requests: RequestC
 
 export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier> {
   const { config, log, tier } = opts
+  const isPassing = opts.passUnsafeMethods === true
   mkdirSync(config.cache.dir, { recursive: true })
   const secretHeader = { name: TIER_SECRET_HEADER, value: config.tierSecret }
   const clientFor = (baseUrl: string): UpstreamClient =>
@@ -247,6 +253,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     // Only what the operator configured: no silent default freshness (RFC 9111 §4.2.2).
     defaultTtlMs: config.cache.playlistTtlMs === undefined ? {} : { playlist: config.cache.playlistTtlMs },
     fetch: (key, init) => upstreams.request(key, init),
+    passUnsafeMethods: isPassing,
     log,
     ...(opts.now ? { now: opts.now } : {}),
   })
@@ -309,6 +316,18 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     finish(req, key, status, result, startedMs)
   }
 
+  const passSlow = async (req: IncomingRequest, key: string, res: ResponseSink, startedMs: number): Promise<void> => {
+    let status = 0
+    let result: ServeResult | null = null
+    try {
+      result = await engine.pass({ method: req.method, key, headers: req.headers, body: req.body }, res)
+      status = result.status
+    } catch (err) {
+      status = refuse(res, err)
+    }
+    finish(req, key, status, result, startedMs)
+  }
+
   // Synchronous up to the cache: a fresh memory hit is answered, counted and finished without a
   // promise (most edge traffic); everything else continues in serveSlow.
   const handle = (req: IncomingRequest, res: ResponseSink): void | Promise<void> => {
@@ -323,7 +342,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       const gate = opts.gate(req, res)
       if ('status' in gate) {
         status = gate.status
-      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+      } else if (req.method !== 'GET' && req.method !== 'HEAD' && !isPassing) {
         // RFC 9110 §15.5.6: 405 names the allowed methods.
         status = sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
       } else if (gate.path.length > MAX_KEY_BYTES) {
@@ -336,6 +355,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
           // RFC 9111 §2: the key is the target URI, query included (kept per the engine's policy;
           // the upstream is asked for the key, so the query reaches it too).
           if (req.query !== '') key = engine.keyFor(key, req.query)
+          if (req.method !== 'GET' && req.method !== 'HEAD') return passSlow(req, key, res, startedMs)
           // source: every request header, read by the engine only off the hot path (Vary, RFC 9111
           // §4.1, and the end-to-end fields a fill forwards upstream); IncomingRequest copies lazily.
           const serveReq: ServeRequest = { method: req.method, key, headers: cacheRequestHeaders(req), source: req }

@@ -24,6 +24,8 @@ export function buildShield(config: ShieldConfig, deps: ShieldDeps): Promise<Cac
     tier: 'shield',
     config,
     upstreams: config.upstreams,
+    // A shield fronts the origin: writes reach it (an edge keeps them off: viewers never write).
+    passUnsafeMethods: config.passUnsafeMethods,
     log: deps.log,
     ...(deps.now ? { now: deps.now } : {}),
     gate: (req, res) => {

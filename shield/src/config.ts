@@ -24,12 +24,18 @@ export const shieldSchema = {
     default: true,
     doc: 'refuse requests without the tier secret (401); false only on a trusted network, e.g. a shield in front of any origin',
   },
+  passUnsafeMethods: {
+    type: 'boolean',
+    default: true,
+    doc: 'POST, PUT, DELETE, … go to the origin (never stored; a success invalidates the target, RFC 9111 §4.4); false answers 405',
+  },
 } satisfies Schema
 
 export interface ShieldConfig extends CommonConfig, CacheTierConfig {
   sendTimeoutS: number
   upstreams: string[]
   requireTierSecret: boolean
+  passUnsafeMethods: boolean
   logLevel: string
 }
 

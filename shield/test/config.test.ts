@@ -28,6 +28,7 @@ t.test('a shield serves /v/ and requires the tier secret unless told otherwise',
   })
   t.same(c.paths, ['/v/'])
   t.equal(c.requireTierSecret, true)
+  t.equal(c.passUnsafeMethods, true, 'a shield fronts the origin: writes pass')
 })
 
 t.test('a shield in front of any origin: paths ["/"] and tier auth off load', async (t) => {

@@ -23,6 +23,19 @@ t.test('a shield in front of any origin', async (t) => {
       .writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=3600', vary: 'Accept-Language' })
       .end(`hello in ${lang}`)
   })
+  let formVersion = 0
+  origin.routes.set('/assets/form', async (req, res) => {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      res
+        .writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=3600' })
+        .end(`version ${formVersion}`)
+      return
+    }
+    let body = ''
+    for await (const chunk of req) body += String(chunk)
+    formVersion++
+    res.writeHead(201, { 'content-type': 'text/plain', 'x-origin-saw': `${req.method} ${body}` }).end('created')
+  })
   await origin.listen()
   t.teardown(() => origin.close())
   const start = (extra: Record<string, unknown>, name: string) =>
@@ -75,6 +88,32 @@ t.test('a shield in front of any origin', async (t) => {
     t.equal(await get('fr'), 'hello in fr', 'another Accept-Language is another variant')
     t.equal(await get('en'), 'hello in en')
     t.equal(origin.count('/assets/hello.txt'), 2, 'the repeated en request was a hit')
+  })
+
+  t.test('a POST reaches the origin with its body and invalidates the stored target', async (t) => {
+    const shield = await start({ paths: ['/'], requireTierSecret: false }, 'pass')
+    t.teardown(() => shield.stop())
+    const get = async (): Promise<string> => (await fetch(`${shield.url}/assets/form`)).text()
+    t.equal(await get(), 'version 0')
+    t.equal(await get(), 'version 0')
+    t.equal(origin.count('/assets/form'), 1, 'the second GET was a hit')
+    const post = await fetch(`${shield.url}/assets/form`, { method: 'POST', body: 'x=1' })
+    t.equal(post.status, 201)
+    t.equal(post.headers.get('x-origin-saw'), 'POST x=1', 'the origin got the method and the body')
+    t.equal(await post.text(), 'created')
+    t.equal(await get(), 'version 1', 'the stored GET answer was invalidated (RFC 9111 §4.4)')
+    t.equal(origin.count('/assets/form'), 3)
+  })
+
+  t.test('with passUnsafeMethods false a POST is answered 405 and never reaches the origin', async (t) => {
+    const shield = await start({ paths: ['/'], requireTierSecret: false, passUnsafeMethods: false }, 'nopass')
+    t.teardown(() => shield.stop())
+    const before = origin.count('/assets/form')
+    const post = await fetch(`${shield.url}/assets/form`, { method: 'POST', body: 'x=1' })
+    t.equal(post.status, 405)
+    t.equal(post.headers.get('allow'), 'GET, HEAD')
+    await post.arrayBuffer()
+    t.equal(origin.count('/assets/form'), before)
   })
 
   t.test('by default it refuses a path outside /v/ and a client without the secret', async (t) => {
