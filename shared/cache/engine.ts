@@ -20,7 +20,7 @@ import { Fill, pipeFill, type FillHead, type FillPlan, type FillReader } from '.
 import {
   isStorable,
   mergeRevalidatedHeaders,
-  parseCacheControl,
+  cacheDirectives,
   parseContentLength,
   pickStoredHeaders,
   upstreamAgeSec,
@@ -907,7 +907,8 @@ export class CacheEngine {
       return
     }
 
-    const cc = parseCacheControl(res.headers['cache-control'])
+    // RFC 9213: CDN-Cache-Control / Surrogate-Control, when present, decide for this cache.
+    const cc = cacheDirectives(res.headers)
     const contentLength = parseContentLength(res.headers)
     // RFC 9110 §7.6.1: hop-by-hop fields go no further; every end-to-end field is stored and forwarded.
     const headers = pickStoredHeaders(res.headers)

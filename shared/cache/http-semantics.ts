@@ -28,6 +28,27 @@ export function parseCacheControl(value: string | undefined): CacheControl {
   return out
 }
 
+/**
+ * The directives this cache obeys. RFC 9213 §2.1: a cache that is the target of
+ * `CDN-Cache-Control` (every CDN tier) uses it instead of `Cache-Control`; `Surrogate-Control`
+ * (Edge Architecture 1.0, what Fastly/Akamai/Varnish setups send) ranks next, then
+ * `Cache-Control`. Directives targeted at another device (`max-age=60;other`) do not parse as
+ * ours and are ignored. CDN-Cache-Control is forwarded downstream (the next tier is a CDN cache
+ * too, RFC 9213 §2.1); Surrogate-Control is meant for surrogates alone.
+ */
+export function cacheDirectives(headers: HeaderMap): CacheControl {
+  const cdn = headers['cdn-cache-control']
+  if (cdn !== undefined && cdn.trim().length > 0) return parseCacheControl(cdn)
+  const surrogate = headers['surrogate-control']
+  if (surrogate !== undefined && surrogate.trim().length > 0) return parseCacheControl(surrogate)
+  return parseCacheControl(headers['cache-control'])
+}
+
+/** RFC 9111 §4.2.1: the response states its own freshness (so it wins over any default or heuristic). */
+export function hasExplicitFreshness(headers: HeaderMap, cc: CacheControl): boolean {
+  return cc.has('no-cache') || cc.has('s-maxage') || cc.has('max-age') || headers['expires'] !== undefined
+}
+
 /** delta-seconds (RFC 9111 §1.2.2); null when absent or malformed. */
 export function deltaSeconds(cc: CacheControl, name: string): number | null {
   const v = cc.get(name)
@@ -121,6 +142,18 @@ export function upstreamAgeSec(headers: HeaderMap): number {
   const v = headers['age']
   if (v === undefined || !/^\s*\d+\s*$/.test(v)) return 0
   return Math.min(Number(v), 2 ** 31)
+}
+
+/**
+ * An Age that is present but not one non-negative integer: list-valued (`7200, 0`, or repeated
+ * lines, which arrive combined), negative, a float, with parameters. RFC 9111 §5.1 says to use a
+ * list's first member and ignore an invalid value; ignoring it reads `Age: 7200, 0` as brand new.
+ * We take the safe side, as the public cache conformance suite (age-parse) expects: a response
+ * whose age cannot be read is treated as stale, so it is revalidated before reuse.
+ */
+export function isAgeInvalid(headers: HeaderMap): boolean {
+  const v = headers['age']
+  return v !== undefined && !/^\s*\d+\s*$/.test(v)
 }
 
 export type Storability = 'store' | 'pass'

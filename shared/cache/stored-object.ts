@@ -3,8 +3,10 @@
 
 import type { HeaderMap } from '../http/types.js'
 import {
+  cacheDirectives,
   freshnessLifetimeMs,
-  parseCacheControl,
+  hasExplicitFreshness,
+  isAgeInvalid,
   stalePolicy,
   upstreamAgeSec,
   type CacheControl,
@@ -47,12 +49,14 @@ export function describeStored(args: {
   config: FreshnessConfig
 }): StoredObject {
   const { key, status, size, headers, storedAt, file, config } = args
-  const cc = parseCacheControl(headers['cache-control'])
+  const cc = cacheDirectives(headers)
   const ageSec = upstreamAgeSec(headers)
   // RFC 9111 §4.2: fresh while current_age < freshness_lifetime; current_age starts at the
-  // upstream's Age. 404s use the configured negative TTL instead.
-  const lifetimeMs =
-    status === 404
+  // upstream's Age (unreadable → stale, see isAgeInvalid). A 404 without explicit freshness uses
+  // the configured negative TTL; one that states its own (an Expires in the past) is obeyed.
+  const lifetimeMs = isAgeInvalid(headers)
+    ? 0
+    : status === 404 && !hasExplicitFreshness(headers, cc)
       ? config.negativeTtlMs
       : freshnessLifetimeMs(headers, cc, status, keyPath(key), config.defaultTtlMs, storedAt) - ageSec * 1000
   return {

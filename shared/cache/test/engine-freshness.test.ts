@@ -23,6 +23,8 @@ interface Row {
   key: string
   reply: HeaderMap
   status?: number
+  /** Default MISS. */
+  firstOutcome?: CacheOutcome
   steps: Step[]
 }
 
@@ -84,6 +86,83 @@ const rows: Row[] = [
     reply: { date: httpDate(T0), expires },
     steps: [{ atSec: 1, outcome: 'MISS', upstreamCalls: 2 }],
   })),
+  // A 404 that states its own freshness is obeyed; the negative TTL (10 s) is for the others.
+  {
+    name: 'a 404 with an Expires in the past is not reused',
+    key: '/v/n/a.m4s',
+    status: 404,
+    reply: { date: httpDate(T0), expires: httpDate(T0 - 1000) },
+    steps: [{ atSec: 1, outcome: 'MISS', upstreamCalls: 2 }],
+  },
+  {
+    name: 'a 404 with max-age=0 is not reused',
+    key: '/v/n/b.m4s',
+    status: 404,
+    reply: { 'cache-control': 'max-age=0' },
+    steps: [{ atSec: 1, outcome: 'MISS', upstreamCalls: 2 }],
+  },
+  {
+    name: 'a 404 with max-age=60 is reused for 60 s, not the 10 s negative TTL',
+    key: '/v/n/c.m4s',
+    status: 404,
+    reply: { 'cache-control': 'max-age=60' },
+    steps: [
+      { atSec: 30, outcome: 'HIT', upstreamCalls: 1 },
+      { atSec: 61, outcome: 'MISS', upstreamCalls: 2 },
+    ],
+  },
+  // RFC 9111 §5.1: an Age that is not one non-negative integer cannot be trusted: stale.
+  ...['7200, 0', '0, 0', '3600, 3600', 'abc', '-7200', '7200.0', '7200;foo=bar'].map((age): Row => ({
+    name: `a response with Age: ${age} and max-age=3600 is not reused`,
+    key: '/v/age/seg.m4s',
+    reply: { date: httpDate(T0), 'cache-control': 'max-age=3600', age },
+    steps: [{ atSec: 1, outcome: 'MISS', upstreamCalls: 2 }],
+  })),
+  // RFC 9213: CDN-Cache-Control (then Surrogate-Control) decides for this cache over Cache-Control.
+  {
+    name: 'a short CDN-Cache-Control max-age wins over a long Cache-Control one',
+    key: '/v/cdn/a.m4s',
+    reply: { 'cache-control': 'max-age=3600', 'cdn-cache-control': 'max-age=1' },
+    steps: [{ atSec: 2, outcome: 'MISS', upstreamCalls: 2 }],
+  },
+  {
+    name: 'CDN-Cache-Control max-age lets this cache store what Cache-Control: no-store keeps from browsers',
+    key: '/v/cdn/b.m4s',
+    reply: { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=60' },
+    steps: [{ atSec: 30, outcome: 'HIT', upstreamCalls: 1 }],
+  },
+  {
+    name: 'CDN-Cache-Control: no-store is not stored despite Cache-Control: max-age',
+    key: '/v/cdn/c.m4s',
+    reply: { 'cache-control': 'max-age=3600', 'cdn-cache-control': 'no-store' },
+    firstOutcome: 'PASS',
+    steps: [{ atSec: 1, outcome: 'PASS', upstreamCalls: 2 }],
+  },
+  {
+    name: 'CDN-Cache-Control wins over Surrogate-Control',
+    key: '/v/cdn/d.m4s',
+    reply: { 'surrogate-control': 'max-age=3600', 'cdn-cache-control': 'max-age=1' },
+    steps: [{ atSec: 2, outcome: 'MISS', upstreamCalls: 2 }],
+  },
+  {
+    name: 'a short Surrogate-Control max-age wins over a long Cache-Control one',
+    key: '/v/sc/a.m4s',
+    reply: { 'cache-control': 'max-age=3600', 'surrogate-control': 'max-age=1' },
+    steps: [{ atSec: 2, outcome: 'MISS', upstreamCalls: 2 }],
+  },
+  {
+    name: 'a long Surrogate-Control max-age wins over a short Cache-Control one',
+    key: '/v/sc/b.m4s',
+    reply: { 'cache-control': 'max-age=1', 'surrogate-control': 'max-age=3600' },
+    steps: [{ atSec: 60, outcome: 'HIT', upstreamCalls: 1 }],
+  },
+  {
+    name: 'Surrogate-Control: no-store is not stored despite Cache-Control: max-age',
+    key: '/v/sc/c.m4s',
+    reply: { 'cache-control': 'max-age=10000', 'surrogate-control': 'no-store' },
+    firstOutcome: 'PASS',
+    steps: [{ atSec: 1, outcome: 'PASS', upstreamCalls: 2 }],
+  },
 ]
 
 for (const row of rows) {
@@ -96,12 +175,12 @@ for (const row of rows) {
         ? { status: 304, headers: { etag: row.reply['etag'] }, body: (async function* () {})() }
         : ok(body, row.reply, row.status ?? 200)
     const first = await h.get(row.key)
-    t.equal(first.result.outcome, 'MISS', 'first GET')
+    t.equal(first.result.outcome, row.firstOutcome ?? 'MISS', 'first GET')
     for (const step of row.steps) {
       h.clock.now = T0 + step.atSec * 1000
       const got = await h.get(row.key)
       t.equal(got.result.outcome, step.outcome, `outcome after ${step.atSec} s`)
-      t.equal(got.sink.status, 200, `status after ${step.atSec} s`)
+      t.equal(got.sink.status, row.status ?? 200, `status after ${step.atSec} s`)
       t.ok(got.sink.body.equals(body), `body after ${step.atSec} s`)
       t.equal(h.upstream.calls.length, step.upstreamCalls, `upstream requests after ${step.atSec} s`)
     }

@@ -1,8 +1,10 @@
 import t from 'tap'
 import {
+  cacheDirectives,
   contentKind,
   freshnessLifetimeMs,
   HEURISTIC_MAX_MS,
+  isAgeInvalid,
   parseCacheControl,
   stalePolicy,
 } from '../http-semantics.js'
@@ -51,6 +53,33 @@ void t.test('heuristic freshness follows RFC 9111 §4.2.2: 10 % of the Last-Modi
     const got = freshnessLifetimeMs(h, parseCacheControl(h['cache-control']), status, '/v/a/seg.m4s', configured, now)
     t.equal(got, want, `${status} ${JSON.stringify(h)} ${JSON.stringify(configured)}`)
   }
+})
+
+void t.test('Age is valid only as one non-negative integer (RFC 9111 §5.1)', async (t) => {
+  const table: Array<[string | undefined, boolean]> = [
+    [undefined, false],
+    ['0', false],
+    [' 7200 ', false],
+    ['7200, 0', true],
+    ['0,7200', true],
+    ['abc', true],
+    ['-1', true],
+    ['1.5', true],
+    ['7200;foo=bar', true],
+    ['', true],
+  ]
+  for (const [age, want] of table) t.equal(isAgeInvalid(age === undefined ? {} : { age }), want, String(age))
+})
+
+void t.test('CDN-Cache-Control, then Surrogate-Control, then Cache-Control decide (RFC 9213 §2.1)', async (t) => {
+  const table: Array<[Record<string, string>, string]> = [
+    [{ 'cache-control': 'max-age=1' }, 'max-age=1'],
+    [{ 'cache-control': 'max-age=1', 'surrogate-control': 'max-age=2' }, 'max-age=2'],
+    [{ 'cache-control': 'max-age=1', 'surrogate-control': 'max-age=2', 'cdn-cache-control': 'max-age=3' }, 'max-age=3'],
+    [{ 'cache-control': 'max-age=1', 'cdn-cache-control': ' ' }, 'max-age=1'],
+    [{ 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=3' }, 'max-age=3'],
+  ]
+  for (const [h, want] of table) t.same([...cacheDirectives(h)], [...parseCacheControl(want)], JSON.stringify(h))
 })
 
 void t.test('stale policy honours RFC 5861 windows and RFC 9111 §4.2.4 prohibitions', async (t) => {
