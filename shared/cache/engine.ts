@@ -73,6 +73,8 @@ const FLUSH_INTERVAL_MS = 1000
 const EVICT_BATCH = 128
 const DISK_STREAM_CHUNK = 256 * 1024
 const NO_HEADERS: HeaderMap = Object.freeze({})
+/** RFC 9110 §9.2.1: methods that do not change the target, so passing them invalidates nothing. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 /** Bound on remembered Vary field lists; past it the list is cleared and relearnt from the index. */
 const VARY_SPECS_MAX = 65_536
 const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', 'cache-control': 'no-store' })
@@ -329,10 +331,11 @@ export class CacheEngine {
   }
 
   /**
-   * An unsafe method (RFC 9110 §9.2.1) is never answered from the cache: with passUnsafeMethods it
+   * A method other than GET/HEAD is never answered from the cache: with passUnsafeMethods it
    * goes to the upstream (request body streamed, answer streamed back as PASS, never stored), and a
-   * non-error answer invalidates the target and the same-origin Location and Content-Location
-   * targets (RFC 9111 §4.4), variants included. Without the option: 405 with Allow: GET, HEAD.
+   * non-error answer to an unsafe method (RFC 9110 §9.2.1: not OPTIONS or TRACE) invalidates the
+   * target and the same-origin Location and Content-Location targets (RFC 9111 §4.4), variants
+   * included. Without the option: 405 with Allow: GET, HEAD.
    */
   async pass(req: PassRequest, sink: ResponseSink): Promise<ServeResult> {
     const asServe: ServeRequest = { method: 'GET', key: req.key, headers: req.headers }
@@ -362,8 +365,10 @@ export class CacheEngine {
       return this.#respondError(sink, asServe, error.code, 'PASS', upstreamMs)
     }
     const upstreamMs = Math.round(performance.now() - t0)
-    // RFC 9111 §4.4: invalidate once the upstream answered with a non-error status.
-    if (res.status < 400) await this.#invalidate(req.key, res.headers, req.headers['host'])
+    // RFC 9111 §4.4: an unsafe method invalidates once the upstream answered with a non-error
+    // status; a safe one passed through (OPTIONS, TRACE: RFC 9110 §9.2.1) changes nothing.
+    if (res.status < 400 && !SAFE_METHODS.has(req.method))
+      await this.#invalidate(req.key, res.headers, req.headers['host'])
     this.#countOutcome('PASS')
     const stored = pickStoredHeaders(res.headers)
     const bodiless = res.status === 204 || res.status === 304 || res.status < 200

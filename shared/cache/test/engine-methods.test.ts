@@ -47,6 +47,20 @@ const ROWS: Row[] = [
     kept: [OTHER],
   },
   {
+    name: 'an unknown method is unsafe: its success invalidates',
+    method: 'M-SEARCH',
+    reply: { status: 200 },
+    invalidated: [TARGET],
+    kept: [OTHER],
+  },
+  {
+    name: 'a safe method passed through (OPTIONS) invalidates nothing',
+    method: 'OPTIONS',
+    reply: { status: 200, headers: { location: OTHER } },
+    invalidated: [],
+    kept: [TARGET, OTHER],
+  },
+  {
     name: 'an error answer (500) invalidates nothing',
     method: 'POST',
     reply: { status: 500, headers: { location: OTHER } },
