@@ -160,7 +160,7 @@ function perTestLines(specs: readonly CacheTestSpec[], results: readonly TargetR
   for (const spec of specs) {
     if (spec.isBrowserOnly) continue
     const first = results[0]?.run.results[spec.id]
-    const message = first === undefined || first === true ? '' : `${first[0]}: ${first[1]}`
+    const message = first === undefined || first === true ? '' : `${first[0]}: ${first[1]}`.replace(/\s+/g, ' ').trim()
     lines.push(
       [spec.id, spec.kind, ...results.map((r) => r.score.outcomes.get(spec.id) ?? 'untested'), message].join('\t'),
     )
