@@ -935,7 +935,7 @@ export class CacheEngine {
       (contentLength === null || contentLength <= maxStorableBytes)
     )
       plan = 'disk'
-    // 404s are cached briefly, in memory only (docs/architecture.md): a flood of missing keys never
+    // 404s are cached briefly, in memory only (this module's README): a flood of missing keys never
     // reaches the disk or the index. 5xx are never stored (isStorableStatus).
     if (!isPass && res.status === 404 && (contentLength === null || contentLength <= o.memoryObjectMaxBytes))
       plan = 'memory'
