@@ -102,10 +102,11 @@ const RECOMPUTED = new Set(['content-length', 'accept-ranges', 'x-cache-upstream
 
 /**
  * RFC 9111 §3.2: a 304 updates every stored field it carries except Content-Length and the fields
- * the stored bytes depend on (their coding and range). Set-Cookie is never stored (see isStorable
- * callers: a response that sets a cookie is passed, not cached), so a 304 cannot add one either.
+ * the stored bytes depend on (their coding, range and digest: Content-MD5). The ETag is what the
+ * 304 was matched on (§4.3.4), so it stays the stored one. Set-Cookie is never stored (a response
+ * that sets a cookie is passed, not cached), so a 304 cannot add one either.
  */
-const NOT_UPDATED_BY_304 = new Set(['content-encoding', 'content-range', 'set-cookie'])
+const NOT_UPDATED_BY_304 = new Set(['content-encoding', 'content-range', 'content-md5', 'etag', 'set-cookie'])
 
 /**
  * The end-to-end fields of an upstream response (RFC 9110 §7.6.1): everything except hop-by-hop

@@ -164,38 +164,54 @@ void t.test('a stored 301 keeps its status and every header across a restart (di
   t.equal(h.upstream.calls.length, 1)
 })
 
-void t.test('a 304 updates the stored headers it carries, except the framing ones (RFC 9111 §3.2)', async (t) => {
-  const h = await harness(t)
-  const body = Buffer.from('version one body')
-  let reply = 0
-  h.upstream.handler = () => {
-    reply++
-    if (reply === 1)
-      return ok(body, { etag: '"v1"', 'cache-control': 'max-age=1', 'x-version': '1', 'content-encoding': 'gzip' })
-    return {
-      status: 304,
-      headers: {
-        etag: '"v1"',
-        'cache-control': 'max-age=60',
-        'x-version': '2',
-        'content-encoding': 'br',
-        'content-length': '999',
-      },
-      body: (async function* () {})(),
+void t.test(
+  'a 304 updates the stored headers it carries, except the framing ones, Content-MD5 and ETag (RFC 9111 §3.2)',
+  async (t) => {
+    const h = await harness(t)
+    const body = Buffer.from('version one body')
+    let reply = 0
+    h.upstream.handler = () => {
+      reply++
+      if (reply === 1)
+        return ok(body, {
+          etag: '"v1"',
+          'cache-control': 'max-age=1',
+          'x-version': '1',
+          'content-encoding': 'gzip',
+          'content-md5': 'rL0Y20zC+Fzt72VPzMSk2A==',
+        })
+      return {
+        status: 304,
+        headers: {
+          etag: '"v2"',
+          'cache-control': 'max-age=60',
+          'x-version': '2',
+          'content-encoding': 'br',
+          'content-md5': 'N7UdGUp1E+RbVvZSTy1R8g==',
+          'content-length': '999',
+        },
+        body: (async function* () {})(),
+      }
     }
-  }
-  const key = '/v/abc/seg.m4s'
-  await h.get(key)
-  h.clock.now += 2_000
-  const revalidated = await h.get(key)
-  t.equal(revalidated.sink.headers?.['x-cache'], 'REVALIDATED')
-  t.equal(h.upstream.calls[1]?.headers['if-none-match'], '"v1"')
-  const hit = await h.get(key)
-  for (const a of [revalidated, hit]) {
-    t.match(a.sink.headers, { 'x-version': '2', 'cache-control': 'max-age=60', 'content-encoding': 'gzip' })
-    t.equal(a.sink.contentLength, body.length)
-    t.ok(a.sink.body.equals(body))
-  }
-  t.equal(hit.sink.headers?.['x-cache'], 'HIT')
-  t.equal(h.upstream.calls.length, 2)
-})
+    const key = '/v/abc/seg.m4s'
+    await h.get(key)
+    h.clock.now += 2_000
+    const revalidated = await h.get(key)
+    t.equal(revalidated.sink.headers?.['x-cache'], 'REVALIDATED')
+    t.equal(h.upstream.calls[1]?.headers['if-none-match'], '"v1"')
+    const hit = await h.get(key)
+    for (const a of [revalidated, hit]) {
+      t.match(a.sink.headers, {
+        'x-version': '2',
+        'cache-control': 'max-age=60',
+        'content-encoding': 'gzip',
+        'content-md5': 'rL0Y20zC+Fzt72VPzMSk2A==',
+        etag: '"v1"',
+      })
+      t.equal(a.sink.contentLength, body.length)
+      t.ok(a.sink.body.equals(body))
+    }
+    t.equal(hit.sink.headers?.['x-cache'], 'HIT')
+    t.equal(h.upstream.calls.length, 2)
+  },
+)
