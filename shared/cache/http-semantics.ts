@@ -39,9 +39,31 @@ export function parseCacheControl(value: string | undefined): CacheControl {
 export function cacheDirectives(headers: HeaderMap): CacheControl {
   const cdn = headers['cdn-cache-control']
   if (cdn !== undefined && cdn.trim().length > 0) return parseCacheControl(cdn)
-  const surrogate = headers['surrogate-control']
-  if (surrogate !== undefined && surrogate.trim().length > 0) return parseCacheControl(surrogate)
+  // Directives all targeted at other devices leave nothing for this cache: Cache-Control decides.
+  const surrogate = ownSurrogateDirectives(headers['surrogate-control'] ?? '')
+  if (surrogate.trim().length > 0) return parseCacheControl(surrogate)
   return parseCacheControl(headers['cache-control'])
+}
+
+/**
+ * The device token that targets this cache in `Surrogate-Control` (Edge Architecture 1.0), e.g.
+ * `max-age=60;vcdn`. (The fills do not announce it in `Surrogate-Capability`: an origin that
+ * targets vcdn is configured to.)
+ */
+export const SURROGATE_DEVICE = 'vcdn'
+
+/**
+ * Surrogate-Control directives for this device: untargeted ones, and `directive;vcdn` with the
+ * target removed. Directives targeted at another device are dropped.
+ */
+function ownSurrogateDirectives(value: string): string {
+  const own: string[] = []
+  for (const part of value.split(',')) {
+    const semi = part.indexOf(';')
+    if (semi === -1) own.push(part)
+    else if (part.slice(semi + 1).trim() === SURROGATE_DEVICE) own.push(part.slice(0, semi))
+  }
+  return own.join(',')
 }
 
 /** RFC 9111 §4.2.1: the response states its own freshness (so it wins over any default or heuristic). */

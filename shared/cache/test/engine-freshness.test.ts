@@ -157,6 +157,12 @@ const rows: Row[] = [
     steps: [{ atSec: 60, outcome: 'HIT', upstreamCalls: 1 }],
   },
   {
+    name: 'Surrogate-Control targeted at this cache (;vcdn) wins over Cache-Control: no-store',
+    key: '/v/sc/d.m4s',
+    reply: { 'cache-control': 'no-store', 'surrogate-control': 'max-age=3600;vcdn' },
+    steps: [{ atSec: 60, outcome: 'HIT', upstreamCalls: 1 }],
+  },
+  {
     name: 'Surrogate-Control: no-store is not stored despite Cache-Control: max-age',
     key: '/v/sc/c.m4s',
     reply: { 'cache-control': 'max-age=10000', 'surrogate-control': 'no-store' },

@@ -78,6 +78,9 @@ void t.test('CDN-Cache-Control, then Surrogate-Control, then Cache-Control decid
     [{ 'cache-control': 'max-age=1', 'surrogate-control': 'max-age=2', 'cdn-cache-control': 'max-age=3' }, 'max-age=3'],
     [{ 'cache-control': 'max-age=1', 'cdn-cache-control': ' ' }, 'max-age=1'],
     [{ 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=3' }, 'max-age=3'],
+    [{ 'cache-control': 'max-age=1', 'surrogate-control': 'max-age=2;vcdn, no-store;other' }, 'max-age=2'],
+    [{ 'cache-control': 'max-age=1', 'surrogate-control': 'max-age=2;other' }, 'max-age=1'],
+    [{ 'cache-control': 'max-age=1', 'surrogate-control': 'no-store;other, max-age=5' }, 'max-age=5'],
   ]
   for (const [h, want] of table) t.same([...cacheDirectives(h)], [...parseCacheControl(want)], JSON.stringify(h))
 })
