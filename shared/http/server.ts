@@ -85,6 +85,14 @@ const EMPTY = new Uint8Array(0)
  */
 const SMALL_BODY_BYTES = 64 * 1024
 const RESOLVED = Promise.resolve()
+/**
+ * A chunked body (no Content-Length) goes to uWS in slices this big. uWS's write() keeps whatever
+ * the socket does not take in its own buffer and says so, so under backpressure at most one slice
+ * waits there and the rest of the caller's chunk stays with us, to be offered again (see slowSinks).
+ */
+const CHUNK_SLICE_BYTES = 16 * 1024
+/** What the ticker offers a blocked chunked body: taken whole only if the client read since. */
+const CHUNK_PROBE_BYTES = 1024
 const CRLF = /[\r\n]/
 
 /**
@@ -194,6 +202,8 @@ class UwsResponse implements ResponseSink {
   #isWatched = false
   #progressOffset = 0
   #progressMs = 0
+  /** The last slice of a chunked body was left in uWS's buffer (see #writeSlices). */
+  #isSliceRefused = false
 
   constructor(res: uWS.HttpResponse, isHead: boolean, tracker: InFlightTracker) {
     this.#res = res
@@ -370,6 +380,7 @@ class UwsResponse implements ResponseSink {
     }
     try {
       const res = this.#res
+      if (this.#total === undefined) return this.#tickChunked(nowMs)
       const offset = res.getWriteOffset()
       if (offset > this.#progressOffset) {
         this.#progressOffset = offset
@@ -381,11 +392,7 @@ class UwsResponse implements ResponseSink {
         this.#onAborted()
         return false
       }
-      // Chunked bodies wait in uWS's own buffer: an empty cork flushes it and re-arms the timer.
-      res.cork(() => {
-        if (this.#total === undefined) return
-        this.#drain(offset)
-      })
+      res.cork(() => this.#drain(offset))
     } catch (err) {
       this.#isWatched = false
       this.#fail(err)
@@ -394,11 +401,64 @@ class UwsResponse implements ResponseSink {
     return true
   }
 
+  /**
+   * The ticker for a chunked body, whose bytes in uWS's buffer no offset shows: a small slice is
+   * offered. Taken whole, the client is reading (progress, and the rest follows); refused, it
+   * waits in uWS's buffer and re-arms uWS's timer. With nothing held back, the writer is let go
+   * so its next chunk's first slice does that. No writable event and no slice taken for
+   * sendTimeoutS: the client stopped reading, it is cut.
+   */
+  #tickChunked(nowMs: number): boolean {
+    const res = this.#res
+    const pending = this.#pending
+    if (pending === null) return false
+    if (nowMs - this.#progressMs >= this.#owner.sendTimeoutMs) {
+      this.#isWatched = false
+      res.close()
+      this.#onAborted()
+      return false
+    }
+    if (pending.chunk.byteLength === 0) {
+      this.#pending = null
+      pending.resolve()
+      return true
+    }
+    res.cork(() => {
+      const sent = this.#writeSlices(pending.chunk, 1, CHUNK_PROBE_BYTES)
+      pending.chunk = pending.chunk.subarray(sent)
+      if (!this.#isSliceRefused) this.#drain(0)
+    })
+    return true
+  }
+
+  /**
+   * Hand uWS slices of a chunked body until one is not sent whole (it stays in uWS's buffer and
+   * #isSliceRefused says so) or maxSlices went out; returns the bytes handed over.
+   */
+  #writeSlices(chunk: Uint8Array, maxSlices = Infinity, sliceBytes = CHUNK_SLICE_BYTES): number {
+    const res = this.#res
+    let offset = 0
+    let slices = 0
+    this.#isSliceRefused = false
+    while (offset < chunk.byteLength && slices < maxSlices) {
+      const end = Math.min(offset + sliceBytes, chunk.byteLength)
+      const isOk = res.write(end - offset === chunk.byteLength ? chunk : chunk.subarray(offset, end))
+      offset = end
+      slices++
+      if (!isOk) {
+        this.#isSliceRefused = true
+        break
+      }
+    }
+    return offset
+  }
+
   write(chunk: Uint8Array): Promise<void> {
     if (this.isDone || chunk.byteLength === 0) return RESOLVED
     const res = this.#res
     let isOk = false
     let isResponded = false
+    let sentBytes = 0
     const baseOffset = res.getWriteOffset()
     // The last body byte ends the uWS response: the request body lets go of it first.
     if (this.#body !== null && this.#total !== undefined && baseOffset + chunk.byteLength >= this.#total) {
@@ -410,7 +470,8 @@ class UwsResponse implements ResponseSink {
       if (this.#total !== undefined) {
         ;[isOk, isResponded] = res.tryEnd(chunk, this.#total)
       } else {
-        isOk = res.write(chunk)
+        sentBytes = this.#writeSlices(chunk)
+        isOk = !this.#isSliceRefused
       }
     }
     if (isInHandler) send()
@@ -427,9 +488,9 @@ class UwsResponse implements ResponseSink {
     // on the same tick as the failed write, so registering now is in time.
     this.#hookWritable()
     const waiting = new Promise<void>((resolve) => {
-      // tryEnd keeps what it could not send only for chunked write(); for tryEnd we resend the
-      // unsent tail from onWritable, using the offset to know how much went out.
-      this.#pending = { chunk: this.#total !== undefined ? chunk : EMPTY, baseOffset, resolve }
+      // For tryEnd we resend the unsent tail from onWritable, using the offset to know how much
+      // went out; a chunked body keeps the slices not yet handed to uWS (see #writeSlices).
+      this.#pending = { chunk: this.#total !== undefined ? chunk : chunk.subarray(sentBytes), baseOffset, resolve }
     })
     this.#watch()
     return waiting
@@ -438,7 +499,20 @@ class UwsResponse implements ResponseSink {
   #drain(offset: number): boolean {
     const pending = this.#pending
     if (pending === null) return true
-    if (this.#total === undefined || pending.chunk.byteLength === 0) {
+    if (this.#total === undefined) {
+      // A chunked body waits in uWS's own buffer, whose draining the write offset does not show:
+      // the socket turning writable is the progress the send timeout counts.
+      this.#progressMs = Date.now()
+      const sent = this.#writeSlices(pending.chunk)
+      if (this.#isSliceRefused) {
+        pending.chunk = pending.chunk.subarray(sent)
+        return false
+      }
+      this.#pending = null
+      pending.resolve()
+      return true
+    }
+    if (pending.chunk.byteLength === 0) {
       this.#pending = null
       pending.resolve()
       return true

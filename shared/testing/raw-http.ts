@@ -122,18 +122,32 @@ export class RawConnection {
     wake?.()
   }
 
+  /** Merge leading chunks until the first holds at least n bytes (or all there is). */
+  #front(n: number): Buffer {
+    let first = this.#chunks[0]
+    if (first === undefined) return Buffer.alloc(0)
+    if (first.byteLength < n && this.#chunks.length > 1) {
+      let size = 0
+      let k = 0
+      while (size < n && k < this.#chunks.length) size += this.#chunks[k++]!.byteLength
+      first = Buffer.concat(this.#chunks.slice(0, k), size)
+      this.#chunks.splice(0, k, first)
+    }
+    return first
+  }
+
   #take(n: number): Buffer {
-    const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered)
-    const out = all.subarray(0, n)
-    const rest = all.subarray(n)
-    this.#chunks = rest.byteLength > 0 ? [rest] : []
-    this.#buffered = rest.byteLength
+    const first = this.#front(n)
+    const out = first.subarray(0, n)
+    if (first.byteLength <= n) this.#chunks.shift()
+    else this.#chunks[0] = first.subarray(n)
+    this.#buffered -= out.byteLength
     return out
   }
 
+  /** The first bytes buffered (enough to find a head or a chunk size line in). */
   #peek(): Buffer {
-    if (this.#chunks.length > 1) this.#chunks = [Buffer.concat(this.#chunks, this.#buffered)]
-    return this.#chunks[0] ?? Buffer.alloc(0)
+    return this.#front(64 * 1024)
   }
 
   async #waitData(deadlineMs: number, what: string): Promise<void> {
@@ -171,6 +185,7 @@ export class RawConnection {
       if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
     }
     const hasBody = opts.isHead !== true && status !== 204 && status !== 304
+    if (hasBody && headers['transfer-encoding'] === 'chunked') return this.#chunked(status, headers, deadlineMs)
     const length = hasBody ? Number(headers['content-length'] ?? 0) : 0
     if (opts.isBodyKept === false) {
       let counted = 0
@@ -185,6 +200,23 @@ export class RawConnection {
       await this.#waitData(deadlineMs, `the rest of a ${length}-byte body (${this.#buffered} received)`)
     }
     return { status, headers, body: Buffer.from(this.#take(length)), bodyBytes: length }
+  }
+
+  /** A chunked body (RFC 9112 §7.1), always kept; no trailer fields expected. */
+  async #chunked(status: number, headers: Record<string, string>, deadlineMs: number): Promise<RawResponse> {
+    const parts: Buffer[] = []
+    let bodyBytes = 0
+    for (;;) {
+      let eol = -1
+      while ((eol = this.#peek().indexOf('\r\n')) < 0) await this.#waitData(deadlineMs, 'a chunk size line')
+      const size = parseInt(this.#take(eol + 2).toString('latin1'), 16)
+      if (!(size >= 0)) throw new Error('malformed chunk size line')
+      while (this.#buffered < size + 2) await this.#waitData(deadlineMs, `a ${size}-byte chunk (${bodyBytes} so far)`)
+      const data = this.#take(size + 2)
+      if (size === 0) return { status, headers, body: Buffer.concat(parts, bodyBytes), bodyBytes }
+      parts.push(Buffer.from(data.subarray(0, size)))
+      bodyBytes += size
+    }
   }
 
   destroy(): void {
