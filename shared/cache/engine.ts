@@ -132,6 +132,13 @@ async function readWhole(fd: number, size: number): Promise<Buffer> {
   return body
 }
 
+/** Request headers for a fill the cache starts on its own (a background refresh): no credentials. */
+function withoutCredentials(headers: HeaderMap): HeaderMap {
+  if (headers['authorization'] === undefined) return headers
+  const { authorization: _, ...rest } = headers
+  return rest
+}
+
 /** Every header of a request, for Vary and for what a fill forwards (ServeRequest.source). */
 function requestHeadersOf(req: ServeRequest): HeaderMap {
   return req.source === undefined ? req.headers : { ...req.source.headers, ...req.headers }
@@ -518,11 +525,17 @@ export class CacheEngine {
 
     if (stale !== null && stale.policy.isStaleAllowed && now < stale.expiresAt + stale.policy.staleWhileRevalidateMs) {
       // RFC 5861 §3: answer with the stale copy now, refresh once in the background.
-      if (!this.#fills.has(key)) this.#startFill(key, stale, false, requestHeadersOf(req))
+      if (!this.#fills.has(key)) this.#startFill(key, stale, false, withoutCredentials(requestHeadersOf(req)))
       const served = await this.#serveStored(key, req, sink, 'STALE', null)
       if (served !== null) return served
     }
 
+    const requestHeaders = requestHeadersOf(req)
+    if (requestHeaders['authorization'] !== undefined) {
+      // RFC 9111 §3.5: the answer to a request with Authorization is that request's alone unless
+      // the origin marks it shareable, so such a request neither joins nor opens a shared fill.
+      return this.#serveFromFill(this.#startFill(key, stale, false, requestHeaders, false), req, sink, stale, false)
+    }
     let fill = this.#fills.get(key)
     if (fill !== undefined && !this.#isShareable(fill, now)) {
       // Superseded: its answer is stale for every later request, so it is not stored either (a
@@ -532,7 +545,7 @@ export class CacheEngine {
     }
     const isOwner = fill === undefined
     if (fill !== undefined) this.#counters.coalesced++
-    else fill = this.#startFill(key, stale, false, requestHeadersOf(req))
+    else fill = this.#startFill(key, stale, false, requestHeaders)
     return this.#serveFromFill(fill, req, sink, stale, !isOwner && !isRetry)
   }
 
@@ -852,9 +865,16 @@ export class CacheEngine {
   // ---- fills ---------------------------------------------------------------------------------
 
   /** `requestHeaders`: every header of the request the fill is for (Vary values, forwarded fields). */
-  #startFill(key: string, base: StoredObject | null, isPrefetch: boolean, requestHeaders: HeaderMap): Fill {
+  #startFill(
+    key: string,
+    base: StoredObject | null,
+    isPrefetch: boolean,
+    requestHeaders: HeaderMap,
+    isShared = true,
+  ): Fill {
     const fill = new Fill({ key, base, isPrefetch, bufferBytes: this.#o.fillBufferBytes })
-    this.#fills.set(key, fill)
+    // A fill left out of the map is its request's alone: nobody joins it (RFC 9111 §3.5).
+    if (isShared) this.#fills.set(key, fill)
     this.#counters.fills++
     this.#runFill(fill, requestHeaders).catch((err: unknown) => {
       // #runFill handles its own failures; this is a last line against unhandled rejections.
@@ -925,7 +945,12 @@ export class CacheEngine {
     const primary = primaryKey(key)
     const storeKey = vary === null || vary === '*' ? primary : variantKey(primary, vary, clientHeaders)
     this.#fillStoreKeys.set(fill, vary === '*' ? null : storeKey)
-    const isPass = !isStorable(cc) || headers['set-cookie'] !== undefined || vary === '*'
+    // RFC 9111 §3.5: an answer to a request with Authorization is stored only when the origin says
+    // a shared cache may (public, s-maxage, must-revalidate).
+    const isAuthorized =
+      clientHeaders['authorization'] !== undefined &&
+      !(cc.has('public') || cc.has('s-maxage') || cc.has('must-revalidate'))
+    const isPass = !isStorable(cc) || headers['set-cookie'] !== undefined || vary === '*' || isAuthorized
     const maxStorableBytes = Math.floor(o.maxBytes * o.highWatermark)
     let plan: FillPlan = 'none'
     if (

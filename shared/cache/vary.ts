@@ -54,9 +54,10 @@ export function variantKey(primary: string, fields: readonly string[], requestHe
 /**
  * Request fields never forwarded on a fill: hop-by-hop ones (RFC 9110 §7.6.1), framing, the
  * conditionals and Range the engine sets itself (RFC 9111 §4.3.1: it validates its own copy, and it
- * never asks for a range), and credentials: a shared cache must not let one viewer's Cookie or
- * Authorization shape a response it then serves to others (RFC 9111 §3.5), and the tier secret an
- * edge sent is never relayed to an origin (the upstream client adds this tier's own, if any).
+ * never asks for a range), Cookie (one viewer's cookie must not shape a response served to others;
+ * like a CDN's default, cookies do not reach the origin), and the tier secret an edge sent (the
+ * upstream client adds this tier's own, if any). Authorization is forwarded: the origin decides,
+ * and the answer is stored only if it says a shared cache may (RFC 9111 §3.5, see the engine).
  */
 const NOT_FORWARDED = new Set([
   'connection',
@@ -77,7 +78,6 @@ const NOT_FORWARDED = new Set([
   'if-match',
   'if-unmodified-since',
   'cookie',
-  'authorization',
   TIER_SECRET_HEADER,
 ])
 

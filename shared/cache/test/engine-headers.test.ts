@@ -2,7 +2,7 @@
 // → expected status, headers and upstream count, the way Varnish and Traffic Server test theirs.
 import t from 'tap'
 import type { HeaderMap } from '../../http/types.js'
-import { harness, ok } from './fixtures/harness.js'
+import { deferred, harness, ok, until } from './fixtures/harness.js'
 
 interface Row {
   name: string
@@ -213,5 +213,76 @@ void t.test(
     }
     t.equal(hit.sink.headers?.['x-cache'], 'HIT')
     t.equal(h.upstream.calls.length, 2)
+  },
+)
+
+interface AuthRow {
+  name: string
+  cacheControl: string
+  /** x-cache of a request with Authorization, then one without. */
+  outcomes: [string, string]
+  upstreamCalls: number
+}
+
+const AUTH_ROWS: AuthRow[] = [
+  {
+    name: 'the answer to a request with Authorization is not stored, even with explicit freshness',
+    cacheControl: 'max-age=600',
+    outcomes: ['PASS', 'MISS'],
+    upstreamCalls: 2,
+  },
+  {
+    name: 'the answer to a request with Authorization is stored when marked public',
+    cacheControl: 'public, max-age=600',
+    outcomes: ['MISS', 'HIT'],
+    upstreamCalls: 1,
+  },
+  {
+    name: 'the answer to a request with Authorization is stored with s-maxage',
+    cacheControl: 's-maxage=600',
+    outcomes: ['MISS', 'HIT'],
+    upstreamCalls: 1,
+  },
+  {
+    name: 'the answer to a request with Authorization is stored with must-revalidate',
+    cacheControl: 'max-age=600, must-revalidate',
+    outcomes: ['MISS', 'HIT'],
+    upstreamCalls: 1,
+  },
+]
+
+for (const row of AUTH_ROWS) {
+  void t.test(`RFC 9111 §3.5: ${row.name}`, async (t) => {
+    const h = await harness(t)
+    h.upstream.handler = (_key, init) =>
+      ok(Buffer.from(`for ${init.headers['authorization'] ?? 'anyone'}`), { 'cache-control': row.cacheControl })
+    const key = '/v/abc/private.json'
+    const withAuth = await h.get(key, { authorization: 'Bearer alice' })
+    const without = await h.get(key)
+    t.equal(withAuth.sink.headers?.['x-cache'], row.outcomes[0])
+    t.equal(withAuth.sink.body.toString(), 'for Bearer alice', 'the origin saw the Authorization')
+    t.equal(without.sink.headers?.['x-cache'], row.outcomes[1])
+    t.equal(h.upstream.calls.length, row.upstreamCalls)
+  })
+}
+
+void t.test(
+  'RFC 9111 §3.5: a request arriving while an authorized fill is in flight does not get its answer',
+  async (t) => {
+    const h = await harness(t)
+    const gate = deferred()
+    h.upstream.handler = async (_key, init) => {
+      const who = init.headers['authorization'] ?? 'anyone'
+      if (who !== 'anyone') await gate.promise
+      return ok(Buffer.from(`for ${who}`), { 'cache-control': 'max-age=600' })
+    }
+    const key = '/v/abc/private.json'
+    const alice = h.get(key, { authorization: 'Bearer alice' })
+    await until(() => h.upstream.calls.length === 1, 'the authorized fill started')
+    const anyone = h.get(key)
+    await until(() => h.upstream.calls.length === 2, 'a fill of its own')
+    gate.resolve()
+    t.equal((await anyone).sink.body.toString(), 'for anyone')
+    t.equal((await alice).sink.body.toString(), 'for Bearer alice')
   },
 )
