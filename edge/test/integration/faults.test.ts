@@ -60,7 +60,12 @@ t.test('with a scripted origin behind the shields', async (t) => {
     const first = randomBytes(64 * 1024, 7)
     const rest = randomBytes(256 * 1024, 8)
     origin.routes.set('/v/slow/720p/seg_00001.m4s', async (_req, res) => {
-      res.writeHead(200, { 'content-type': 'video/iso.segment', 'content-length': String(first.length + rest.length) })
+      // Cacheable as the origin's segments are: a late joiner may share a fresh answer (RFC 9111 §4).
+      res.writeHead(200, {
+        'content-type': 'video/iso.segment',
+        'content-length': String(first.length + rest.length),
+        'cache-control': 'public, max-age=60',
+      })
       res.write(first)
       await gate.promise
       res.end(rest)
