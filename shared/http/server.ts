@@ -729,6 +729,14 @@ export class HttpServer {
       isInHandler = true
       try {
         this.#onRequest(res, req)
+      } catch (err) {
+        // An exception thrown back into uWS ends the process: report it and drop the connection.
+        this.#onHandlerError(err)
+        try {
+          res.close()
+        } catch {
+          // Already ended or closed: nothing left to drop.
+        }
       } finally {
         isInHandler = false
       }
