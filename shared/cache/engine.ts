@@ -538,8 +538,14 @@ export class CacheEngine {
     }
     let fill = this.#fills.get(key)
     if (fill !== undefined && !this.#isShareable(fill, now)) {
-      // Superseded: its answer is stale for every later request, so it is not stored either (a
-      // purge only marks the fill in the map, which is now the new one).
+      if (fill.state === 'complete' && !isRetry) {
+        // Its body is whole and being committed: wait for the commit, then revalidate the stored
+        // copy with its validators (RFC 9111 §4.3.1) instead of fetching the whole answer again.
+        await fill.settled
+        return this.#serveKey(req, sink, this.#o.now(), this.#memory.get(key), true)
+      }
+      // Superseded while streaming: its answer is stale for every later request, so it is not
+      // stored either (a purge only marks the fill in the map, which is now the new one).
       fill.isPurged = true
       fill = undefined
     }

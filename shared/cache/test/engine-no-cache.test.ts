@@ -100,3 +100,25 @@ void t.test('a request that arrived before the answer’s headers shares a max-a
   t.equal(ra.sink.body.toString(), 'one answer')
   t.equal(rb.sink.body.toString(), 'one answer')
 })
+
+void t.test(
+  'a request arriving while a no-cache answer with an ETag commits revalidates the stored copy',
+  async (t) => {
+    const h = await harness(t)
+    const body = bytes(200_000, 4)
+    h.upstream.handler = (_key, init) =>
+      init.headers['if-none-match'] === '"v1"'
+        ? { status: 304, headers: { etag: '"v1"', 'cache-control': 'no-cache' }, body: (async function* () {})() }
+        : ok(body, { etag: '"v1"', 'cache-control': 'no-cache' })
+    const a = new FakeSink()
+    const pa = h.engine.serve({ method: 'GET', key: KEY, headers: {} }, a)
+    await a.done.promise
+    const b = new FakeSink()
+    const rb = await h.engine.serve({ method: 'GET', key: KEY, headers: {} }, b)
+    await pa
+    t.equal(h.upstream.calls.length, 2)
+    t.equal(h.upstream.calls[1]?.headers['if-none-match'], '"v1"', 'the second request is conditional')
+    t.equal(rb.outcome, 'REVALIDATED')
+    t.ok(b.body.equals(body))
+  },
+)
