@@ -231,7 +231,11 @@ export function describe(schema: Schema, path = ''): string[] {
     const at = `${path}${key}`
     if (!isField(spec)) lines.push(...describe(spec, `${at}.`))
     else {
-      const def = spec.isRequired ? 'required' : `default ${JSON.stringify(spec.default)}`
+      const def = spec.isRequired
+        ? 'required'
+        : spec.default === undefined
+          ? 'unset by default'
+          : `default ${JSON.stringify(spec.default)}`
       const unit = spec.isSecret === true ? `secret, ≥ ${MIN_SECRET_BYTES} bytes` : spec.unit
       lines.push(`${at} (${spec.type}${unit ? `, ${unit}` : ''}; ${def}): ${spec.doc}`)
     }
