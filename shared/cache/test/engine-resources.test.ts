@@ -1,0 +1,52 @@
+// What the engine keeps per distinct key is bounded: the memory budget counts what an entry
+// really costs (body + key + headers + bookkeeping), not only its body, so a flood of tiny 404s
+// cannot hold hundreds of thousands of entries under a budget meant for bytes of video.
+import t from 'tap'
+import { harness, ok } from './fixtures/harness.js'
+
+const NOT_FOUND = Buffer.from('{"error":{"code":"ERR_NOT_FOUND","message":"not found"}}')
+const HEADERS = {
+  'content-type': 'application/json',
+  'cache-control': 'public, max-age=10',
+  date: 'Wed, 02 Dec 2026 00:00:00 GMT',
+}
+
+void t.test('a 404 entry is counted at its body plus its key, headers and bookkeeping', async (t) => {
+  const h = await harness(t)
+  h.upstream.handler = () => ok(NOT_FOUND, HEADERS, 404)
+  const key = '/v/missing/seg_1.m4s'
+  t.equal((await h.get(key)).result.status, 404)
+  t.equal((await h.get(key)).result.outcome, 'HIT', 'the 404 is in the memory tier')
+  let headerChars = 0
+  for (const [name, value] of Object.entries({ ...HEADERS, 'content-length': String(NOT_FOUND.length) }))
+    headerChars += name.length + value.length
+  const memoryBytes = h.engine.counters.memoryBytes
+  t.ok(
+    memoryBytes >= NOT_FOUND.length + key.length + headerChars + 512,
+    `${memoryBytes} bytes counted for a ${NOT_FOUND.length}-byte body`,
+  )
+})
+
+void t.test('a 100 kB memory tier holds only as many 404s as their real cost allows', async (t) => {
+  const memoryMaxBytes = 100_000
+  const h = await harness(t, { memoryMaxBytes })
+  h.upstream.handler = () => ok(NOT_FOUND, HEADERS, 404)
+  // 1 000 bodies of 56 bytes are 56 kB: counted by body alone they would all fit.
+  const count = 1000
+  for (let i = 0; i < count; i++) await h.get(`/v/flood/${i}.m4s`)
+  t.ok(h.engine.counters.memoryBytes <= memoryMaxBytes)
+  const callsBefore = h.upstream.calls.length
+  let hits = 0
+  // Newest first: a miss re-inserted here evicts only older keys, asked for later anyway.
+  for (let i = count - 1; i >= 0; i--) if ((await h.get(`/v/flood/${i}.m4s`)).result.outcome === 'HIT') hits++
+  t.ok(hits > 0, `the newest entries stay (${hits} hits)`)
+  t.ok(hits <= memoryMaxBytes / (NOT_FOUND.length + 512), `at most the budget's worth of entries stay (${hits} hits)`)
+  t.equal(h.upstream.calls.length - callsBefore, count - hits, 'the evicted ones go upstream again')
+})
+
+void t.test('404s never reach the disk tier: no index rows, no object files', async (t) => {
+  const h = await harness(t)
+  h.upstream.handler = () => ok(NOT_FOUND, HEADERS, 404)
+  for (let i = 0; i < 200; i++) await h.get(`/v/none/${i}.m4s`)
+  t.match(h.engine.counters, { objects: 0, diskBytes: 0 })
+})
