@@ -1407,7 +1407,7 @@ function planResponse(
 ): ResponsePlan {
   const isHead = req.method === 'HEAD'
   if (status !== 200) return { status, headers, contentLength: size, start: 0, end: isHead ? 0 : size }
-  const precondition = evaluatePreconditions(req.method, req.headers, { etag, lastModified })
+  const precondition = evaluatePreconditions(req.method, req.headers, { etag, lastModified, date: headers['date'] })
   if (precondition !== 'proceed') return preconditionPlan(precondition, headers)
   const rangeHeader = req.headers['range']
   if (!isHead && rangeHeader !== undefined && isIfRangeSatisfied(req.headers, { etag, lastModified })) {

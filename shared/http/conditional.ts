@@ -59,6 +59,11 @@ export function formatHttpDate(ms: number): string {
 export interface Validators {
   readonly etag: string | undefined
   readonly lastModified: string | undefined
+  /**
+   * A cache's stand-in for a missing Last-Modified in If-Modified-Since only: the stored
+   * response's Date (RFC 9111 §4.3.2). Never used for If-Range or If-Unmodified-Since.
+   */
+  readonly date?: string | undefined
 }
 
 function splitTags(list: string): string[] {
@@ -123,7 +128,8 @@ export function evaluatePreconditions(method: string, req: HeaderMap, v: Validat
   }
   if (isGetOrHead) {
     const ims = parseHttpDate(req['if-modified-since'])
-    if (ims !== null && lastModifiedMs !== null && lastModifiedMs <= ims) return 'not-modified'
+    const modifiedMs = lastModifiedMs ?? (v.lastModified === undefined ? parseHttpDate(v.date) : null)
+    if (ims !== null && modifiedMs !== null && modifiedMs <= ims) return 'not-modified'
   }
   return 'proceed'
 }

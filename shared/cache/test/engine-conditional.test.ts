@@ -33,3 +33,16 @@ for (const row of CONDITIONAL_CASES) {
     t.equal(h.upstream.calls.length, 1)
   })
 }
+
+void t.test('cache: If-Modified-Since on a stored response without Last-Modified compares with its Date', async (t) => {
+  // RFC 9111 §4.3.2; the origin always sends Last-Modified, other upstreams may not.
+  const h = await harness(t)
+  const date = new Date(h.clock.now).toUTCString()
+  h.upstream.handler = () => ok(bytes(100, 5), { date, 'cache-control': 'max-age=600' })
+  await h.get(KEY)
+  const same = await h.get(KEY, { 'if-modified-since': date })
+  t.equal(same.sink.status, 304)
+  const earlier = await h.get(KEY, { 'if-modified-since': new Date(h.clock.now - 1000).toUTCString() })
+  t.equal(earlier.sink.status, 200)
+  t.equal(h.upstream.calls.length, 1)
+})

@@ -1,5 +1,11 @@
 import t from 'tap'
-import { evaluatePreconditions, isIfRangeSatisfied, parseHttpDate, type Precondition } from '../conditional.js'
+import {
+  evaluatePreconditions,
+  isIfRangeSatisfied,
+  parseHttpDate,
+  type Precondition,
+  type Validators,
+} from '../conditional.js'
 
 const NOW = Date.UTC(2026, 0, 1)
 const SUNDAY = Date.UTC(1994, 10, 6, 8, 49, 37)
@@ -43,9 +49,7 @@ void t.test('preconditions are evaluated in the RFC 9110 §13.2.2 order', async 
   const after = 'Mon, 07 Nov 1994 08:49:37 GMT'
   const v = { etag: '"a"', lastModified: lm }
   // method, request headers, validators → result
-  const table: Array<
-    [string, Record<string, string>, typeof v | { etag: undefined; lastModified: undefined }, Precondition]
-  > = [
+  const table: Array<[string, Record<string, string>, Validators, Precondition]> = [
     ['GET', {}, v, 'proceed'],
     ['GET', { 'if-none-match': '"a"' }, v, 'not-modified'],
     ['GET', { 'if-none-match': 'W/"a"' }, v, 'not-modified'],
@@ -68,6 +72,11 @@ void t.test('preconditions are evaluated in the RFC 9110 §13.2.2 order', async 
     ['GET', { 'if-match': '"a"', 'if-unmodified-since': before }, v, 'proceed'],
     ['DELETE', { 'if-none-match': '"a"' }, v, 'failed'],
     ['DELETE', { 'if-modified-since': lm }, v, 'proceed'],
+    // RFC 9111 §4.3.2: a cache without Last-Modified compares If-Modified-Since with Date.
+    ['GET', { 'if-modified-since': lm }, { etag: undefined, lastModified: undefined, date: lm }, 'not-modified'],
+    ['GET', { 'if-modified-since': before }, { etag: undefined, lastModified: undefined, date: lm }, 'proceed'],
+    ['GET', { 'if-modified-since': lm }, { etag: undefined, lastModified: 'junk', date: lm }, 'proceed'],
+    ['GET', { 'if-unmodified-since': before }, { etag: undefined, lastModified: undefined, date: lm }, 'proceed'],
   ]
   for (const [method, req, validators, want] of table) {
     t.equal(evaluatePreconditions(method, req, validators), want, `${method} ${JSON.stringify(req)}`)
