@@ -33,8 +33,10 @@ export function parseCacheControl(value: string | undefined): CacheControl {
  * `CDN-Cache-Control` (every CDN tier) uses it instead of `Cache-Control`; `Surrogate-Control`
  * (Edge Architecture 1.0, what Fastly/Akamai/Varnish setups send) ranks next, then
  * `Cache-Control`. Directives targeted at another device (`max-age=60;other`) do not parse as
- * ours and are ignored. CDN-Cache-Control is forwarded downstream (the next tier is a CDN cache
- * too, RFC 9213 §2.1); Surrogate-Control is meant for surrogates alone.
+ * ours and are ignored. Both are forwarded downstream like every end-to-end field: the next tier
+ * (edge after shield) is a CDN cache and surrogate too and obeys them the same way (RFC 9213 §2.1
+ * lets a CDN pass CDN-Cache-Control on; stripping Surrogate-Control at the last hop is left to the
+ * operator's front, as the tiers cannot tell which is last).
  */
 export function cacheDirectives(headers: HeaderMap): CacheControl {
   const cdn = headers['cdn-cache-control']
