@@ -1,7 +1,7 @@
 // Clients that misbehave on purpose against the real edge, shield and origin processes: bodies
 // that keep arriving after the answer. Nothing a client sends may end a process.
 import t from 'tap'
-import { RawConnection, type TierProcess } from '../../../shared/testing/index.js'
+import { RawConnection, startFullStack, tempDir, type TierProcess } from '../../../shared/testing/index.js'
 import { topology, SECRET } from './topology.js'
 
 const BODY = Buffer.alloc(4 * 1024 * 1024, 0x61)
@@ -94,5 +94,38 @@ t.test('bodies that keep arriving after the answer', async (t) => {
         },
       )
     }
+  }
+})
+
+t.test('bodies that keep arriving after the origin control API answered', async (t) => {
+  const tmp = tempDir('vcdn-hostile-')
+  const stack = await startFullStack({ dir: tmp.dir, transcoders: 0 })
+  t.teardown(async () => {
+    await stack.close()
+    tmp.remove()
+  })
+  const created = await stack.api<{ upload: { url: string } }>('POST', '/v1/videos', {
+    title: 't',
+    size: 2 * BODY.byteLength,
+  })
+  t.equal(created.status, 201)
+  const upload = created.body.upload.url
+  const bearer = { authorization: `Bearer ${stack.uploaderToken}` }
+  const tus = { ...bearer, 'tus-resumable': '1.0.0', 'content-type': 'application/offset+octet-stream' }
+  const cases: Case[] = [
+    { method: 'POST', path: '/v1/videos', status: 401 },
+    // Room for the body, at the wrong offset (the upload is at 0).
+    { method: 'PATCH', path: upload, headers: { ...tus, 'upload-offset': '5' }, status: 409 },
+    // Past the declared length.
+    { method: 'PATCH', path: upload, headers: { ...tus, 'upload-offset': String(BODY.byteLength + 1) }, status: 413 },
+    { method: 'PATCH', path: '/v1/uploads/none', headers: { ...tus, 'upload-offset': '0' }, status: 404 },
+    { method: 'PUT', path: '/v1/videos/none', headers: bearer, status: 405 },
+  ]
+  for (const c of cases) {
+    t.test(`a 4 MiB ${c.method} ${c.path.slice(0, 24)} after a ${c.status} leaves the origin serving`, async (t) => {
+      const status = await postAfterAnswer(stack.origin, c, '/healthz')
+      t.equal(status, c.status, 'answered before the body was read')
+      t.equal(stack.origin.proc.exitCode, null, 'the process is still running')
+    })
   }
 })
