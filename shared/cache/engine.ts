@@ -105,6 +105,8 @@ interface ResponsePlan {
 const FLUSH_INTERVAL_MS = 1000
 const EVICT_BATCH = 128
 const TOUCH_BATCH_MAX = 4096
+/** Per disk object beyond its bytes: a file system block partly used, plus its SQLite index row. */
+const DISK_OBJECT_OVERHEAD_BYTES = 4096
 const DISK_STREAM_CHUNK = 256 * 1024
 const NO_HEADERS: HeaderMap = Object.freeze({})
 /** RFC 9110 §9.2.1: methods that do not change the target, so passing them invalidates nothing. */
@@ -1320,8 +1322,17 @@ export class CacheEngine {
     }
   }
 
+  /**
+   * What the disk tier uses against maxBytes: object bytes, temp bytes of fills in progress, and
+   * per object its file's partly used last block and its index row, so a flood of distinct tiny
+   * objects is bounded by the budget too (diskBytes alone counts 1 byte for a 1-byte object).
+   */
+  #diskUsage(): number {
+    return this.#counters.diskBytes + this.#inflightBytes + this.#counters.objects * DISK_OBJECT_OVERHEAD_BYTES
+  }
+
   #overHigh(): boolean {
-    return this.#counters.diskBytes + this.#inflightBytes > this.#o.maxBytes * this.#o.highWatermark
+    return this.#diskUsage() > this.#o.maxBytes * this.#o.highWatermark
   }
 
   /** Start eviction off the serving path when usage crossed the high watermark. */
@@ -1347,16 +1358,16 @@ export class CacheEngine {
   async #evictDown(): Promise<void> {
     this.#flushTouches()
     const target = this.#o.maxBytes * this.#o.lowWatermark
-    while (!this.#isClosed && this.#counters.diskBytes + this.#inflightBytes > target) {
+    while (!this.#isClosed && this.#diskUsage() > target) {
       const candidates = this.#index.oldest(EVICT_BATCH)
       if (candidates.length === 0) break
       // Take only as many of the oldest as needed to reach the low watermark.
       const refs: FileRef[] = []
-      let projected = this.#counters.diskBytes + this.#inflightBytes
+      let projected = this.#diskUsage()
       for (const ref of candidates) {
         if (projected <= target) break
         refs.push(ref)
-        projected -= ref.size
+        projected -= ref.size + DISK_OBJECT_OVERHEAD_BYTES
       }
       this.#index.deleteMany(refs.map((r) => r.key))
       for (const ref of refs) {

@@ -2,7 +2,7 @@
 // really costs (body + key + headers + bookkeeping), not only its body, so a flood of tiny 404s
 // cannot hold hundreds of thousands of entries under a budget meant for bytes of video.
 import t from 'tap'
-import { harness, ok } from './fixtures/harness.js'
+import { harness, ok, until } from './fixtures/harness.js'
 
 const NOT_FOUND = Buffer.from('{"error":{"code":"ERR_NOT_FOUND","message":"not found"}}')
 const HEADERS = {
@@ -50,3 +50,19 @@ void t.test('404s never reach the disk tier: no index rows, no object files', as
   for (let i = 0; i < 200; i++) await h.get(`/v/none/${i}.m4s`)
   t.match(h.engine.counters, { objects: 0, diskBytes: 0 })
 })
+
+void t.test(
+  'distinct tiny objects on disk are bounded by maxBytes counting each file block and index row',
+  async (t) => {
+    const maxBytes = 400_000
+    const h = await harness(t, { maxBytes, memoryObjectMaxBytes: 1 })
+    h.upstream.handler = () => ok(Buffer.from('x'), { 'cache-control': 'max-age=3600' })
+    // 200 one-byte objects are 200 bytes; as 200 files and index rows they are ~800 kB.
+    for (let i = 0; i < 200; i++) await h.get(`/v/tiny/${i}.m4s`)
+    await until(() => h.engine.counters.objects * 4096 <= maxBytes, 'eviction of tiny objects')
+    const c = h.engine.counters
+    t.ok(c.evictions > 0, `${c.evictions} evicted`)
+    t.ok(c.objects * 4096 <= maxBytes, `${c.objects} objects stay`)
+    t.equal((await h.get('/v/tiny/199.m4s')).result.outcome, 'HIT', 'the newest stays')
+  },
+)
