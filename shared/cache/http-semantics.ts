@@ -120,9 +120,10 @@ const HOP_BY_HOP = new Set([
 /**
  * Fields each tier computes for its own response, so an upstream's value is never kept:
  * Content-Length (framing of the bytes this tier sends), Accept-Ranges (this tier serves ranges
- * from the stored bytes) and x-cache-upstream (set from the upstream's x-cache).
+ * from the stored bytes), x-cache-upstream (set from the upstream's x-cache) and uWebSockets (the
+ * mark every uWS server writes on its own answers; kept, it would pile up "20, 20, 20" across tiers).
  */
-const RECOMPUTED = new Set(['content-length', 'accept-ranges', 'x-cache-upstream'])
+const RECOMPUTED = new Set(['content-length', 'accept-ranges', 'x-cache-upstream', 'uwebsockets'])
 
 /**
  * RFC 9111 §3.2: a 304 updates every stored field it carries except Content-Length and the fields

@@ -116,6 +116,14 @@ const ROWS: Row[] = [
     upstreamCalls: 1,
   },
   {
+    name: "the upstream server's own uWebSockets mark is not stored, so it does not pile up across tiers",
+    reply: { status: 200, headers: { 'cache-control': FRESH, uwebsockets: '20', 'x-kept': 'yes' } },
+    outcomes: ['MISS', 'HIT'],
+    has: { 'x-kept': 'yes' },
+    lacks: ['uwebsockets'],
+    upstreamCalls: 1,
+  },
+  {
     name: 'a response that sets a cookie is passed and never stored',
     reply: { status: 200, headers: { 'cache-control': FRESH, 'set-cookie': 'session=abc; Path=/' } },
     outcomes: ['PASS', 'PASS'],
