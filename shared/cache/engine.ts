@@ -206,6 +206,8 @@ export class CacheEngine {
   readonly #fillStoreKeys = new WeakMap<Fill, string | null>()
   /** Keys served since the last flush; written to last_access in one transaction (batched). */
   readonly #touched = new Set<string>()
+  /** The last last_access stamp handed out (see #accessStamp). */
+  #lastAccessStamp = 0
   readonly #counters = zeroCounters()
   /** Bytes of temp files written by fills in progress; counted against the disk budget. */
   #inflightBytes = 0
@@ -1158,7 +1160,7 @@ export class CacheEngine {
       headers: JSON.stringify(headers),
       stored_at: obj.storedAt,
       expires_at: obj.expiresAt,
-      last_access: this.#o.now(),
+      last_access: this.#accessStamp(),
       etag: obj.etag ?? null,
       last_modified: obj.lastModified ?? null,
       prefetched: fill.isPrefetch ? 1 : 0,
@@ -1311,12 +1313,22 @@ export class CacheEngine {
     if (this.#touched.size >= TOUCH_BATCH_MAX) this.#flushTouches()
   }
 
+  /**
+   * A last_access value later than every one handed out before: objects stored within one clock
+   * millisecond keep their order, so LRU eviction never takes the newest of a burst first (ties in
+   * the index's last_access order fall back to key order).
+   */
+  #accessStamp(): number {
+    this.#lastAccessStamp = Math.max(this.#o.now(), this.#lastAccessStamp + 1)
+    return this.#lastAccessStamp
+  }
+
   #flushTouches(): void {
     if (this.#touched.size === 0 || this.#isClosed) return
     const keys = [...this.#touched]
     this.#touched.clear()
     try {
-      this.#index.touchMany(keys, this.#o.now())
+      this.#index.touchMany(keys, this.#accessStamp())
     } catch (err) {
       this.#o.log.error({ err }, 'cache access-time flush failed')
     }

@@ -66,3 +66,21 @@ void t.test(
     t.equal((await h.get('/v/tiny/199.m4s')).result.outcome, 'HIT', 'the newest stays')
   },
 )
+
+void t.test('objects stored within one clock millisecond are evicted oldest first', async (t) => {
+  // The harness clock stands still, so every object below is stored at the same millisecond.
+  const maxBytes = 400_000
+  const h = await harness(t, { maxBytes, memoryObjectMaxBytes: 1 })
+  h.upstream.handler = () => ok(Buffer.from('x'), { 'cache-control': 'max-age=3600' })
+  const n = 200
+  for (let i = 0; i < n; i++) await h.get(`/v/order/${i}.m4s`)
+  await until(() => h.engine.counters.objects * 4096 <= maxBytes, 'eviction of tiny objects')
+  const kept = Array.from({ length: n }, (_, i) => i).filter((i) => h.engine.has(`/v/order/${i}.m4s`))
+  t.ok(kept.length > 0 && kept.length < n, `${kept.length} of ${n} kept`)
+  const firstKept = kept[0] ?? n
+  t.same(
+    kept,
+    Array.from({ length: n - firstKept }, (_, i) => firstKept + i),
+    'the kept ones are the newest',
+  )
+})
