@@ -1,5 +1,5 @@
-// Boundaries (STYLE.md "Layout"): tiers never import each other, shared/ imports no tier, no deep
-// imports past a module's index.ts, no cycles. cli/ may import the tiers' main.ts only.
+// Boundaries (docs/style.md "Layout"): tiers never import each other, shared/ imports no tier, no
+// deep imports past a module's index.ts, no cycles. cli/ may import the tiers' main.ts only.
 const tiers = ['origin', 'shield', 'edge', 'transcoder']
 module.exports = {
   forbidden: [

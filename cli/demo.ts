@@ -1,8 +1,8 @@
-// `vcdn demo [file]`: the whole tier on one machine, on embedded defaults (DESIGN §9 left column).
-// Starts an origin, a shield, an edge and a transcoder on loopback with generated secrets and
-// configs under a data dir, ingests a sample (a 20 s clip generated with ffmpeg's lavfi sources,
-// or the file given) through the real upload path, waits for `ready`, and prints the signed
-// playback URL and a player page. Ctrl-C stops everything.
+// `vcdn demo [file]`: the whole tier on one machine, on embedded defaults (docs/architecture.md
+// §9). Starts an origin, a shield, an edge and a transcoder on loopback with generated secrets and
+// configs under a data dir, ingests a sample (a 20 s clip generated with ffmpeg's lavfi sources, or
+// the file given) through the real upload path, waits for `ready`, and prints the signed playback
+// URL and a player page. Ctrl-C stops everything.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'

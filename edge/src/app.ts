@@ -1,5 +1,6 @@
-// The edge: the PoP cache players talk to (DESIGN §1, §3, §4). Its front door checks playback
-// tokens; a miss goes to the shield HRW picks for the object, or to the origin when none is healthy.
+// The edge: the PoP cache players talk to (docs/architecture.md §1, §3, §4). Its front door checks
+// playback tokens; a miss goes to the shield HRW picks for the object, or to the origin when none
+// is healthy.
 import { buildCacheTier, validateKey, type CacheTier } from '../../shared/cache-tier/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
@@ -31,7 +32,7 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
   // Signed path → its split and normalised parts (pure functions of the path string), remembered
   // once its token verified, so a player's repeated requests skip the split, the key check and the
   // hashing of fresh substrings. The token is still verified on every request (expiry, scope,
-  // client address: DESIGN §3). Bounded: cleared when full. Owned by this edge.
+  // client address: docs/architecture.md §3). Bounded: cleared when full. Owned by this edge.
   const gateMemo = new Map<string, GateMemo>()
   const hasShields = config.shields.length > 0
   const origin = config.origin !== '' ? config.origin : undefined
@@ -53,7 +54,7 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
       const split = splitTokenPath(req.path)
       if (split === null) {
         if (config.requireToken) {
-          // Bad paths are 400 before anything else, including the token check (DESIGN §5).
+          // Bad paths are 400 before anything, the token check included (docs/architecture.md §2).
           normalizeKey(req.path)
           throw new VcdnError('ERR_TOKEN_MISSING')
         }

@@ -1,6 +1,6 @@
-// The demo player page: `/t/{token}/v/{id}/player.html` is an hls.js page that loads
-// `master.m3u8` by a RELATIVE URI, so the token directory carries over to every playlist and
-// segment (DESIGN §3) exactly as it would for any other player. hls.js itself is served from
+// The demo player page: `/t/{token}/v/{id}/player.html` is an hls.js page that loads `master.m3u8`
+// by a RELATIVE URI, so the token directory carries over to every playlist and segment
+// (docs/architecture.md §3) exactly as it would for any other player. hls.js itself is served from
 // `/_vcdn/hls.min.js` (a public library, no token needed).
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'

@@ -1,6 +1,6 @@
-// Control-API authentication (DESIGN §7): `Authorization: Bearer <JWT>`, HS256 only (an explicit
-// algorithm list, so neither `none` nor an RS/HS confusion can pass), issuer and audience checked.
-// The one home of jsonwebtoken.
+// Control-API authentication (docs/architecture.md §7.2): `Authorization: Bearer <JWT>`, HS256 only
+// (an explicit algorithm list, so neither `none` nor an RS/HS confusion can pass), issuer and
+// audience checked. The one home of jsonwebtoken.
 import jwt from 'jsonwebtoken'
 import { VcdnError } from '../../shared/errors/index.js'
 

@@ -1,5 +1,6 @@
-// The content server shields fill from (DESIGN §7): GET/HEAD of /v/... out of the store, with
-// strong ETags, Last-Modified, single ranges and per-type Cache-Control. Tier-authenticated.
+// The content server shields fill from (docs/architecture.md §7.1): GET/HEAD of /v/... out of the
+// store, with strong ETags, Last-Modified, single ranges and per-type Cache-Control.
+// Tier-authenticated.
 import { TIER_SECRET_HEADER } from '../../shared/config/index.js'
 import { isVcdnError } from '../../shared/errors/index.js'
 import {

@@ -1,6 +1,7 @@
-// The origin's metadata (DESIGN §7): videos, renditions, uploads, jobs, nodes in one SQLite file
-// (WAL). The one home of better-sqlite3 in the origin: other files get the handle's type from here
-// and never import the driver. Schema changes are migrations keyed by PRAGMA user_version.
+// The origin's metadata (docs/architecture.md §7.3): videos, renditions, uploads, jobs, nodes in
+// one SQLite file (WAL). The one home of better-sqlite3 in the origin: other files get the handle's
+// type from here and never import the driver. Schema changes are migrations keyed by PRAGMA
+// user_version.
 import Database from 'better-sqlite3'
 
 export type Db = Database.Database

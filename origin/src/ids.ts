@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 
-/** 16 URL-safe characters (96 random bits): video, upload and job ids (DESIGN §2: opaque, URL-safe). */
+/** 16 URL-safe characters (96 random bits): video, upload and job ids (docs/architecture.md §2). */
 export function newId(): string {
   return randomBytes(12).toString('base64url')
 }

@@ -1,6 +1,6 @@
-// The embedded job bus (DESIGN §7, §9): a queue in the origin's SQLite file. Every transition is
-// one statement (or one synchronous transaction), so concurrent HTTP requests of one process can
-// never interleave inside a transition; claim is a single UPDATE … RETURNING.
+// The embedded job bus (docs/architecture.md §7.3, §9): a queue in the origin's SQLite file. Every
+// transition is one statement (or one synchronous transaction), so concurrent HTTP requests of one
+// process can never interleave inside a transition; claim is a single UPDATE … RETURNING.
 //
 //   queued ──claim──► leased ──complete──► done
 //     ▲                 │ fail (retryable, attempts left) → queued with run_after = now + backoff

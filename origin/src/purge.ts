@@ -1,6 +1,6 @@
-// Purge fan-out (DESIGN §9 embedded column): the origin calls `POST /purge` on the admin listener
-// of every registered shield and edge, in parallel, each with a timeout, and reports each node's
-// outcome. Nodes come from config (`nodes`) and from self-registration (POST /v1/nodes); a
+// Purge fan-out (docs/architecture.md §7.4, §9): the origin calls `POST /purge` on the admin
+// listener of every registered shield and edge, in parallel, each with a timeout, and reports each
+// node's outcome. Nodes come from config (`nodes`) and from self-registration (POST /v1/nodes); a
 // registered node with the id of a static one replaces it.
 import { TIER_SECRET_HEADER } from '../../shared/config/index.js'
 import type { Logger } from '../../shared/log/index.js'

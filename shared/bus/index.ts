@@ -1,6 +1,7 @@
-// The job bus (DESIGN §9): how the origin hands work to the transcoder fleet. Two implementations
-// pass one contract suite (./test/contract.ts): the embedded SQLite queue inside the origin
-// (origin/src/job-queue.ts, the default) and Kafka (scale-out, later; node-rdkafka lives here then).
+// The job bus (docs/architecture.md §9): how the origin hands work to the transcoder fleet. Two
+// implementations pass one contract suite (./test/contract.ts): the embedded SQLite queue inside
+// the origin (origin/src/job-queue.ts, the default) and Kafka (scale-out, later; node-rdkafka lives
+// here then).
 //
 // Lifecycle: queued → leased (lease + heartbeat) → done | queued again after a backoff (retryable
 // failure, or a lease that expired because its worker died) | failed (non-retryable, or attempts

@@ -1,8 +1,8 @@
-// The part of a cache node that the edge and the shield share (DESIGN §1: "the same cache engine
-// with different front doors"): the public listener, path validation, the cache engine over a set
-// of upstreams chosen by rendezvous hashing, the admin listener, access logs and metrics. Each
-// tier supplies only its front door (`gate`): the edge checks playback tokens, the shield checks
-// the tier secret.
+// The part of a cache node that the edge and the shield share (docs/architecture.md §1: "the same
+// cache engine with different front doors"): the public listener, path validation, the cache engine
+// over a set of upstreams chosen by rendezvous hashing, the admin listener, access logs and
+// metrics. Each tier supplies only its front door (`gate`): the edge checks playback tokens, the
+// shield checks the tier secret.
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import { CacheEngine, normalizeKey, type CacheCounters, type ServeRequest, type ServeResult } from '../cache/index.js'

@@ -1,4 +1,4 @@
-// The disk tier's index: the one home of better-sqlite3 (STYLE.md "Layout"). The index is the
+// The disk tier's index: the one home of better-sqlite3 (docs/style.md "Layout"). The index is the
 // truth about what is cached; bodies live in files under objects/, never in SQLite.
 // Owned by one CacheEngine; all calls are synchronous and run on the event-loop thread.
 

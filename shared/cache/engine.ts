@@ -1,6 +1,6 @@
-// The cache engine shared by the edge and the shield (DESIGN.md §5): memory tier (lru-cache) over
-// a disk tier (files + SQLite index), coalesced read-while-writer fills, RFC 9110/9111/5861
-// semantics, LRU eviction with watermarks, crash-safe commits and purge.
+// The cache engine shared by the edge and the shield (docs/architecture.md §5): memory tier
+// (lru-cache) over a disk tier (files + SQLite index), coalesced read-while-writer fills, RFC
+// 9110/9111/5861 semantics, LRU eviction with watermarks, crash-safe commits and purge.
 //
 // Ownership of shared mutable state: the engine alone mutates the memory tier, the index, the
 // fill map and the counters; a Fill owns its received bytes and temp file; readers own only their
@@ -1066,7 +1066,7 @@ export class CacheEngine {
         throw new VcdnError('ERR_UPSTREAM_BODY', 'fewer bytes than content-length')
       }
     } catch (err) {
-      // Mid-body failure: every reader is aborted, nothing is cached (DESIGN.md §5).
+      // Mid-body failure: every reader is aborted, nothing is cached (docs/architecture.md §5.3).
       o.log.warn({ err, key, received: fill.received }, 'cache fill failed mid-body')
       this.#counters.fillErrors++
       this.#forgetFill(fill)

@@ -1,6 +1,6 @@
-// One upstream fetch of one key, shared by every request that wants it (DESIGN.md §5 "Fill,
-// coalesced"). The fill owns the received bytes; each reader owns only its cursor, so a slow
-// reader never slows the fill or the other readers.
+// One upstream fetch of one key, shared by every request that wants it (docs/architecture.md §5.3).
+// The fill owns the received bytes; each reader owns only its cursor, so a slow reader never slows
+// the fill or the other readers.
 //
 // Late joiners: chunks stay in memory until they are both written to the temp file and more than
 // `bufferBytes` behind the newest byte; a reader whose cursor points before the in-memory window

@@ -1,4 +1,5 @@
-// Public surface of the cache engine (DESIGN.md §5). Deep imports past this file are not allowed.
+// Public surface of the cache engine (docs/architecture.md §5). Deep imports past this file are not
+// allowed.
 export { CacheEngine } from './engine.js'
 export { cacheKey, keyPath, normalizeKey, MAX_KEY_BYTES, MAX_QUERY_BYTES, type QueryPolicy } from './normalize-key.js'
 export type {

@@ -1,5 +1,5 @@
 // The cache key is the request path itself, kept percent-encoded as received. Validation runs
-// before anything else touches the path (DESIGN.md §5 "Key"), so the key can be used verbatim
+// before anything else touches the path (docs/architecture.md §2), so the key can be used verbatim
 // as a store key, an upstream URL path and a SQLite primary key.
 
 import { VcdnError } from '../errors/index.js'

@@ -1,5 +1,5 @@
 // One options object, validated once, every problem reported at once with its exact path, then
-// frozen (STYLE.md "Code" / "Config").
+// frozen (docs/style.md "Code" / "Config").
 
 import { VcdnError } from '../errors/index.js'
 import type { QueryPolicy } from './normalize-key.js'

@@ -1,5 +1,5 @@
-// Public shapes of the cache engine (DESIGN.md §5). Implementation lives in engine.ts and the
-// files it composes; this file has no runtime code.
+// Public shapes of the cache engine (docs/architecture.md §5). Implementation lives in engine.ts
+// and the files it composes; this file has no runtime code.
 
 import type { HeaderMap } from '../http/types.js'
 import type { QueryPolicy } from './normalize-key.js'
@@ -119,7 +119,7 @@ export type PrefetchResult = 'present' | 'filled' | 'joined' | 'failed'
 
 export type PurgeTarget = { key: string } | { prefix: string }
 
-/** Plain numbers: the observability contract of the engine (STYLE.md "Logs and metrics"). */
+/** Plain numbers: the observability contract of the engine (docs/style.md "Logs and metrics"). */
 export interface CacheCounters {
   hits: number
   misses: number

@@ -1,4 +1,4 @@
-// Table-driven configuration (STYLE.md "Config"): each tier declares one table of
+// Table-driven configuration (docs/style.md "Config"): each tier declares one table of
 // name → type, default, bounds, unit and doc. Precedence: defaults < file < environment. The result
 // is validated once, every problem is reported at once, unknown keys are rejected, and it is frozen.
 // This is the only module that reads process.env.
@@ -243,7 +243,7 @@ export function describe(schema: Schema, path = ''): string[] {
   return lines
 }
 
-/** Fields shared by every tier (DESIGN §11). */
+/** Fields shared by every tier (docs/architecture.md §10.1). */
 export const commonSchema = {
   listen: {
     host: { type: 'string', default: '127.0.0.1', doc: 'public listener address' },

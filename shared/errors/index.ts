@@ -1,5 +1,5 @@
-// One registry of operational error codes (STYLE.md "Errors"). Every code maps to an HTTP status
-// and a public message; responses carry only these, never internals. shared/errors/README.md
+// One registry of operational error codes (docs/style.md "Errors"). Every code maps to an HTTP
+// status and a public message; responses carry only these, never internals. shared/errors/README.md
 // documents every code, and a test ties the two together.
 
 export const ERRORS = {

@@ -1,4 +1,4 @@
-// The one home of hls-parser (STYLE.md "Layout"). Parsing is always strict: a playlist the
+// The one home of hls-parser (docs/style.md "Layout"). Parsing is always strict: a playlist the
 // library would merely warn about is an error here, because the transcoder validates its output
 // with these functions before publishing and the edge trusts what it parsed.
 import HLS from 'hls-parser'

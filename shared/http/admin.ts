@@ -1,5 +1,5 @@
-// The admin listener every tier offers operators (DESIGN §10): metrics, health, readiness, purge.
-// Loopback by default; purge requires the tier secret.
+// The admin listener every tier offers operators (docs/architecture.md §10.2): metrics, health,
+// readiness, purge. Loopback by default; purge requires the tier secret.
 import { TIER_SECRET_HEADER } from '../config/index.js'
 import { HttpServer, type IncomingRequest } from './server.js'
 import { secretEquals, sendError, sendJson, sendText } from './respond.js'

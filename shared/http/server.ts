@@ -1,9 +1,8 @@
-// The one home of uWebSockets.js (STYLE.md "One home per third-party package"). Every uWS rule lives
-// here and nowhere else:
-// - onAborted is registered synchronously, before the handler can await anything;
-// - every write that may happen after an await is wrapped in cork();
-// - request fields are copied synchronously (uWS invalidates HttpRequest when the handler returns);
-// - bodies stream with tryEnd + onWritable (known length) or write + onWritable (chunked), which is
+// The one home of uWebSockets.js (docs/style.md "One home per third-party package"). Every uWS rule
+// lives here and nowhere else: - onAborted is registered synchronously, before the handler can
+// await anything; - every write that may happen after an await is wrapped in cork(); - request
+// fields are copied synchronously (uWS invalidates HttpRequest when the handler returns); - bodies
+// stream with tryEnd + onWritable (known length) or write + onWritable (chunked), which is
 //   the backpressure contract of ResponseSink.write();
 // - a response is never touched after it was aborted or ended.
 // Limits of this uWS build (20.30) and what the adapter does about them (README.md has the evidence):

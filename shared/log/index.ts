@@ -1,4 +1,4 @@
-// pino JSON logs to stdout. main.ts builds the one logger and passes it down (STYLE.md).
+// pino JSON logs to stdout. main.ts builds the one logger and passes it down (docs/style.md).
 import { pino, destination, stdTimeFunctions, type Logger } from 'pino'
 
 export type { Logger }

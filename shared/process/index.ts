@@ -1,5 +1,6 @@
 // Process lifecycle shared by every tier's main.ts: command-line parsing, the `listening` line
-// (DESIGN §10), and SIGTERM/SIGINT draining. Only main.ts files call into this module.
+// (docs/architecture.md §10.2), and SIGTERM/SIGINT draining. Only main.ts files call into this
+// module.
 import type { Logger } from '../log/index.js'
 
 export interface CliArgs {
@@ -37,7 +38,8 @@ export function announceListening(tier: string, port: number, adminPort: number)
 
 /**
  * SIGTERM and SIGINT drain and exit 0; a second signal exits at once. Unhandled rejections are
- * programmer errors: log and crash so the supervisor restarts a clean process (STYLE.md "Errors").
+ * programmer errors: log and crash so the supervisor restarts a clean process (docs/style.md
+ * "Errors").
  */
 export function runUntilSignalled(log: Logger, close: () => Promise<void>): void {
   let isClosing = false

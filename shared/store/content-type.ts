@@ -1,5 +1,6 @@
-// Media types for the content namespace (DESIGN §2). The HLS type is the one RFC 8216 §4 names;
-// the CMAF segment type is the one registered for ISO BMFF segments (RFC 8216 §3.3 / ISO 23000-19).
+// Media types for the content namespace (docs/architecture.md §2). The HLS type is the one RFC 8216
+// §4 names; the CMAF segment type is the one registered for ISO BMFF segments (RFC 8216 §3.3 / ISO
+// 23000-19).
 const TYPES: Readonly<Record<string, string>> = {
   m3u8: 'application/vnd.apple.mpegurl',
   mpd: 'application/dash+xml',

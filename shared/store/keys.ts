@@ -11,8 +11,9 @@ const SEGMENT_CHAR = /^[A-Za-z0-9._-]$/
 const SEGMENT = /^[A-Za-z0-9._-]+$/
 
 /**
- * Store keys are content paths without the leading '/' (DESIGN §2): segments of [A-Za-z0-9._-]+,
- * no empty, '.' or '..' segments (so a key can never escape the store root), at most 1024 chars.
+ * Store keys are content paths without the leading '/' (docs/architecture.md §2): segments of
+ * [A-Za-z0-9._-]+, no empty, '.' or '..' segments (so a key can never escape the store root), at
+ * most 1024 chars.
  */
 export function validateStoreKey(key: string): void {
   if (typeof key !== 'string' || key.length === 0) throw new VcdnError('ERR_STORE_KEY', 'key is empty')

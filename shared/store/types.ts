@@ -3,7 +3,7 @@
 // interface and must pass the same contract suite (./test/contract.ts).
 
 export interface ObjectInfo {
-  /** Store key: the content path without its leading '/' (DESIGN §2). */
+  /** Store key: the content path without its leading '/' (docs/architecture.md §2). */
   key: string
   size: number
   /** Strong entity tag, quoted (RFC 9110 §8.8.3), e.g. "\"3f2a…\"". Changes when content is replaced. */

@@ -1,4 +1,4 @@
-// The playback token (DESIGN §3) and its wire format.
+// The playback token (docs/architecture.md §3) and its wire format.
 //
 //   token   = payload "." signature
 //   payload = base64url(JSON {"exp":…, "acl":…, "kid":…, ["ip":…], ["sid":…]})   (RFC 4648 §5, no padding)

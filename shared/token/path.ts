@@ -15,7 +15,7 @@ export interface SignedPathOptions {
   isBroadAllowed?: boolean
 }
 
-// One path segment under /v/: the video id (DESIGN of the content namespace: /v/{id}/…).
+// One path segment under /v/: the video id (docs/architecture.md §2: /v/{id}/…).
 const VIDEO_DIR_ACL = /^\/v\/[^/]+\/$/
 
 /** True when `acl` is one whole video directory, `/v/{id}/`: what a playback token should grant. */

@@ -30,7 +30,7 @@ export type ClientAddress = string | { readonly remoteAddress: string }
 const DEFAULT_MEMO_MAX = 10_000
 
 /**
- * Verifies playback tokens on the edge's hot path (DESIGN §3).
+ * Verifies playback tokens on the edge's hot path (docs/architecture.md §3).
  *
  * A token whose signature checked out is remembered (token → grant) in a bounded LRU owned by
  * this instance, so the segments of one playback session pay one HMAC in total. A memo hit still

@@ -13,7 +13,7 @@ export interface UpstreamClientOptions {
   bodyTimeoutMs?: number
   /** TCP connect timeout (default 3_000). */
   connectTimeoutMs?: number
-  /** Tier authentication header added to every request (DESIGN §4). */
+  /** Tier authentication header added to every request (docs/architecture.md §4). */
   secretHeader?: { name: string; value: string }
 }
 

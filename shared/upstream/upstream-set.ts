@@ -39,12 +39,12 @@ interface Member {
 }
 
 /**
- * Shield (or origin) selection for one tier (DESIGN §4): rendezvous hashing of the cache key over
- * the healthy members, passive health (connect/timeout errors count as failures, 5xx answers do not;
- * `failThreshold` in a row marks a member down) and active probes (`start()`): every member is
- * probed each interval; a down one only when its backoff (interval, doubling, capped) has passed,
- * and one 2xx probe brings it back. All member state is owned by this instance and mutated only
- * on the event loop, so no locking is needed.
+ * Shield (or origin) selection for one tier (docs/architecture.md §4): rendezvous hashing of the
+ * cache key over the healthy members, passive health (connect/timeout errors count as failures, 5xx
+ * answers do not; `failThreshold` in a row marks a member down) and active probes (`start()`):
+ * every member is probed each interval; a down one only when its backoff (interval, doubling,
+ * capped) has passed, and one 2xx probe brings it back. All member state is owned by this instance
+ * and mutated only on the event loop, so no locking is needed.
  */
 export class UpstreamSet {
   readonly #members: Member[]

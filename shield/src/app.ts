@@ -1,7 +1,7 @@
-// The shield: a mid-tier cache in front of the origin that serves edges only (DESIGN §1, §4).
-// Its front door is the tier secret (switched off by `requireTierSecret: false` on a trusted network,
-// where a shield with `paths: ["/"]` is a reverse proxy cache in front of any origin); everything
-// else is the shared cache tier.
+// The shield: a mid-tier cache in front of the origin that serves edges only (docs/architecture.md
+// §1, §4). Its front door is the tier secret (switched off by `requireTierSecret: false` on a
+// trusted network, where a shield with `paths: ["/"]` is a reverse proxy cache in front of any
+// origin); everything else is the shared cache tier.
 import { buildCacheTier, TIER_SECRET_HEADER, type CacheTier } from '../../shared/cache-tier/index.js'
 import { secretEquals, sendError } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'

@@ -1,7 +1,7 @@
 import { loadConfig, type LoadOptions, type Schema } from '../../shared/config/index.js'
 
 // The transcoder has no public listener: only the admin one (metrics, health). It needs nothing
-// but the origin's URL and a worker credential (DESIGN §8).
+// but the origin's URL and a worker credential (docs/architecture.md §8).
 export const transcoderSchema = {
   admin: {
     host: { type: 'string', default: '127.0.0.1', doc: 'admin listener address (metrics, health)' },

@@ -1,7 +1,7 @@
 import { isVcdnError, VcdnError } from '../../shared/errors/index.js'
 
 // A job that failed with one of these will fail the same way every time: the queue should
-// dead-letter it at once instead of burning its retries (DESIGN §7 "Jobs").
+// dead-letter it at once instead of burning its retries (docs/architecture.md §7.3).
 const PERMANENT = new Set(['ERR_TRANSCODE_NOT_VIDEO', 'ERR_TRANSCODE_CORRUPT', 'ERR_TRANSCODE_INVALID_OUTPUT'])
 
 /**

@@ -143,7 +143,7 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
     ['-hls_time', String(SEGMENT_S)],
     ['-hls_playlist_type', 'vod'],
     ['-hls_flags', 'independent_segments'],
-    // Segment numbering starts at 1 (DESIGN §2: seg_00001.m4s).
+    // Segment numbering starts at 1 (docs/architecture.md §2: seg_00001.m4s).
     ['-start_number', '1'],
     ['-hls_segment_filename', `${job.outDir}/%v/seg_%05d.m4s`],
     // With several variants the muxer appends _<index> (init_0.mp4); the pipeline renames it.

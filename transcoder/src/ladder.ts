@@ -1,5 +1,5 @@
-// The bitrate ladder (DESIGN §8). Each rung is a bounding box (long × short side) that applies to
-// either orientation, with the bit rate that caps its CRF encode.
+// The bitrate ladder (docs/architecture.md §8). Each rung is a bounding box (long × short side)
+// that applies to either orientation, with the bit rate that caps its CRF encode.
 
 export interface LadderRung {
   readonly name: string

@@ -1,6 +1,6 @@
-// The worker side of the origin's embedded job queue (DESIGN §7, §9): claim, heartbeat, source
-// download, output upload, complete, fail — over HTTP with a worker JWT, so a fleet can run on
-// other machines. The Kafka bus will implement the same JobSource.
+// The worker side of the origin's embedded job queue (docs/architecture.md §7.3, §9): claim,
+// heartbeat, source download, output upload, complete, fail — over HTTP with a worker JWT, so a
+// fleet can run on other machines. The Kafka bus will implement the same JobSource.
 import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'

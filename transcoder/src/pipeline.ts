@@ -57,7 +57,7 @@ export interface TranscodeResult {
   /**
    * In publishing order: init and media segments, then media playlists, thumbnails, manifest.mpd
    * and master.m3u8 last — a player that can fetch the master can fetch everything it names
-   * (DESIGN §7: the master is written last, then the video is marked ready).
+   * (docs/architecture.md §7.3: the master is written last, then the video is marked ready).
    */
   readonly outputs: readonly TranscodeOutput[]
   /** The job's own directory inside workDir (the caller removes it after publishing). */
@@ -259,8 +259,9 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
 }
 
 /**
- * ffmpeg names a variant's init segment init_<index>.mp4 when there are several variants; DESIGN
- * §2 wants init.mp4. Rename it and rewrite the media playlist with exactly the tags we publish.
+ * ffmpeg names a variant's init segment init_<index>.mp4 when there are several variants;
+ * docs/architecture.md §2 wants init.mp4. Rename it and rewrite the media playlist with exactly the
+ * tags we publish.
  */
 async function normaliseRendition(dir: string, name: string): Promise<string> {
   const files = await readdir(dir).catch(() => [] as string[])

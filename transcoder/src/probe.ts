@@ -1,5 +1,5 @@
-// ffprobe first (DESIGN §8): a source that is not a decodable video fails here with a coded,
-// non-retryable error, before any expensive work starts.
+// ffprobe first (docs/architecture.md §8): a source that is not a decodable video fails here with a
+// coded, non-retryable error, before any expensive work starts.
 import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
 import { VcdnError } from '../../shared/errors/index.js'

@@ -1,6 +1,7 @@
-// Poster, sprite sheets and a WebVTT thumbnail track (DESIGN §2 `thumbs/`). Sprites are cut from
-// the lowest rung (already small, cheap to decode, streamed to ffmpeg as init + segments); the
-// poster is one frame of the source, seeked to directly, so it is sharp and costs one GOP decode.
+// Poster, sprite sheets and a WebVTT thumbnail track (docs/architecture.md §2 `thumbs/`). Sprites
+// are cut from the lowest rung (already small, cheap to decode, streamed to ffmpeg as init +
+// segments); the poster is one frame of the source, seeked to directly, so it is sharp and costs
+// one GOP decode.
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runFfmpeg } from './run-ffmpeg.js'

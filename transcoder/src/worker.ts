@@ -1,6 +1,6 @@
 // The worker loop: claim a job, download its source, run the pipeline while renewing the lease,
-// publish the outputs in order (master playlist last), then report. A worker that dies simply
-// stops renewing: its lease expires and another worker runs the job again (DESIGN §7).
+// publish the outputs in order (master playlist last), then report. A worker that dies simply stops
+// renewing: its lease expires and another worker runs the job again (docs/architecture.md §7.3).
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isVcdnError } from '../../shared/errors/index.js'

@@ -1,4 +1,5 @@
-// Playback tokens at the edge (DESIGN §3): every refusal is a coded 403 and never leaks the secret.
+// Playback tokens at the edge (docs/architecture.md §3): every refusal is a coded 403 and never
+// leaks the secret.
 import t, { type Test } from 'tap'
 import { signToken } from '../../../shared/token/index.js'
 import { waitFor } from '../../../shared/testing/index.js'

@@ -1,7 +1,7 @@
-// Worker endpoints of the embedded job bus (DESIGN §7, §8): transcoders claim jobs, heartbeat,
-// download the source, upload outputs into the store and report completion or failure. Bearer JWT
-// with role `worker` (or admin). Source and output access require holding the job's lease, and a
-// lease belongs to the credential that claimed it (see leaseHolder).
+// Worker endpoints of the embedded job bus (docs/architecture.md §7.3, §8): transcoders claim jobs,
+// heartbeat, download the source, upload outputs into the store and report completion or failure.
+// Bearer JWT with role `worker` (or admin). Source and output access require holding the job's
+// lease, and a lease belongs to the credential that claimed it (see leaseHolder).
 import type { Job } from '../../../shared/bus/index.js'
 import { ERRORS, isVcdnError, VcdnError } from '../../../shared/errors/index.js'
 import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../../../shared/http/index.js'
@@ -165,7 +165,8 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       deps.queue.completeSync(jobId, workerId, result)
       if (deps.meta.getVideo(before.videoId) !== null) deps.meta.markReady(before.videoId, result, deps.now())
     })()
-    // DESIGN §2: VOD playlists are cacheable; a reprocessed video's must not be served stale.
+    // docs/architecture.md §2: VOD playlists are cacheable; a reprocessed video's must not be
+    // served stale.
     const purge = isReprocess ? await deps.purger.purge(`/v/${before.videoId}/`) : null
     sendJson(res, 200, {
       ok: true,

@@ -1,5 +1,5 @@
 // Node registry and purge fan-out: shields and edges register their admin URL with the tier
-// secret; admins list nodes and purge a prefix everywhere (DESIGN §7, §9).
+// secret; admins list nodes and purge a prefix everywhere (docs/architecture.md §7.4, §9).
 import { TIER_SECRET_HEADER } from '../../../shared/config/index.js'
 import { VcdnError } from '../../../shared/errors/index.js'
 import { secretEquals, sendJson } from '../../../shared/http/index.js'

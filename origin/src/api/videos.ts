@@ -84,7 +84,7 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     const p = principal(req, deps, ['uploader', 'admin'])
     const video = ownedVideo(p, params['id'], deps)
     // Row first: from here on workers get ERR_JOB_NOT_FOUND and nobody can read the video; then
-    // the bytes; then the caches (DESIGN §2: playlists are purged on delete).
+    // the bytes; then the caches (docs/architecture.md §2: playlists are purged on delete).
     await deps.uploads.removeFilesOfVideo(video.id)
     deps.meta.deleteVideo(video.id)
     const removedObjects =
