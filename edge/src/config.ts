@@ -7,7 +7,7 @@ import {
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
-import { cacheTierSchema, pathsProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
+import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const edgeSchema = {
   ...commonSchema,
@@ -42,7 +42,7 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
 
 export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {
   const config = loadConfig<EdgeConfig>(edgeSchema, opts)
-  const problems: string[] = pathsProblems(config.paths)
+  const problems: string[] = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
   if (config.shields.length === 0 && config.origin === '') problems.push('shields or origin must be set')
   if (config.requireToken && Object.keys(config.signingKeys).length === 0) {
     problems.push('signingKeys must name at least one key when requireToken is true')

@@ -39,6 +39,9 @@ export interface CacheTierConfig {
     negativeTtlMs: number
     /** Unset: playlists without explicit freshness get RFC 9111 §4.2.2 heuristics only. */
     playlistTtlMs?: number | undefined
+    /** What the query string adds to the key and the upstream request: all, none, or queryParams. */
+    query: 'keep' | 'ignore' | 'list'
+    queryParams: readonly string[]
   }
   upstream: {
     connections: number
@@ -97,6 +100,18 @@ export function pathsProblems(paths: readonly string[], at = 'paths'): string[] 
     }
   })
   return problems
+}
+
+/** The problems with `cache.query` / `cache.queryParams` (empty when none). */
+export function queryProblems(cache: Pick<CacheTierConfig['cache'], 'query' | 'queryParams'>): string[] {
+  if (cache.query !== 'list') return []
+  if (cache.queryParams.length === 0)
+    return ['cache.queryParams must name at least one parameter when cache.query is "list"']
+  return cache.queryParams.flatMap((name, i) =>
+    name.length === 0 || /[&=#\s]/.test(name)
+      ? [`cache.queryParams[${i}] must be a parameter name without &, =, # or spaces (got ${JSON.stringify(name)})`]
+      : [],
+  )
 }
 
 /** Whether `key` starts with one of `paths` (a short list, scanned in order). */
@@ -254,6 +269,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     defaultTtlMs: config.cache.playlistTtlMs === undefined ? {} : { playlist: config.cache.playlistTtlMs },
     fetch: (key, init) => upstreams.request(key, init),
     passUnsafeMethods: isPassing,
+    query: config.cache.query === 'list' ? config.cache.queryParams : config.cache.query,
     log,
     ...(opts.now ? { now: opts.now } : {}),
   })
@@ -436,6 +452,17 @@ export const cacheTierSchema = {
       min: 0,
       unit: 'ms',
       doc: 'freshness of playlists when upstream states none (unset: RFC 9111 heuristics only)',
+    },
+    query: {
+      type: 'string',
+      default: 'keep',
+      oneOf: ['keep', 'ignore', 'list'],
+      doc: 'query string in the cache key and the upstream request: keep all (RFC 9111 §2), ignore, or list (only cache.queryParams); token and CMCD are always removed',
+    },
+    queryParams: {
+      type: 'string[]',
+      default: [],
+      doc: 'with cache.query "list": the query parameters kept in the key and sent upstream',
     },
   },
   upstream: {

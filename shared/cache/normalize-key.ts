@@ -53,15 +53,21 @@ export function normalizeKey(rawPath: string): string {
 /**
  * What the query string contributes to the cache key (and so to the upstream request, which asks
  * for the key): 'keep' (the default: every parameter, in the order received), 'ignore' (none), or
- * an allow-list of parameter names. `token` (the edge's playback token) is always removed.
+ * an allow-list of parameter names. `token` (the edge's playback token) and `CMCD` are always
+ * removed (see ALWAYS_REMOVED).
  */
 export type QueryPolicy = 'keep' | 'ignore' | readonly string[]
 
 /** Longest query string accepted (bytes); the key stays a bounded SQLite primary key. */
 export const MAX_QUERY_BYTES = 1024
 
-/** Query parameters never part of a key nor sent upstream: the edge's playback token. */
-const ALWAYS_REMOVED = 'token'
+/**
+ * Query parameters never part of a key nor sent upstream: the edge's playback token, and `CMCD`
+ * (CTA-5004 Common Media Client Data: per-request player state such as buffer length and session
+ * id, which never selects content; kept, every hls.js/dash.js request with CMCD in query mode would
+ * be a key of its own, and a miss).
+ */
+const ALWAYS_REMOVED: ReadonlySet<string> = new Set(['token', 'CMCD'])
 
 function paramName(param: string): string {
   const eq = param.indexOf('=')
@@ -96,7 +102,7 @@ export function cacheKey(rawPath: string, rawQuery: string, policy: QueryPolicy)
   for (const param of rawQuery.split('&')) {
     if (param.length === 0) continue
     const name = paramName(param)
-    if (name === ALWAYS_REMOVED) continue
+    if (ALWAYS_REMOVED.has(name)) continue
     if (policy !== 'keep' && !policy.includes(name)) continue
     kept.push(param)
   }

@@ -7,7 +7,7 @@ import {
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
-import { cacheTierSchema, pathsProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
+import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const shieldSchema = {
   ...commonSchema,
@@ -41,7 +41,7 @@ export interface ShieldConfig extends CommonConfig, CacheTierConfig {
 
 export function loadShieldConfig(opts: LoadOptions): ShieldConfig {
   const config = loadConfig<ShieldConfig>(shieldSchema, opts)
-  const problems = pathsProblems(config.paths)
+  const problems = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
   if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return config
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { EXAMPLE_SECRETS_ENV, ROOT } from '../../shared/testing/index.js'
-import { loadShieldConfig } from '../src/config.js'
+import { loadShieldConfig, type ShieldConfig } from '../src/config.js'
 
 // Long enough for any secret-strength rule: the tests below are about paths and tier auth.
 const SECRET = 'config-test-secret-0123456789abcdef'
@@ -51,4 +51,18 @@ t.test('shield paths that are not path prefixes are refused, each named', async 
   t.throws(() => load(['/v/', '/a?b']), /paths\[1\] must be printable ASCII without \?/)
   t.throws(() => load(['/a b/']), /paths\[0\] must be printable ASCII/)
   t.throws(() => load('/v/'), /paths must be an array of strings/)
+})
+
+t.test('cache.query: keep by default, ignore, or a list of parameters that must not be empty', async (t) => {
+  const load = (cache: Record<string, unknown>): ShieldConfig =>
+    loadShieldConfig({
+      overrides: { tierSecret: SECRET, cache: { dir: '/tmp/x', ...cache }, upstreams: ['http://o'] },
+      env: {},
+    })
+  t.equal(load({}).cache.query, 'keep')
+  t.equal(load({ query: 'ignore' }).cache.query, 'ignore')
+  t.same(load({ query: 'list', queryParams: ['quality'] }).cache.queryParams, ['quality'])
+  t.throws(() => load({ query: 'sometimes' }), /cache\.query/)
+  t.throws(() => load({ query: 'list' }), /cache\.queryParams must name at least one parameter/)
+  t.throws(() => load({ query: 'list', queryParams: ['a=b'] }), /cache\.queryParams\[0\] must be a parameter name/)
 })

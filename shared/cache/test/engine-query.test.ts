@@ -33,6 +33,11 @@ const ROWS: Row[] = [
     upstreamKeys: [`${PATH}?a=1`],
   },
   {
+    name: 'CMCD (player state, CTA-5004) is removed from the key and from the upstream request',
+    requests: ['CMCD=bl%3D21300%2Cbr%3D3200%2Csid%3D%22a%22&a=1', 'a=1&CMCD=bl%3D9000%2Csid%3D%22b%22'],
+    upstreamKeys: [`${PATH}?a=1`],
+  },
+  {
     name: 'query "ignore" drops the query string from the key and the upstream request',
     query: 'ignore',
     requests: ['a=1', 'a=2'],

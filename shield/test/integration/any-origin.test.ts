@@ -13,10 +13,12 @@ t.test('a shield in front of any origin', async (t) => {
   const origin = new ScriptedOrigin()
   origin.static('/assets/app.js', BODY, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' })
   origin.static('/v/any/720p/0.m4s', BODY, { 'content-type': 'video/iso.segment', 'cache-control': 'max-age=3600' })
-  origin.routes.set('/assets/echo.js', (req, res) => {
-    const query = new URL(req.url ?? '/', 'http://x').search
-    res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' }).end(`query ${query}`)
-  })
+  for (const path of ['/assets/echo.js', '/assets/list.js']) {
+    origin.routes.set(path, (req, res) => {
+      const query = new URL(req.url ?? '/', 'http://x').search
+      res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' }).end(`query ${query}`)
+    })
+  }
   origin.routes.set('/assets/hello.txt', (req, res) => {
     const lang = req.headers['accept-language'] ?? 'none'
     res
@@ -74,6 +76,24 @@ t.test('a shield in front of any origin', async (t) => {
     t.equal(await get('?a=1'), 'query ?a=1')
     t.equal(await get(''), 'query ', 'no query is yet another')
     t.equal(origin.count('/assets/echo.js'), 3, 'the repeated ?a=1 was a hit')
+  })
+
+  t.test('cache.query "list" keeps only the named parameters in the key and the upstream request', async (t) => {
+    const shield = await start(
+      { paths: ['/'], requireTierSecret: false, cache: { dir: `${tmp.dir}/qlist`, query: 'list', queryParams: ['q'] } },
+      'qlist',
+    )
+    t.teardown(() => shield.stop())
+    const before = origin.count('/assets/list.js')
+    const get = async (query: string): Promise<string> => {
+      const r = await fetch(`${shield.url}/assets/list.js${query}`)
+      t.equal(r.status, 200)
+      return r.text()
+    }
+    t.equal(await get('?q=1&session=a'), 'query ?q=1', 'only q reaches the origin')
+    t.equal(await get('?session=b&q=1&CMCD=bl%3D100'), 'query ?q=1', 'other parameters do not make another object')
+    t.equal(await get('?q=2'), 'query ?q=2')
+    t.equal(origin.count('/assets/list.js') - before, 2, 'one origin request per kept q')
   })
 
   t.test('request headers reach the origin and a Vary response is stored per variant', async (t) => {
