@@ -106,7 +106,7 @@ export class DiskIndex {
   readonly #firstInRange: Database.Statement<[string, string], IndexRow>
   readonly #deleteRange: Database.Statement<[string, string]>
   readonly #all: Database.Statement<[], FileRef>
-  readonly #touchMany: (keys: readonly string[], now: number) => void
+  readonly #touchMany: (entries: readonly (readonly [string, number])[]) => void
   readonly #deleteMany: (keys: readonly string[]) => void
   readonly #replace: (row: IndexRow) => FileRef | undefined
 
@@ -162,8 +162,8 @@ export class DiskIndex {
     this.#firstInRange = this.#db.prepare('SELECT * FROM objects WHERE key >= ? AND key < ? LIMIT 1')
     this.#deleteRange = this.#db.prepare('DELETE FROM objects WHERE key >= ? AND key < ?')
     this.#all = this.#db.prepare('SELECT key, file, size FROM objects')
-    this.#touchMany = this.#db.transaction((keys: readonly string[], now: number) => {
-      for (const key of keys) this.#touch.run(now, key)
+    this.#touchMany = this.#db.transaction((entries: readonly (readonly [string, number])[]) => {
+      for (const [key, lastAccess] of entries) this.#touch.run(lastAccess, key)
     })
     this.#deleteMany = this.#db.transaction((keys: readonly string[]) => {
       for (const key of keys) this.#delete.run(key)
@@ -206,8 +206,8 @@ export class DiskIndex {
     if (keys.length > 0) this.#write(() => this.#deleteMany(keys))
   }
 
-  touchMany(keys: readonly string[], now: number): void {
-    if (keys.length > 0) this.#write(() => this.#touchMany(keys, now))
+  touchMany(entries: readonly (readonly [string, number])[]): void {
+    if (entries.length > 0) this.#write(() => this.#touchMany(entries))
   }
 
   refresh(

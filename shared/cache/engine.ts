@@ -204,8 +204,9 @@ export class CacheEngine {
   readonly #varySpecs = new Map<string, readonly string[]>()
   /** The key a fill's answer is stored under (its variant), null for `Vary: *`; set at its head. */
   readonly #fillStoreKeys = new WeakMap<Fill, string | null>()
-  /** Keys served since the last flush; written to last_access in one transaction (batched). */
-  readonly #touched = new Set<string>()
+  /** Keys served since the last flush, with the access stamp of their latest use; written to
+   * last_access in one transaction (batched). */
+  readonly #touched = new Map<string, number>()
   /** The last last_access stamp handed out (see #accessStamp). */
   #lastAccessStamp = 0
   readonly #counters = zeroCounters()
@@ -1309,7 +1310,7 @@ export class CacheEngine {
    */
   #touch(obj: StoredObject): void {
     if (obj.file === null) return
-    this.#touched.add(obj.key)
+    this.#touched.set(obj.key, this.#accessStamp())
     if (this.#touched.size >= TOUCH_BATCH_MAX) this.#flushTouches()
   }
 
@@ -1325,10 +1326,12 @@ export class CacheEngine {
 
   #flushTouches(): void {
     if (this.#touched.size === 0 || this.#isClosed) return
-    const keys = [...this.#touched]
+    const entries = [...this.#touched]
     this.#touched.clear()
     try {
-      this.#index.touchMany(keys, this.#accessStamp())
+      // Each key keeps the stamp of when it was read, not of the flush: an object read before
+      // others were stored stays older than they are.
+      this.#index.touchMany(entries)
     } catch (err) {
       this.#o.log.error({ err }, 'cache access-time flush failed')
     }
