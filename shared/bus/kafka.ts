@@ -329,20 +329,55 @@ export class KafkaJobBus implements JobBus {
       return
     }
     this.#track(key, m.offset, false)
+    const mine = this.#deliveries.get(msg.id)
+    if (mine !== undefined) {
+      // Leased here before a rebalance took its partition away, and the partition came back:
+      // the lease stands, and the offset is ours to commit again.
+      Object.assign(mine, { topic: m.topic, partition: m.partition, offset: m.offset, isRevoked: false })
+      return
+    }
     // Redelivered after its member died mid-job: the shared state may know of more claims than
     // the message, which was produced before them.
     if (existing !== null && existing.attempt > msg.attempt) msg.attempt = existing.attempt
+    // Or its partition moved while another member's worker runs it: that lease is honoured until
+    // it expires (the shared state says when), so the job does not run twice at once.
+    const isHeldElsewhere =
+      existing?.status === 'leased' && existing.workerId !== null && existing.leaseUntilMs !== null
     const delivery: Delivery = {
       msg,
       topic: m.topic,
       partition: m.partition,
       offset: m.offset,
-      workerId: null,
-      leaseUntilMs: null,
+      workerId: isHeldElsewhere ? existing.workerId : null,
+      leaseUntilMs: isHeldElsewhere ? existing.leaseUntilMs : null,
       isRevoked: false,
     }
     this.#deliveries.set(msg.id, delivery)
-    this.#state.put(this.#toJob(delivery, existing))
+    if (!isHeldElsewhere) this.#state.put(this.#toJob(delivery, existing))
+  }
+
+  /**
+   * Brings the buffer in line with the shared state: a job another member settled is settled here
+   * too (its offset committed), and a lease another member renewed is renewed here.
+   */
+  #syncWithState(): void {
+    for (const d of [...this.#deliveries.values()]) {
+      const st = this.#state.get(d.msg.id)
+      if (st === null) continue
+      if (st.status === 'done' || st.status === 'failed') {
+        this.#settle(d)
+        continue
+      }
+      if (
+        st.status === 'leased' &&
+        d.workerId !== null &&
+        st.workerId === d.workerId &&
+        st.leaseUntilMs !== null &&
+        (d.leaseUntilMs === null || st.leaseUntilMs > d.leaseUntilMs)
+      ) {
+        d.leaseUntilMs = st.leaseUntilMs
+      }
+    }
   }
 
   #track(key: string, offset: number, isSettled: boolean): void {
@@ -510,6 +545,7 @@ export class KafkaJobBus implements JobBus {
     await this.#readUpToDate()
     return this.#run(async () => {
       const now = this.#now()
+      this.#syncWithState()
       // A lease that expired on the last attempt: the worker died every time; stop retrying.
       // Or a redelivered job whose last attempt died with its member.
       for (const d of [...this.#deliveries.values()]) {

@@ -87,8 +87,11 @@ t.test('an unfinished job is not committed: the next group member runs it again'
 
   const second = await connectKafkaJobBus(busOptions(prefix, { now: clock.now, state }))
   t.teardown(() => second.close())
+  t.equal(await second.claim('w2', LEASE_MS), null, 'the dead worker’s lease is honoured until it ends')
+  clock.advance(LEASE_MS + 1)
   const again = await second.claim('w2', LEASE_MS)
   t.equal(again?.id, job.id, 'the job whose offset was never committed comes back')
+  t.equal(again?.attempt, 2)
   t.same(again?.payload, { n: 1 })
   t.equal(await second.claim('w2', LEASE_MS), null, 'the completed job does not')
   await second.complete(job.id, 'w2', {})
@@ -98,15 +101,19 @@ t.test('an unfinished job is not committed: the next group member runs it again'
 t.test('a job whose member died on its last attempt is dead-lettered by the next member', async (t) => {
   const prefix = uniquePrefix()
   const state = memoryJobStateStore()
-  const first = await connectKafkaJobBus(busOptions(prefix, { state, maxAttempts: 1 }))
+  const clock = fakeClock()
+  const first = await connectKafkaJobBus(busOptions(prefix, { state, now: clock.now, maxAttempts: 1 }))
   const job = await first.enqueue('transcode', 'vidX', {})
   t.equal((await first.claim('w1', LEASE_MS))?.attempt, 1)
   await first.close() // dies mid-job on its only attempt
   const exhausted: string[] = []
   const second = await connectKafkaJobBus(
-    busOptions(prefix, { state, maxAttempts: 1, onLeaseExhausted: (j) => exhausted.push(j.id) }),
+    busOptions(prefix, { state, now: clock.now, maxAttempts: 1, onLeaseExhausted: (j) => exhausted.push(j.id) }),
   )
   t.teardown(() => second.close())
+  t.equal(await second.claim('w2', LEASE_MS), null, 'still leased')
+  t.same(exhausted, [])
+  clock.advance(LEASE_MS + 1)
   t.equal(await second.claim('w2', LEASE_MS), null, 'not run a second time')
   t.equal((await second.get(job.id))?.status, 'failed')
   t.equal((await second.get(job.id))?.lastError?.code, 'ERR_JOB_LEASE_EXPIRED')
@@ -130,6 +137,35 @@ t.test('offsets are committed once jobs complete: a member with no shared state 
   const second = await connectKafkaJobBus(busOptions(prefix, { state: memoryJobStateStore() }))
   t.teardown(() => second.close())
   t.equal(await second.claim('w2', LEASE_MS), null)
+})
+
+t.test('two members of one group split the partitions and never run a job twice', async (t) => {
+  const prefix = uniquePrefix()
+  const state = memoryJobStateStore()
+  const a = await connectKafkaJobBus(busOptions(prefix, { state, partitions: 4 }))
+  t.teardown(() => a.close())
+  const ids = new Set<string>()
+  for (let i = 0; i < 16; i++) ids.add((await a.enqueue('transcode', `video-${i}`, { i })).id)
+  // A joins alone and buffers everything; B's arrival revokes half of A's partitions.
+  const b = await connectKafkaJobBus(busOptions(prefix, { state, partitions: 4 }))
+  t.teardown(() => b.close())
+  const byMember = { a: [] as string[], b: [] as string[] }
+  const drain = async (bus: typeof a, name: 'a' | 'b'): Promise<void> => {
+    for (;;) {
+      const job = await bus.claim(`${name}-worker`, LEASE_MS)
+      if (job === null) return
+      byMember[name].push(job.id)
+      await bus.complete(job.id, `${name}-worker`, {})
+    }
+  }
+  await Promise.all([drain(a, 'a'), drain(b, 'b')])
+  const all = [...byMember.a, ...byMember.b]
+  t.equal(all.length, 16, 'every job ran')
+  t.equal(new Set(all).size, 16, 'none ran twice')
+  t.ok(
+    byMember.a.length > 0 && byMember.b.length > 0,
+    `both members worked (${byMember.a.length} + ${byMember.b.length})`,
+  )
 })
 
 t.test('a retryable failure goes through the retry topic, a final one to the dead-letter topic', async (t) => {
