@@ -135,6 +135,8 @@ export class KafkaJobBus implements JobBus {
   readonly #uncommitted = new Map<string, { offset: number; isSettled: boolean }[]>()
   /** Per assigned partition: the next offset the loop will read (known once read or looked up). */
   readonly #next = new Map<string, number>()
+  /** Per partition: the offset to commit that the broker has not acknowledged yet. */
+  readonly #commitDue = new Map<string, Kafka.TopicPartitionOffset>()
   #isAssigned = false
   #isClosed = false
   #loop: Promise<void> = Promise.resolve()
@@ -299,6 +301,7 @@ export class KafkaJobBus implements JobBus {
       for (const { topic, partition } of assignment) {
         const key = tpKey(topic, partition)
         this.#uncommitted.delete(key)
+        this.#commitDue.delete(key)
         this.#next.delete(key)
         for (const [id, d] of this.#deliveries) {
           if (d.topic !== topic || d.partition !== partition) continue
@@ -422,7 +425,28 @@ export class KafkaJobBus implements JobBus {
     const last = list[n - 1]?.offset ?? 0
     list.splice(0, n)
     // The committed offset is the next one to read (Kafka's convention).
-    this.#consumer.commitSync({ topic: d.topic, partition: d.partition, offset: last + 1 })
+    this.#commitDue.set(key, { topic: d.topic, partition: d.partition, offset: last + 1 })
+    this.#commitDueOffsets()
+  }
+
+  /**
+   * Commits what is due. A commit that fails (the broker is restarting, the group rebalancing)
+   * stays due and is tried again on the next settle or claim; the job's state is already written,
+   * so a redelivery in between is recognised as settled and skipped.
+   */
+  #commitDueOffsets(): void {
+    for (const [key, tpo] of this.#commitDue) {
+      if (!this.#uncommitted.has(key)) {
+        this.#commitDue.delete(key) // revoked meanwhile: no longer ours to commit
+        continue
+      }
+      try {
+        this.#consumer.commitSync(tpo)
+        this.#commitDue.delete(key)
+      } catch {
+        return
+      }
+    }
   }
 
   #run<T>(fn: () => Promise<T>): Promise<T> {
@@ -546,6 +570,7 @@ export class KafkaJobBus implements JobBus {
     return this.#run(async () => {
       const now = this.#now()
       this.#syncWithState()
+      this.#commitDueOffsets()
       // A lease that expired on the last attempt: the worker died every time; stop retrying.
       // Or a redelivered job whose last attempt died with its member.
       for (const d of [...this.#deliveries.values()]) {
@@ -659,6 +684,7 @@ export class KafkaJobBus implements JobBus {
     if (this.#isClosed) return
     this.#isClosed = true
     await this.#loop
+    if (this.#consumer.isConnected()) this.#commitDueOffsets() // a last try before leaving the group
     for (const w of this.#waiters) w()
     this.#waiters = []
     await Promise.all([

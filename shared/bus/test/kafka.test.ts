@@ -212,6 +212,36 @@ t.test('jobs are keyed by video id: one video stays in one partition', async (t)
   t.equal(partitionsOf('odd').size, 1)
 })
 
+t.test('a broker restarted mid-run loses no job and runs none twice', async (t) => {
+  const prefix = uniquePrefix()
+  const clock = fakeClock()
+  const bus = await connectKafkaJobBus(busOptions(prefix, { now: clock.now }))
+  const ids = new Set<string>()
+  for (let i = 0; i < 6; i++) ids.add((await bus.enqueue('transcode', `video-${i}`, { i })).id)
+  const before = [await bus.claim('w1', LEASE_MS), await bus.claim('w2', LEASE_MS)]
+  await broker.restart() // a clean stop and start: same ports, same log dir
+  t.comment(`broker back in ${Math.round(broker.startMs)} ms`)
+  const completed: string[] = []
+  for (const job of before) {
+    if (job === null) continue
+    await bus.complete(job.id, job.workerId ?? '', {})
+    completed.push(job.id)
+  }
+  for (;;) {
+    const job = await bus.claim('w3', LEASE_MS)
+    if (job === null) break
+    await bus.complete(job.id, 'w3', {})
+    completed.push(job.id)
+  }
+  t.equal(completed.length, 6, 'every job ran to completion')
+  t.same(new Set(completed), ids, 'each once')
+  await bus.close()
+  // A member with an empty state store: only the committed offsets keep it from rerunning them.
+  const fresh = await connectKafkaJobBus(busOptions(prefix, { state: memoryJobStateStore() }))
+  t.teardown(() => fresh.close())
+  t.equal(await fresh.claim('w4', LEASE_MS), null, 'every offset was committed after the restart')
+})
+
 t.test('a broker that is down is a coded error at connect, not a hang', async (t) => {
   const bus = connectKafkaJobBus({ brokers: '127.0.0.1:1', topicPrefix: uniquePrefix(), timeoutMs: 3000 })
   await t.rejects(bus, { code: 'ERR_JOB_BUS_UNAVAILABLE' })
