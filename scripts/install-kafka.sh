@@ -18,8 +18,13 @@ echo "install-kafka: fetching the broker's jars from Maven Central"
 rm -rf "$dest/libs.tmp"
 mkdir -p "$dest"
 # The Maven repository stays inside the cache too, so nothing outside the clone is relied on.
-mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$pom" -Dmaven.repo.local="$PWD/$dest/m2" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$PWD/$dest/libs.tmp"
+# Maven's own output goes to a log, shown only when it fails.
+if ! mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$pom" -Dmaven.repo.local="$PWD/$dest/m2" \
+  dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$PWD/$dest/libs.tmp" >"$dest/mvn.log" 2>&1; then
+  cat "$dest/mvn.log" >&2
+  echo "install-kafka: mvn failed (log above)" >&2
+  exit 1
+fi
 rm -rf "$dest/libs"
 mv "$dest/libs.tmp" "$dest/libs"
 echo "$want" >"$stamp"
