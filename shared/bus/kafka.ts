@@ -174,9 +174,9 @@ export class KafkaJobBus implements JobBus {
         'group.id': groupId,
         'enable.auto.commit': false,
         'enable.auto.offset.store': false,
-        // The broker answers one connection's requests in order, so the watermark query every
-        // claim() makes waits behind the pending long-poll fetch: keep that short (default 500 ms).
-        'fetch.wait.max.ms': 50,
+        // How long an idle long-poll fetch waits at the broker: also how late a claim() that
+        // waits for a just-enqueued job may see it (default 500 ms).
+        'fetch.wait.max.ms': 100,
         rebalance_cb: (err: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]) => this.#rebalance(err, assignment),
       },
       { 'auto.offset.reset': 'earliest' },
@@ -482,7 +482,9 @@ export class KafkaJobBus implements JobBus {
           `watermarks of ${topic}/${partition}`,
           this.#timeoutMs,
           new Promise<{ low: number; high: number }>((res, rej) => {
-            this.#consumer.queryWatermarkOffsets(topic, partition, this.#timeoutMs, (err, w) =>
+            // Asked through the producer's connection: the broker answers one connection's requests
+            // in order, and on the consumer's this query would wait behind the pending long-poll fetch.
+            this.#producer.queryWatermarkOffsets(topic, partition, this.#timeoutMs, (err, w) =>
               err ? rej(unavailable('query watermarks', err)) : res({ low: w.lowOffset, high: w.highOffset }),
             )
           }),
