@@ -2,13 +2,17 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup deps system build run test check lint format bench clean
+.PHONY: setup deps system kafka build run test check lint format bench clean
 
-## setup: system packages (ffmpeg, nginx for the benchmarks), npm packages, build
-setup: system deps build
+## setup: system packages (ffmpeg, nginx for the benchmarks), the Kafka broker's jars (the tests run
+## a real broker), npm packages, build
+setup: system kafka deps build
 
 system:
 	@bash scripts/install-system.sh
+
+kafka:
+	@bash scripts/install-kafka.sh
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json

@@ -64,6 +64,7 @@ export const ERRORS = {
   ERR_JOB_NOT_FOUND: { status: 404, message: 'job not found' },
   ERR_JOB_LEASE_LOST: { status: 409, message: 'job lease is held by another worker or has ended' },
   ERR_JOB_OUTPUT_KEY: { status: 400, message: 'output key must be a valid key under v/<videoId>/' },
+  ERR_JOB_BUS_UNAVAILABLE: { status: 503, message: 'job bus is unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS
