@@ -2,13 +2,17 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup deps system build run test check lint format bench clean
+.PHONY: setup deps system seaweedfs build run test check lint format bench clean
 
-## setup: system packages (ffmpeg, nginx for the benchmarks), npm packages, build
-setup: system deps build
+## setup: system packages (ffmpeg, nginx for the benchmarks), the test servers, npm packages, build
+setup: system seaweedfs deps build
 
 system:
 	@bash scripts/install-system.sh
+
+# The S3 server the S3 store tests run against, built once into .cache/bin (gitignored).
+seaweedfs:
+	@bash scripts/install-seaweedfs.sh
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
