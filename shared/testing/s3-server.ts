@@ -3,7 +3,7 @@
 // filer and the S3 gateway on 127.0.0.1; the S3 gateway checks SigV4 against one identity, so a
 // request signed with other credentials is refused. Never skipped: a missing binary is a failure.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { ROOT, freePort, tempDir } from './processes.js'
@@ -22,9 +22,14 @@ export interface S3Server {
   stop(): Promise<void>
 }
 
-const started = new Set<ChildProcess>()
+// Servers this process started, with what they leave on disk; killed and removed at exit even when
+// a test never reached its teardown.
+const started = new Map<ChildProcess, () => void>()
 process.on('exit', () => {
-  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+  for (const [p, cleanup] of started) {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+    cleanup()
+  }
 })
 
 /**
@@ -109,7 +114,20 @@ async function startOnce(deadline: number): Promise<S3Server> {
     '-s3.autoCreateBucket=false',
   ]
   const proc = spawn(WEED_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: data.dir })
-  started.add(proc)
+  // weed puts its gRPC unix sockets at fixed /tmp/seaweedfs-<part>-grpc-<grpc port>.sock paths (no
+  // flag moves them) and leaves them behind; these names carry our ports, so they are ours.
+  const cleanup = (): void => {
+    for (const [part, port] of [
+      ['master', masterGrpc],
+      ['volume', volumeGrpc],
+      ['filer', filerGrpc],
+      ['s3', s3Grpc],
+    ] as const) {
+      rmSync(`/tmp/seaweedfs-${part}-grpc-${port}.sock`, { force: true })
+    }
+    data.remove()
+  }
+  started.set(proc, cleanup)
   let out = ''
   proc.stdout?.on('data', (b: Buffer) => (out = tail(out + b.toString())))
   proc.stderr?.on('data', (b: Buffer) => (out = tail(out + b.toString())))
@@ -122,7 +140,7 @@ async function startOnce(deadline: number): Promise<S3Server> {
       clearTimeout(timer)
     }
     started.delete(proc)
-    data.remove()
+    cleanup()
   }
   const endpoint = `http://127.0.0.1:${s3}`
   try {
