@@ -21,6 +21,12 @@ command -v go >/dev/null 2>&1 || {
   echo "install-seaweedfs: go is required (Debian: apt-get install golang)" >&2
   exit 1
 }
+# Go >= 1.21 fetches the toolchain SeaweedFS's go.mod asks for (GOTOOLCHAIN=auto, from the proxy).
+go_minor="$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')"
+if [ -z "$go_minor" ] || [ "$go_minor" -lt 21 ]; then
+  echo "install-seaweedfs: Go >= 1.21 is required, found $(go env GOVERSION)" >&2
+  exit 1
+fi
 root="$(pwd)"
 mkdir -p .cache/bin .cache/go
 export GOMODCACHE="$root/.cache/go/mod" GOCACHE="$root/.cache/go/build" GOFLAGS="-buildvcs=false -modcacherw"
