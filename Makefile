@@ -2,13 +2,23 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup deps system build run test check lint format bench clean
+.PHONY: setup deps system kafka seaweedfs test-servers build run test check lint format bench clean
 
 ## setup: system packages (ffmpeg, nginx for the benchmarks), npm packages, build
 setup: system deps build
 
+## test-servers: what the tests run against besides the tiers: the Kafka broker's jars, the SeaweedFS S3 server
+test-servers: kafka seaweedfs
+
 system:
 	@bash scripts/install-system.sh
+
+kafka:
+	@bash scripts/install-kafka.sh
+
+# The S3 server the S3 store tests run against, built once into .cache/bin (gitignored).
+seaweedfs:
+	@bash scripts/install-seaweedfs.sh
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -23,7 +33,7 @@ run: setup
 	node dist/cli/vcdn.js demo
 
 ## test: set up, then run every test; ends with "N passed, N failed"
-test: setup
+test: setup test-servers
 	node scripts/run-tests.mjs
 
 check: deps

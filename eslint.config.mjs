@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', '.prof/**', 'bench/results/**', 'scripts/**', '*.mjs', '*.cjs'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.tap/**', '.prof/**', 'bench/results/**', 'scripts/**', '*.mjs', '*.cjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -39,7 +39,8 @@ t.test(
       recursive: true,
       filter: (from) => {
         const rel = relative(ROOT, from).split(sep)[0]
-        return rel !== 'node_modules' && rel !== '.git'
+        // .cache holds downloaded test servers (e.g. the 160 MB SeaweedFS binary), never shipped.
+        return rel !== 'node_modules' && rel !== '.git' && rel !== '.cache'
       },
     })
     mkdirSync(join(src, '.vcdn-demo'), { recursive: true })

@@ -4,7 +4,7 @@ import { createAdminServer, HttpServer, sendError, sendJson } from '../../shared
 import type { Logger } from '../../shared/log/index.js'
 import { redactPath } from '../../shared/log/index.js'
 import { createMetrics } from '../../shared/metrics/index.js'
-import { FsStore, type Store } from '../../shared/store/index.js'
+import { FsStore, S3Store, type Store } from '../../shared/store/index.js'
 import { buildApiRouter, TrackedResponse, tusOptionsHeaders } from './api/index.js'
 import type { OriginConfig } from './config.js'
 import { serveContent } from './content.js'
@@ -60,7 +60,8 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const now = deps.now ?? Date.now
   const storeDir = config.store.dir !== '' ? config.store.dir : join(config.dataDir, 'store')
   mkdirSync(config.dataDir, { recursive: true })
-  const store = deps.store ?? new FsStore({ dir: storeDir })
+  const s3Store = deps.store === undefined && config.store.kind === 's3' ? newS3Store(config) : null
+  const store = deps.store ?? s3Store ?? new FsStore({ dir: storeDir })
   const metrics = createMetrics('vcdn_origin', originMetrics)
   let isReady = false
 
@@ -145,6 +146,9 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
 
   return {
     async listen() {
+      // Wrong credentials, a missing bucket or an unreachable S3 server stop the start with a
+      // coded error (ERR_STORE_AUTH / _BUCKET / _UNAVAILABLE) rather than failing every request.
+      if (s3Store !== null) await s3Store.check()
       await uploads.init()
       uploads.startSweeper()
       const port = await server.listen()
@@ -158,7 +162,13 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await admin.drain(0)
       await uploads.close()
       meta.close()
+      s3Store?.close()
     },
     uploads,
   }
+}
+
+function newS3Store(config: OriginConfig): S3Store {
+  const { endpoint, ...s3 } = config.store.s3
+  return new S3Store({ ...s3, ...(endpoint !== '' ? { endpoint } : {}) })
 }

@@ -14,8 +14,55 @@ export const originSchema = {
   ...sendTimeoutSchema,
   dataDir: { type: 'string', isRequired: true, doc: 'SQLite metadata and uploads' },
   store: {
-    kind: { type: 'string', default: 'fs', oneOf: ['fs'], doc: 'object store kind (fs; s3 comes with scale-out)' },
+    kind: {
+      type: 'string',
+      default: 'fs',
+      oneOf: ['fs', 's3'],
+      doc: 'object store kind: fs (a local directory) or s3',
+    },
     dir: { type: 'string', default: '', doc: 'fs store root (default <dataDir>/store)' },
+    s3: {
+      endpoint: { type: 'string', default: '', doc: 'S3-compatible endpoint URL ("" = AWS for the region)' },
+      region: {
+        type: 'string',
+        default: 'us-east-1',
+        doc: 'S3 region (signs requests; any value for most self-hosted servers)',
+      },
+      bucket: { type: 'string', default: '', doc: 'S3 bucket (required when kind is s3; must exist)' },
+      accessKeyId: { type: 'string', default: '', doc: 'S3 access key id (required when kind is s3)' },
+      secretAccessKey: {
+        type: 'string',
+        default: '',
+        isSecret: true,
+        doc: 'S3 secret access key (required when kind is s3)',
+      },
+      forcePathStyle: {
+        type: 'boolean',
+        default: true,
+        doc: 'path-style URLs (http://host/bucket/key), as self-hosted servers expect; false for virtual-host style',
+      },
+      partSizeBytes: {
+        type: 'integer',
+        default: 8 * 1024 * 1024,
+        min: 5 * 1024 * 1024,
+        unit: 'bytes',
+        doc: 'multipart part size (S3 needs at least 5 MiB)',
+      },
+      multipartThresholdBytes: {
+        type: 'integer',
+        default: 16 * 1024 * 1024,
+        min: 5 * 1024 * 1024,
+        unit: 'bytes',
+        doc: 'bodies longer than this are uploaded in parts (at least partSizeBytes)',
+      },
+      requestTimeoutMs: {
+        type: 'integer',
+        default: 30_000,
+        min: 1,
+        unit: 'ms',
+        doc: 'an S3 request idle this long fails with ERR_STORE_UNAVAILABLE instead of hanging',
+      },
+    },
   },
   cacheControl: {
     segment: {
@@ -79,6 +126,18 @@ export const originSchema = {
   purgeTimeoutMs: { type: 'integer', default: 5000, min: 1, unit: 'ms', doc: 'per-node timeout of the purge fan-out' },
 } satisfies Schema
 
+export interface S3StoreConfig {
+  endpoint: string
+  region: string
+  bucket: string
+  accessKeyId: string
+  secretAccessKey: string
+  forcePathStyle: boolean
+  partSizeBytes: number
+  multipartThresholdBytes: number
+  requestTimeoutMs: number
+}
+
 /** A shield or edge whose admin listener receives purges (static here, or POST /v1/nodes). */
 export interface NodeConfig {
   id: string
@@ -89,7 +148,7 @@ export interface NodeConfig {
 export interface OriginConfig extends CommonConfig {
   sendTimeoutS: number
   dataDir: string
-  store: { kind: 'fs'; dir: string }
+  store: { kind: 'fs' | 's3'; dir: string; s3: S3StoreConfig }
   cacheControl: { segment: string; playlist: string; other: string; notFound: string }
   signingKeys: Record<string, string>
   activeKey: string
@@ -134,6 +193,17 @@ export function loadOriginConfig(opts: LoadOptions): OriginConfig {
   } catch (err) {
     if (!(err instanceof VcdnError)) throw err
     problems.unshift(err.message.replace(/^configuration is invalid: /, ''))
+  }
+  if (base !== null && base.store.kind === 's3') {
+    const s3 = base.store.s3
+    for (const key of ['bucket', 'accessKeyId', 'secretAccessKey'] as const) {
+      if (s3[key] === '') problems.push(`store.s3.${key} is required when store.kind is s3`)
+    }
+    if (s3.endpoint !== '' && !/^https?:\/\/[^/]+/.test(s3.endpoint))
+      problems.push('store.s3.endpoint must be an http(s) URL')
+    if (s3.multipartThresholdBytes < s3.partSizeBytes) {
+      problems.push('store.s3.multipartThresholdBytes must be at least store.s3.partSizeBytes')
+    }
   }
   if (problems.length > 0 || base === null) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return Object.freeze({ ...base, nodes })

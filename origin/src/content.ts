@@ -60,7 +60,12 @@ export async function serveContent(
   } catch {
     return { status: sendError(res, 'ERR_REQUEST_PATH'), bytes: 0 }
   }
-  const info = await store.head(key)
+  let info: ObjectInfo | null
+  try {
+    info = await store.head(key)
+  } catch (err) {
+    return storeFailure(res, err)
+  }
   if (info === null) {
     return { status: sendError(res, 'ERR_NOT_FOUND', { 'cache-control': config.cacheControl.notFound }), bytes: 0 }
   }
@@ -87,7 +92,12 @@ export async function serveContent(
     return { status: 200, bytes: 0 }
   }
   const isPartial = range.kind === 'range'
-  const got = await store.get(key, isPartial ? { start: range.start, end: range.end } : undefined)
+  let got: Awaited<ReturnType<Store['get']>>
+  try {
+    got = await store.get(key, isPartial ? { start: range.start, end: range.end } : undefined)
+  } catch (err) {
+    return storeFailure(res, err)
+  }
   if (got === null) {
     return { status: sendError(res, 'ERR_NOT_FOUND', { 'cache-control': config.cacheControl.notFound }), bytes: 0 }
   }
@@ -106,6 +116,16 @@ export async function serveContent(
     if (isVcdnError(err)) return { status, bytes: 0 }
     throw err
   }
+}
+
+/**
+ * A store that fails before any byte is sent (S3 refusing the credentials, unreachable, out of
+ * space…) answers with its coded status, 503 for the S3 ones, so shields may serve stale
+ * (RFC 5861 §4); the body names the code, never the cause.
+ */
+function storeFailure(res: ResponseSink, err: unknown): ContentResult {
+  if (!isVcdnError(err)) throw err
+  return { status: sendError(res, err.code), bytes: 0 }
 }
 
 function baseHeaders(info: ObjectInfo, config: OriginConfig): HeaderMap {

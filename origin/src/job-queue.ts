@@ -27,7 +27,7 @@ export interface SqliteJobQueueOptions extends JobBusOptions {
   onLeaseExhausted?: (job: Job) => void
 }
 
-interface JobRow {
+export interface JobRow {
   id: string
   kind: string
   video_id: string
@@ -45,7 +45,7 @@ interface JobRow {
   updated_at: number
 }
 
-function toJob(r: JobRow): Job {
+export function toJob(r: JobRow): Job {
   return {
     id: r.id,
     kind: r.kind,

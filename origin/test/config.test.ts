@@ -18,3 +18,27 @@ t.test('environment overrides the file', async (t) => {
   })
   t.equal(c.listen.port, 9999)
 })
+
+t.test('store.kind s3 needs a bucket and credentials and reports every missing one at once', async (t) => {
+  const base = { tierSecret: 'origin-test-secret-0123456789abcdef', dataDir: '/tmp/x' }
+  t.throws(
+    () => loadOriginConfig({ overrides: { ...base, store: { kind: 's3' } }, env: {} }),
+    /store\.s3\.bucket is required[\s\S]*store\.s3\.accessKeyId is required[\s\S]*store\.s3\.secretAccessKey is required/,
+  )
+  t.throws(
+    () =>
+      loadOriginConfig({ overrides: { ...base, store: { kind: 's3', s3: { secretAccessKey: 'short' } } }, env: {} }),
+    /store\.s3\.secretAccessKey must be at least 32 bytes/,
+  )
+  const c = loadOriginConfig({
+    overrides: { ...base, store: { kind: 's3', s3: { bucket: 'media', endpoint: 'http://127.0.0.1:8333' } } },
+    env: {
+      VCDN_STORE_S3_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+      VCDN_STORE_S3_SECRET_ACCESS_KEY: 'an-s3-secret-from-the-environment-0123',
+    },
+  })
+  t.equal(c.store.kind, 's3')
+  t.equal(c.store.s3.accessKeyId, 'AKIAEXAMPLE', 'credentials can come from the environment')
+  t.equal(c.store.s3.forcePathStyle, true)
+  t.equal(c.store.s3.region, 'us-east-1')
+})

@@ -1,76 +1,14 @@
-// The job bus (docs/architecture.md §9): how the origin hands work to the transcoder fleet. Two
-// implementations pass one contract suite (./test/contract.ts): the embedded SQLite queue inside
-// the origin (origin/src/job-queue.ts, the default) and Kafka (scale-out, later; node-rdkafka lives
-// here then).
-//
-// Lifecycle: queued → leased (lease + heartbeat) → done | queued again after a backoff (retryable
-// failure, or a lease that expired because its worker died) | failed (non-retryable, or attempts
-// exhausted) — failed jobs are kept with their last error and form the dead-letter list.
+// The job bus (docs/architecture.md §9): the JobBus interface and its helpers (./job.ts), the state store a
+// Kafka bus keeps job state in (./state.ts), and the Kafka bus itself (./kafka.ts), loaded only
+// when asked for so the embedded default never loads the Kafka client's native library.
+import type { KafkaJobBus, KafkaJobBusOptions } from './kafka.js'
 
-export type JobStatus = 'queued' | 'leased' | 'done' | 'failed'
+export * from './job.js'
+export { memoryJobStateStore, type JobStateStore } from './state.js'
+export type { KafkaJobBus, KafkaJobBusOptions } from './kafka.js'
 
-export interface JobError {
-  code: string
-  message: string
-  isRetryable: boolean
-}
-
-export interface Job {
-  id: string
-  kind: string
-  videoId: string
-  payload: Record<string, unknown>
-  status: JobStatus
-  /** How many times the job has been claimed (1 on the first lease). */
-  attempt: number
-  maxAttempts: number
-  /** Not claimable before this (epoch ms): the retry backoff. */
-  runAfterMs: number
-  /** While leased: the lease ends at this epoch ms unless a heartbeat extends it. */
-  leaseUntilMs: number | null
-  workerId: string | null
-  /** 0..1 as last reported by the lease holder. */
-  progress: number
-  lastError: JobError | null
-  result: unknown
-  createdAtMs: number
-  updatedAtMs: number
-}
-
-export interface JobBus {
-  enqueue(kind: string, videoId: string, payload: Record<string, unknown>): Promise<Job>
-  /** The next runnable job, leased to workerId for leaseMs; null when there is none. */
-  claim(workerId: string, leaseMs: number): Promise<Job | null>
-  /** Extends the lease and records progress; false when the lease is lost (another worker has it, or it ended). */
-  heartbeat(jobId: string, workerId: string, leaseMs: number, progress: number): Promise<boolean>
-  /**
-   * Marks the job done. Idempotent: completing a done job is a no-op that returns it. Throws
-   * VcdnError ERR_JOB_LEASE_LOST when workerId does not hold the lease, ERR_JOB_NOT_FOUND.
-   */
-  complete(jobId: string, workerId: string, result: unknown): Promise<Job>
-  /** Retry after a backoff, or fail for good (non-retryable, attempts exhausted). Same lease rules as complete. */
-  fail(jobId: string, workerId: string, error: JobError): Promise<Job>
-  get(jobId: string): Promise<Job | null>
-  /** Failed jobs with their last error, newest first. */
-  deadLetters(): Promise<Job[]>
-}
-
-/** Options every implementation accepts, so the contract suite can drive them alike. */
-export interface JobBusOptions {
-  /** Clock, epoch ms (injected in tests). */
-  now?: () => number
-  /** Claims before a job fails for good (default 3). */
-  maxAttempts?: number
-  /** First retry delay; doubles per attempt up to backoffMaxMs (default 1000). */
-  backoffBaseMs?: number
-  backoffMaxMs?: number
-}
-
-export const DEFAULT_MAX_ATTEMPTS = 3
-export const DEFAULT_BACKOFF_BASE_MS = 1000
-export const DEFAULT_BACKOFF_MAX_MS = 5 * 60_000
-
-/** Exponential backoff before attempt `attempt + 1`: base · 2^(attempt-1), capped. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
-  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1))
+/** Creates the topics when missing, connects, joins the consumer group, waits for its first assignment. */
+export async function connectKafkaJobBus(opts: KafkaJobBusOptions): Promise<KafkaJobBus> {
+  const { KafkaJobBus } = await import('./kafka.js')
+  return KafkaJobBus.connect(opts)
 }

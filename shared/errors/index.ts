@@ -31,6 +31,11 @@ export const ERRORS = {
   ERR_STORE_FULL: { status: 507, message: 'storage is full' },
   ERR_STORE_NOT_FOUND: { status: 404, message: 'object not found in store' },
   ERR_STORE_KEY: { status: 400, message: 'invalid store key' },
+  // The S3 store: the object store refused or is out of reach. 503 (not 500): the request may
+  // succeed once the operator fixes the store, and caches may serve stale (RFC 5861 §4).
+  ERR_STORE_AUTH: { status: 503, message: 'object store refused the credentials' },
+  ERR_STORE_BUCKET: { status: 503, message: 'object store bucket does not exist' },
+  ERR_STORE_UNAVAILABLE: { status: 503, message: 'object store unreachable or timed out' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'server is shutting down' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
   ERR_TRANSCODE_NOT_VIDEO: { status: 422, message: 'source is not a decodable video' },
@@ -64,6 +69,7 @@ export const ERRORS = {
   ERR_JOB_NOT_FOUND: { status: 404, message: 'job not found' },
   ERR_JOB_LEASE_LOST: { status: 409, message: 'job lease is held by another worker or has ended' },
   ERR_JOB_OUTPUT_KEY: { status: 400, message: 'output key must be a valid key under v/<videoId>/' },
+  ERR_JOB_BUS_UNAVAILABLE: { status: 503, message: 'job bus is unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -2,3 +2,4 @@ export type { ByteRange, ListOptions, ObjectInfo, PutOptions, Store } from './ty
 export { FsStore, type FsStoreOptions } from './fs-store.js'
 export { contentTypeFor, DEFAULT_CONTENT_TYPE } from './content-type.js'
 export { validateStoreKey, validateStorePrefix, MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH } from './keys.js'
+export { S3Store, type S3StoreOptions } from './s3-store.js'

@@ -1,4 +1,5 @@
-// Test helpers: see processes.ts (tiers as processes, scripted upstreams, raw HTTP, polling) and
+// Test helpers: see processes.ts (tiers as processes, scripted upstreams, raw HTTP, polling),
+// kafka-broker.ts (a real single-node KRaft Kafka broker) and
 // stack.ts (the whole tier with minted JWTs, test clips), cache-tests.ts (the public HTTP caching
 // test suite against a cache).
 export * from './processes.js'
@@ -6,3 +7,5 @@ export { RawConnection, type RawResponse } from './raw-http.js'
 export { startFullStack, makeClip, STACK_KEYS, STACK_SECRET, type FullStack, type VideoView } from './stack.js'
 export * from './cache-tests.js'
 export { EXAMPLE_SECRETS_ENV } from './secrets.js'
+export { startKafkaBroker, KAFKA_LIBS, type KafkaBroker, type KafkaBrokerOptions } from './kafka-broker.js'
+export { startS3Server, WEED_BIN, type S3Server } from './s3-server.js'
