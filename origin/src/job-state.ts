@@ -1,4 +1,4 @@
-// The origin's metadata as the state store of the Kafka job bus (DESIGN §9): Kafka carries the
+// The origin's metadata as the state store of the Kafka job bus (docs/architecture.md §9): Kafka carries the
 // jobs, and every transition the bus makes lands in the same `jobs` table the embedded queue uses,
 // so the API, `vcdn` and the dead-letter list read job state the same way with either bus. Only
 // one of the two buses runs against a database: the embedded queue would claim these rows.
