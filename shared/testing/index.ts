@@ -3,7 +3,7 @@
 // stack.ts (the whole tier with minted JWTs, test clips), cache-tests.ts (the public HTTP caching
 // test suite against a cache).
 export * from './processes.js'
-export { RawConnection, type RawResponse } from './raw-http.js'
+export { RawConnection, slowGet, type RawResponse } from './raw-http.js'
 export { startFullStack, makeClip, STACK_KEYS, STACK_SECRET, type FullStack, type VideoView } from './stack.js'
 export * from './cache-tests.js'
 export { EXAMPLE_SECRETS_ENV } from './secrets.js'

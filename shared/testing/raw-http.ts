@@ -1,6 +1,7 @@
 // A raw HTTP/1.1 client for tests of how a server treats hostile or slow clients: it writes bytes
 // as given (pipelined requests, bodies the server never asked for), reads whole responses by
 // Content-Length in order, and can read at a bounded rate or stop reading altogether.
+import { createHash } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 
 export interface RawResponse {
@@ -222,5 +223,33 @@ export class RawConnection {
   destroy(): void {
     if (this.#resumeTimer !== null) clearTimeout(this.#resumeTimer)
     this.#sock.destroy()
+  }
+}
+
+/**
+ * GET `path`, read it at `bytesPerS` until `slowPhaseS` worth of bytes arrived (longer than uWS's
+ * idle timer, so a server that cuts slow readers shows it), then at full speed to the end.
+ */
+export async function slowGet(
+  port: number,
+  path: string,
+  bytesPerS: number,
+  opts: { slowPhaseS: number; deadlineMs: number; isBodyKept?: boolean },
+): Promise<{ status: number; hash: string; bytes: number }> {
+  const isBodyKept = opts.isBodyKept ?? true
+  const conn = await RawConnection.open(port)
+  try {
+    conn.throttle(bytesPerS)
+    await conn.write(`GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`)
+    await conn.received(bytesPerS * opts.slowPhaseS, opts.deadlineMs)
+    conn.throttle(0)
+    const r = await conn.response({ timeoutMs: opts.deadlineMs, isBodyKept })
+    return {
+      status: r.status,
+      hash: isBodyKept ? createHash('sha256').update(r.body).digest('hex') : '',
+      bytes: r.bodyBytes,
+    }
+  } finally {
+    conn.destroy()
   }
 }

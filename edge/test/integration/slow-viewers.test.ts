@@ -6,7 +6,7 @@
 // byte. Before the send ticker, these sockets were closed 10-14 s in.
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { RawConnection } from '../../../shared/testing/index.js'
+import { slowGet as slowGetAt } from '../../../shared/testing/index.js'
 import { randomBytes, topology, warm } from './topology.js'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -15,23 +15,8 @@ const MiB = 1024 * 1024
 const SLOW_PHASE_S = 18
 const DEADLINE_MS = 120_000
 
-async function slowGet(
-  port: number,
-  path: string,
-  bytesPerS: number,
-  isBodyKept = true,
-): Promise<{ status: number; hash: string; bytes: number }> {
-  const conn = await RawConnection.open(port)
-  try {
-    conn.throttle(bytesPerS)
-    await conn.write(`GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`)
-    await conn.received(bytesPerS * SLOW_PHASE_S, DEADLINE_MS)
-    conn.throttle(0)
-    const r = await conn.response({ timeoutMs: DEADLINE_MS, isBodyKept })
-    return { status: r.status, hash: isBodyKept ? sha(r.body) : '', bytes: r.bodyBytes }
-  } finally {
-    conn.destroy()
-  }
+function slowGet(port: number, path: string, bytesPerS: number, isBodyKept = true): ReturnType<typeof slowGetAt> {
+  return slowGetAt(port, path, bytesPerS, { slowPhaseS: SLOW_PHASE_S, deadlineMs: DEADLINE_MS, isBodyKept })
 }
 
 t.test('slow viewers through edge → shield → origin', async (t) => {

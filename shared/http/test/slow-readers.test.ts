@@ -6,7 +6,7 @@
 // every byte. Before the send ticker, uWS closed each of these sockets 10-14 s in.
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { RawConnection } from '../../testing/index.js'
+import { RawConnection, slowGet as slowGetAt } from '../../testing/index.js'
 import { HttpServer, type Handler } from '../index.js'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -55,23 +55,9 @@ const chunkedBody: Handler = async (_req, res) => {
   res.end()
 }
 
-/** GET, read slowly for SLOW_PHASE_S at bytesPerS, then at full speed to the end. */
-async function slowGet(
-  port: number,
-  bytesPerS: number,
-  isBodyKept = true,
-): Promise<{ status: number; hash: string; bytes: number }> {
-  const conn = await RawConnection.open(port)
-  try {
-    conn.throttle(bytesPerS)
-    await conn.write('GET /object HTTP/1.1\r\nHost: t\r\n\r\n')
-    await conn.received(bytesPerS * SLOW_PHASE_S, DEADLINE_MS)
-    conn.throttle(0)
-    const r = await conn.response({ timeoutMs: DEADLINE_MS, isBodyKept })
-    return { status: r.status, hash: isBodyKept ? sha(r.body) : '', bytes: r.bodyBytes }
-  } finally {
-    conn.destroy()
-  }
+/** GET /object, read slowly for SLOW_PHASE_S at bytesPerS, then at full speed to the end. */
+function slowGet(port: number, bytesPerS: number, isBodyKept = true): ReturnType<typeof slowGetAt> {
+  return slowGetAt(port, '/object', bytesPerS, { slowPhaseS: SLOW_PHASE_S, deadlineMs: DEADLINE_MS, isBodyKept })
 }
 
 t.test('a reader at 32 KB/s receives all of a 16 MiB object, whole, streamed or chunked', async (t) => {
