@@ -335,9 +335,10 @@ export class KafkaJobBus implements JobBus {
     }
     this.#track(key, m.offset, false)
     const mine = this.#deliveries.get(msg.id)
-    if (mine !== undefined && !mine.isRevoked && (mine.topic !== m.topic || mine.offset !== m.offset)) {
-      // A second message of a job delivered here already (an idempotent enqueue produced it
-      // again): the first delivery is the job; this one is settled at once.
+    if (mine !== undefined && !mine.isRevoked && msg.attempt === 0 && mine.offset !== m.offset) {
+      // A second enqueue message (attempt 0; retries carry their attempt) of a job delivered here
+      // already, produced again by an idempotent enqueue: the first delivery is the job; this one
+      // is settled at once.
       this.#track(key, m.offset, true)
       return
     }
