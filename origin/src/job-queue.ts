@@ -1,6 +1,8 @@
-// The embedded job bus (docs/architecture.md §7.3, §9): a queue in the origin's SQLite file. Every
-// transition is one statement (or one synchronous transaction), so concurrent HTTP requests of one
-// process can never interleave inside a transition; claim is a single UPDATE … RETURNING.
+// The embedded job bus (docs/architecture.md §7.3, §9): a queue in the origin's SQLite file, its
+// `jobs` table created here, its statements prepared once. Every transition is one statement (or
+// one synchronous transaction), so concurrent HTTP requests of one process can never interleave
+// inside a transition; claim is a single UPDATE … RETURNING. The origin reaches it through the
+// JobBus interface only; its video status changes hand it jobs through the outbox (job-outbox.ts).
 //
 //   queued ──claim──► leased ──complete──► done
 //     ▲                 │ fail (retryable, attempts left) → queued with run_after = now + backoff
