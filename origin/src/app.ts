@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobBus } from '../../shared/bus/index.js'
+import { isVcdnError } from '../../shared/errors/index.js'
 import { createAdminServer, HttpServer, sendError, sendJson } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { redactPath } from '../../shared/log/index.js'
@@ -81,6 +82,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       } catch (err) {
         // ERR_VIDEO_STATE: the video moved on (its job was not the one it waits for); the job's
         // dead-letter entry stays, and the claim that noticed goes on.
+        if (!isVcdnError(err) || err.code !== 'ERR_VIDEO_STATE') throw err
         log.warn({ err, jobId: job.id, videoId: job.videoId }, 'lease exhausted on a video that moved on')
       }
     },
