@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import type { JobBus } from '../../shared/bus/index.js'
+import { isVcdnError } from '../../shared/errors/index.js'
 import { createAdminServer, HttpServer, sendError, sendJson } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { redactPath } from '../../shared/log/index.js'
@@ -12,6 +14,7 @@ import { MetadataDb, openDb } from './db.js'
 import { SqliteJobQueue } from './job-queue.js'
 import { Purger } from './purge.js'
 import { UploadManager } from './uploads.js'
+import { VideoLifecycle } from './videos.js'
 
 export interface OriginDeps {
   log: Logger
@@ -66,19 +69,29 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   let isReady = false
 
   const meta = new MetadataDb(openDb(join(config.dataDir, 'meta.db')))
-  const queue = new SqliteJobQueue({
+  // The origin holds the bus as a JobBus only (docs/architecture.md §9): the embedded queue here;
+  // another bus drops in by building it instead.
+  const queue: JobBus = new SqliteJobQueue({
     db: meta.db,
     now,
     ...config.jobs,
     onLeaseExhausted: (job) => {
       const error = job.lastError ?? { code: 'ERR_JOB_LEASE_EXPIRED', message: 'worker lost' }
-      meta.setStatus(job.videoId, 'failed', now(), { error: { code: error.code, message: error.message } })
+      try {
+        videos.failed(job.videoId, { code: error.code, message: error.message })
+      } catch (err) {
+        // ERR_VIDEO_STATE: the video moved on (its job was not the one it waits for); the job's
+        // dead-letter entry stays, and the claim that noticed goes on.
+        if (!isVcdnError(err) || err.code !== 'ERR_VIDEO_STATE') throw err
+        log.warn({ err, jobId: job.id, videoId: job.videoId }, 'lease exhausted on a video that moved on')
+      }
     },
   })
+  const videos = new VideoLifecycle({ meta, bus: queue, log, now })
   const uploads = new UploadManager({
     dir: join(config.dataDir, 'uploads'),
     meta,
-    queue,
+    videos,
     store,
     log,
     now,
@@ -92,7 +105,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     timeoutMs: config.purgeTimeoutMs,
     log,
   })
-  const api = buildApiRouter({ config, meta, queue, store, uploads, purger, log, now })
+  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, purger, log, now })
   const onApiError = (err: unknown): void => log.error({ err }, 'control API handler failed')
 
   const server = new HttpServer({
@@ -149,6 +162,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       // Wrong credentials, a missing bucket or an unreachable S3 server stop the start with a
       // coded error (ERR_STORE_AUTH / _BUCKET / _UNAVAILABLE) rather than failing every request.
       if (s3Store !== null) await s3Store.check()
+      await videos.start()
       await uploads.init()
       uploads.startSweeper()
       const port = await server.listen()
@@ -161,6 +175,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await server.drain(config.drainTimeoutMs)
       await admin.drain(0)
       await uploads.close()
+      await videos.close()
       meta.close()
       s3Store?.close()
     },

@@ -1,10 +1,12 @@
-// The origin's metadata (docs/architecture.md §7.3): videos, renditions, uploads, jobs, nodes in
-// one SQLite file (WAL). The one home of better-sqlite3 in the origin: other files get the handle's
+// The origin's metadata (docs/architecture.md §7.3): videos, renditions, uploads, nodes in one
+// SQLite file (WAL), shared with the tables of the modules that own them (jobs: ./job-queue.ts,
+// the job outbox: ./job-outbox.ts), which create their own. The one home of better-sqlite3 in the origin: other files get the handle's
 // type from here and never import the driver. Schema changes are migrations keyed by PRAGMA
 // user_version.
 import Database from 'better-sqlite3'
 
 export type Db = Database.Database
+export type Statement = Database.Statement
 
 export type VideoStatus = 'uploading' | 'queued' | 'processing' | 'ready' | 'failed'
 
@@ -20,7 +22,7 @@ export interface Rendition {
 
 export interface Thumbnails {
   poster: string | null
-  sprites: string[]
+  sprites: readonly string[]
   vtt: string | null
 }
 
@@ -110,28 +112,6 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX uploads_video ON uploads (video_id);
   CREATE INDEX uploads_expires ON uploads (expires_at) WHERE completed_at IS NULL;
-
-  CREATE TABLE jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    video_id TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('queued','leased','done','failed')),
-    attempt INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL,
-    run_after INTEGER NOT NULL,
-    lease_until INTEGER,
-    worker_id TEXT,
-    heartbeat_at INTEGER,
-    progress REAL NOT NULL DEFAULT 0,
-    last_error TEXT,
-    result TEXT,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-  );
-  CREATE INDEX jobs_runnable ON jobs (status, run_after);
-  CREATE INDEX jobs_lease ON jobs (status, lease_until);
-  CREATE INDEX jobs_video ON jobs (video_id);
 
   CREATE TABLE nodes (
     id TEXT PRIMARY KEY,
@@ -241,15 +221,78 @@ function toUpload(r: UploadRow): Upload {
   }
 }
 
+/** One prepared statement per listVideos shape (owner filter × cursor), built once. */
+function listSql(hasOwner: boolean, hasBefore: boolean): string {
+  const where: string[] = []
+  if (hasOwner) where.push('owner = @owner')
+  if (hasBefore) where.push('(created_at < @beforeMs OR (created_at = @beforeMs AND id < @beforeId))')
+  return `SELECT * FROM videos ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY created_at DESC, id DESC LIMIT @limit`
+}
+
 /**
- * Typed queries over the metadata tables. Owns the handle's statements; the job queue shares the
- * same handle (same file, same transactions) through `db`.
+ * Typed queries over the metadata tables, every statement prepared once in the constructor. Video
+ * status is written here only on behalf of ./videos.ts (VideoLifecycle), which checks each
+ * transition and owns its transaction. The job queue and the outbox share the same handle (same
+ * file, same transactions) through `db`.
  */
 export class MetadataDb {
   readonly db: Db
+  readonly #sql
 
   constructor(db: Db) {
     this.db = db
+    const p = (sql: string): Statement => db.prepare(sql)
+    this.#sql = {
+      createVideo: p(
+        `INSERT INTO videos (id, owner, title, status, created_at, updated_at) VALUES (?, ?, ?, 'uploading', ?, ?)`,
+      ),
+      getVideo: p(`SELECT * FROM videos WHERE id = ?`),
+      list: [p(listSql(false, false)), p(listSql(false, true)), p(listSql(true, false)), p(listSql(true, true))],
+      setTitle: p(`UPDATE videos SET title = ?, updated_at = ? WHERE id = ?`),
+      // One statement for every shape of setStatus: a flag per optional field keeps the column.
+      setStatus: p(
+        `UPDATE videos SET status = @status, updated_at = @now,
+           progress = CASE WHEN @hasProgress THEN @progress ELSE progress END,
+           error_code = CASE WHEN @hasError THEN @errorCode ELSE error_code END,
+           error_message = CASE WHEN @hasError THEN @errorMessage ELSE error_message END,
+           source_key = CASE WHEN @hasSourceKey THEN @sourceKey ELSE source_key END
+         WHERE id = @id`,
+      ),
+      setProgress: p(`UPDATE videos SET progress = ?, updated_at = ? WHERE id = ?`),
+      deleteRenditions: p(`DELETE FROM renditions WHERE video_id = ?`),
+      insertRendition: p(
+        `INSERT INTO renditions (video_id, name, width, height, bandwidth, average_bandwidth, codecs, frame_rate)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      markReady: p(
+        `UPDATE videos SET status = 'ready', progress = 1, error_code = NULL, error_message = NULL, duration_s = ?,
+         thumbnails = ?, updated_at = ?, ready_at = ? WHERE id = ?`,
+      ),
+      renditions: p(`SELECT * FROM renditions WHERE video_id = ? ORDER BY bandwidth`),
+      deleteVideo: p(`DELETE FROM videos WHERE id = ?`),
+      createUpload: p(
+        `INSERT INTO uploads (id, video_id, owner, length_bytes, metadata, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getUpload: p(`SELECT * FROM uploads WHERE id = ?`),
+      uploadsOfVideo: p(`SELECT * FROM uploads WHERE video_id = ?`),
+      setUploadProgress: p(`UPDATE uploads SET offset_bytes = ?, expires_at = ? WHERE id = ?`),
+      setUploadLength: p(`UPDATE uploads SET length_bytes = ? WHERE id = ?`),
+      markUploadCompleted: p(`UPDATE uploads SET completed_at = ?, sha256 = ? WHERE id = ?`),
+      deleteUpload: p(`DELETE FROM uploads WHERE id = ?`),
+      expiredUploads: p(
+        `SELECT * FROM uploads WHERE completed_at IS NULL AND expires_at <= ?
+         AND (length_bytes IS NULL OR offset_bytes < length_bytes)`,
+      ),
+      unfinalizedUploads: p(
+        `SELECT * FROM uploads WHERE completed_at IS NULL AND length_bytes IS NOT NULL AND offset_bytes = length_bytes`,
+      ),
+      upsertNode: p(
+        `INSERT INTO nodes (id, tier, admin_url, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, admin_url = excluded.admin_url, last_seen_at = excluded.last_seen_at`,
+      ),
+      listNodes: p(`SELECT * FROM nodes ORDER BY id`),
+    }
   }
 
   close(): void {
@@ -259,96 +302,74 @@ export class MetadataDb {
   // ---- videos -------------------------------------------------------------------------------
 
   createVideo(v: { id: string; owner: string; title: string; nowMs: number }): Video {
-    this.db
-      .prepare(
-        `INSERT INTO videos (id, owner, title, status, created_at, updated_at) VALUES (?, ?, ?, 'uploading', ?, ?)`,
-      )
-      .run(v.id, v.owner, v.title, v.nowMs, v.nowMs)
+    this.#sql.createVideo.run(v.id, v.owner, v.title, v.nowMs, v.nowMs)
     return this.getVideo(v.id) as Video
   }
 
   getVideo(id: string): Video | null {
-    const row = this.db.prepare(`SELECT * FROM videos WHERE id = ?`).get(id) as VideoRow | undefined
+    const row = this.#sql.getVideo.get(id) as VideoRow | undefined
     return row === undefined ? null : toVideo(row)
   }
 
   /** Newest first; `before` is the (createdAtMs, id) of the last row of the previous page. */
   listVideos(q: { owner: string | null; limit: number; before: { createdAtMs: number; id: string } | null }): Video[] {
-    const where: string[] = []
-    const args: (string | number)[] = []
-    if (q.owner !== null) {
-      where.push('owner = ?')
-      args.push(q.owner)
-    }
+    const stmt = this.#sql.list[(q.owner !== null ? 2 : 0) + (q.before !== null ? 1 : 0)] as Statement
+    const args: Record<string, string | number> = { limit: q.limit }
+    if (q.owner !== null) args['owner'] = q.owner
     if (q.before !== null) {
-      where.push('(created_at < ? OR (created_at = ? AND id < ?))')
-      args.push(q.before.createdAtMs, q.before.createdAtMs, q.before.id)
+      args['beforeMs'] = q.before.createdAtMs
+      args['beforeId'] = q.before.id
     }
-    const sql = `SELECT * FROM videos ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY created_at DESC, id DESC LIMIT ?`
-    return (this.db.prepare(sql).all(...args, q.limit) as VideoRow[]).map(toVideo)
+    return (stmt.all(args) as VideoRow[]).map(toVideo)
   }
 
   setTitle(id: string, title: string, nowMs: number): void {
-    this.db.prepare(`UPDATE videos SET title = ?, updated_at = ? WHERE id = ?`).run(title, nowMs, id)
+    this.#sql.setTitle.run(title, nowMs, id)
   }
 
+  /** The status column and what changes with it. Called by VideoLifecycle (./videos.ts) only. */
   setStatus(
     id: string,
     status: VideoStatus,
     nowMs: number,
     extra: { progress?: number; error?: { code: string; message: string } | null; sourceKey?: string } = {},
   ): void {
-    const sets = ['status = @status', 'updated_at = @now']
-    const args: Record<string, unknown> = { id, status, now: nowMs }
-    if (extra.progress !== undefined) {
-      sets.push('progress = @progress')
-      args['progress'] = extra.progress
-    }
-    if (extra.error !== undefined) {
-      sets.push('error_code = @errorCode', 'error_message = @errorMessage')
-      args['errorCode'] = extra.error?.code ?? null
-      args['errorMessage'] = extra.error?.message ?? null
-    }
-    if (extra.sourceKey !== undefined) {
-      sets.push('source_key = @sourceKey')
-      args['sourceKey'] = extra.sourceKey
-    }
-    this.db.prepare(`UPDATE videos SET ${sets.join(', ')} WHERE id = @id`).run(args)
+    this.#sql.setStatus.run({
+      id,
+      status,
+      now: nowMs,
+      hasProgress: extra.progress !== undefined ? 1 : 0,
+      progress: extra.progress ?? null,
+      hasError: extra.error !== undefined ? 1 : 0,
+      errorCode: extra.error?.code ?? null,
+      errorMessage: extra.error?.message ?? null,
+      hasSourceKey: extra.sourceKey !== undefined ? 1 : 0,
+      sourceKey: extra.sourceKey ?? null,
+    })
   }
 
   setProgress(id: string, progress: number, nowMs: number): void {
-    this.db.prepare(`UPDATE videos SET progress = ?, updated_at = ? WHERE id = ?`).run(progress, nowMs, id)
+    this.#sql.setProgress.run(progress, nowMs, id)
   }
 
-  /** Renditions replaced and the video marked ready in one transaction. */
+  /** Renditions replaced and the video marked ready in one transaction. Called by VideoLifecycle only. */
   markReady(
     id: string,
-    r: { durationS: number | null; renditions: Rendition[]; thumbnails: Thumbnails | null },
+    r: { durationS: number | null; renditions: readonly Rendition[]; thumbnails: Thumbnails | null },
     nowMs: number,
   ): void {
-    const del = this.db.prepare(`DELETE FROM renditions WHERE video_id = ?`)
-    const ins = this.db.prepare(
-      `INSERT INTO renditions (video_id, name, width, height, bandwidth, average_bandwidth, codecs, frame_rate)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    const upd = this.db.prepare(
-      `UPDATE videos SET status = 'ready', progress = 1, error_code = NULL, error_message = NULL, duration_s = ?,
-       thumbnails = ?, updated_at = ?, ready_at = ? WHERE id = ?`,
-    )
+    const { deleteRenditions, insertRendition, markReady } = this.#sql
     this.db.transaction(() => {
-      del.run(id)
+      deleteRenditions.run(id)
       for (const x of r.renditions) {
-        ins.run(id, x.name, x.width, x.height, x.bandwidth, x.averageBandwidth, x.codecs, x.frameRate)
+        insertRendition.run(id, x.name, x.width, x.height, x.bandwidth, x.averageBandwidth, x.codecs, x.frameRate)
       }
-      upd.run(r.durationS, r.thumbnails === null ? null : JSON.stringify(r.thumbnails), nowMs, nowMs, id)
+      markReady.run(r.durationS, r.thumbnails === null ? null : JSON.stringify(r.thumbnails), nowMs, nowMs, id)
     })()
   }
 
   renditions(videoId: string): Rendition[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM renditions WHERE video_id = ? ORDER BY bandwidth`)
-      .all(videoId) as RenditionRow[]
+    const rows = this.#sql.renditions.all(videoId) as RenditionRow[]
     return rows.map((r) => ({
       name: r.name,
       width: r.width,
@@ -360,12 +381,9 @@ export class MetadataDb {
     }))
   }
 
-  /** Deletes the video with its renditions and uploads (cascade) and its jobs. */
+  /** Deletes the video with its renditions and uploads (cascade). Called by VideoLifecycle only. */
   deleteVideo(id: string): void {
-    this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM jobs WHERE video_id = ?`).run(id)
-      this.db.prepare(`DELETE FROM videos WHERE id = ?`).run(id)
-    })()
+    this.#sql.deleteVideo.run(id)
   }
 
   // ---- uploads ------------------------------------------------------------------------------
@@ -379,75 +397,65 @@ export class MetadataDb {
     nowMs: number
     expiresAtMs: number
   }): Upload {
-    this.db
-      .prepare(
-        `INSERT INTO uploads (id, video_id, owner, length_bytes, metadata, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(u.id, u.videoId, u.owner, u.length, u.metadata, u.nowMs, u.expiresAtMs)
+    this.#sql.createUpload.run(u.id, u.videoId, u.owner, u.length, u.metadata, u.nowMs, u.expiresAtMs)
     return this.getUpload(u.id) as Upload
   }
 
   getUpload(id: string): Upload | null {
-    const row = this.db.prepare(`SELECT * FROM uploads WHERE id = ?`).get(id) as UploadRow | undefined
+    const row = this.#sql.getUpload.get(id) as UploadRow | undefined
     return row === undefined ? null : toUpload(row)
   }
 
   uploadsOfVideo(videoId: string): Upload[] {
-    return (this.db.prepare(`SELECT * FROM uploads WHERE video_id = ?`).all(videoId) as UploadRow[]).map(toUpload)
+    return (this.#sql.uploadsOfVideo.all(videoId) as UploadRow[]).map(toUpload)
   }
 
-  setUploadProgress(id: string, offset: number, expiresAtMs: number): void {
-    this.db.prepare(`UPDATE uploads SET offset_bytes = ?, expires_at = ? WHERE id = ?`).run(offset, expiresAtMs, id)
-  }
-
-  setUploadLength(id: string, length: number): void {
-    this.db.prepare(`UPDATE uploads SET length_bytes = ? WHERE id = ?`).run(length, id)
+  /**
+   * A PATCH's bytes acknowledged, in one transaction: the offset and expiry, the length when the
+   * PATCH declared it (tus creation-defer-length), and the video's upload progress.
+   */
+  recordUploadProgress(u: {
+    id: string
+    videoId: string
+    offset: number
+    expiresAtMs: number
+    declaredLength: number | null
+    videoProgress: number | null
+    nowMs: number
+  }): void {
+    this.db.transaction(() => {
+      if (u.declaredLength !== null) this.#sql.setUploadLength.run(u.declaredLength, u.id)
+      this.#sql.setUploadProgress.run(u.offset, u.expiresAtMs, u.id)
+      if (u.videoProgress !== null) this.#sql.setProgress.run(u.videoProgress, u.nowMs, u.videoId)
+    })()
   }
 
   markUploadCompleted(id: string, sha256: string, nowMs: number): void {
-    this.db.prepare(`UPDATE uploads SET completed_at = ?, sha256 = ? WHERE id = ?`).run(nowMs, sha256, id)
+    this.#sql.markUploadCompleted.run(nowMs, sha256, id)
   }
 
   deleteUpload(id: string): void {
-    this.db.prepare(`DELETE FROM uploads WHERE id = ?`).run(id)
+    this.#sql.deleteUpload.run(id)
   }
 
   /** Unfinished uploads whose expiry has passed (abandoned). */
   expiredUploads(nowMs: number): Upload[] {
-    return (
-      this.db
-        .prepare(
-          `SELECT * FROM uploads WHERE completed_at IS NULL AND expires_at <= ?
-           AND (length_bytes IS NULL OR offset_bytes < length_bytes)`,
-        )
-        .all(nowMs) as UploadRow[]
-    ).map(toUpload)
+    return (this.#sql.expiredUploads.all(nowMs) as UploadRow[]).map(toUpload)
   }
 
   /** Uploads that received every byte but were not moved into the store (a crash in between). */
   unfinalizedUploads(): Upload[] {
-    return (
-      this.db
-        .prepare(
-          `SELECT * FROM uploads WHERE completed_at IS NULL AND length_bytes IS NOT NULL AND offset_bytes = length_bytes`,
-        )
-        .all() as UploadRow[]
-    ).map(toUpload)
+    return (this.#sql.unfinalizedUploads.all() as UploadRow[]).map(toUpload)
   }
 
   // ---- nodes --------------------------------------------------------------------------------
 
   upsertNode(n: { id: string; tier: string; adminUrl: string; nowMs: number }): void {
-    this.db
-      .prepare(
-        `INSERT INTO nodes (id, tier, admin_url, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, admin_url = excluded.admin_url, last_seen_at = excluded.last_seen_at`,
-      )
-      .run(n.id, n.tier, n.adminUrl, n.nowMs, n.nowMs)
+    this.#sql.upsertNode.run(n.id, n.tier, n.adminUrl, n.nowMs, n.nowMs)
   }
 
   listNodes(): NodeRecord[] {
-    return (this.db.prepare(`SELECT * FROM nodes ORDER BY id`).all() as NodeRow[]).map((r) => ({
+    return (this.#sql.listNodes.all() as NodeRow[]).map((r) => ({
       id: r.id,
       tier: r.tier,
       adminUrl: r.admin_url,

@@ -4,10 +4,11 @@
 // one of the two buses runs against a database: the embedded queue would claim these rows.
 import type { Job, JobStateStore } from '../../shared/bus/index.js'
 import type { Db } from './db.js'
-import { toJob, type JobRow } from './job-queue.js'
+import { openJobsTable, toJob, type JobRow } from './job-queue.js'
 
 export function sqliteJobStateStore(db: Db): JobStateStore {
   if (db === null || typeof db !== 'object') throw new TypeError('sqliteJobStateStore: db must be a database')
+  openJobsTable(db)
   const select = db.prepare(`SELECT * FROM jobs WHERE id = ?`)
   const upsert = db.prepare(
     `INSERT INTO jobs (id, kind, video_id, payload, status, attempt, max_attempts, run_after, lease_until, worker_id,

@@ -12,12 +12,13 @@ import type { Logger } from '../../shared/log/index.js'
 import type { Store } from '../../shared/store/index.js'
 import type { MetadataDb, Upload } from './db.js'
 import { newId } from './ids.js'
-import type { SqliteJobQueue } from './job-queue.js'
+import type { VideoLifecycle } from './videos.js'
 
 export interface UploadManagerOptions {
   dir: string
   meta: MetadataDb
-  queue: SqliteJobQueue
+  /** Asked for the video's status change once the source is in the store. */
+  videos: VideoLifecycle
   store: Store
   log: Logger
   now: () => number
@@ -43,7 +44,7 @@ export class UploadManager {
   #timer: NodeJS.Timeout | null = null
 
   constructor(opts: UploadManagerOptions) {
-    for (const k of ['dir', 'meta', 'queue', 'store', 'log', 'now', 'ttlMs', 'maxBytes'] as const) {
+    for (const k of ['dir', 'meta', 'videos', 'store', 'log', 'now', 'ttlMs', 'maxBytes'] as const) {
       if (opts[k] === undefined || opts[k] === null) throw new TypeError(`UploadManager: options.${k} is required`)
     }
     this.#o = opts
@@ -207,13 +208,16 @@ export class UploadManager {
     }
     const now = this.#o.now()
     try {
-      const meta = this.#o.meta
       const length = upload.length
-      meta.db.transaction(() => {
-        if (isLengthDeclared && length !== null) meta.setUploadLength(id, length)
-        meta.setUploadProgress(id, offset, now + this.#o.ttlMs)
-        if (length !== null && length > 0) meta.setProgress(upload.videoId, offset / length, now)
-      })()
+      this.#o.meta.recordUploadProgress({
+        id,
+        videoId: upload.videoId,
+        offset,
+        expiresAtMs: now + this.#o.ttlMs,
+        declaredLength: isLengthDeclared ? length : null,
+        videoProgress: length !== null && length > 0 ? offset / length : null,
+        nowMs: now,
+      })
     } catch (err) {
       // The metadata disk is full: these bytes are not acknowledged; the next PATCH starts at the
       // last recorded offset (and truncates the file back to it).
@@ -258,14 +262,8 @@ export class UploadManager {
     await this.#o.store.put(key, hashed(createReadStream(this.#path(upload.id))), {
       contentType: 'application/octet-stream',
     })
-    const now = this.#o.now()
-    const meta = this.#o.meta
-    meta.db.transaction(() => {
-      if (meta.getVideo(upload.videoId) === null) return // deleted meanwhile
-      meta.markUploadCompleted(upload.id, hash.digest('hex'), now)
-      meta.setStatus(upload.videoId, 'queued', now, { progress: 0, error: null, sourceKey: key })
-      this.#o.queue.enqueueSync('transcode', upload.videoId, { sourceKey: key })
-    })()
+    // Deleted meanwhile: nothing changes (the upload row went with the video).
+    await this.#o.videos.uploaded(upload.videoId, { uploadId: upload.id, sha256: hash.digest('hex'), sourceKey: key })
     await unlinkQuiet(this.#path(upload.id))
     this.#o.log.info(
       { uploadId: upload.id, videoId: upload.videoId, bytes: upload.offset },

@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { connectKafkaJobBus, type KafkaJobBusOptions } from '../../shared/bus/index.js'
 import { fakeClock, jobBusContract } from '../../shared/bus/test/contract.js'
 import { startKafkaBroker, tempDir, type KafkaBroker } from '../../shared/testing/index.js'
-import { openDb } from '../src/db.js'
+import { pino } from 'pino'
+import { MetadataDb, openDb } from '../src/db.js'
 import { sqliteJobStateStore } from '../src/job-state.js'
+import { VideoLifecycle } from '../src/videos.js'
 
 let broker: KafkaBroker
 t.before(async () => {
@@ -76,4 +78,33 @@ t.test('job progress, results and dead letters land in the jobs table', async (t
       .map((j) => j.videoId),
     ['vidBad'],
   )
+})
+
+t.test('the video lifecycle drives the Kafka bus through its outbox as it drives the embedded queue', async (t) => {
+  const tmp = tempDir('vcdn-kafka-state-')
+  t.teardown(tmp.remove)
+  const meta = new MetadataDb(openDb(join(tmp.dir, 'meta.db')))
+  t.teardown(() => meta.close())
+  const clock = fakeClock()
+  const bus = await connectKafkaJobBus({ ...busOptions(), now: clock.now, state: sqliteJobStateStore(meta.db) })
+  t.teardown(() => bus.close())
+  const videos = new VideoLifecycle({ meta, bus, log: pino({ level: 'silent' }), now: clock.now })
+  t.teardown(() => videos.close())
+  const video = videos.create('alice', '')
+  const upload = { uploadId: 'u', sha256: '00', sourceKey: `sources/${video.id}/source` }
+  t.equal(await videos.uploaded(video.id, upload), true)
+  t.equal(videos.get(video.id)?.status, 'queued')
+  const job = await bus.claim('w1', 30_000)
+  t.equal(job?.videoId, video.id)
+  t.same(job?.payload, { sourceKey: upload.sourceKey })
+  t.equal(videos.claimed(video.id), true)
+  await bus.complete(job?.id ?? '', 'w1', { durationS: 1, renditions: [], thumbnails: null })
+  t.equal(videos.completed(video.id, { durationS: 1, renditions: [], thumbnails: null }), true)
+  t.equal(videos.get(video.id)?.status, 'ready')
+  t.equal(
+    (meta.db.prepare(`SELECT count(*) AS n FROM job_outbox`).get() as { n: number }).n,
+    0,
+    'the outbox is empty once the bus has the job',
+  )
+  t.equal(await bus.claim('w2', 30_000), null, 'one job for one upload')
 })

@@ -8,6 +8,7 @@ import { tempDir } from '../../shared/testing/index.js'
 import { MetadataDb, openDb } from '../src/db.js'
 import { SqliteJobQueue } from '../src/job-queue.js'
 import { UploadManager } from '../src/uploads.js'
+import { VideoLifecycle } from '../src/videos.js'
 
 async function* once(b: Buffer): AsyncIterable<Uint8Array> {
   yield b
@@ -26,12 +27,14 @@ function setup(t: Test) {
   t.teardown(() => meta.close())
   const queue = new SqliteJobQueue({ db: meta.db, now: () => nowMs })
   const store = new FsStore({ dir: join(tmp.dir, 'store') })
+  const log = pino({ level: 'silent' })
+  const videos = new VideoLifecycle({ meta, bus: queue, log, now: () => nowMs })
   const uploads = new UploadManager({
     dir: join(tmp.dir, 'uploads'),
     meta,
-    queue,
+    videos,
     store,
-    log: pino({ level: 'silent' }),
+    log,
     now: () => nowMs,
     ttlMs: 60_000,
     maxBytes: 1000,

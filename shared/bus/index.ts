@@ -1,9 +1,11 @@
-// The job bus (docs/architecture.md §9): the JobBus interface and its helpers (./job.ts), the state store a
+// The job bus (docs/architecture.md §9): the JobBus interface and its helpers (./job.ts), the worker
+// wire protocol both sides of the HTTP hand-over speak (./wire.ts), the state store a
 // Kafka bus keeps job state in (./state.ts), and the Kafka bus itself (./kafka.ts), loaded only
 // when asked for so the embedded default never loads the Kafka client's native library.
 import type { KafkaJobBus, KafkaJobBusOptions } from './kafka.js'
 
 export * from './job.js'
+export * from './wire.js'
 export { memoryJobStateStore, type JobStateStore } from './state.js'
 export type { KafkaJobBus, KafkaJobBusOptions } from './kafka.js'
 

@@ -36,8 +36,22 @@ export interface Job {
   updatedAtMs: number
 }
 
+/** Options of one enqueue. */
+export interface EnqueueOptions {
+  /**
+   * The job's id, chosen by the caller (JOB_ID_RE). With an id, enqueue is idempotent: when the bus
+   * already knows a job with that id it returns that job and queues nothing. This is what lets a
+   * transactional outbox (docs/architecture.md §9) hand the same job to the bus again after a crash
+   * between the hand-over and the removal of its outbox row.
+   */
+  id?: string
+}
+
+/** A caller-chosen job id: a label safe in URLs, topic keys and logs. */
+export const JOB_ID_RE = /^[A-Za-z0-9_-]{1,128}$/
+
 export interface JobBus {
-  enqueue(kind: string, videoId: string, payload: Record<string, unknown>): Promise<Job>
+  enqueue(kind: string, videoId: string, payload: Record<string, unknown>, opts?: EnqueueOptions): Promise<Job>
   /** The next runnable job, leased to workerId for leaseMs; null when there is none. */
   claim(workerId: string, leaseMs: number): Promise<Job | null>
   /** Extends the lease and records progress; false when the lease is lost (another worker has it, or it ended). */

@@ -28,6 +28,8 @@ import {
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_BACKOFF_MAX_MS,
   DEFAULT_MAX_ATTEMPTS,
+  JOB_ID_RE,
+  type EnqueueOptions,
   type Job,
   type JobBus,
   type JobBusOptions,
@@ -333,6 +335,13 @@ export class KafkaJobBus implements JobBus {
     }
     this.#track(key, m.offset, false)
     const mine = this.#deliveries.get(msg.id)
+    if (mine !== undefined && !mine.isRevoked && msg.attempt === 0 && mine.offset !== m.offset) {
+      // A second enqueue message (attempt 0; retries carry their attempt) of a job delivered here
+      // already, produced again by an idempotent enqueue: the first delivery is the job; this one
+      // is settled at once.
+      this.#track(key, m.offset, true)
+      return
+    }
     if (mine !== undefined) {
       // Leased here before a rebalance took its partition away, and the partition came back:
       // the lease stands, and the offset is ours to commit again.
@@ -537,18 +546,30 @@ export class KafkaJobBus implements JobBus {
     }
   }
 
-  async enqueue(kind: string, videoId: string, payload: Record<string, unknown>): Promise<Job> {
+  async enqueue(
+    kind: string,
+    videoId: string,
+    payload: Record<string, unknown>,
+    opts: EnqueueOptions = {},
+  ): Promise<Job> {
     if (!this.#kinds.includes(kind)) throw new TypeError(`KafkaJobBus: kind "${kind}" is not one of options.kinds`)
+    if (opts.id !== undefined && !JOB_ID_RE.test(opts.id))
+      throw new TypeError('KafkaJobBus: opts.id must match JOB_ID_RE')
+    // Idempotent by id: a job the state store shows past its first delivery is returned as it is.
+    // One still queued on attempt 0 may be a job whose produce failed after its state was written,
+    // so it is produced again; a duplicate message that results is dropped on delivery (#ingest).
+    const known = opts.id === undefined ? null : this.#state.get(opts.id)
+    if (known !== null && !(known.status === 'queued' && known.attempt === 0)) return known
     const now = this.#now()
     const msg: JobMessage = {
-      id: `${now.toString(36)}${randomBytes(6).toString('hex')}`,
+      id: opts.id ?? `${now.toString(36)}${randomBytes(6).toString('hex')}`,
       kind,
       videoId,
       payload,
       attempt: 0,
       maxAttempts: this.#maxAttempts,
-      runAfterMs: now,
-      createdAtMs: now,
+      runAfterMs: known?.runAfterMs ?? now,
+      createdAtMs: known?.createdAtMs ?? now,
       seq: this.#seq++,
       lastError: null,
     }

@@ -1,34 +1,23 @@
-// The worker side of the origin's embedded job queue (docs/architecture.md §7.3, §9): claim,
-// heartbeat, source download, output upload, complete, fail — over HTTP with a worker JWT, so a
-// fleet can run on other machines. The Kafka bus will implement the same JobSource.
+// The worker side of the origin's job bus (docs/architecture.md §7.3, §9): claim, heartbeat,
+// source download, output upload, complete, fail — over HTTP with a worker JWT, so a fleet can run
+// on other machines. The bodies are the worker wire protocol of shared/bus (wire.ts), the types the
+// origin parses them with. The Kafka bus will implement the same JobSource.
 import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
+import type {
+  ClaimedJob,
+  ClaimRequest,
+  ClaimResponse,
+  CompleteRequest,
+  FailRequest,
+  HeartbeatRequest,
+  JobError,
+  JobResult,
+} from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { UpstreamClient } from '../../shared/upstream/index.js'
-
-export interface ClaimedJob {
-  id: string
-  kind: string
-  videoId: string
-  attempt: number
-  leaseUntilMs: number
-}
-
-export interface JobResult {
-  durationS: number
-  renditions: readonly {
-    name: string
-    width: number
-    height: number
-    bandwidth: number
-    averageBandwidth: number
-    codecs: string
-    frameRate: number
-  }[]
-  thumbnails: { poster: string; sprites: readonly string[]; vtt: string }
-}
 
 export interface JobSource {
   claim(leaseMs: number): Promise<ClaimedJob | null>
@@ -37,7 +26,7 @@ export interface JobSource {
   downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number>
   uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void>
   complete(jobId: string, result: JobResult): Promise<void>
-  fail(jobId: string, error: { code: string; message: string; isRetryable: boolean }): Promise<void>
+  fail(jobId: string, error: JobError): Promise<void>
   close(): Promise<void>
 }
 
@@ -77,17 +66,15 @@ export class HttpJobSource implements JobSource {
   }
 
   async claim(leaseMs: number): Promise<ClaimedJob | null> {
-    const { status, value } = await this.#json('POST', '/v1/jobs/claim', { workerId: this.#workerId, leaseMs })
+    const body: ClaimRequest = { workerId: this.#workerId, leaseMs }
+    const { status, value } = await this.#json('POST', '/v1/jobs/claim', body)
     if (status !== 200) this.#fail('claim', status, value)
-    return (value as { job: ClaimedJob | null }).job
+    return (value as ClaimResponse).job
   }
 
   async heartbeat(jobId: string, leaseMs: number, progress: number): Promise<boolean> {
-    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/heartbeat`, {
-      workerId: this.#workerId,
-      leaseMs,
-      progress,
-    })
+    const body: HeartbeatRequest = { workerId: this.#workerId, leaseMs, progress }
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/heartbeat`, body)
     if (status === 409) return false
     if (status !== 200) this.#fail('heartbeat', status, value)
     return true
@@ -130,15 +117,14 @@ export class HttpJobSource implements JobSource {
   }
 
   async complete(jobId: string, result: JobResult): Promise<void> {
-    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/complete`, {
-      workerId: this.#workerId,
-      result,
-    })
+    const body: CompleteRequest = { workerId: this.#workerId, result }
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/complete`, body)
     if (status !== 200) this.#fail('complete', status, value)
   }
 
-  async fail(jobId: string, error: { code: string; message: string; isRetryable: boolean }): Promise<void> {
-    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/fail`, { workerId: this.#workerId, error })
+  async fail(jobId: string, error: JobError): Promise<void> {
+    const body: FailRequest = { workerId: this.#workerId, error }
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/fail`, body)
     if (status !== 200) this.#fail('fail', status, value)
   }
 

@@ -3,9 +3,10 @@
 // renewing: its lease expires and another worker runs the job again (docs/architecture.md §7.3).
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { ClaimedJob } from '../../shared/bus/index.js'
 import { isVcdnError } from '../../shared/errors/index.js'
 import type { Logger } from '../../shared/log/index.js'
-import type { ClaimedJob, JobSource } from './origin-client.js'
+import type { JobSource } from './origin-client.js'
 import { isRetryableTranscodeError, transcode, type TranscodeResult, type X264Preset } from './pipeline.js'
 
 export interface WorkerOptions {

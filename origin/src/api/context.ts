@@ -1,19 +1,23 @@
 // What every control-API route gets: the origin's services, and small request helpers.
 import { VcdnError } from '../../../shared/errors/index.js'
 import type { IncomingRequest } from '../../../shared/http/index.js'
+import type { JobBus } from '../../../shared/bus/index.js'
 import type { Logger } from '../../../shared/log/index.js'
 import type { Store } from '../../../shared/store/index.js'
 import { authenticate, requireRole, type Principal, type Role } from '../auth.js'
 import type { OriginConfig } from '../config.js'
 import type { MetadataDb } from '../db.js'
-import type { SqliteJobQueue } from '../job-queue.js'
 import type { Purger } from '../purge.js'
 import type { UploadManager } from '../uploads.js'
+import type { VideoLifecycle } from '../videos.js'
 
 export interface ApiDeps {
   config: OriginConfig
+  /** Reads of the metadata; every video status change goes through `videos`. */
   meta: MetadataDb
-  queue: SqliteJobQueue
+  videos: VideoLifecycle
+  /** The job bus, whichever it is: only the JobBus interface. */
+  queue: JobBus
   store: Store
   uploads: UploadManager
   purger: Purger

@@ -1,28 +1,28 @@
-// Worker endpoints of the embedded job bus (docs/architecture.md §7.3, §8): transcoders claim jobs,
+// Worker endpoints of the job bus (docs/architecture.md §7.3, §8): transcoders claim jobs,
 // heartbeat, download the source, upload outputs into the store and report completion or failure.
+// The bodies are the worker wire protocol of shared/bus (wire.ts), parsed there; every video status
+// change is asked of VideoLifecycle (../videos.ts).
 // Bearer JWT with role `worker` (or admin). Source and output access require holding the job's
 // lease, and a lease belongs to the credential that claimed it (see leaseHolder).
-import type { Job } from '../../../shared/bus/index.js'
+import {
+  parseClaimRequest,
+  parseFailRequest,
+  parseHeartbeatRequest,
+  parseJobResult,
+  parseWorkerId,
+  type ClaimResponse,
+  type HeartbeatResponse,
+  type Job,
+} from '../../../shared/bus/index.js'
 import { ERRORS, isVcdnError, VcdnError } from '../../../shared/errors/index.js'
 import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../../../shared/http/index.js'
 import { validateStoreKey } from '../../../shared/store/index.js'
-import type { Rendition, Thumbnails } from '../db.js'
 import { sourceKey } from '../uploads.js'
 import type { Principal } from '../auth.js'
-import { optNumber, optString, principal, readJson, reqNumber, reqString, type ApiDeps } from './context.js'
+import { principal, readJson, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
 
 const WORKER_ROLES = ['worker', 'admin'] as const
-const MIN_LEASE_MS = 1000
-const MAX_LEASE_MS = 3_600_000
-const WORKER_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
-const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/
-
-function workerIdOf(v: unknown): string {
-  if (typeof v !== 'string' || !WORKER_ID_RE.test(v))
-    throw new VcdnError('ERR_API_BODY', 'workerId must match [A-Za-z0-9._:-]{1,128}')
-  return v
-}
 
 /**
  * Who holds a lease: the authenticated worker (JWT `sub`) and the `workerId` it names. A workerId
@@ -30,8 +30,8 @@ function workerIdOf(v: unknown): string {
  * that names the same workerId cannot download the source, write outputs or finish the job.
  * workerId has no '/', so the last '/' separates the two parts unambiguously.
  */
-function leaseHolder(p: Principal, workerId: unknown): string {
-  return `${p.sub}/${workerIdOf(workerId)}`
+function leaseHolder(p: Principal, workerId: string): string {
+  return `${p.sub}/${workerId}`
 }
 
 export function jobRoutes(router: Router, deps: ApiDeps): void {
@@ -45,22 +45,20 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
 
   router.add('POST', '/v1/jobs/claim', async ({ req, res }) => {
     const p = principal(req, deps, WORKER_ROLES)
-    const body = await readJson(req)
-    const workerId = leaseHolder(p, body['workerId'])
-    const leaseMs = Math.round(reqNumber(body['leaseMs'] ?? 30_000, 'leaseMs', MIN_LEASE_MS, MAX_LEASE_MS))
+    const claim = parseClaimRequest(await readJson(req))
+    const workerId = leaseHolder(p, claim.workerId)
     for (;;) {
-      const job = await deps.queue.claim(workerId, leaseMs)
+      const job = await deps.queue.claim(workerId, claim.leaseMs)
       if (job === null) {
-        sendJson(res, 200, { job: null })
+        sendJson(res, 200, { job: null } satisfies ClaimResponse)
         return
       }
-      if (deps.meta.getVideo(job.videoId) === null) {
+      if (!deps.videos.claimed(job.videoId)) {
         // The video was deleted after the job was queued: nothing to do, retire the job.
-        deps.queue.completeSync(job.id, workerId, { isCancelled: true })
+        await deps.queue.complete(job.id, workerId, { isCancelled: true })
         continue
       }
-      deps.meta.setStatus(job.videoId, 'processing', deps.now(), { progress: 0, error: null })
-      sendJson(res, 200, {
+      const answer: ClaimResponse = {
         job: {
           id: job.id,
           kind: job.kind,
@@ -69,30 +67,29 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
           leaseUntilMs: job.leaseUntilMs,
           payload: job.payload,
         },
-      })
+      }
+      sendJson(res, 200, answer)
       return
     }
   })
 
   router.add('POST', '/v1/jobs/:id/heartbeat', async ({ req, res, params }) => {
     const p = principal(req, deps, WORKER_ROLES)
-    const body = await readJson(req)
-    const workerId = leaseHolder(p, body['workerId'])
-    const leaseMs = Math.round(reqNumber(body['leaseMs'] ?? 30_000, 'leaseMs', MIN_LEASE_MS, MAX_LEASE_MS))
-    const progress = optNumber(body['progress'], 'progress', 0, 1) ?? 0
+    const beat = parseHeartbeatRequest(await readJson(req))
+    const workerId = leaseHolder(p, beat.workerId)
     const jobId = params['id'] as string
-    if (!(await deps.queue.heartbeat(jobId, workerId, leaseMs, progress))) {
+    if (!(await deps.queue.heartbeat(jobId, workerId, beat.leaseMs, beat.progress))) {
       if ((await deps.queue.get(jobId)) === null) throw new VcdnError('ERR_JOB_NOT_FOUND')
       throw new VcdnError('ERR_JOB_LEASE_LOST')
     }
     const job = await deps.queue.get(jobId)
-    if (job !== null) deps.meta.setProgress(job.videoId, progress, deps.now())
-    sendJson(res, 200, { ok: true, leaseUntilMs: job?.leaseUntilMs ?? null })
+    if (job !== null) deps.videos.progress(job.videoId, beat.progress)
+    sendJson(res, 200, { ok: true, leaseUntilMs: job?.leaseUntilMs ?? null } satisfies HeartbeatResponse)
   })
 
   router.add('GET', '/v1/jobs/:id/source', async ({ req, res, params, query }) => {
     const p = principal(req, deps, WORKER_ROLES)
-    const job = await held(params['id'], leaseHolder(p, query.get('workerId') ?? undefined))
+    const job = await held(params['id'], leaseHolder(p, parseWorkerId(query.get('workerId') ?? undefined)))
     const key = sourceKey(job.videoId)
     const info = await deps.store.head(key)
     if (info === null) throw new VcdnError('ERR_NOT_FOUND')
@@ -125,7 +122,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
 
   router.add('PUT', '/v1/jobs/:id/outputs/*key', async ({ req, res, params, query }) => {
     const p = principal(req, deps, WORKER_ROLES)
-    const job = await held(params['id'], leaseHolder(p, query.get('workerId') ?? undefined))
+    const job = await held(params['id'], leaseHolder(p, parseWorkerId(query.get('workerId') ?? undefined)))
     const key = params['key'] as string
     try {
       validateStoreKey(key)
@@ -148,7 +145,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   router.add('POST', '/v1/jobs/:id/complete', async ({ req, res, params }) => {
     const p = principal(req, deps, WORKER_ROLES)
     const body = await readJson(req)
-    const workerId = leaseHolder(p, body['workerId'])
+    const workerId = leaseHolder(p, parseWorkerId(body['workerId']))
     const jobId = params['id'] as string
     const before = await deps.queue.get(jobId)
     if (before === null) throw new VcdnError('ERR_JOB_NOT_FOUND')
@@ -158,13 +155,13 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       sendJson(res, 200, { ok: true, job: { id: before.id, status: before.status } }) // idempotent
       return
     }
-    const result = parseResult(body['result'])
-    const video = deps.meta.getVideo(before.videoId)
+    const result = parseJobResult(body['result'])
+    const video = deps.videos.get(before.videoId)
     const isReprocess = video !== null && video.readyAtMs !== null
-    deps.meta.db.transaction(() => {
-      deps.queue.completeSync(jobId, workerId, result)
-      if (deps.meta.getVideo(before.videoId) !== null) deps.meta.markReady(before.videoId, result, deps.now())
-    })()
+    // The bus settles the job first (ERR_JOB_LEASE_LOST leaves the video as it is), then the video
+    // becomes ready; a crash in between leaves it processing with its job done (§7.3).
+    await deps.queue.complete(jobId, workerId, result)
+    deps.videos.completed(before.videoId, result)
     // docs/architecture.md §2: VOD playlists are cacheable; a reprocessed video's must not be
     // served stale.
     const purge = isReprocess ? await deps.purger.purge(`/v/${before.videoId}/`) : null
@@ -177,18 +174,10 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
 
   router.add('POST', '/v1/jobs/:id/fail', async ({ req, res, params }) => {
     const p = principal(req, deps, WORKER_ROLES)
-    const body = await readJson(req)
-    const workerId = leaseHolder(p, body['workerId'])
-    const e = body['error']
-    if (typeof e !== 'object' || e === null) throw new VcdnError('ERR_API_BODY', 'error must be an object')
-    const err = e as Record<string, unknown>
-    const error = {
-      code: reqString(err['code'], 'error.code', 128),
-      message: reqString(err['message'] ?? '', 'error.message', 2000),
-      isRetryable: err['isRetryable'] === true,
-    }
+    const failure = parseFailRequest(await readJson(req))
+    const workerId = leaseHolder(p, failure.workerId)
+    const error = failure.error
     const job = await deps.queue.fail(params['id'] as string, workerId, error)
-    const now = deps.now()
     // The worker's message is for operators (ffmpeg's stderr, its file paths and host): it stays in
     // the job's dead-letter entry and this log line. The creator reads the code and its public
     // message only.
@@ -197,8 +186,8 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       'job failed',
     )
     const shown = publicJobError(error.code)
-    if (job.status === 'failed') deps.meta.setStatus(job.videoId, 'failed', now, { error: shown })
-    else deps.meta.setStatus(job.videoId, 'queued', now, { progress: 0, error: shown })
+    if (job.status === 'failed') deps.videos.failed(job.videoId, shown)
+    else deps.videos.retrying(job.videoId, shown)
     sendJson(res, 200, {
       ok: true,
       job: { id: job.id, status: job.status, attempt: job.attempt, runAfterMs: job.runAfterMs },
@@ -219,46 +208,4 @@ function publicJobError(code: string): { code: string; message: string } {
   if (!CODE_RE.test(code)) return { code: 'ERR_INTERNAL', message: GENERIC_FAILURE }
   const registered = (ERRORS as Record<string, { message: string } | undefined>)[code]
   return { code, message: registered?.message ?? GENERIC_FAILURE }
-}
-
-function parseResult(raw: unknown): {
-  durationS: number | null
-  renditions: Rendition[]
-  thumbnails: Thumbnails | null
-} {
-  if (typeof raw !== 'object' || raw === null) throw new VcdnError('ERR_API_BODY', 'result must be an object')
-  const r = raw as Record<string, unknown>
-  const durationS = optNumber(r['durationS'], 'result.durationS', 0) ?? null
-  if (!Array.isArray(r['renditions'])) throw new VcdnError('ERR_API_BODY', 'result.renditions must be an array')
-  const renditions = (r['renditions'] as unknown[]).map((x, i): Rendition => {
-    if (typeof x !== 'object' || x === null)
-      throw new VcdnError('ERR_API_BODY', `result.renditions[${i}] must be an object`)
-    const o = x as Record<string, unknown>
-    const name = reqString(o['name'], `result.renditions[${i}].name`, 64)
-    if (!NAME_RE.test(name)) throw new VcdnError('ERR_API_BODY', `result.renditions[${i}].name must be a path segment`)
-    const int = (k: string): number => Math.round(reqNumber(o[k], `result.renditions[${i}].${k}`, 0))
-    const avg = optNumber(o['averageBandwidth'], `result.renditions[${i}].averageBandwidth`, 0)
-    return {
-      name,
-      width: int('width'),
-      height: int('height'),
-      bandwidth: int('bandwidth'),
-      averageBandwidth: avg === undefined ? null : Math.round(avg),
-      codecs: reqString(o['codecs'], `result.renditions[${i}].codecs`, 256),
-      frameRate: optNumber(o['frameRate'], `result.renditions[${i}].frameRate`, 0) ?? null,
-    }
-  })
-  let thumbnails: Thumbnails | null = null
-  const t = r['thumbnails']
-  if (typeof t === 'object' && t !== null) {
-    const o = t as Record<string, unknown>
-    const sprites = o['sprites'] ?? []
-    if (!Array.isArray(sprites)) throw new VcdnError('ERR_API_BODY', 'result.thumbnails.sprites must be an array')
-    thumbnails = {
-      poster: optString(o['poster'], 'result.thumbnails.poster') ?? null,
-      sprites: sprites.map((s, i) => reqString(s, `result.thumbnails.sprites[${i}]`)),
-      vtt: optString(o['vtt'], 'result.thumbnails.vtt') ?? null,
-    }
-  }
-  return { durationS, renditions, thumbnails }
 }

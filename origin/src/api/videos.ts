@@ -6,8 +6,7 @@ import { sendJson } from '../../../shared/http/index.js'
 import { signedPath } from '../../../shared/token/index.js'
 import { requireOwner, type Principal } from '../auth.js'
 import type { Video } from '../db.js'
-import { ID_RE, newId } from '../ids.js'
-import { sourceKey } from '../uploads.js'
+import { ID_RE } from '../ids.js'
 import { optNumber, optString, principal, readJson, reqString, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
 
@@ -23,7 +22,7 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     const size = optNumber(body['size'], 'size', 0, Number.MAX_SAFE_INTEGER)
     if (size !== undefined && !Number.isInteger(size)) throw new VcdnError('ERR_API_BODY', 'size must be an integer')
     if (size !== undefined && size > deps.config.maxUploadBytes) throw new VcdnError('ERR_UPLOAD_TOO_LARGE')
-    const video = deps.meta.createVideo({ id: newVideoId(deps), owner: p.sub, title, nowMs: deps.now() })
+    const video = deps.videos.create(p.sub, title)
     const metadata = `videoId ${Buffer.from(video.id).toString('base64')}`
     const upload = await deps.uploads.create(video.id, p.sub, size ?? null, metadata)
     sendJson(
@@ -86,32 +85,20 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     // Row first: from here on workers get ERR_JOB_NOT_FOUND and nobody can read the video; then
     // the bytes; then the caches (docs/architecture.md §2: playlists are purged on delete).
     await deps.uploads.removeFilesOfVideo(video.id)
-    deps.meta.deleteVideo(video.id)
+    deps.videos.delete(video.id)
     const removedObjects =
       (await deps.store.deletePrefix(`v/${video.id}/`)) + (await deps.store.deletePrefix(`sources/${video.id}/`))
     const nodes = await deps.purger.purge(`/v/${video.id}/`)
     sendJson(res, 200, { id: video.id, deleted: true, removedObjects, purge: { nodes } })
   })
 
-  router.add('POST', '/v1/videos/:id/reprocess', ({ req, res, params }) => {
+  router.add('POST', '/v1/videos/:id/reprocess', async ({ req, res, params }) => {
     const p = principal(req, deps, ['uploader', 'admin'])
     const video = ownedVideo(p, params['id'], deps)
-    if ((video.status !== 'ready' && video.status !== 'failed') || video.sourceKey === null)
-      throw new VcdnError('ERR_VIDEO_STATE')
-    const now = deps.now()
-    deps.meta.db.transaction(() => {
-      deps.meta.setStatus(video.id, 'queued', now, { progress: 0, error: null })
-      deps.queue.enqueueSync('transcode', video.id, { sourceKey: sourceKey(video.id), isReprocess: true })
-    })()
-    sendJson(res, 202, view(deps.meta.getVideo(video.id) ?? video, deps))
+    // Ready or failed, with a source (ERR_VIDEO_STATE otherwise): VideoLifecycle decides.
+    const queued = await deps.videos.reprocess(video.id)
+    sendJson(res, 202, view(queued, deps))
   })
-}
-
-function newVideoId(deps: ApiDeps): string {
-  for (;;) {
-    const id = newId()
-    if (deps.meta.getVideo(id) === null) return id
-  }
 }
 
 export function ownedVideo(p: Principal, id: string | undefined, deps: ApiDeps): Video {

@@ -153,6 +153,20 @@ export function jobBusContract(t: Test, makeBus: MakeBus): void {
     t.equal(await bus.claim('w1', LEASE_MS), null)
   })
 
+  withBus('an enqueue with a known id queues nothing more (an outbox handing a job over again)', async (t, bus) => {
+    const first = await bus.enqueue('transcode', 'v', { n: 1 }, { id: 'outbox-job-1' })
+    t.equal(first.id, 'outbox-job-1')
+    const again = await bus.enqueue('transcode', 'v', { n: 1 }, { id: 'outbox-job-1' })
+    t.equal(again.id, 'outbox-job-1')
+    t.equal(again.status, 'queued')
+    const claimed = await bus.claim('w1', LEASE_MS)
+    t.equal(claimed?.id, 'outbox-job-1')
+    t.equal(await bus.claim('w2', LEASE_MS), null, 'one job, claimed once')
+    const late = await bus.enqueue('transcode', 'v', { n: 1 }, { id: 'outbox-job-1' })
+    t.equal(late.status, 'leased', 'a hand-over after the claim returns the job as it is')
+    t.equal(await bus.claim('w3', LEASE_MS), null)
+  })
+
   withBus('unknown jobs are coded', async (t, bus) => {
     await t.rejects(bus.complete('nope', 'w1', {}), { code: 'ERR_JOB_NOT_FOUND' })
     await t.rejects(bus.fail('nope', 'w1', { code: 'X', message: 'x', isRetryable: false }), {

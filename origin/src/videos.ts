@@ -1,0 +1,193 @@
+// The video lifecycle (docs/architecture.md §7.3): the one place a video's status changes. Each
+// change is an event with the states it may start from (VIDEO_EVENTS); the lifecycle reads the
+// row, refuses an event the status does not allow (ERR_VIDEO_STATE) and writes the new status with
+// what goes with it in one SQLite transaction. An event that makes a job due records it in the
+// job outbox inside that transaction (./job-outbox.ts) and hands it to the bus after the commit,
+// so the status and its job commit together whichever JobBus the origin runs.
+//
+//   (create) ─► uploading ─uploaded─► queued ─claimed─► processing ─completed─► ready
+//                                       ▲  │              │  ▲ claimed        │
+//                                       │  │              │  └─(lease expired,│
+//                                       │  │              │     claimed again)│
+//                                       │  └──failed──┐   ├─retrying─► queued │
+//                                       │             ▼   └─failed──► failed  │
+//                                       └───reprocess─── failed | ready ◄─────┘
+//   delete: any status → gone (with its renditions, uploads, jobs and unsent outbox rows).
+//
+// A video that is gone makes every event a no-op returning false: a worker or an upload that
+// finishes after its video was deleted changes nothing.
+import type { JobBus, JobResult } from '../../shared/bus/index.js'
+import { VcdnError } from '../../shared/errors/index.js'
+import type { Logger } from '../../shared/log/index.js'
+import type { MetadataDb, Video, VideoStatus } from './db.js'
+import { newId } from './ids.js'
+import { JobOutbox } from './job-outbox.js'
+import { openJobsTable, type JobsTable } from './job-queue.js'
+
+export type VideoEvent = 'uploaded' | 'claimed' | 'completed' | 'retrying' | 'failed' | 'reprocess'
+
+/** Every status change: the event, the statuses it may start from, the status it ends in. */
+export const VIDEO_EVENTS: Readonly<Record<VideoEvent, { from: readonly VideoStatus[]; to: VideoStatus }>> = {
+  // The source is in the store; a transcode job is queued.
+  uploaded: { from: ['uploading'], to: 'queued' },
+  // A worker leased the job; from processing when a lease expired and another worker took it.
+  claimed: { from: ['queued', 'processing'], to: 'processing' },
+  // The worker published every output, the master playlist last.
+  completed: { from: ['processing'], to: 'ready' },
+  // A retryable failure with attempts left: the job waits out its backoff.
+  retrying: { from: ['processing'], to: 'queued' },
+  // A non-retryable failure, attempts exhausted, or the last lease expired (the job bus decides);
+  // from queued too, as the bus may expire a lease whose claim never reached this process.
+  failed: { from: ['queued', 'processing'], to: 'failed' },
+  // The creator asks for a new transcode of a finished video.
+  reprocess: { from: ['ready', 'failed'], to: 'queued' },
+}
+
+export const VIDEO_STATUSES: readonly VideoStatus[] = ['uploading', 'queued', 'processing', 'ready', 'failed']
+
+/** Whether `event` may happen to a video in `status`. */
+export function isAllowed(event: VideoEvent, status: VideoStatus): boolean {
+  return VIDEO_EVENTS[event].from.includes(status)
+}
+
+/** The status after `event`, or ERR_VIDEO_STATE naming the refused change. */
+export function nextStatus(event: VideoEvent, status: VideoStatus): VideoStatus {
+  if (!isAllowed(event, status)) {
+    throw new VcdnError('ERR_VIDEO_STATE', `${event} is not allowed from ${status}`)
+  }
+  return VIDEO_EVENTS[event].to
+}
+
+/** What a video's creator sees of a failure: a code and a public message. */
+export interface ShownError {
+  code: string
+  message: string
+}
+
+export interface VideoLifecycleOptions {
+  meta: MetadataDb
+  /** The job bus the origin hands transcodes to; only JobBus methods are used (through the outbox). */
+  bus: JobBus
+  log: Logger
+  now: () => number
+  /** How often the outbox retries jobs the bus refused (default 5 s). */
+  outboxRetryEveryMs?: number
+}
+
+export class VideoLifecycle {
+  readonly #meta: MetadataDb
+  readonly #now: () => number
+  readonly #outbox: JobOutbox
+  readonly #jobs: JobsTable
+
+  constructor(opts: VideoLifecycleOptions) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('VideoLifecycle: options must be an object')
+    for (const k of ['meta', 'bus', 'log', 'now'] as const) {
+      if (opts[k] === undefined || opts[k] === null) throw new TypeError(`VideoLifecycle: options.${k} is required`)
+    }
+    this.#meta = opts.meta
+    this.#now = opts.now
+    this.#jobs = openJobsTable(opts.meta.db)
+    this.#outbox = new JobOutbox({
+      db: opts.meta.db,
+      bus: opts.bus,
+      log: opts.log,
+      now: opts.now,
+      ...(opts.outboxRetryEveryMs !== undefined ? { retryEveryMs: opts.outboxRetryEveryMs } : {}),
+    })
+  }
+
+  /** Hands the bus what a previous run committed but did not send, and starts the retry timer. */
+  async start(): Promise<void> {
+    await this.#outbox.start()
+  }
+
+  async close(): Promise<void> {
+    await this.#outbox.close()
+  }
+
+  get(id: string): Video | null {
+    return this.#meta.getVideo(id)
+  }
+
+  /** A new video, `uploading`, under a fresh id. */
+  create(owner: string, title: string): Video {
+    for (;;) {
+      const id = newId()
+      if (this.#meta.getVideo(id) !== null) continue
+      return this.#meta.createVideo({ id, owner, title, nowMs: this.#now() })
+    }
+  }
+
+  /** The upload's bytes are in the store as `sourceKey`: the upload is done and a transcode queued. */
+  async uploaded(videoId: string, u: { uploadId: string; sha256: string; sourceKey: string }): Promise<boolean> {
+    const isMoved = this.#move(videoId, 'uploaded', (now) => {
+      this.#meta.markUploadCompleted(u.uploadId, u.sha256, now)
+      this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null, sourceKey: u.sourceKey })
+      this.#outbox.add('transcode', videoId, { sourceKey: u.sourceKey })
+    })
+    if (isMoved) await this.#outbox.flush()
+    return isMoved
+  }
+
+  /** A new transcode of a ready or failed video; ERR_VIDEO_STATE without a source or in another status. */
+  async reprocess(videoId: string): Promise<Video> {
+    const isMoved = this.#move(videoId, 'reprocess', (now, video) => {
+      if (video.sourceKey === null) throw new VcdnError('ERR_VIDEO_STATE', 'the video has no source')
+      this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null })
+      this.#outbox.add('transcode', videoId, { sourceKey: video.sourceKey, isReprocess: true })
+    })
+    if (!isMoved) throw new VcdnError('ERR_VIDEO_NOT_FOUND')
+    await this.#outbox.flush()
+    return this.#meta.getVideo(videoId) as Video
+  }
+
+  /** A worker leased the video's job. */
+  claimed(videoId: string): boolean {
+    return this.#move(videoId, 'claimed', (now) => {
+      this.#meta.setStatus(videoId, 'processing', now, { progress: 0, error: null })
+    })
+  }
+
+  /** Progress of the upload or the transcode (0..1); no status change. */
+  progress(videoId: string, progress: number): void {
+    this.#meta.setProgress(videoId, progress, this.#now())
+  }
+
+  /** The job completed: renditions recorded and the video ready. */
+  completed(videoId: string, result: JobResult): boolean {
+    return this.#move(videoId, 'completed', (now) => this.#meta.markReady(videoId, result, now))
+  }
+
+  /** The job failed and will run again after its backoff; the creator sees why. */
+  retrying(videoId: string, shown: ShownError): boolean {
+    return this.#move(videoId, 'retrying', (now) => {
+      this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: shown })
+    })
+  }
+
+  /** The job failed for good. */
+  failed(videoId: string, shown: ShownError): boolean {
+    return this.#move(videoId, 'failed', (now) => this.#meta.setStatus(videoId, 'failed', now, { error: shown }))
+  }
+
+  /** Deletes the video with its renditions and uploads, its jobs and its jobs not yet handed to the bus. */
+  delete(videoId: string): void {
+    this.#meta.db.transaction(() => {
+      this.#outbox.deleteOfVideo(videoId)
+      this.#jobs.deleteOfVideo(videoId)
+      this.#meta.deleteVideo(videoId)
+    })()
+  }
+
+  /** One event in one transaction: read, check, write. false when the video is gone. */
+  #move(videoId: string, event: VideoEvent, write: (nowMs: number, video: Video) => void): boolean {
+    return this.#meta.db.transaction((): boolean => {
+      const video = this.#meta.getVideo(videoId)
+      if (video === null) return false
+      nextStatus(event, video.status)
+      write(this.#now(), video)
+      return true
+    })()
+  }
+}
