@@ -10,6 +10,8 @@ import { FsStore } from '../../shared/store/index.js'
 import { ScriptedOrigin, startTier, tempDir, waitFor } from '../../shared/testing/index.js'
 import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
 import { mintToken, type Role } from '../src/auth.js'
+import { openDb } from '../src/db.js'
+import { SqliteJobQueue } from '../src/job-queue.js'
 
 const SECRET = 'api-test-tier-secret-0123456789abcdef'
 const JWT = { secret: 'api-test-jwt-secret-0123456789abcdef', issuer: 'vcdn', audience: 'vcdn-api' }
@@ -670,6 +672,31 @@ t.test('origin control API', async (t) => {
     t.equal(purges.length, before + 1)
     t.same(JSON.parse(purges.at(-1)!.body), { prefix: `/v/${uploadedVideoId}/` })
   })
+
+  t.test(
+    'a worker completing again after the origin settled the job but died before marking the video ready makes it ready',
+    async (t) => {
+      const video = await queuedVideo()
+      const job = await claimFor(video.id, 'w8')
+      const result = { durationS: 4, renditions: [] }
+      // What a crash between the two steps of a completion leaves (docs/architecture.md §7.3): the bus
+      // settled the job (done), the video is still processing. Settled here through the origin's own
+      // queue on its database, the way the route does it.
+      const db = openDb(join(dataDir, 'meta.db'))
+      t.teardown(() => db.close())
+      await new SqliteJobQueue({ db }).complete(job.id, 'fleet/w8', result) // the lease holder: JWT sub / workerId
+      t.equal((await getVideo(video.id)).status, 'processing')
+      const again = await api(`/v1/jobs/${job.id}/complete`, {
+        method: 'POST',
+        body: JSON.stringify({ workerId: 'w8', result }),
+        as: ['fleet', 'worker'],
+      })
+      t.equal(again.status, 200)
+      const v = await getVideo(video.id)
+      t.equal(v.status, 'ready', 'the repeated completion finishes what the crash left')
+      t.equal(v.durationS, 4)
+    },
+  )
 
   t.test('an output still uploading when its video is deleted is refused and not kept', async (t) => {
     const video = await queuedVideo()

@@ -152,6 +152,11 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     if (before.status === 'done') {
       // Idempotent for the holder that completed it; anyone else learns nothing more.
       if (before.workerId !== workerId) throw new VcdnError('ERR_JOB_LEASE_LOST')
+      // A crash between settling the job and marking the video ready (below) left the video
+      // processing: the worker's repeated completion finishes it (§7.3).
+      if (deps.videos.get(before.videoId)?.status === 'processing') {
+        deps.videos.completed(before.videoId, parseJobResult(before.result))
+      }
       sendJson(res, 200, { ok: true, job: { id: before.id, status: before.status } }) // idempotent
       return
     }
