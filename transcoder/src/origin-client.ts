@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type {
   ClaimedJob,
   ClaimRequest,
@@ -35,9 +36,12 @@ export class HttpJobSource implements JobSource {
   #auth: Record<string, string>
   #workerId: string
 
-  constructor(opts: { origin: string; token: string; workerId: string }) {
+  #completeRetryDelaysMs: readonly number[]
+
+  constructor(opts: { origin: string; token: string; workerId: string; completeRetryDelaysMs?: readonly number[] }) {
     if (typeof opts.token !== 'string' || opts.token === '') throw new TypeError('opts.token must be a JWT')
     if (typeof opts.workerId !== 'string' || opts.workerId === '') throw new TypeError('opts.workerId must be set')
+    this.#completeRetryDelaysMs = opts.completeRetryDelaysMs ?? [1000, 2000, 4000, 8000, 16_000]
     this.#client = new UpstreamClient({ baseUrl: opts.origin, connections: 8, bodyTimeoutMs: 120_000 })
     this.#auth = { authorization: `Bearer ${opts.token}` }
     this.#workerId = opts.workerId
@@ -116,10 +120,27 @@ export class HttpJobSource implements JobSource {
     if (res.status !== 201 && res.status !== 200) this.#fail(`upload ${key}`, res.status, safeJson(text))
   }
 
+  /**
+   * Retried while the origin is unreachable or answers 5xx (completeRetryDelaysMs): completing a done
+   * job is idempotent for its holder, and the repeat is what marks the video ready when the origin
+   * died between settling the job and marking the video (docs/architecture.md §7.3).
+   */
   async complete(jobId: string, result: JobResult): Promise<void> {
     const body: CompleteRequest = { workerId: this.#workerId, result }
-    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/complete`, body)
-    if (status !== 200) this.#fail('complete', status, value)
+    for (let attempt = 0; ; attempt++) {
+      const delayMs = this.#completeRetryDelaysMs[attempt]
+      let answer: { status: number; value: unknown }
+      try {
+        answer = await this.#json('POST', `/v1/jobs/${jobId}/complete`, body)
+      } catch (err) {
+        if (delayMs === undefined) throw err
+        await sleep(delayMs)
+        continue
+      }
+      if (answer.status === 200) return
+      if (answer.status < 500 || delayMs === undefined) this.#fail('complete', answer.status, answer.value)
+      await sleep(delayMs)
+    }
   }
 
   async fail(jobId: string, error: JobError): Promise<void> {
