@@ -16,11 +16,11 @@ export const INIT_SEGMENT = 'init.mp4'
 /** The thumbnails directory of a video (poster, sprites, WebVTT thumbnail track). */
 export const THUMBS_DIR = 'thumbs'
 
-// A video id is one URL-safe path segment (the origin generates 16 of these characters); the
-// store's segment rules (keys.ts) allow more, but nothing else names a video.
-const VIDEO_ID = /^[A-Za-z0-9_-]{1,64}$/
+// A video id is one URL-safe path segment (the origin generates 16 of these characters), at most
+// as long as a store key segment (keys.ts MAX_SEGMENT_BYTES).
+const VIDEO_ID = /^[A-Za-z0-9_-]{1,255}$/
 
-/** Whether `id` can name a video: 1 to 64 of [A-Za-z0-9_-]. */
+/** Whether `id` can name a video: 1 to 255 of [A-Za-z0-9_-]. */
 export function isVideoId(id: string): boolean {
   return VIDEO_ID.test(id)
 }
