@@ -142,7 +142,7 @@ function decodeCursor(cursor: string): { createdAtMs: number; id: string } {
 
 /** A thumbnail reference from a worker ('thumbs/poster.jpg', '/v/<id>/thumbs/…', 'v/<id>/…') → relative name. */
 function relativeName(videoId: string, ref: string): string {
-  return ref.replace(/^\//, '').replace(new RegExp(`^v/${videoId}/`), '')
+  return ref.replace(/^\//, '').replace(new RegExp(`^${videoStorePrefix(videoId)}`), '')
 }
 
 /** The public JSON of a video. Playback and thumbnail URLs are signed edge URLs, only when ready. */
