@@ -4,10 +4,12 @@
 // `/_vcdn/hls.min.js` (a public library, no token needed).
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import type { ResponseSink } from '../../shared/http/index.js'
+import type { IncomingRequest, ResponseSink } from '../../shared/http/index.js'
+import { isVideoId, parseContentPath } from '../../shared/namespace/index.js'
 
 export const PLAYER_SCRIPT_PATH = '/_vcdn/hls.min.js'
-const PLAYER_PAGE = /^\/v\/([A-Za-z0-9_-]+)\/player\.html$/
+const PLAYER_PAGE_FILE = 'player.html'
+const PLAYER_PAGE_SUFFIX = `/${PLAYER_PAGE_FILE}`
 
 let script: Buffer | null = null
 function hlsScript(): Buffer {
@@ -16,12 +18,26 @@ function hlsScript(): Buffer {
   return script
 }
 
-export function isPlayerPage(path: string): boolean {
-  // Every request asks; the suffix check spares the regex for all but the page itself.
-  return path.endsWith('/player.html') && PLAYER_PAGE.test(path)
+/** The video id of a player page path `/v/{id}/player.html`, or null for any other path. */
+function playerPageVideoId(path: string): string | null {
+  // Every request asks; the suffix check spares the parse for all but the page itself.
+  if (!path.endsWith(PLAYER_PAGE_SUFFIX)) return null
+  const parts = parseContentPath(path)
+  return parts !== null && parts.file === PLAYER_PAGE_FILE && isVideoId(parts.videoId) ? parts.videoId : null
 }
 
-export function sendPlayerScript(res: ResponseSink): number {
+/**
+ * What the edge answers itself (shared/cache-tier ServeLocal), on GET only: hls.js and the player
+ * page (its path passed the token check). 0 for everything else, which goes to the cache.
+ */
+export function serveLocal(path: string, req: IncomingRequest, res: ResponseSink): number {
+  if (req.method !== 'GET') return 0
+  if (path === PLAYER_SCRIPT_PATH) return sendPlayerScript(res)
+  const videoId = playerPageVideoId(path)
+  return videoId === null ? 0 : sendPlayerPage(res, videoId)
+}
+
+function sendPlayerScript(res: ResponseSink): number {
   const body = hlsScript()
   res.start(
     200,
@@ -32,9 +48,8 @@ export function sendPlayerScript(res: ResponseSink): number {
   return 200
 }
 
-export function sendPlayerPage(res: ResponseSink, path: string): number {
-  const id = PLAYER_PAGE.exec(path)?.[1] ?? ''
-  const body = Buffer.from(page(id))
+function sendPlayerPage(res: ResponseSink, videoId: string): number {
+  const body = Buffer.from(page(videoId))
   res.start(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body.length)
   res.end(body)
   return 200

@@ -16,6 +16,7 @@ import {
   type IncomingRequest,
   type ResponseSink,
 } from '../../shared/http/index.js'
+import { contentClassOf, storeKeyOf } from '../../shared/namespace/index.js'
 import { validateStoreKey, type ObjectInfo, type Store } from '../../shared/store/index.js'
 import type { OriginConfig } from './config.js'
 
@@ -24,22 +25,12 @@ export interface ContentResult {
   bytes: number
 }
 
+/**
+ * Cache-Control of a stored object by its content class, from the namespace's one extension
+ * table (docs/architecture.md §2): segments immutable, playlists short and purged on reprocess.
+ */
 export function cacheControlFor(key: string, cc: OriginConfig['cacheControl']): string {
-  const dot = key.lastIndexOf('.')
-  const ext = dot < 0 ? '' : key.slice(dot + 1)
-  switch (ext) {
-    case 'm4s':
-    case 'mp4':
-    case 'ts':
-    case 'jpg':
-      return cc.segment
-    case 'm3u8':
-    case 'mpd':
-    case 'vtt':
-      return cc.playlist
-    default:
-      return cc.other
-  }
+  return cc[contentClassOf(key)]
 }
 
 export async function serveContent(
@@ -54,7 +45,7 @@ export async function serveContent(
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return { status: sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' }), bytes: 0 }
   }
-  const key = req.path.slice(1)
+  const key = storeKeyOf(req.path)
   try {
     validateStoreKey(key)
   } catch {

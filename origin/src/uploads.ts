@@ -8,6 +8,8 @@ import { createReadStream } from 'node:fs'
 import { mkdir, open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { hasCode, isNoSpace, VcdnError } from '../../shared/errors/index.js'
+import { writeAll } from '../../shared/fs/index.js'
+import { sourceStoreKey } from '../../shared/namespace/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import type { Store } from '../../shared/store/index.js'
 import type { MetadataDb, Upload } from './db.js'
@@ -32,7 +34,7 @@ export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number]
 const LOCK_WAIT_MS = 5000
 
 export function sourceKey(videoId: string): string {
-  return `sources/${videoId}/source`
+  return sourceStoreKey(videoId)
 }
 
 export class UploadManager {
@@ -298,14 +300,6 @@ export class UploadManager {
   /** Files of every upload of a video (used when the video is deleted). */
   async removeFilesOfVideo(videoId: string): Promise<void> {
     for (const u of this.#o.meta.uploadsOfVideo(videoId)) await unlinkQuiet(this.#path(u.id))
-  }
-}
-
-async function writeAll(fh: import('node:fs/promises').FileHandle, chunk: Uint8Array): Promise<void> {
-  let done = 0
-  while (done < chunk.byteLength) {
-    const { bytesWritten } = await fh.write(chunk, done, chunk.byteLength - done)
-    done += bytesWritten
   }
 }
 

@@ -3,6 +3,7 @@
 
 import { parseHttpDate, type HeaderMap } from '../http/index.js'
 import type { DefaultTtls } from './types.js'
+import { contentClassOf } from '../namespace/index.js'
 
 export type CacheControl = ReadonlyMap<string, string | true>
 
@@ -223,7 +224,7 @@ export function freshnessLifetimeMs(
   const explicit = expiresLifetimeMs(headers, responseTimeMs)
   if (explicit !== null) return explicit
   if (!HEURISTICALLY_CACHEABLE.has(status) && !cc.has('public')) return 0
-  const configured = defaults[contentKind(key)]
+  const configured = defaults[contentClassOf(key)]
   if (configured !== undefined) return configured
   return heuristicLifetimeMs(headers, responseTimeMs)
 }

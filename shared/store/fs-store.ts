@@ -4,6 +4,7 @@ import type { BigIntStats, Dirent } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { VcdnError, hasCode, isNoSpace, isVcdnError } from '../errors/index.js'
+import { writeAll } from '../fs/index.js'
 import { contentTypeFor } from './content-type.js'
 import { isKeySegment, validateStoreKey, validateStorePrefix } from './keys.js'
 import type { ByteRange, ListOptions, ObjectInfo, PutOptions, Store } from './types.js'
@@ -356,14 +357,6 @@ function toInfo(key: string, st: BigIntStats, contentType: string): ObjectInfo {
     etag: `"${etag}"`,
     lastModifiedMs: Number(st.mtimeMs),
     contentType,
-  }
-}
-
-async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
-  let offset = 0
-  while (offset < chunk.byteLength) {
-    const { bytesWritten } = await fh.write(chunk, offset, chunk.byteLength - offset)
-    offset += bytesWritten
   }
 }
 

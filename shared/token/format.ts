@@ -10,6 +10,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import { isIP } from 'node:net'
 import { VcdnError } from '../errors/index.js'
+import { isValidPath } from '../namespace/index.js'
 import { normaliseIp } from './ip.js'
 
 export interface TokenPayload {
@@ -37,27 +38,6 @@ export function isValidKid(kid: string): boolean {
   return KID.test(kid)
 }
 
-/** Reject '.'/'..' segments, encoded '.', '/', '\' and NUL: a scope check on such a path means nothing. */
-export function isSafePath(path: string): boolean {
-  if (path.charCodeAt(0) !== 47 /* '/' */) return false
-  let dot = path.indexOf('/.')
-  while (dot !== -1) {
-    const next = path.charCodeAt(dot + 2)
-    if (Number.isNaN(next) || next === 47) return false // '/.' segment
-    if (next === 46 /* '.' */) {
-      const after = path.charCodeAt(dot + 3)
-      if (Number.isNaN(after) || after === 47) return false // '/..' segment
-    }
-    dot = path.indexOf('/.', dot + 2)
-  }
-  if (path.indexOf('\\') !== -1 || path.indexOf('\0') !== -1) return false
-  if (path.indexOf('%') !== -1) {
-    const lower = path.toLowerCase()
-    if (lower.includes('%2e') || lower.includes('%2f') || lower.includes('%5c') || lower.includes('%00')) return false
-  }
-  return true
-}
-
 export function keyObjects(keys: Record<string, string>, where: string): Map<string, KeyObject> {
   if (keys === null || typeof keys !== 'object') throw new TypeError(`${where} must be an object of kid → secret`)
   const out = new Map<string, KeyObject>()
@@ -79,8 +59,9 @@ export function mac(key: KeyObject, payloadB64: string): string {
 export function signToken(p: TokenPayload, keys: Record<string, string>): string {
   if (!Number.isSafeInteger(p.exp) || p.exp <= 0)
     throw new TypeError('signToken: p.exp must be a positive integer (epoch s)')
-  if (typeof p.acl !== 'string' || !isSafePath(p.acl) || p.acl.length > MAX_ACL_CHARS) {
-    throw new TypeError('signToken: p.acl must be a normalised absolute path prefix')
+  // The ACL is compared with key paths (docs/architecture.md §2), so it must be one itself.
+  if (typeof p.acl !== 'string' || !isValidPath(p.acl) || p.acl.length > MAX_ACL_CHARS) {
+    throw new TypeError('signToken: p.acl must be a valid absolute key path prefix')
   }
   if (typeof p.kid !== 'string' || !KID.test(p.kid)) throw new TypeError(`signToken: p.kid must match ${KID.source}`)
   const secret = keys[p.kid]

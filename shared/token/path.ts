@@ -1,3 +1,4 @@
+import { isVideoDir, MASTER_PLAYLIST } from '../namespace/index.js'
 import { signToken } from './format.js'
 
 export interface SignedPathOptions {
@@ -15,12 +16,9 @@ export interface SignedPathOptions {
   isBroadAllowed?: boolean
 }
 
-// One path segment under /v/: the video id (docs/architecture.md §2: /v/{id}/…).
-const VIDEO_DIR_ACL = /^\/v\/[^/]+\/$/
-
 /** True when `acl` is one whole video directory, `/v/{id}/`: what a playback token should grant. */
 export function isVideoDirAcl(acl: string): boolean {
-  return VIDEO_DIR_ACL.test(acl)
+  return isVideoDir(acl)
 }
 
 /**
@@ -38,7 +36,7 @@ export function signedPath(p: SignedPathOptions): string {
       `signedPath: p.prefix ${JSON.stringify(p.prefix)} is not a whole video directory /v/<id>/ (a broader ACL needs isBroadAllowed)`,
     )
   }
-  const path = p.path ?? `${p.prefix}master.m3u8`
+  const path = p.path ?? p.prefix + MASTER_PLAYLIST
   if (!path.startsWith(p.prefix)) throw new TypeError('signedPath: p.path must lie under p.prefix')
   if (!Number.isSafeInteger(p.ttlS) || p.ttlS <= 0) throw new TypeError('signedPath: p.ttlS must be a positive integer')
   if (!Number.isFinite(p.nowMs)) throw new TypeError('signedPath: p.nowMs must be epoch ms')

@@ -1,6 +1,7 @@
 import { timingSafeEqual, type KeyObject } from 'node:crypto'
 import { VcdnError } from '../errors/index.js'
-import { isSafePath, keyObjects, mac, MAX_TOKEN_CHARS, parseToken } from './format.js'
+import { isValidPath } from '../namespace/index.js'
+import { keyObjects, mac, MAX_TOKEN_CHARS, parseToken } from './format.js'
 import { normaliseIp } from './ip.js'
 
 export interface TokenVerifierOptions {
@@ -90,7 +91,7 @@ export class TokenVerifier {
       throw new VcdnError('ERR_TOKEN_EXPIRED')
     }
     if (path !== grant.okPath) {
-      if (typeof path !== 'string' || !path.startsWith(grant.acl) || !isSafePath(path)) {
+      if (typeof path !== 'string' || !path.startsWith(grant.acl) || !isValidPath(path)) {
         throw new VcdnError('ERR_TOKEN_SCOPE')
       }
       grant.okPath = path

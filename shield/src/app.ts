@@ -3,8 +3,10 @@
 // trusted network, where a shield with `paths: ["/"]` is a reverse proxy cache in front of any
 // origin); everything else is the shared cache tier.
 import { buildCacheTier, TIER_SECRET_HEADER, type CacheTier } from '../../shared/cache-tier/index.js'
-import { secretEquals, sendError } from '../../shared/http/index.js'
+import { VcdnError } from '../../shared/errors/index.js'
+import { secretEquals } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
+import { validatePath } from '../../shared/namespace/index.js'
 import type { ShieldConfig } from './config.js'
 
 export interface ShieldDeps {
@@ -28,11 +30,12 @@ export function buildShield(config: ShieldConfig, deps: ShieldDeps): Promise<Cac
     passUnsafeMethods: config.passUnsafeMethods,
     log: deps.log,
     ...(deps.now ? { now: deps.now } : {}),
-    gate: (req, res) => {
+    // The secret first: a caller without it learns nothing about paths (docs/architecture.md §4).
+    gate: (req) => {
       if (isSecretRequired && !secretEquals(req.header(TIER_SECRET_HEADER), config.tierSecret)) {
-        return { status: sendError(res, 'ERR_TIER_AUTH') }
+        throw new VcdnError('ERR_TIER_AUTH')
       }
-      return { path: req.path }
+      return validatePath(req.path)
     },
   })
 }

@@ -7,7 +7,13 @@ import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path'
 import { VcdnError } from '../../shared/errors/index.js'
 import { formatMediaPlaylist, parseMedia } from '../../shared/hls/index.js'
-import { contentTypeFor, validateStoreKey } from '../../shared/store/index.js'
+import {
+  contentTypeFor,
+  THUMBS_DIR,
+  validateStoreKey,
+  validateStorePrefix,
+  videoStorePrefix,
+} from '../../shared/namespace/index.js'
 import { buildMpd } from './dash.js'
 import { AUDIO_RENDITION, buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
 import { buildLadder, type Rendition } from './ladder.js'
@@ -93,7 +99,7 @@ function validateOptions(o: TranscodeOptions): void {
   if (typeof o.workDir !== 'string' || o.workDir === '')
     throw new TypeError('options.workDir must be a non-empty string')
   try {
-    validateStoreKey(`v/${o.videoId}`)
+    validateStorePrefix(videoStorePrefix(o.videoId))
     if (typeof o.videoId !== 'string' || o.videoId.includes('/')) throw new Error('not one segment')
   } catch {
     throw new TypeError('options.videoId must be one store-key segment ([A-Za-z0-9._-]+)')
@@ -222,11 +228,11 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     })
     await writeFile(join(outDir, 'manifest.mpd'), mpd)
 
-    const thumbFiles = [...thumbs.sprites, thumbs.poster, thumbs.vtt].map((f) => `thumbs/${f}`)
+    const thumbFiles = [...thumbs.sprites, thumbs.poster, thumbs.vtt].map((f) => `${THUMBS_DIR}/${f}`)
     await validateOutput({ outDir, video, audio, requiredFiles: [...thumbFiles, 'manifest.mpd'] })
     report(PROGRESS.validate, 'validate')
 
-    const prefix = `v/${opts.videoId}`
+    const prefix = videoStorePrefix(opts.videoId)
     const rel: string[] = []
     for (const name of names) {
       const m = measured.get(name) as MeasuredRendition
@@ -234,7 +240,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     }
     rel.push(...names.map((n) => `${n}/index.m3u8`), ...thumbFiles, 'manifest.mpd', 'master.m3u8')
     const outputs = rel.map((r) => {
-      const key = `${prefix}/${r}`
+      const key = prefix + r
       validateStoreKey(key)
       return { key, path: join(outDir, r), contentType: contentTypeFor(key) }
     })
@@ -244,9 +250,9 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       renditions: master.renditions.map(({ videoBandwidth: _, ...r }) => r),
       audio: master.audio,
       thumbnails: {
-        poster: `${prefix}/thumbs/${POSTER_FILE}`,
-        sprites: thumbs.sprites.map((s) => `${prefix}/thumbs/${s}`),
-        vtt: `${prefix}/thumbs/${VTT_FILE}`,
+        poster: `${prefix}${THUMBS_DIR}/${POSTER_FILE}`,
+        sprites: thumbs.sprites.map((s) => `${prefix}${THUMBS_DIR}/${s}`),
+        vtt: `${prefix}${THUMBS_DIR}/${VTT_FILE}`,
       },
       outputs,
       jobDir,

@@ -16,6 +16,7 @@ import {
 } from '../../../shared/bus/index.js'
 import { ERRORS, isVcdnError, VcdnError } from '../../../shared/errors/index.js'
 import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../../../shared/http/index.js'
+import { videoDir, videoStorePrefix } from '../../../shared/namespace/index.js'
 import { validateStoreKey } from '../../../shared/store/index.js'
 import { sourceKey } from '../uploads.js'
 import type { Principal } from '../auth.js'
@@ -129,7 +130,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     } catch {
       throw new VcdnError('ERR_JOB_OUTPUT_KEY')
     }
-    if (!key.startsWith(`v/${job.videoId}/`)) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
+    if (!key.startsWith(videoStorePrefix(job.videoId))) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
     // Streamed into the store (atomic rename at the end): a cut upload leaves nothing behind.
     const info = await deps.store.put(key, req.body)
     // The video may have been deleted while the bytes streamed in, after its prefix was emptied:
@@ -169,7 +170,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     deps.videos.completed(before.videoId, result)
     // docs/architecture.md §2: VOD playlists are cacheable; a reprocessed video's must not be
     // served stale.
-    const purge = isReprocess ? await deps.purger.purge(`/v/${before.videoId}/`) : null
+    const purge = isReprocess ? await deps.purger.purge(videoDir(before.videoId)) : null
     sendJson(res, 200, {
       ok: true,
       job: { id: jobId, status: 'done' },

@@ -3,6 +3,7 @@
 import { TIER_SECRET_HEADER } from '../../../shared/config/index.js'
 import { VcdnError } from '../../../shared/errors/index.js'
 import { secretEquals, sendJson } from '../../../shared/http/index.js'
+import { CONTENT_ROOT, storeKeyOf } from '../../../shared/namespace/index.js'
 import { validateStorePrefix } from '../../../shared/store/index.js'
 import { principal, readJson, reqString, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
@@ -33,8 +34,8 @@ export function nodeRoutes(router: Router, deps: ApiDeps): void {
     const body = await readJson(req)
     const prefix = reqString(body['prefix'], 'prefix', 1024)
     try {
-      if (!prefix.startsWith('/v/')) throw new Error('outside /v/')
-      validateStorePrefix(prefix.slice(1))
+      if (!prefix.startsWith(CONTENT_ROOT)) throw new Error('outside the content root')
+      validateStorePrefix(storeKeyOf(prefix))
     } catch {
       throw new VcdnError('ERR_PURGE_BODY')
     }

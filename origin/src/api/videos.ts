@@ -3,6 +3,7 @@
 // source, purge on every node), reprocess.
 import { VcdnError } from '../../../shared/errors/index.js'
 import { sendJson } from '../../../shared/http/index.js'
+import { sourceStorePrefix, videoDir, videoStorePrefix } from '../../../shared/namespace/index.js'
 import { signedPath } from '../../../shared/token/index.js'
 import { requireOwner, type Principal } from '../auth.js'
 import type { Video } from '../db.js'
@@ -87,8 +88,9 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     await deps.uploads.removeFilesOfVideo(video.id)
     deps.videos.delete(video.id)
     const removedObjects =
-      (await deps.store.deletePrefix(`v/${video.id}/`)) + (await deps.store.deletePrefix(`sources/${video.id}/`))
-    const nodes = await deps.purger.purge(`/v/${video.id}/`)
+      (await deps.store.deletePrefix(videoStorePrefix(video.id))) +
+      (await deps.store.deletePrefix(sourceStorePrefix(video.id)))
+    const nodes = await deps.purger.purge(videoDir(video.id))
     sendJson(res, 200, { id: video.id, deleted: true, removedObjects, purge: { nodes } })
   })
 
@@ -127,7 +129,7 @@ function decodeCursor(cursor: string): { createdAtMs: number; id: string } {
 
 /** A thumbnail reference from a worker ('thumbs/poster.jpg', '/v/<id>/thumbs/…', 'v/<id>/…') → relative name. */
 function relativeName(videoId: string, ref: string): string {
-  return ref.replace(/^\//, '').replace(new RegExp(`^v/${videoId}/`), '')
+  return ref.replace(/^\//, '').replace(new RegExp(`^${videoStorePrefix(videoId)}`), '')
 }
 
 /** The public JSON of a video. Playback and thumbnail URLs are signed edge URLs, only when ready. */
@@ -135,7 +137,7 @@ export function view(v: Video, deps: ApiDeps): Record<string, unknown> {
   const isReady = v.status === 'ready'
   const { edgeBaseUrl, activeKey, signingKeys, playbackTtlS } = deps.config
   const canSign = isReady && edgeBaseUrl !== '' && activeKey !== '' && signingKeys[activeKey] !== undefined
-  const prefix = `/v/${v.id}/`
+  const prefix = videoDir(v.id)
   const nowMs = deps.now()
   const url = (rel: string): string =>
     edgeBaseUrl.replace(/\/+$/, '') +

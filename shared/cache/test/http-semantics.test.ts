@@ -25,7 +25,7 @@ void t.test(
     t.equal(f({}, '/v/a/master.m3u8'), 2_000)
     t.equal(f({}, '/v/a/manifest.mpd'), 2_000)
     t.equal(f({}, '/v/a/poster.jpg'), 1_000_000)
-    t.equal(f({}, '/v/a/thumbs.vtt'), 60_000)
+    t.equal(f({}, '/v/a/thumbs.vtt'), 2_000, 'WebVTT is in the playlist class, as at the origin')
     t.equal(contentKind('/v/a.b/noext'), 'other')
   },
 )

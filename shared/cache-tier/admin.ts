@@ -1,0 +1,30 @@
+// The cache tier's admin listener (docs/architecture.md §10.2): metrics, readiness and purge,
+// behind the tier secret.
+import type { CacheEngine } from '../cache/index.js'
+import { createAdminServer, type HttpServer } from '../http/index.js'
+import type { Logger } from '../log/index.js'
+
+export function createTierAdmin(opts: {
+  host: string
+  port: number
+  tierSecret: string
+  metrics: { text(): Promise<string>; readonly contentType: string }
+  isReady: () => boolean
+  engine: CacheEngine
+  log: Logger
+}): HttpServer {
+  const { engine, log, metrics } = opts
+  return createAdminServer({
+    host: opts.host,
+    port: opts.port,
+    tierSecret: opts.tierSecret,
+    metricsText: () => metrics.text(),
+    metricsContentType: metrics.contentType,
+    isReady: opts.isReady,
+    purge: async (target) => {
+      const r = await engine.purge(target)
+      log.info({ ...target, removed: r.removed }, 'purged')
+      return r
+    },
+  })
+}

@@ -1,0 +1,107 @@
+// The configuration the edge and the shield share (docs/architecture.md §10.1): its type, its
+// schema fragment and the checks the schema cannot express.
+import { CONTENT_ROOT } from '../namespace/index.js'
+
+export interface CacheTierConfig {
+  listen: { host: string; port: number }
+  admin: { host: string; port: number }
+  tierSecret: string
+  /** Seconds a response may wait on a client that takes no bytes (shared/http sendTimeoutSchema). */
+  sendTimeoutS?: number
+  /** Path prefixes this tier serves (`/v/` for video; `/` for any path: a cache in front of any origin). */
+  paths: readonly string[]
+  accessLog: boolean
+  drainTimeoutMs: number
+  cache: {
+    dir: string
+    maxBytes: number
+    memoryMaxBytes: number
+    memoryObjectMaxBytes: number
+    negativeTtlMs: number
+    /** Unset: playlists without explicit freshness get RFC 9111 §4.2.2 heuristics only. */
+    playlistTtlMs?: number | undefined
+    /** What the query string adds to the key and the upstream request: all, none, or queryParams. */
+    query: 'keep' | 'ignore' | 'list'
+    queryParams: readonly string[]
+  }
+  upstream: {
+    connections: number
+    headersTimeoutMs: number
+    bodyTimeoutMs: number
+    connectTimeoutMs: number
+  }
+}
+
+/**
+ * The problems with a `paths` list (empty when none): every entry is a path prefix that a key path
+ * (shared/namespace validatePath) could start with — it begins with `/` and holds only printable
+ * ASCII without `?`, `#` or `\\` (a query or fragment never reaches the key's path).
+ */
+export function pathsProblems(paths: readonly string[], at = 'paths'): string[] {
+  const problems: string[] = []
+  paths.forEach((prefix, i) => {
+    if (!prefix.startsWith('/')) problems.push(`${at}[${i}] must start with / (got ${JSON.stringify(prefix)})`)
+    else if (!/^[\x21-\x7e]+$/.test(prefix) || /[?#\\]/.test(prefix)) {
+      problems.push(`${at}[${i}] must be printable ASCII without ?, # or \\ (got ${JSON.stringify(prefix)})`)
+    }
+  })
+  return problems
+}
+
+/** The problems with `cache.query` / `cache.queryParams` (empty when none). */
+export function queryProblems(cache: Pick<CacheTierConfig['cache'], 'query' | 'queryParams'>): string[] {
+  if (cache.query !== 'list') return []
+  if (cache.queryParams.length === 0)
+    return ['cache.queryParams must name at least one parameter when cache.query is "list"']
+  return cache.queryParams.flatMap((name, i) =>
+    name.length === 0 || /[&=#\s]/.test(name)
+      ? [`cache.queryParams[${i}] must be a parameter name without &, =, # or spaces (got ${JSON.stringify(name)})`]
+      : [],
+  )
+}
+
+/** Schema fragment for the `cache` and `upstream` keys, shared by the edge and shield tables. */
+export const cacheTierSchema = {
+  paths: {
+    type: 'string[]',
+    default: [CONTENT_ROOT],
+    min: 1,
+    doc: 'path prefixes served (["/"] serves any path: a cache in front of any origin); others get 404',
+  },
+  cache: {
+    dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },
+    maxBytes: { type: 'integer', default: 10 * 1024 ** 3, min: 1024 * 1024, unit: 'bytes', doc: 'disk cache budget' },
+    memoryMaxBytes: { type: 'integer', default: 512 * 1024 ** 2, min: 0, unit: 'bytes', doc: 'memory tier budget' },
+    memoryObjectMaxBytes: {
+      type: 'integer',
+      default: 8 * 1024 ** 2,
+      min: 0,
+      unit: 'bytes',
+      doc: 'objects larger than this stay on disk only',
+    },
+    negativeTtlMs: { type: 'integer', default: 10_000, min: 0, unit: 'ms', doc: 'how long a 404 is cached' },
+    playlistTtlMs: {
+      type: 'integer',
+      min: 0,
+      unit: 'ms',
+      doc: 'freshness of playlists when upstream states none (unset: RFC 9111 heuristics only)',
+    },
+    query: {
+      type: 'string',
+      default: 'keep',
+      oneOf: ['keep', 'ignore', 'list'],
+      doc: 'query string in the cache key and the upstream request: keep all (RFC 9111 §2), ignore, or list (only cache.queryParams); token and CMCD are always removed',
+    },
+    queryParams: {
+      type: 'string[]',
+      default: [],
+      doc: 'with cache.query "list": the query parameters kept in the key and sent upstream',
+    },
+  },
+  upstream: {
+    connections: { type: 'integer', default: 32, min: 1, doc: 'keep-alive connections per upstream' },
+    headersTimeoutMs: { type: 'integer', default: 10_000, min: 1, unit: 'ms', doc: 'upstream time to headers' },
+    bodyTimeoutMs: { type: 'integer', default: 30_000, min: 1, unit: 'ms', doc: 'upstream idle time mid-body' },
+    connectTimeoutMs: { type: 'integer', default: 3_000, min: 1, unit: 'ms', doc: 'upstream connect timeout' },
+  },
+} as const

@@ -1,0 +1,229 @@
+// The part of a cache node that the edge and the shield share (docs/architecture.md §1: "the same
+// cache engine with different front doors"): the public listener, the cache engine over a set of
+// upstreams chosen by rendezvous hashing, the admin listener, access logs and metrics. Each tier
+// supplies only its front door (`gate`): the edge checks playback tokens, the shield the tier
+// secret. The gate is one-way: it returns a valid key path or throws a coded error, which this
+// module maps to a status.
+import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
+import { CacheEngine, type ServeRequest, type ServeResult } from '../cache/index.js'
+import { TIER_SECRET_HEADER } from '../config/index.js'
+import { isVcdnError, toCode } from '../errors/index.js'
+import { HttpServer, sendError, sendJson, type IncomingRequest, type ResponseSink } from '../http/index.js'
+import type { Logger } from '../log/index.js'
+import { createMetrics } from '../metrics/index.js'
+import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
+import { logAccess } from './access-log.js'
+import { createTierAdmin } from './admin.js'
+import type { CacheTierConfig } from './config.js'
+import { RequestCounts, tierMetrics } from './metrics.js'
+import { cacheRequestHeaders } from './request-headers.js'
+
+/**
+ * A tier's front door: runs synchronously on every request before anything else and returns the
+ * request's key path, valid by the namespace's rules (shared/namespace validatePath), or throws a
+ * VcdnError (a bad path, a refused token or tier secret) that the tier answers with its status.
+ */
+export type Gate = (req: IncomingRequest) => string
+
+/**
+ * What the tier answers itself instead of the cache (the edge's player page and script): called
+ * for GET and HEAD with the gate's key path; returns the status it sent, or 0 to go on to the cache.
+ */
+export type ServeLocal = (path: string, req: IncomingRequest, res: ResponseSink) => number
+
+export interface CacheTierOptions {
+  tier: 'edge' | 'shield'
+  config: CacheTierConfig
+  /** Upstreams picked per key by HRW (shields for an edge, origins for a shield). */
+  upstreams: readonly string[]
+  /** Used when no upstream in the set is healthy (the edge's origin fallback). */
+  fallback?: string | undefined
+  log: Logger
+  now?: () => number
+  gate: Gate
+  serveLocal?: ServeLocal
+  /** Called after a request was served (the edge's prefetch hooks in here). */
+  onServed?: (key: string, result: ServeResult) => void
+  /**
+   * Unsafe methods (POST, PUT, DELETE, …) go to the upstream through the engine's pass() (never
+   * stored; a success invalidates the target, RFC 9111 §4.4). Off: 405 with Allow: GET, HEAD.
+   */
+  passUnsafeMethods?: boolean
+}
+
+export interface CacheTier {
+  listen(): Promise<{ port: number; adminPort: number }>
+  close(): Promise<void>
+  readonly engine: CacheEngine
+}
+
+/** Whether `key` starts with one of `paths` (a short list, scanned in order). */
+function isServedPath(paths: readonly string[], key: string): boolean {
+  for (const prefix of paths) if (key.startsWith(prefix)) return true
+  return false
+}
+
+export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier> {
+  const { config, log, tier, gate } = opts
+  const serveLocal = opts.serveLocal
+  const isPassing = opts.passUnsafeMethods === true
+  mkdirSync(config.cache.dir, { recursive: true })
+  const secretHeader = { name: TIER_SECRET_HEADER, value: config.tierSecret }
+  const clientFor = (baseUrl: string): UpstreamClient =>
+    new UpstreamClient({
+      baseUrl,
+      connections: config.upstream.connections,
+      headersTimeoutMs: config.upstream.headersTimeoutMs,
+      bodyTimeoutMs: config.upstream.bodyTimeoutMs,
+      connectTimeoutMs: config.upstream.connectTimeoutMs,
+      secretHeader,
+    })
+  const upstreams = new UpstreamSet({
+    urls: [...opts.upstreams],
+    client: clientFor,
+    ...(opts.fallback !== undefined ? { fallback: clientFor(opts.fallback) } : {}),
+    log,
+  })
+  const engine = await CacheEngine.open({
+    dir: join(config.cache.dir),
+    maxBytes: config.cache.maxBytes,
+    memoryMaxBytes: config.cache.memoryMaxBytes,
+    memoryObjectMaxBytes: config.cache.memoryObjectMaxBytes,
+    negativeTtlMs: config.cache.negativeTtlMs,
+    // Only what the operator configured: no silent default freshness (RFC 9111 §4.2.2).
+    defaultTtlMs: config.cache.playlistTtlMs === undefined ? {} : { playlist: config.cache.playlistTtlMs },
+    fetch: (key, init) => upstreams.request(key, init),
+    passUnsafeMethods: isPassing,
+    query: config.cache.query === 'list' ? config.cache.queryParams : config.cache.query,
+    log,
+    ...(opts.now ? { now: opts.now } : {}),
+  })
+  const requests = new RequestCounts()
+  const metrics = createMetrics(
+    `vcdn_${tier}`,
+    tierMetrics(() => engine.counters, requests),
+  )
+  const m = metrics.m
+  let isReady = false
+  const isAccessLog = config.accessLog
+  const paths = config.paths
+
+  /** Count, notify, log: the tail of every request that reached the front door. */
+  const finish = (req: IncomingRequest, key: string, status: number, result: ServeResult | null, startedMs: number) => {
+    requests.add(status, result?.outcome ?? 'NONE')
+    if (result !== null) {
+      requests.sentBytes += result.bytes
+      opts.onServed?.(key, result)
+    }
+    if (isAccessLog) logAccess(log, req, key, status, result, startedMs)
+  }
+
+  const refuse = (res: ResponseSink, err: unknown): number => {
+    if (!isVcdnError(err)) throw err
+    m.refused_total.inc({ code: toCode(err) })
+    return res.isAborted ? 0 : sendError(res, err.code)
+  }
+
+  const serveSlow = async (
+    req: IncomingRequest,
+    serveReq: ServeRequest,
+    res: ResponseSink,
+    startedMs: number,
+  ): Promise<void> => {
+    const key = serveReq.key
+    let status = 0
+    let result: ServeResult | null = null
+    try {
+      result = await engine.serve(serveReq, res)
+      status = result.status
+    } catch (err) {
+      status = refuse(res, err)
+    }
+    finish(req, key, status, result, startedMs)
+  }
+
+  const passSlow = async (req: IncomingRequest, key: string, res: ResponseSink, startedMs: number): Promise<void> => {
+    let status = 0
+    let result: ServeResult | null = null
+    try {
+      result = await engine.pass({ method: req.method, key, headers: req.headers, body: req.body }, res)
+      status = result.status
+    } catch (err) {
+      status = refuse(res, err)
+    }
+    finish(req, key, status, result, startedMs)
+  }
+
+  // Synchronous up to the cache: a fresh memory hit is answered, counted and finished without a
+  // promise (most edge traffic); everything else continues in serveSlow.
+  const handle = (req: IncomingRequest, res: ResponseSink): void | Promise<void> => {
+    if (req.path === '/healthz') {
+      sendJson(res, 200, { ok: true })
+      return
+    }
+    const startedMs = isAccessLog ? performance.now() : 0
+    let status = 0
+    let key = req.path
+    try {
+      key = gate(req)
+      const method = req.method
+      const isRead = method === 'GET' || method === 'HEAD'
+      // RFC 9110 §15.5.6: 405 names the allowed methods.
+      if (!isRead && !isPassing) status = sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
+      else if (isRead && serveLocal !== undefined) status = serveLocal(key, req, res)
+      if (status === 0 && !isServedPath(paths, key)) status = sendError(res, 'ERR_NOT_FOUND')
+      if (status === 0) {
+        // RFC 9111 §2: the key is the target URI, query included (kept per the engine's policy;
+        // the upstream is asked for the key, so the query reaches it too).
+        if (req.query !== '') key = engine.keyFor(key, req.query)
+        if (!isRead) return passSlow(req, key, res, startedMs)
+        // source: every request header, read by the engine only off the hot path (Vary, RFC 9111
+        // §4.1, and the end-to-end fields a fill forwards upstream); IncomingRequest copies lazily.
+        const serveReq: ServeRequest = { method, key, headers: cacheRequestHeaders(req), source: req }
+        const hit = engine.serveHit(serveReq, res)
+        if (hit === null) return serveSlow(req, serveReq, res, startedMs)
+        finish(req, key, hit.status, hit, startedMs)
+        return
+      }
+    } catch (err) {
+      status = refuse(res, err)
+    }
+    finish(req, key, status, null, startedMs)
+  }
+
+  const server = new HttpServer({
+    host: config.listen.host,
+    port: config.listen.port,
+    ...(config.sendTimeoutS !== undefined ? { sendTimeoutS: config.sendTimeoutS } : {}),
+    handler: handle,
+    onHandlerError: (err) => log.error({ err }, 'handler failed'),
+  })
+  const admin = createTierAdmin({
+    host: config.admin.host,
+    port: config.admin.port,
+    tierSecret: config.tierSecret,
+    metrics,
+    isReady: () => isReady,
+    engine,
+    log,
+  })
+
+  return {
+    engine,
+    async listen() {
+      upstreams.start()
+      const port = await server.listen()
+      const adminPort = await admin.listen()
+      isReady = true
+      return { port, adminPort }
+    },
+    async close() {
+      isReady = false
+      await server.drain(config.drainTimeoutMs)
+      await admin.drain(0)
+      await upstreams.close()
+      await engine.close()
+    },
+  }
+}
