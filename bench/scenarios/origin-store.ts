@@ -139,11 +139,21 @@ export async function originStoreScenario(ctx: RunContext): Promise<ScenarioResu
   const fs = of('fs', (r) => r.bytesPerSec)
   const s3Bps = of('s3', (r) => r.bytesPerSec)
   const failures = runs.reduce((n, r) => n + r.non2xx + r.errors, 0)
+  // Bytes per CPU-second of what serves them (fs: the origin, the kernel's reads included in its
+  // system time; s3: the origin and SeaweedFS): on a shared machine, where neither may get a whole
+  // core, the comparison of the two serving paths' cost.
+  const perCpuS = (r: StoreRun): number => {
+    const cpuPct = r.originCpuPct + (r.store === 's3' ? r.weedCpuPct : 0)
+    return cpuPct > 0 ? r.bytesPerSec / (cpuPct / 100) : 0
+  }
+  const fsPerCpuS = of('fs', perCpuS)
+  const s3PerCpuS = of('s3', perCpuS)
   const line =
     `origin-store  ${clients} clients × distinct 2 MB segments (${segments})  ` +
     `fs ${fmtBytes(fs)}/s p99 ${of('fs', (r) => r.latencyP99Ms)} ms  s3 ${fmtBytes(s3Bps)}/s p99 ${of('s3', (r) => r.latencyP99Ms)} ms  ` +
     `s3/fs ${ratio(s3Bps, fs).toFixed(2)}×  median of ${ctx.runs}` +
-    `  [raw client; cpu% origin: fs ${of('fs', (r) => r.originCpuPct)} s3 ${of('s3', (r) => r.originCpuPct)}, SeaweedFS ${of('s3', (r) => r.weedCpuPct)}]` +
+    `  [per CPU-second of origin (+ SeaweedFS): fs ${fmtBytes(fsPerCpuS)} s3 ${fmtBytes(s3PerCpuS)} (${ratio(s3PerCpuS, fsPerCpuS).toFixed(2)}×);` +
+    ` raw client; cpu% origin: fs ${of('fs', (r) => r.originCpuPct)} s3 ${of('s3', (r) => r.originCpuPct)}, SeaweedFS ${of('s3', (r) => r.weedCpuPct)}]` +
     (failures > 0 ? `  WARNING: ${failures} errors` : '')
   return {
     scenario: 'origin-store',
@@ -155,6 +165,9 @@ export async function originStoreScenario(ctx: RunContext): Promise<ScenarioResu
       fsBytesPerSec: fs,
       s3BytesPerSec: s3Bps,
       s3ToFs: ratio(s3Bps, fs),
+      fsBytesPerCpuS: Math.round(fsPerCpuS),
+      s3BytesPerCpuS: Math.round(s3PerCpuS),
+      s3ToFsPerCpuS: ratio(s3PerCpuS, fsPerCpuS),
       fsReqPerSec: of('fs', (r) => r.reqPerSec),
       s3ReqPerSec: of('s3', (r) => r.reqPerSec),
       fsLatencyP50Ms: of('fs', (r) => r.latencyP50Ms),
