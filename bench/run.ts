@@ -2,6 +2,7 @@
 //   node dist/bench/run.js [--scenario name[,name]] [--duration s] [--runs n] [--connections n]
 //                          [--client wrk|autocannon|stream] [--segment-client wrk|stream|trunc]
 //                          [--headers player|bare] [--no-pin] [--out dir] [--smoke]
+//                          [--jobs n] [--workers n] (job-bus) [--segments n] [--clients n] (origin-store)
 // Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
 // ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
 // scenario ran (targets missed are results, not failures), 1 when one could not run.
@@ -16,7 +17,9 @@ import { REQUEST_HEADER_SETS } from './lib/player-headers.js'
 import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
 import { playlistHit, segmentHit, segmentServerBound } from './scenarios/hit.js'
+import { jobBusScenario } from './scenarios/job-bus.js'
 import { missStorm } from './scenarios/miss-storm.js'
+import { originStoreScenario } from './scenarios/origin-store.js'
 import { transcodeScenario } from './scenarios/transcode.js'
 
 export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = {
@@ -26,7 +29,16 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
   'miss-storm': missStorm,
   'edge-rss': edgeRss,
   transcode: transcodeScenario,
+  'job-bus': jobBusScenario,
+  'origin-store': originStoreScenario,
 }
+
+/**
+ * Run only when named (`--scenario`): they start a Kafka broker and SeaweedFS (`make test-servers`),
+ * which alone can take a minute on a busy machine, and they compare vcdn's own back ends rather
+ * than vcdn with nginx.
+ */
+const ON_REQUEST = new Set(['job-bus', 'origin-store'])
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -56,11 +68,17 @@ async function main(): Promise<number> {
       headers: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
+      jobs: { type: 'string' },
+      workers: { type: 'string' },
+      segments: { type: 'string' },
+      clients: { type: 'string' },
     },
     strict: true,
   })
   const isSmoke = values.smoke === true
-  const names = (values.scenario ?? Object.keys(SCENARIOS)).flatMap((s) => s.split(',')).filter((s) => s !== '')
+  const names = (values.scenario ?? Object.keys(SCENARIOS).filter((n) => !ON_REQUEST.has(n)))
+    .flatMap((s) => s.split(','))
+    .filter((s) => s !== '')
   for (const n of names)
     if (!(n in SCENARIOS)) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`)
   const tmp = tempDir('vcdn-bench-')
@@ -73,6 +91,10 @@ async function main(): Promise<number> {
     smallClient: oneOf('client', values.client, LOAD_CLIENTS, 'wrk'),
     segmentClient: oneOf('segment-client', values['segment-client'], LOAD_CLIENTS, 'wrk'),
     headerSet: oneOf('headers', values.headers, REQUEST_HEADER_SETS, 'player'),
+    jobs: Math.round(positive('jobs', values.jobs, isSmoke ? 200 : 10_000)),
+    workers: Math.round(positive('workers', values.workers, 2)),
+    segments: Math.round(positive('segments', values.segments, isSmoke ? 8 : 64)),
+    clients: Math.round(positive('clients', values.clients, isSmoke ? 4 : 16)),
     isSmoke,
     outDir: values.out ?? join(ROOT, 'bench', 'results'),
     stamp: stamp(),

@@ -31,6 +31,12 @@ export interface RunContext {
   segmentClient: LoadClient
   /** Which request headers every load sends (lib/player-headers.ts). */
   headerSet: RequestHeaderSet
+  /** job-bus: jobs per run, and the size of the no-op worker group. */
+  jobs: number
+  workers: number
+  /** origin-store: distinct 2 MB segments in each store, and concurrent client connections. */
+  segments: number
+  clients: number
   isSmoke: boolean
   outDir: string
   stamp: string
@@ -50,6 +56,10 @@ export function writeResult(ctx: RunContext, r: ScenarioResult): string {
     connections: ctx.connections,
     smallClient: ctx.smallClient,
     segmentClient: ctx.segmentClient,
+    jobs: ctx.jobs,
+    workers: ctx.workers,
+    segments: ctx.segments,
+    clients: ctx.clients,
     isSmoke: ctx.isSmoke,
   }
   writeFileSync(file, JSON.stringify({ ...r, options, startedAt: ctx.stamp }, null, 2) + '\n')

@@ -1,7 +1,8 @@
 // A minimal HTTP/1.1 keep-alive GET loop for large bodies. autocannon parses and buffers every
 // body and tops out near 50 MB/s on 2 MB responses here (measured), which would cap both stacks at
 // the client's limit; this client reads the response head, then only counts body bytes. One
-// request in flight per connection (pipelining 1), Content-Length framing only.
+// request in flight per connection (pipelining 1), Content-Length framing only. With `paths`, the
+// requests take them in turn (one shared counter), so concurrent requests ask for distinct objects.
 import { connect, type Socket } from 'node:net'
 import { headerLines } from './player-headers.js'
 import { percentile } from './util.js'
@@ -11,6 +12,8 @@ const READ_BUFFER_BYTES = 256 * 1024
 export interface StreamLoadOptions {
   port: number
   path: string
+  /** Ask for these in turn instead of `path` alone. */
+  paths?: readonly string[]
   connections: number
   durationS: number
   /** Request headers besides Host. */
@@ -33,7 +36,10 @@ export function streamLoad(o: StreamLoadOptions): Promise<StreamLoadResult> {
   const extra = headerLines(o.headers)
     .map((line) => `${line}\r\n`)
     .join('')
-  const request = Buffer.from(`GET ${o.path} HTTP/1.1\r\nHost: 127.0.0.1:${o.port}\r\n${extra}\r\n`, 'latin1')
+  const requestBuffers = (o.paths ?? [o.path]).map((path) =>
+    Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${o.port}\r\n${extra}\r\n`, 'latin1'),
+  )
+  let nextRequest = 0
   const latencies: number[] = []
   let requests = 0
   let bytes = 0
@@ -66,7 +72,7 @@ export function streamLoad(o: StreamLoadOptions): Promise<StreamLoadResult> {
       if (isOver) return
       head = Buffer.alloc(0)
       startNs = process.hrtime.bigint()
-      sock.write(request)
+      sock.write(requestBuffers[nextRequest++ % requestBuffers.length] as Buffer)
     }
     const fail = (): void => {
       errors++
