@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs'
 import { secretProblem } from '../shared/config/index.js'
 import { parseCli } from '../shared/process/index.js'
 import { isVideoDirAcl, signedPath } from '../shared/token/index.js'
+import { isTier, tierHelp } from './config-docs.js'
 
-const USAGE = `usage: vcdn <command> [options]
+const USAGE = `usage: vcdn <command> [options]    (vcdn <tier> --help: that tier's config keys)
   origin  --config origin.json      start the origin (content server, control API)
   shield  --config shield.json      start a shield (mid-tier cache)
   edge    --config edge.json        start an edge (PoP cache, playback tokens)
@@ -125,6 +126,11 @@ async function status(argv: readonly string[]): Promise<void> {
 
 async function run(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv
+  // `vcdn <tier> --help`: the tier's config keys (the table docs/config.md is generated from).
+  if (isTier(command) && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(await tierHelp(command))
+    return
+  }
   switch (command) {
     case 'origin':
       return (await import('../origin/src/main.js')).main(rest)

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs every test file with node-tap and ends with the closing line CI reads:
 // "N passed, N failed" (N = named tests, i.e. the first level of subtests in each file; a file
-// that crashes outside its subtests counts as one failure).
+// that crashes outside its subtests counts as one failure). Coverage is on (package.json "tap":
+// per-file map scripts/coverage-map.mjs, no failing threshold): its table is printed before the
+// closing line.
 import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -52,7 +54,8 @@ tap.stdout.on('data', (chunk) => {
     }
   }
 })
-tap.on('exit', (code) => {
+// 'close', not 'exit': the closing line comes after everything tap printed (the coverage table last).
+tap.on('close', (code) => {
   if (code !== 0 && failed === 0) failed = 1 // the runner itself failed
   console.log(`${passed} passed, ${failed} failed`)
   process.exit(code === 0 && failed === 0 ? 0 : 1)

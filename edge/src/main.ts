@@ -4,6 +4,9 @@ import { announceListening, parseCli, runUntilSignalled } from '../../shared/pro
 import { buildEdge } from './app.js'
 import { loadEdgeConfig } from './config.js'
 
+// The config table, for `vcdn edge --help` and docs/config.md.
+export { edgeSchema as configSchema } from './config.js'
+
 export async function main(argv: readonly string[]): Promise<void> {
   const args = parseCli(argv)
   const config = loadEdgeConfig({ file: args.configFile })

@@ -68,7 +68,7 @@ export const originSchema = {
     segment: {
       type: 'string',
       default: 'public, max-age=31536000, immutable',
-      doc: 'Cache-Control of segments, init segments and thumbnails (immutable, DESIGN §2)',
+      doc: 'Cache-Control of segments, init segments and thumbnails (immutable, docs/architecture.md §2)',
     },
     playlist: {
       type: 'string',

@@ -5,6 +5,9 @@ import { buildOrigin } from './app.js'
 import { mintToken, ROLES, type Role } from './auth.js'
 import { loadOriginConfig } from './config.js'
 
+// The config table, for `vcdn origin --help` and docs/config.md.
+export { originSchema as configSchema } from './config.js'
+
 export async function main(argv: readonly string[]): Promise<void> {
   const args = parseCli(argv)
   const config = loadOriginConfig({ file: args.configFile })

@@ -4,28 +4,19 @@
 // This is the only module that reads process.env.
 import { readFileSync } from 'node:fs'
 import { VcdnError } from '../errors/index.js'
+import { envName as envNameOf, isField, MIN_SECRET_BYTES, type Field, type Schema } from './schema.js'
 
-export type FieldType = 'string' | 'number' | 'integer' | 'boolean' | 'string[]' | 'map'
-
-export interface Field {
-  type: FieldType
-  doc: string
-  default?: unknown
-  isRequired?: boolean
-  min?: number
-  max?: number
-  unit?: string
-  /** For 'string': allowed values. */
-  oneOf?: readonly string[]
-  /**
-   * A secret ('string', or every value of a 'map'): at least MIN_SECRET_BYTES bytes and not an
-   * example placeholder. An empty string passes only where the default is '' (feature off).
-   */
-  isSecret?: boolean
-}
-
-/** Shortest secret accepted: 32 bytes, the size of an HMAC-SHA256 key (RFC 2104 §3: at least L). */
-export const MIN_SECRET_BYTES = 32
+export { envName, MIN_SECRET_BYTES, type Field, type FieldType, type Schema } from './schema.js'
+export {
+  boundsText,
+  configKeys,
+  defaultText,
+  renderKeyHelp,
+  renderKeyTable,
+  typeText,
+  unitText,
+  type KeyDoc,
+} from './reference.js'
 
 /**
  * The placeholder secrets of the example configs in config/ (a test keeps this list and those
@@ -50,14 +41,6 @@ export function secretProblem(value: string, at: string): string | null {
     return `${at} must be at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48)`
   }
   return null
-}
-
-export interface Schema {
-  [key: string]: Field | Schema
-}
-
-function isField(x: Field | Schema): x is Field {
-  return typeof (x as Field).type === 'string' && typeof (x as Field).doc === 'string'
 }
 
 export interface LoadOptions {
@@ -120,12 +103,7 @@ function build(
       out[key] = build(spec, given[key], `${at}.`, env, prefix, problems)
       continue
     }
-    const envName =
-      prefix +
-      at
-        .replace(/\./g, '_')
-        .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-        .toUpperCase()
+    const envName = envNameOf(at, prefix)
     let value: unknown = given[key]
     const fromEnv = env[envName]
     if (fromEnv !== undefined) value = parseEnv(spec, fromEnv, envName, problems)
@@ -222,25 +200,6 @@ function deepFreeze(o: unknown): unknown {
     Object.freeze(o)
   }
   return o
-}
-
-/** One line per key: path, type, default, doc — used by `vcdn <tier> --help` and the README. */
-export function describe(schema: Schema, path = ''): string[] {
-  const lines: string[] = []
-  for (const [key, spec] of Object.entries(schema)) {
-    const at = `${path}${key}`
-    if (!isField(spec)) lines.push(...describe(spec, `${at}.`))
-    else {
-      const def = spec.isRequired
-        ? 'required'
-        : spec.default === undefined
-          ? 'unset by default'
-          : `default ${JSON.stringify(spec.default)}`
-      const unit = spec.isSecret === true ? `secret, ≥ ${MIN_SECRET_BYTES} bytes` : spec.unit
-      lines.push(`${at} (${spec.type}${unit ? `, ${unit}` : ''}; ${def}): ${spec.doc}`)
-    }
-  }
-  return lines
 }
 
 /** Fields shared by every tier (docs/architecture.md §10.1). */

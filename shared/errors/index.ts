@@ -68,11 +68,28 @@ export const ERRORS = {
   ERR_UPLOAD_EXPIRED: { status: 410, message: 'upload has expired' },
   ERR_JOB_NOT_FOUND: { status: 404, message: 'job not found' },
   ERR_JOB_LEASE_LOST: { status: 409, message: 'job lease is held by another worker or has ended' },
+  // Recorded as a job's (and its video's) error when the last attempt's worker stopped
+  // heartbeating; 503 like ERR_TRANSCODE_ABORTED: another worker may succeed on a retry.
+  ERR_JOB_LEASE_EXPIRED: { status: 503, message: 'job lease expired: the worker stopped heartbeating' },
   ERR_JOB_OUTPUT_KEY: { status: 400, message: 'output key must be a valid key under v/<videoId>/' },
   ERR_JOB_BUS_UNAVAILABLE: { status: 503, message: 'job bus is unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS
+
+/**
+ * Registered codes that no code path uses today, each with why it stays registered. A test scans
+ * the source: every registered code is used somewhere or listed here, no listed code is used (then
+ * it is no longer reserved), and every `ERR_…` string the source uses is registered.
+ */
+export const RESERVED_CODES: Readonly<Partial<Record<ErrorCode, string>>> = {
+  ERR_CACHE_PURGED:
+    'a purge during a fill never fails it: the fill leaves the fill map, is not stored, and its readers finish (docs/architecture.md §5.7); kept for a purge that must cut its readers',
+  ERR_STORE_NOT_FOUND:
+    'the store answers a missing key with null (Store.head/get) and each caller answers its own 404 (ERR_NOT_FOUND, ERR_VIDEO_NOT_FOUND); kept for a store call that cannot answer null',
+  ERR_UPLOAD_EXPIRED:
+    'an expired upload is removed with its record (uploadTtlMs), so a later request gets ERR_UPLOAD_NOT_FOUND (404, which tus 1.0 Expiration allows beside 410); 410 needs a tombstone the origin does not keep',
+}
 
 export class VcdnError extends Error {
   readonly code: ErrorCode

@@ -4,6 +4,9 @@ import { announceListening, parseCli, runUntilSignalled } from '../../shared/pro
 import { buildShield } from './app.js'
 import { loadShieldConfig } from './config.js'
 
+// The config table, for `vcdn shield --help` and docs/config.md.
+export { shieldSchema as configSchema } from './config.js'
+
 export async function main(argv: readonly string[]): Promise<void> {
   const args = parseCli(argv)
   const config = loadShieldConfig({ file: args.configFile })

@@ -4,6 +4,9 @@ import { announceListening, parseCli, runUntilSignalled } from '../../shared/pro
 import { buildTranscoder } from './app.js'
 import { loadTranscoderConfig } from './config.js'
 
+// The config table, for `vcdn transcoder --help` and docs/config.md.
+export { transcoderSchema as configSchema } from './config.js'
+
 export async function main(argv: readonly string[]): Promise<void> {
   const args = parseCli(argv)
   const config = loadTranscoderConfig({ file: args.configFile })
