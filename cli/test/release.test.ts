@@ -89,7 +89,9 @@ function inputsKey(): string {
   for (const r of roots) {
     const p = join(ROOT, r)
     const files = statSync(p).isDirectory() ? filesUnder(p).map((f) => join(r, f)) : [r]
-    for (const f of files.sort()) h.update(f).update(readFileSync(join(ROOT, f)))
+    // compiled tests and benchmarks are not shipped: rebuilding them changes no package
+    const shipped = files.filter((f) => !/^dist\/(bench\/|.*\/test\/|shared\/testing\/)/.test(f))
+    for (const f of shipped.sort()) h.update(f).update(readFileSync(join(ROOT, f)))
   }
   return h.digest('hex').slice(0, 16)
 }
