@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup deps system kafka seaweedfs test-servers build run test check lint format bench clean
+.PHONY: setup deps system kafka seaweedfs test-servers build run test check lint format bench clean release
 
 ## setup: system packages (ffmpeg, nginx for the benchmarks), npm packages, build
 setup: system deps build
@@ -44,6 +44,10 @@ check: deps
 
 format: deps
 	$(NODE_BIN)/prettier --write shared origin shield edge transcoder bench cli config scripts README.md
+
+## release: the install package: .cache/release/vcdn-<version>-linux-x64.tar.gz and vcdn_<version>_amd64.deb
+release: build
+	@bash scripts/release/build.sh
 
 bench: setup
 	node dist/bench/run.js
