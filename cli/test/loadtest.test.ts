@@ -262,6 +262,70 @@ t.test('an unreachable URL is a coded error and a non-zero exit, within the time
 })
 
 t.test(
+  'a server that never answers costs each request its timeout, is counted by code, and the run still ends',
+  async (t) => {
+    const upstream = new ScriptedOrigin()
+    await upstream.listen()
+    t.teardown(() => upstream.close())
+    upstream.static('/h/master.m3u8', Buffer.from('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nindex.m3u8\n'))
+    upstream.static(
+      '/h/index.m3u8',
+      Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg1.m4s\n#EXT-X-ENDLIST\n'),
+    )
+    // Headers never come.
+    upstream.routes.set('/h/seg1.m4s', () => undefined)
+    upstream.routes.set('/hang/master.m3u8', () => undefined)
+    const stalled = await vcdn([
+      'loadtest',
+      '--players',
+      '2',
+      '--duration',
+      '3',
+      '--timeout',
+      '1',
+      '--quiet',
+      '--json',
+      '-',
+      `${upstream.url}/h/master.m3u8`,
+    ])
+    t.equal(stalled.code, 1, 'failed requests: exit 1')
+    t.match(stalled.stderr, /requests failed \(--max-errors 0\)/)
+    const s = summaryOf(stalled)
+    t.ok((s.errors.byCode['ERR_UPSTREAM_TIMEOUT'] ?? 0) >= 2, `timeouts counted: ${JSON.stringify(s.errors)}`)
+    t.equal(s.errors.total, s.errors.byCode['ERR_UPSTREAM_TIMEOUT'])
+    t.ok(stalled.ms < 15_000, `ended after ${stalled.ms} ms (duration 3 s, timeout 1 s)`)
+    const tolerant = await vcdn([
+      'loadtest',
+      '--players',
+      '1',
+      '--duration',
+      '2',
+      '--timeout',
+      '1',
+      '--max-errors',
+      '100',
+      '--quiet',
+      `${upstream.url}/h/master.m3u8`,
+    ])
+    t.equal(tolerant.code, 0, '--max-errors raises the bar')
+    t.match(tolerant.stdout, /errors +\d+ +ERR_UPSTREAM_TIMEOUT \d+/, 'the table names the code')
+    const hung = await vcdn([
+      'loadtest',
+      '--players',
+      '2',
+      '--duration',
+      '60',
+      '--timeout',
+      '1',
+      `${upstream.url}/hang/master.m3u8`,
+    ])
+    t.not(hung.code, 0)
+    t.match(hung.stderr, /ERR_UPSTREAM_TIMEOUT/)
+    t.ok(hung.ms < 15_000, `a master playlist that never comes ends the run after ${hung.ms} ms`)
+  },
+)
+
+t.test(
   "relative URIs keep the master URL's query token; absolute URIs and URIs with a query are fetched as written",
   async (t) => {
     const upstream = new ScriptedOrigin()
