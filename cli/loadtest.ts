@@ -127,11 +127,11 @@ export function parseOptions(argv: readonly string[]): Options {
 }
 
 /** One line, redrawn in place on a terminal, appended once a second otherwise (logs, CI). */
-function progressLine(o: Options, rec: Recorder, elapsedS: number, lastRequests: number): string {
+function progressLine(o: Options, rec: Recorder, elapsedS: number, lastRequests: number, isStopping: boolean): string {
   const who = o.mode === 'players' ? `players ${rec.players.started}/${o.players}` : `rps ${o.rps}`
   const hitPct = rec.requests === 0 ? 0 : (rec.hits / rec.requests) * 100
   return [
-    `${elapsedS.toFixed(0).padStart(4)}/${o.durationS} s`,
+    `${Math.min(elapsedS, o.durationS).toFixed(0).padStart(4)}/${o.durationS} s${isStopping ? ' (finishing)' : ''}`,
     who,
     `req ${rec.requests} (${rec.requests - lastRequests}/s)`,
     formatBytes(rec.bytes),
@@ -172,7 +172,7 @@ export async function loadtest(argv: readonly string[]): Promise<void> {
   const progress = o.isQuiet
     ? undefined
     : setInterval(() => {
-        const line = progressLine(o, recorder, elapsedS(), lastRequests)
+        const line = progressLine(o, recorder, elapsedS(), lastRequests, stopper.signal.aborted)
         lastRequests = recorder.requests
         process.stderr.write(isTty ? `\r\x1b[2K${line}` : `${line}\n`)
       }, 1000)
@@ -222,7 +222,9 @@ export async function loadtest(argv: readonly string[]): Promise<void> {
       startedAt: startedAt.toISOString(),
       elapsedS: round(elapsedS(), 3),
     }),
-    ...(o.mode === 'players' ? { players: recorder.players } : { rps: { target: o.rps, connections: o.connections } }),
+    ...(o.mode === 'players'
+      ? { players: recorder.players }
+      : { rps: { target: o.rps, connections: Math.min(o.connections, o.rps) } }),
   }
   const json = `${JSON.stringify(summary, null, 2)}\n`
   if (o.json === '-') {

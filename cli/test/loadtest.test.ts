@@ -3,7 +3,8 @@
 // what the edge says it served (its /metrics); an unreachable target is a coded error; the
 // players honour the playlist's URIs (relative ones inherit the master URL's query token).
 import t from 'tap'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseMetrics } from '../../shared/metrics/index.js'
 import { formatMasterPlaylist, formatMediaPlaylist } from '../../shared/hls/index.js'
@@ -213,18 +214,20 @@ t.test('vcdn loadtest against an origin, a shield and an edge', async (t) => {
       '2',
       '--quiet',
       '--json',
-      '-',
+      join(tmp.dir, 'rps.json'),
       signed(`/v/${VIDEO}/480p/seg_00001.m4s`),
     ])
     t.equal(r.code, 0, r.stderr)
-    const s = summaryOf(r)
+    t.match(r.stdout, /^vcdn loadtest \(rps\)\n/, 'the table on stdout when the JSON goes to a file')
+    const s = JSON.parse(readFileSync(join(tmp.dir, 'rps.json'), 'utf8')) as Summary
     t.equal(s.mode, 'rps')
     t.ok(s.requests > 0, `${s.requests} requests`)
     t.ok(s.requests <= rps * 4, `${s.requests} requests: the rate is bounded`)
     t.same(s.statuses, { 200: s.requests })
     t.equal(s.bytes, s.requests * LADDER[2].segmentBytes, 'body bytes of every answer')
     t.equal(s.xCache['HIT'], s.requests, 'a cached segment is a HIT every time')
-    t.ok(s.ttfbMs.p50 > 0 && s.ttfbMs.p50 <= s.ttfbMs.p99, 'TTFB percentiles')
+    t.ok(s.ttfbMs.p50 > 0 && s.ttfbMs.p50 <= s.ttfbMs.p95 && s.ttfbMs.p95 <= s.ttfbMs.p99, 'TTFB percentiles')
+    t.ok(s.rps!.connections <= rps, 'no more connections than requests per second')
   })
 
   t.test('a signed URL the edge refuses is a coded error and a non-zero exit', async (t) => {
@@ -389,6 +392,55 @@ t.test(
     t.same(s.xCache, { NONE: 6 }, 'no X-Cache header is counted as NONE')
   },
 )
+
+t.test('Ctrl-C ends a run early with its summary; the progress line comes once a second', async (t) => {
+  const upstream = new ScriptedOrigin()
+  await upstream.listen()
+  t.teardown(() => upstream.close())
+  upstream.static('/c/master.m3u8', Buffer.from('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nindex.m3u8\n'))
+  upstream.static(
+    '/c/index.m3u8',
+    Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg1.m4s\n#EXT-X-ENDLIST\n'),
+  )
+  upstream.static('/c/seg1.m4s', Buffer.alloc(1000))
+  const t0 = Date.now()
+  const child = spawn(
+    process.execPath,
+    [
+      VCDN_BIN,
+      'loadtest',
+      '--players',
+      '2',
+      '--duration',
+      '300',
+      '--speed',
+      '10',
+      '--loop',
+      `${upstream.url}/c/master.m3u8`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  await waitFor(() => /players 2\/2 +req \d+/.test(stderr), { timeoutMs: 20_000, what: 'a progress line' })
+  t.match(
+    stderr,
+    /^ +\d+\/300 s {2}players 2\/2 {2}req \d+ \(\d+\/s\) {2}.* {2}err 0 {2}HIT 0\.0 % {2}TTFB p50 [\d.]+ ms\n/m,
+    'one line each, when stderr is not a terminal',
+  )
+  child.kill('SIGINT')
+  const code = await exited
+  t.equal(code, 0, stderr)
+  t.ok(Date.now() - t0 < 60_000, 'ended long before --duration')
+  t.match(stdout, /^vcdn loadtest \(players\)\n {2}target +http:/, 'the summary table on stdout')
+  t.match(stdout, /players +2 started/)
+})
 
 t.test(
   'ABR starts at a middle rung, climbs one rung after sustained throughput, drops below the current one',
