@@ -155,6 +155,8 @@ export async function loadtest(argv: readonly string[]): Promise<void> {
     process.exitCode = 2
     return
   }
+  // Fail now rather than after the run when the JSON cannot be written.
+  if (o.json !== undefined && o.json !== '-') writeFileSync(o.json, '')
   const recorder = new Recorder()
   const stopper = new AbortController()
   const startedAt = new Date()

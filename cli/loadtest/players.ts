@@ -138,18 +138,24 @@ export class Players {
         return 'failed'
       }
     }
-    const variants = [...master.variants]
-      .sort((a, b) => a.bandwidth - b.bandwidth)
-      .map((v) => ({ url: resolveUri(v.uri, masterUrl), bandwidth: v.bandwidth, audioGroupId: v.audioGroupId }))
+    const variants = [...master.variants].sort((a, b) => a.bandwidth - b.bandwidth)
     const level = startLevel(variants.length)
     const group = variants[level]?.audioGroupId
     const audio = master.audio
       .filter((a) => a.groupId === group && a.uri !== undefined)
       .sort((a, b) => Number(b.isDefault) - Number(a.isDefault))[0]
-    const tracks = [this.#track(variants, level, true)]
-    if (audio?.uri !== undefined) {
-      tracks.push(this.#track([{ url: resolveUri(audio.uri, masterUrl), bandwidth: 0 }], 0, false))
+    let video: Rendition[]
+    let audioUrl: URL | undefined
+    try {
+      video = variants.map((v) => ({ url: resolveUri(v.uri, masterUrl), bandwidth: v.bandwidth }))
+      audioUrl = audio?.uri === undefined ? undefined : resolveUri(audio.uri, masterUrl)
+    } catch {
+      // A URI no URL parser accepts: the playlist is unusable, as it would be for hls.js.
+      recorder.invalid('ERR_UPSTREAM_BODY')
+      return 'failed'
     }
+    const tracks = [this.#track(video, level, true)]
+    if (audioUrl !== undefined) tracks.push(this.#track([{ url: audioUrl, bandwidth: 0 }], 0, false))
     const outcomes = await Promise.all(tracks)
     if (outcomes.includes('failed')) return 'failed'
     return outcomes.includes('stopped') ? 'stopped' : 'finished'
