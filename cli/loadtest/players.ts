@@ -130,7 +130,7 @@ export class Players {
     const { masterUrl, recorder } = this.#o
     let master = known
     if (master === null) {
-      const r = await this.#get('master', masterUrl, true)
+      const r = await this.#get('master', masterUrl, true, this.#o.stop)
       if (r === null) return this.#o.stop.aborted ? 'stopped' : 'failed'
       master = this.#parseMaster(r.text ?? '')
       if (master === null) {
@@ -154,16 +154,24 @@ export class Players {
       recorder.invalid('ERR_UPSTREAM_BODY')
       return 'failed'
     }
-    const tracks = [this.#track(video, level, true)]
-    if (audioUrl !== undefined) tracks.push(this.#track([{ url: audioUrl, bandwidth: 0 }], 0, false))
+    // A player whose video or audio gives up stops altogether, as hls.js does on a fatal error.
+    const quit = new AbortController()
+    const signal = AbortSignal.any([this.#o.stop, quit.signal])
+    const play = async (renditions: readonly Rendition[], start: number, isAbr: boolean): Promise<Outcome> => {
+      const outcome = await this.#track(renditions, start, isAbr, signal)
+      if (outcome === 'failed') quit.abort()
+      return outcome
+    }
+    const tracks = [play(video, level, true)]
+    if (audioUrl !== undefined) tracks.push(play([{ url: audioUrl, bandwidth: 0 }], 0, false))
     const outcomes = await Promise.all(tracks)
     if (outcomes.includes('failed')) return 'failed'
     return outcomes.includes('stopped') ? 'stopped' : 'finished'
   }
 
   /** One track: playlist, init, segments at pace; `isAbr` for the video track. */
-  async #track(renditions: readonly Rendition[], start: number, isAbr: boolean): Promise<Outcome> {
-    const { recorder, stop, speed, isLoop } = this.#o
+  async #track(renditions: readonly Rendition[], start: number, isAbr: boolean, stop: AbortSignal): Promise<Outcome> {
+    const { recorder, speed, isLoop } = this.#o
     const playlists = new Map<number, Playlist>()
     const inits = new Set<number>()
     let abr: AbrState = { level: start, streak: 0 }
@@ -173,7 +181,7 @@ export class Players {
       const rendition = renditions[abr.level] as Rendition
       let playlist = playlists.get(abr.level)
       if (playlist === undefined) {
-        const r = await this.#get('playlist', rendition.url, true)
+        const r = await this.#get('playlist', rendition.url, true, stop)
         if (r === null) return stop.aborted ? 'stopped' : 'failed'
         const parsed = this.#parseMedia(r.text ?? '', rendition.url)
         if (parsed === null) {
@@ -186,7 +194,7 @@ export class Players {
       }
       // hls.js loads a level's init segment once and keeps it for later switches back.
       if (playlist.mapUrl !== undefined && !inits.has(abr.level)) {
-        const r = await this.#get('init', playlist.mapUrl, false)
+        const r = await this.#get('init', playlist.mapUrl, false, stop)
         if (r === null) return stop.aborted ? 'stopped' : 'failed'
         inits.add(abr.level)
         continue
@@ -199,7 +207,7 @@ export class Players {
         continue
       }
       const t0 = performance.now()
-      const r = await this.#get('segment', segment.url, false)
+      const r = await this.#get('segment', segment.url, false, stop)
       if (r === null) return stop.aborted ? 'stopped' : 'failed'
       const fetchMs = performance.now() - t0
       const paceMs = (segment.durationS * 1000) / speed
@@ -243,8 +251,8 @@ export class Players {
   }
 
   /** GET with hls.js-like retries; null when the player gives up or the run stops. */
-  async #get(kind: RequestKind, url: URL, isText: boolean): Promise<Fetched | null> {
-    const { http, recorder, stop } = this.#o
+  async #get(kind: RequestKind, url: URL, isText: boolean, stop: AbortSignal): Promise<Fetched | null> {
+    const { http, recorder } = this.#o
     for (let attempt = 0; attempt <= this.#o.retries; attempt++) {
       if (attempt > 0) await sleep((RETRY_BASE_MS * 2 ** (attempt - 1)) / this.#o.speed, stop)
       if (stop.aborted) return null

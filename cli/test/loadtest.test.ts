@@ -328,6 +328,47 @@ t.test(
   },
 )
 
+t.test('a player whose video keeps failing retries, then gives up whole, audio and all', async (t) => {
+  const upstream = new ScriptedOrigin()
+  await upstream.listen()
+  t.teardown(() => upstream.close())
+  upstream.static(
+    '/f/master.m3u8',
+    Buffer.from(
+      '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="main",DEFAULT=YES,URI="audio.m3u8"\n' +
+        '#EXT-X-STREAM-INF:BANDWIDTH=100000,AUDIO="a"\nvideo.m3u8\n',
+    ),
+  )
+  const playlist = (segment: string): Buffer =>
+    Buffer.from(`#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n${segment}\n#EXT-X-ENDLIST\n`)
+  upstream.static('/f/video.m3u8', playlist('missing.m4s'))
+  upstream.static('/f/audio.m3u8', playlist('a1.m4s'))
+  upstream.static('/f/a1.m4s', Buffer.alloc(100))
+  const r = await vcdn([
+    'loadtest',
+    '--players',
+    '1',
+    '--duration',
+    '30',
+    '--speed',
+    '10',
+    '--loop',
+    '--retries',
+    '2',
+    '--quiet',
+    '--json',
+    '-',
+    `${upstream.url}/f/master.m3u8`,
+  ])
+  t.equal(r.code, 1, 'failed requests: exit 1')
+  const s = summaryOf(r)
+  t.same(s.errors.byStatus, { 404: 3 }, 'the first attempt and two retries')
+  t.equal(upstream.count('/f/missing.m4s'), 3)
+  t.equal(s.players!.failed, 1)
+  t.ok(r.ms < 20_000, `the looping audio stopped with the video: ${r.ms} ms`)
+  t.ok(upstream.count('/f/a1.m4s') <= 10, `audio segments: ${upstream.count('/f/a1.m4s')}, until the video gave up`)
+})
+
 t.test(
   "relative URIs keep the master URL's query token; absolute URIs and URIs with a query are fetched as written",
   async (t) => {
