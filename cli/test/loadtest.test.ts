@@ -12,6 +12,7 @@ import { FsStore } from '../../shared/store/index.js'
 import { freePort, ScriptedOrigin, startTier, tempDir, VCDN_BIN, waitFor } from '../../shared/testing/index.js'
 import { signedPath } from '../../shared/token/index.js'
 import { nextLevel, startLevel, UP_STREAK } from '../loadtest/abr.js'
+import { Histogram } from '../loadtest/histogram.js'
 import type { Summary } from '../loadtest/stats.js'
 
 const SECRET = 'loadtest-tier-secret-0123456789abcdef'
@@ -510,6 +511,22 @@ t.test(
     for (const [name, state, sample, want] of table) t.same(nextLevel(rungs, state, sample, speed), want, name)
   },
 )
+
+t.test('TTFB percentiles are within 1 % of the exact ones, at most the maximum, 0 when empty', async (t) => {
+  const h = new Histogram()
+  t.equal(h.percentileMs(99), 0)
+  // 0.1 ms … 1000 ms, shuffled by a stride coprime with the count
+  const n = 10_000
+  for (let i = 0; i < n; i++) h.record((((i * 7919) % n) + 1) / 10)
+  for (const p of [50, 95, 99]) {
+    const exact = ((p / 100) * n) / 10
+    const got = h.percentileMs(p)
+    t.ok(got >= exact && got <= exact * 1.01, `p${p}: ${got} for ${exact}`)
+  }
+  t.equal(h.percentileMs(100), 1000)
+  t.equal(h.maxMs, 1000)
+  t.equal(h.count, n)
+})
 
 t.test('bad arguments exit 2 with the loadtest usage', async (t) => {
   for (const [args, reason] of [
