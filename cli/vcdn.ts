@@ -27,6 +27,8 @@ const USAGE = `usage: vcdn <command> [options]    (vcdn <tier> --help: that tier
                                     mint a control-API JWT
   purge   --admin http://127.0.0.1:<adminPort> --secret <tierSecret> --prefix /v/<id>/
                                     purge a prefix on one node
+  loadtest --players N | --rps N --duration S [options] <URL>
+                                    load an edge like N HLS players, or at a request rate (vcdn loadtest --help)
 `
 
 async function sign(argv: readonly string[]): Promise<void> {
@@ -154,6 +156,8 @@ async function run(argv: readonly string[]): Promise<void> {
       return status(rest)
     case 'token':
       return (await import('../origin/src/main.js')).tokenCommand(rest)
+    case 'loadtest':
+      return (await import('./loadtest.js')).loadtest(rest)
     default: {
       // Asked for, the usage is the answer (stdout, 0); an unknown command is an error (stderr, 2).
       const isHelp = command === undefined || command === 'help' || command === '--help' || command === '-h'
