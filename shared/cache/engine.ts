@@ -13,7 +13,6 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { LRUCache } from 'lru-cache'
 import { errorBody, hasCode, isVcdnError, VcdnError, type ErrorCode } from '../errors/index.js'
-import { evaluatePreconditions, isIfRangeSatisfied, parseRange } from '../http/index.js'
 import type { HeaderMap, ResponseSink } from '../http/types.js'
 import { DiskIndex, type FileRef, type IndexRow } from './disk-index.js'
 import { Fill, pipeFill, type FillHead, type FillPlan, type FillReader } from './fill.js'
@@ -28,14 +27,8 @@ import {
 import { cacheKey } from './normalize-key.js'
 import { forwardedRequestHeaders, parseVary, primaryKey, VARIANT_SEPARATOR, variantKey } from './vary.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
-import {
-  ageSeconds,
-  describeStored,
-  isStorableStatus,
-  notModifiedHeaders,
-  responseHeaders,
-  type StoredObject,
-} from './stored-object.js'
+import { planFillAnswer, planStored } from './plan.js'
+import { ageSeconds, describeStored, isStorableStatus, responseHeaders, type StoredObject } from './stored-object.js'
 import type {
   CacheCounters,
   CacheOptions,
@@ -89,17 +82,6 @@ function ownedBody(body: Buffer | null): Buffer | null {
   const owned = Buffer.allocUnsafeSlow(body.length)
   body.copy(owned)
   return owned
-}
-
-/** How to answer one request from a stored representation of `size` bytes. */
-interface ResponsePlan {
-  status: number
-  headers: HeaderMap
-  /** Content-Length to report; undefined for 304. */
-  contentLength: number | undefined
-  /** Body byte range [start, end); start === end for no body. */
-  start: number
-  end: number
 }
 
 const FLUSH_INTERVAL_MS = 1000
@@ -673,7 +655,7 @@ export class CacheEngine {
       if (upstreamMs !== null) return { outcome, status: obj.status, bytes: obj.size, upstreamMs }
       return (entry.hitResult ??= { outcome, status: obj.status, bytes: obj.size, upstreamMs })
     }
-    const plan = this.#planStored(obj, req, outcome, now)
+    const plan = planStored(obj, req, outcome, now)
     sink.start(plan.status, plan.headers, plan.contentLength)
     if (plan.end > plan.start) sink.end(entry.body.subarray(plan.start, plan.end))
     else sink.end()
@@ -706,7 +688,7 @@ export class CacheEngine {
     this.#touch(obj)
     if (outcome === 'HIT' && isPrefetched) this.#usePrefetched(obj.key)
     const now = this.#o.now()
-    const plan = this.#planStored(obj, req, outcome, now)
+    const plan = planStored(obj, req, outcome, now)
     const wantsBody = plan.end > plan.start
 
     if (obj.size <= this.#o.memoryObjectMaxBytes) {
@@ -765,12 +747,6 @@ export class CacheEngine {
     return { outcome, status: plan.status, bytes: sent, upstreamMs }
   }
 
-  /** RFC 9110 §13.2.2 (conditionals first), then §14.2 (Range), for a stored representation. */
-  #planStored(obj: StoredObject, req: ServeRequest, outcome: CacheOutcome, now: number): ResponsePlan {
-    const headers = responseHeaders(obj.headers, outcome, ageSeconds(obj, now))
-    return planResponse(obj.status, headers, obj.size, req, obj.etag, obj.lastModified)
-  }
-
   async #serveFromFill(
     fill: Fill,
     req: ServeRequest,
@@ -814,38 +790,7 @@ export class CacheEngine {
     const outcome: CacheOutcome = head.isPass ? 'PASS' : 'MISS'
     this.#countOutcome(outcome)
     const headers = responseHeaders(head.headers, outcome, upstreamAgeSec(head.headers))
-    let plan: ResponsePlan
-    if (head.contentLength !== null) {
-      plan = planResponse(
-        head.status,
-        headers,
-        head.contentLength,
-        req,
-        head.headers['etag'],
-        head.headers['last-modified'],
-      )
-    } else {
-      // Chunked upstream: the total is unknown when headers arrive, so a Range is ignored and
-      // the full 200 is streamed (RFC 9110 §14.2 allows ignoring Range). Conditionals still apply.
-      const isHead = req.method === 'HEAD'
-      const precondition =
-        head.status === 200
-          ? evaluatePreconditions(req.method, req.headers, {
-              etag: head.headers['etag'],
-              lastModified: head.headers['last-modified'],
-            })
-          : 'proceed'
-      plan =
-        precondition !== 'proceed'
-          ? preconditionPlan(precondition, headers)
-          : {
-              status: head.status,
-              headers,
-              contentLength: undefined,
-              start: 0,
-              end: isHead ? 0 : Number.POSITIVE_INFINITY,
-            }
-    }
+    const plan = planFillAnswer(head.status, head.headers, headers, head.contentLength, req)
     sink.start(plan.status, plan.headers, plan.contentLength)
     if (plan.end <= plan.start) {
       sink.end()
@@ -1404,58 +1349,4 @@ export class CacheEngine {
       if (!hasCode(err, 'ENOENT')) this.#o.log.warn({ err, file }, 'cache object unlink failed')
     }
   }
-}
-
-/** RFC 9110 §15.4.5 / §15.5.13: a 304 or 412 carries the validators and caching fields, no content. */
-function preconditionPlan(result: 'not-modified' | 'failed', headers: HeaderMap): ResponsePlan {
-  const status = result === 'not-modified' ? 304 : 412
-  return {
-    status,
-    headers: notModifiedHeaders(headers),
-    contentLength: status === 304 ? undefined : 0,
-    start: 0,
-    end: 0,
-  }
-}
-
-/**
- * RFC 9110 §13.2.2: conditionals are evaluated first (304 for GET/HEAD, 412 when If-Match or
- * If-Unmodified-Since fails), then §14 Range for GET only (HEAD ignores Range, §14.2) and only on
- * a 200 whose If-Range matches.
- */
-function planResponse(
-  status: number,
-  headers: HeaderMap,
-  size: number,
-  req: ServeRequest,
-  etag: string | undefined,
-  lastModified: string | undefined,
-): ResponsePlan {
-  const isHead = req.method === 'HEAD'
-  if (status !== 200) return { status, headers, contentLength: size, start: 0, end: isHead ? 0 : size }
-  const precondition = evaluatePreconditions(req.method, req.headers, { etag, lastModified, date: headers['date'] })
-  if (precondition !== 'proceed') return preconditionPlan(precondition, headers)
-  const rangeHeader = req.headers['range']
-  if (!isHead && rangeHeader !== undefined && isIfRangeSatisfied(req.headers, { etag, lastModified })) {
-    const range = parseRange(rangeHeader, size)
-    if (range.kind === 'unsatisfiable') {
-      return {
-        status: 416,
-        headers: { ...headers, 'content-range': `bytes */${size}` },
-        contentLength: 0,
-        start: 0,
-        end: 0,
-      }
-    }
-    if (range.kind === 'range') {
-      return {
-        status: 206,
-        headers: { ...headers, 'content-range': `bytes ${range.start}-${range.end}/${size}` },
-        contentLength: range.end - range.start + 1,
-        start: range.start,
-        end: range.end + 1,
-      }
-    }
-  }
-  return { status: 200, headers, contentLength: size, start: 0, end: isHead ? 0 : size }
 }
