@@ -21,7 +21,7 @@ import { cacheKey } from './normalize-key.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { passThrough, type PassContext } from './pass.js'
 import { planFillAnswer, planStored } from './plan.js'
-import { countOutcome, respondError } from './respond.js'
+import { countOutcome, respondError, zeroCounters } from './respond.js'
 import { CacheStore } from './storage.js'
 import { ageSeconds, describeStored, responseHeaders, type StoredObject } from './stored-object.js'
 import type {
@@ -38,31 +38,6 @@ import { parseVary, primaryKey, VARIANT_SEPARATOR, variantKey } from './vary.js'
 
 const DISK_STREAM_CHUNK = 256 * 1024
 const NO_HEADERS: HeaderMap = Object.freeze({})
-
-function zeroCounters(): CacheCounters {
-  return {
-    hits: 0,
-    misses: 0,
-    stale: 0,
-    revalidated: 0,
-    passes: 0,
-    fills: 0,
-    fillErrors: 0,
-    storeErrors: 0,
-    coalesced: 0,
-    upstreamRequests: 0,
-    evictions: 0,
-    evictedBytes: 0,
-    purged: 0,
-    memoryBytes: 0,
-    diskBytes: 0,
-    objects: 0,
-    prefetchIssued: 0,
-    prefetchUsed: 0,
-    indexRebuilds: 0,
-    indexErrors: 0,
-  }
-}
 
 /** Request headers for a fill the cache starts on its own (a background refresh): no credentials. */
 function withoutCredentials(headers: HeaderMap): HeaderMap {
@@ -94,7 +69,12 @@ export class CacheEngine {
     this.#memory = store.memory
     this.#counters = counters
     this.#fetchContext = { o, store, counters, forget: (fill) => this.#forgetFill(fill) }
-    this.#passContext = { o, counters, invalidate: (key, headers, host) => this.#invalidate(key, headers, host) }
+    this.#passContext = {
+      o,
+      counters,
+      keyFor: (path, query) => this.keyFor(path, query),
+      purge: (key) => this.purge({ key }),
+    }
   }
 
   /** Open (or create) the cache under options.dir and reconcile the index with the files. */
@@ -184,25 +164,6 @@ export class CacheEngine {
       return Promise.resolve(this.#respondError(sink, asServe, 'ERR_SHUTTING_DOWN', 'PASS', null))
     }
     return passThrough(req, sink, this.#passContext)
-  }
-
-  /** RFC 9111 §4.4: the target, and Location / Content-Location targets of the same origin. */
-  async #invalidate(key: string, headers: HeaderMap, host: string | undefined): Promise<void> {
-    const targets = new Set([primaryKey(key)])
-    const base = new URL(`http://${host ?? 'target.invalid'}${primaryKey(key)}`)
-    for (const name of ['location', 'content-location']) {
-      const value = headers[name]
-      if (value === undefined) continue
-      try {
-        const url = new URL(value, base)
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
-        if (url.host !== base.host) continue
-        targets.add(this.keyFor(url.pathname, url.search.slice(1)))
-      } catch {
-        // Not a URL, or not a path this cache could have stored: nothing to invalidate.
-      }
-    }
-    for (const target of targets) await this.purge({ key: target })
   }
 
   async purge(target: PurgeTarget): Promise<{ removed: number }> {

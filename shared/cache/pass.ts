@@ -12,7 +12,7 @@ import type { ResolvedOptions } from './options.js'
 import { countOutcome, JSON_HEADERS, respondError } from './respond.js'
 import { responseHeaders } from './stored-object.js'
 import type { CacheCounters, PassRequest, ServeRequest, ServeResult } from './types.js'
-import { forwardedRequestHeaders } from './vary.js'
+import { forwardedRequestHeaders, primaryKey } from './vary.js'
 
 /** RFC 9110 §9.2.1: methods that do not change the target, so passing them invalidates nothing. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
@@ -20,8 +20,10 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 export interface PassContext {
   readonly o: ResolvedOptions
   readonly counters: CacheCounters
-  /** RFC 9111 §4.4: purge the target and its same-origin Location / Content-Location targets. */
-  readonly invalidate: (key: string, headers: HeaderMap, host: string | undefined) => Promise<void>
+  /** The engine's keyFor (its query policy), for Location / Content-Location targets. */
+  readonly keyFor: (path: string, query: string) => string
+  /** Purge a key with its variants (the engine's purge: fills first, then the store). */
+  readonly purge: (key: string) => Promise<unknown>
 }
 
 export async function passThrough(req: PassRequest, sink: ResponseSink, ctx: PassContext): Promise<ServeResult> {
@@ -54,7 +56,8 @@ export async function passThrough(req: PassRequest, sink: ResponseSink, ctx: Pas
   const upstreamMs = Math.round(performance.now() - t0)
   // RFC 9111 §4.4: an unsafe method invalidates once the upstream answered with a non-error
   // status; a safe one passed through (OPTIONS, TRACE: RFC 9110 §9.2.1) changes nothing.
-  if (res.status < 400 && !SAFE_METHODS.has(req.method)) await ctx.invalidate(req.key, res.headers, req.headers['host'])
+  if (res.status < 400 && !SAFE_METHODS.has(req.method))
+    await invalidate(req.key, res.headers, req.headers['host'], ctx)
   countOutcome(counters, 'PASS')
   const stored = pickStoredHeaders(res.headers)
   const bodiless = res.status === 204 || res.status === 304 || res.status < 200
@@ -78,4 +81,23 @@ export async function passThrough(req: PassRequest, sink: ResponseSink, ctx: Pas
     if (!sink.isAborted) sink.abort()
   }
   return { outcome: 'PASS', status: res.status, bytes, upstreamMs }
+}
+
+/** RFC 9111 §4.4: the target, and Location / Content-Location targets of the same origin. */
+async function invalidate(key: string, headers: HeaderMap, host: string | undefined, ctx: PassContext): Promise<void> {
+  const targets = new Set([primaryKey(key)])
+  const base = new URL(`http://${host ?? 'target.invalid'}${primaryKey(key)}`)
+  for (const name of ['location', 'content-location']) {
+    const value = headers[name]
+    if (value === undefined) continue
+    try {
+      const url = new URL(value, base)
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
+      if (url.host !== base.host) continue
+      targets.add(ctx.keyFor(url.pathname, url.search.slice(1)))
+    } catch {
+      // Not a URL, or not a path this cache could have stored: nothing to invalidate.
+    }
+  }
+  for (const target of targets) await ctx.purge(target)
 }

@@ -1,5 +1,5 @@
-// The engine's own answers and its outcome counters (docs/architecture.md §5): coded errors as
-// JSON bodies, and the one switch from a cache outcome to its counter. Shared by lookup (engine.ts)
+// The engine's own answers and its counters (docs/architecture.md §5): coded errors as JSON
+// bodies, the one CacheCounters object (zeroed), and the one switch from an outcome to its counter. Shared by lookup (engine.ts)
 // and pass-through (pass.ts).
 
 import { errorBody, VcdnError, type ErrorCode } from '../errors/index.js'
@@ -7,6 +7,31 @@ import type { ResponseSink } from '../http/types.js'
 import type { CacheCounters, CacheOutcome, ServeRequest, ServeResult } from './types.js'
 
 export const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', 'cache-control': 'no-store' })
+
+export function zeroCounters(): CacheCounters {
+  return {
+    hits: 0,
+    misses: 0,
+    stale: 0,
+    revalidated: 0,
+    passes: 0,
+    fills: 0,
+    fillErrors: 0,
+    storeErrors: 0,
+    coalesced: 0,
+    upstreamRequests: 0,
+    evictions: 0,
+    evictedBytes: 0,
+    purged: 0,
+    memoryBytes: 0,
+    diskBytes: 0,
+    objects: 0,
+    prefetchIssued: 0,
+    prefetchUsed: 0,
+    indexRebuilds: 0,
+    indexErrors: 0,
+  }
+}
 
 export function countOutcome(counters: CacheCounters, outcome: CacheOutcome): void {
   switch (outcome) {
