@@ -254,7 +254,7 @@ export class CacheEngine {
       // the origin marks it shareable, so such a request neither joins nor opens a shared fill.
       return this.#serveFromFill(this.#startFill(key, stale, false, requestHeaders, false), req, sink, stale, false)
     }
-    let fill = this.#fills.get(key)
+    let fill = this.#fills.get(key) ?? this.#fillOfVariant(key)
     if (fill !== undefined && !this.#isShareable(fill, now)) {
       if (fill.state === 'complete' && !isRetry) {
         // Its body is whole and being committed: wait for the commit, then revalidate the stored
@@ -271,6 +271,18 @@ export class CacheEngine {
     if (fill !== undefined) this.#counters.coalesced++
     else fill = this.#startFill(key, stale, false, requestHeaders)
     return this.#serveFromFill(fill, req, sink, stale, !isOwner && !isRetry)
+  }
+
+  /**
+   * RFC 9111 §4.1: a fill started before its target was known to vary sits under the plain key;
+   * once its head named this variant, requests for the same variant join it instead of asking the
+   * upstream again.
+   */
+  #fillOfVariant(key: string): Fill | undefined {
+    const primary = primaryKey(key)
+    if (primary === key) return undefined
+    const fill = this.#fills.get(primary)
+    return fill !== undefined && fill.storeKey === key ? fill : undefined
   }
 
   /**
