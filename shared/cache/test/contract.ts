@@ -8,6 +8,7 @@
 // the rows run against real processes too. Rows that move a clock (`afterSec`) run only where the
 // clock is injected (engine-table.test.ts).
 
+import { createServer } from 'node:http'
 import type { Test } from 'tap'
 
 /** What the upstream answers: the n-th request for a row's path gets replies[min(n, last)]. */
@@ -365,4 +366,56 @@ export function runCacheTable(t: Test, table: readonly CacheCase[], subject: Con
       })
     })
   })
+}
+
+/** The contract's upstream as an HTTP server on 127.0.0.1 (for tiers run as processes). */
+export async function startContractOrigin(
+  upstream: ContractUpstream,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const headers: Record<string, string | undefined> = {}
+    for (const [name, value] of Object.entries(req.headers))
+      headers[name] = Array.isArray(value) ? value.join(', ') : value
+    const reply = upstream.answer(path, { method: req.method ?? '', query: q === -1 ? '' : url.slice(q + 1), headers })
+    const body = Buffer.from(reply.body ?? '')
+    const out: Record<string, string> = { ...reply.headers }
+    if (reply.status !== 304) out['content-length'] = String(body.length)
+    res.writeHead(reply.status, out)
+    res.end(reply.status === 304 || req.method === 'HEAD' ? undefined : body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** A tier process as a contract subject: each step is one HTTP request to `baseUrl`. */
+export function httpSubject(baseUrl: string, upstream: ContractUpstream): ContractSubject {
+  return {
+    upstream,
+    hasMemoryTier: true,
+    canMoveClock: false,
+    async request(path, step) {
+      const query = step.query === undefined ? '' : `?${step.query}`
+      const res = await fetch(`${baseUrl}${path}${query}`, {
+        method: step.method ?? 'GET',
+        headers: { ...step.headers },
+      })
+      const headers: Record<string, string> = {}
+      res.headers.forEach((value, name) => {
+        headers[name] = value
+      })
+      return { status: res.status, headers, body: await res.text() }
+    },
+  }
 }
