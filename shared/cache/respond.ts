@@ -1,6 +1,6 @@
 // The engine's own answers and its counters (docs/architecture.md §5): coded errors as JSON
-// bodies, the one CacheCounters object (zeroed), and the one switch from an outcome to its counter. Shared by lookup (engine.ts)
-// and pass-through (pass.ts).
+// bodies, the one CacheCounters object (zeroed), and the one switch from an outcome to its
+// counter. Shared by lookup (engine.ts) and pass-through (pass.ts).
 
 import { errorBody, VcdnError, type ErrorCode } from '../errors/index.js'
 import type { ResponseSink } from '../http/types.js'
