@@ -11,10 +11,9 @@
 // Wake-ups are promises resolved by the writer on every change (chunk, completion, failure);
 // nothing polls.
 
-import type { FileHandle } from 'node:fs/promises'
-import { unlink } from 'node:fs/promises'
 import type { VcdnError } from '../errors/index.js'
 import type { HeaderMap, ResponseSink } from '../http/types.js'
+import type { FillFile } from './fill-file.js'
 import type { StoredObject } from './stored-object.js'
 
 /** Where a successful fill goes: disk (+ memory if small), memory only (negative answers), or nowhere. */
@@ -55,6 +54,8 @@ export class Fill {
   readonly controller = new AbortController()
   /** Set by purge: the result must not be inserted; current readers may finish. */
   isPurged = false
+  /** The key its answer is stored under (its variant), null for `Vary: *`; set before its head. */
+  storeKey: string | null | undefined = undefined
   /** Set once upstream answered (or failed before answering); readers branch on it. */
   head: FillHead | null = null
   readonly headReady: Promise<FillHead>
@@ -71,10 +72,8 @@ export class Fill {
   readonly #bufferBytes: number
   #waiters = new Set<() => void>()
 
-  #fh: FileHandle | null = null
-  #tmpPath: string | null = null
+  #file: FillFile | null = null
   #refs = 1 // the writer's own reference
-  #closing: Promise<void> | null = null
 
   /** Settles (never rejects) once the fill is finished and committed or discarded. */
   readonly settled: Promise<boolean>
@@ -105,12 +104,8 @@ export class Fill {
     return this.#error
   }
 
-  get tmpPath(): string | null {
-    return this.#tmpPath
-  }
-
-  get fileHandle(): FileHandle | null {
-    return this.#fh
+  get file(): FillFile | null {
+    return this.#file
   }
 
   publishHead(head: FillHead): void {
@@ -119,9 +114,8 @@ export class Fill {
     this.#resolveHead(head)
   }
 
-  attachFile(fh: FileHandle, tmpPath: string): void {
-    this.#fh = fh
-    this.#tmpPath = tmpPath
+  attachFile(file: FillFile): void {
+    this.#file = file
   }
 
   /** Writer: a chunk arrived from upstream. */
@@ -186,13 +180,11 @@ export class Fill {
 
   /** Re-read released bytes from the temp file (they are always written before release). */
   async readFile(pos: number, limit: number): Promise<Buffer> {
-    const fh = this.#fh
-    if (fh === null) throw new Error(`fill ${this.key}: bytes at ${pos} released without a file`)
-    const length = Math.min(limit - pos, FILE_READ_BYTES)
-    const buffer = Buffer.allocUnsafe(length)
-    const { bytesRead } = await fh.read(buffer, 0, length, pos)
-    if (bytesRead === 0) throw new Error(`fill ${this.key}: temp file shorter than written bytes`)
-    return buffer.subarray(0, bytesRead)
+    const file = this.#file
+    if (file === null) throw new Error(`fill ${this.key}: bytes at ${pos} released without a file`)
+    const chunk = await file.read(pos, Math.min(limit - pos, FILE_READ_BYTES))
+    if (chunk.length === 0) throw new Error(`fill ${this.key}: temp file shorter than written bytes`)
+    return chunk
   }
 
   /** Park a reader until the next change; resolves early if the reader is cancelled. */
@@ -223,16 +215,13 @@ export class Fill {
   /** Drop a reference; the temp file handle closes when the writer and every reader let go. */
   unref(): Promise<void> {
     this.#refs--
-    if (this.#refs > 0 || this.#fh === null) return Promise.resolve()
-    this.#closing ??= this.#fh.close().catch(() => {})
-    return this.#closing
+    if (this.#refs > 0 || this.#file === null) return Promise.resolve()
+    return this.#file.close()
   }
 
   /** Writer: remove a temp file that will not be committed. Open handles keep working (POSIX). */
   async discardTemp(): Promise<void> {
-    const path = this.#tmpPath
-    this.#tmpPath = null
-    if (path !== null) await unlink(path).catch(() => {})
+    await this.#file?.discard()
   }
 }
 

@@ -190,3 +190,34 @@ void t.test('purging a key removes all its variants; an answer without Vary repl
   t.equal(hit.sink.headers?.['x-cache'], 'HIT', 'one plain copy answers every request')
   t.equal(hit.sink.body.toString(), 'plain')
 })
+
+void t.test('a request for the same variant joins a fill whose head brought the Vary', async (t) => {
+  const h = await harness(t)
+  const bodies: ControlledBody[] = []
+  h.upstream.handler = (_key, init) => {
+    const body = new ControlledBody()
+    bodies.push(body)
+    const text = Buffer.from(expectedBody(init.headers))
+    return {
+      status: 200,
+      headers: { vary: 'Accept-Encoding', 'cache-control': 'max-age=60', 'content-length': String(text.length) },
+      body,
+    }
+  }
+  const first = new FakeSink()
+  const firstDone = h.engine.serve({ method: 'GET', key: KEY, headers: { 'accept-encoding': 'gzip' } }, first)
+  // The first fill's head is out (the target is now known to vary) while its body still streams.
+  await first.started.promise
+  const second = new FakeSink()
+  const secondDone = h.engine.serve({ method: 'GET', key: KEY, headers: { 'accept-encoding': 'gzip' } }, second)
+  await new Promise<void>((resolve) => setImmediate(resolve))
+  const text = Buffer.from(expectedBody({ 'accept-encoding': 'gzip' }))
+  for (const body of bodies) {
+    body.push(text)
+    body.end()
+  }
+  await Promise.all([firstDone, secondDone])
+  t.equal(second.body.toString(), text.toString())
+  t.equal(h.upstream.calls.length, 1, 'one upstream request for one variant')
+  t.equal(h.engine.counters.coalesced, 1)
+})
