@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeAll } from '../fs/index.js'
 
 export class FillFile {
   readonly #fh: FileHandle
@@ -25,12 +26,8 @@ export class FillFile {
   }
 
   /** Write all of `chunk` at `position` (a write may be partial; the rest follows). */
-  async write(chunk: Buffer, position: number): Promise<void> {
-    let off = 0
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.#fh.write(chunk, off, chunk.length - off, position + off)
-      off += bytesWritten
-    }
+  write(chunk: Buffer, position: number): Promise<void> {
+    return writeAll(this.#fh, chunk, position)
   }
 
   /** Up to `length` bytes at `position`; fewer only at the end of what was written. */

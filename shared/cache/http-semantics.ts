@@ -82,25 +82,6 @@ export function deltaSeconds(cc: CacheControl, name: string): number | null {
   return Number.isSafeInteger(n) ? n : 2 ** 31
 }
 
-export type ContentKind = 'playlist' | 'segment' | 'other'
-
-export function contentKind(key: string): ContentKind {
-  const dot = key.lastIndexOf('.')
-  if (dot === -1 || dot < key.lastIndexOf('/')) return 'other'
-  switch (key.slice(dot + 1).toLowerCase()) {
-    case 'm3u8':
-    case 'mpd':
-      return 'playlist'
-    case 'm4s':
-    case 'mp4':
-    case 'ts':
-    case 'jpg':
-      return 'segment'
-    default:
-      return 'other'
-  }
-}
-
 /**
  * RFC 9110 §7.6.1: hop-by-hop fields describe one connection and are never stored or forwarded
  * (nor are the fields a `Connection` header names). Proxy-Connection is not standard but still

@@ -1,7 +1,6 @@
 import t from 'tap'
 import {
   cacheDirectives,
-  contentKind,
   freshnessLifetimeMs,
   HEURISTIC_MAX_MS,
   isAgeInvalid,
@@ -26,7 +25,7 @@ void t.test(
     t.equal(f({}, '/v/a/manifest.mpd'), 2_000)
     t.equal(f({}, '/v/a/poster.jpg'), 1_000_000)
     t.equal(f({}, '/v/a/thumbs.vtt'), 2_000, 'WebVTT is in the playlist class, as at the origin')
-    t.equal(contentKind('/v/a.b/noext'), 'other')
+    t.equal(f({}, '/v/a.b/noext'), 60_000, 'a name without an extension is in the other class')
   },
 )
 
