@@ -14,6 +14,7 @@
 //   HttpContext: HTTP_RESPONSE_PENDING): safe only behind a body the kernel took at once.
 import { STATUS_CODES } from 'node:http'
 import uWS from 'uWebSockets.js'
+import { CORS_FIELDS, corsBlockFor, renderCors, ALLOW_METHODS, type CorsBlocks, type CorsOptions } from './cors.js'
 import { LISTEN_EXCLUSIVE_PORT, listenError } from './listen.js'
 import { isFramingInvalid } from './request-guard.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
@@ -42,6 +43,11 @@ export interface HttpServerOptions {
    * never cut by it.
    */
   sendTimeoutS?: number
+  /**
+   * CORS on every response this server sends (media and coded errors alike) and answers to
+   * preflights (cors.ts). Absent or no origins: no CORS fields at all.
+   */
+  cors?: CorsOptions
 }
 
 export const DEFAULT_SEND_TIMEOUT_S = 60
@@ -112,13 +118,16 @@ interface RenderedHead {
   firstName: string
   rest: Buffer
 }
-const renderedHeads = new WeakMap<HeaderMap, RenderedHead | null>()
 
-function renderHead(headers: HeaderMap): RenderedHead | null {
+/**
+ * `headers` rendered, without the fields in `skipped`, with `suffix` (a pre-rendered block of
+ * field lines, '' for none) after them; null when the map must take the per-header path.
+ */
+function renderHead(headers: HeaderMap, skipped: ReadonlySet<string>, suffix: string): RenderedHead | null {
   let firstName: string | null = null
   let rest = ''
   for (const name in headers) {
-    if (OWN_HEADERS.has(name)) continue
+    if (skipped.has(name)) continue
     const value = headers[name]
     if (value === undefined) continue
     // Never splice a CR/LF into the head (RFC 9110 §5.5): such a map takes the per-header path,
@@ -131,13 +140,48 @@ function renderHead(headers: HeaderMap): RenderedHead | null {
       rest += `\r\n${name}: ${value}`
     }
   }
-  return firstName === null ? null : { firstName, rest: Buffer.from(rest, 'latin1') }
+  if (firstName === null) return null
+  if (suffix !== '') rest += `\r\n${suffix}`
+  return { firstName, rest: Buffer.from(rest, 'latin1') }
+}
+
+/** A block of field lines ("n1: v1\r\nn2: v2") as one writeHeader() call. */
+function renderBlock(block: string): RenderedHead {
+  const colon = block.indexOf(': ')
+  return { firstName: block.slice(0, colon), rest: Buffer.from(block.slice(colon + 2), 'latin1') }
+}
+
+/** A server's CORS blocks, each ready for one writeHeader() call (rendered once per server). */
+interface CorsHeads {
+  readonly blocks: CorsBlocks
+  /** Per block string, its rendered form (every block is one of a few strings of `blocks`). */
+  readonly rendered: ReadonlyMap<string, RenderedHead>
+  readonly preflight: RenderedHead
+}
+
+function renderCorsHeads(blocks: CorsBlocks): CorsHeads {
+  const rendered = new Map<string, RenderedHead>()
+  for (const block of [blocks.any ?? '', blocks.other, ...blocks.byOrigin.values()]) {
+    if (block !== '') rendered.set(block, renderBlock(block))
+  }
+  return { blocks, rendered, preflight: renderBlock(`${blocks.preflight}\r\nallow: ${ALLOW_METHODS}`) }
 }
 
 /** The server a sink reports to (one object per server, not a closure per request). */
 interface InFlightTracker {
   /** How long a response may wait on a client that takes no bytes before it is cut. */
   readonly sendTimeoutMs: number
+  /**
+   * Header maps rendered for this server (its CORS block differs from another server's). Cached
+   * per map object: the cache engine reuses one frozen-by-convention map for every hit of an
+   * object (sinks never mutate the maps they are given), so hot hits pay nothing here.
+   */
+  readonly heads: WeakMap<HeaderMap, RenderedHead | null>
+  /** Fields never copied from a map: uWS's own, hop-by-hop, and CORS's when this server applies it. */
+  readonly skipped: ReadonlySet<string>
+  /** The CORS block of every response (`*`), already inside every rendered head; '' for none. */
+  readonly corsAny: string
+  readonly cors: CorsHeads | null
   settled(): void
   /** A uWS callback threw: reported, never rethrown into uWS (an exception there ends the process). */
   failed(err: unknown): void
@@ -203,12 +247,19 @@ class UwsResponse implements ResponseSink {
   #progressMs = 0
   /** The last slice of a chunked body was left in uWS's buffer (see #writeSlices). */
   #isSliceRefused = false
+  /** CORS for a list of origins: this request's block (chosen by its Origin), written after the head. */
+  #corsBlock: RenderedHead | null = null
 
   constructor(res: uWS.HttpResponse, isHead: boolean, tracker: InFlightTracker) {
     this.#res = res
     this.#isHead = isHead
     this.#tracker = tracker
     this.#owner = tracker
+  }
+
+  /** The request's CORS block, chosen by its Origin (servers with a list of origins only). */
+  setCors(block: RenderedHead | undefined): void {
+    if (block !== undefined) this.#corsBlock = block
   }
 
   attachBody(body: RequestBody): void {
@@ -322,22 +373,32 @@ class UwsResponse implements ResponseSink {
     const res = this.#res
     // uWS answers 200 OK when no status is written.
     if (this.#status !== 200) res.writeStatus(statusLine(this.#status))
+    const owner = this.#owner
     const headers = this.#headers
-    if (headers === null) return
-    let head = renderedHeads.get(headers)
-    if (head === undefined) {
-      head = renderHead(headers)
-      renderedHeads.set(headers, head)
+    let head: RenderedHead | null | undefined = null
+    if (headers !== null) {
+      head = owner.heads.get(headers)
+      if (head === undefined) {
+        head = renderHead(headers, owner.skipped, owner.corsAny)
+        owner.heads.set(headers, head)
+      }
     }
     if (head !== null) {
       res.writeHeader(head.firstName, head.rest)
-      return
+    } else {
+      if (headers !== null) {
+        for (const name in headers) {
+          if (owner.skipped.has(name)) continue
+          const value = headers[name]
+          if (value !== undefined) res.writeHeader(name, value)
+        }
+      }
+      // A rendered head carries the `*` block; this path adds it itself.
+      const any = owner.corsAny !== '' ? owner.cors?.rendered.get(owner.corsAny) : undefined
+      if (any !== undefined) res.writeHeader(any.firstName, any.rest)
     }
-    for (const name in headers) {
-      if (OWN_HEADERS.has(name)) continue
-      const value = headers[name]
-      if (value !== undefined) res.writeHeader(name, value)
-    }
+    const cors = this.#corsBlock
+    if (cors !== null) res.writeHeader(cors.firstName, cors.rest)
   }
 
   #hookWritable(): void {
@@ -704,6 +765,7 @@ export class HttpServer {
   #onHandlerError: (err: unknown) => void
   // One tracker for every sink of this server (not a closure per request).
   #tracker: InFlightTracker
+  #cors: CorsHeads | null
 
   constructor(opts: HttpServerOptions) {
     if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError('opts.host must be a host')
@@ -715,8 +777,15 @@ export class HttpServer {
     if (typeof sendTimeoutS !== 'number' || !(sendTimeoutS > 0)) {
       throw new TypeError('opts.sendTimeoutS must be a positive number of seconds')
     }
+    const corsBlocks = renderCors(opts.cors)
+    const cors = corsBlocks === null ? null : renderCorsHeads(corsBlocks)
+    this.#cors = cors
     this.#tracker = {
       sendTimeoutMs: sendTimeoutS * 1000,
+      heads: new WeakMap(),
+      skipped: cors === null ? OWN_HEADERS : new Set([...OWN_HEADERS, ...CORS_FIELDS]),
+      corsAny: corsBlocks?.any ?? '',
+      cors,
       settled: () => this.#settled(),
       failed: (err) => this.#onHandlerError(err),
     }
@@ -757,8 +826,14 @@ export class HttpServer {
       res.close()
       return
     }
+    const cors = this.#cors
+    if (cors !== null && method === 'OPTIONS' && this.#answerPreflight(res, req, cors)) return
     this.#inFlight++
     const sink = new UwsResponse(res, method === 'HEAD', this.#tracker)
+    // A list of origins: the block depends on this request's Origin (read now, while req is valid).
+    if (cors !== null && cors.blocks.any === null) {
+      sink.setCors(cors.rendered.get(corsBlockFor(cors.blocks, req.getHeader('origin'))))
+    }
     let body = EMPTY_BODY
     if (method !== 'GET' && method !== 'HEAD') {
       const stream = new RequestBody(res, this.#tracker)
@@ -784,6 +859,22 @@ export class HttpServer {
       })
     }
   }
+  /**
+   * A CORS preflight (an OPTIONS request with Origin and Access-Control-Request-Method, Fetch
+   * §3.2.2) is answered here, before any handler: 204 with the methods, request headers and
+   * max-age this server allows. Another OPTIONS goes to the handler like any method.
+   */
+  #answerPreflight(res: uWS.HttpResponse, req: uWS.HttpRequest, cors: CorsHeads): boolean {
+    const origin = req.getHeader('origin')
+    if (origin === '' || req.getHeader('access-control-request-method') === '') return false
+    const block = cors.rendered.get(corsBlockFor(cors.blocks, origin))
+    res.writeStatus(statusLine(204))
+    if (block !== undefined) res.writeHeader(block.firstName, block.rest)
+    res.writeHeader(cors.preflight.firstName, cors.preflight.rest)
+    res.endWithoutBody()
+    return true
+  }
+
   /**
    * Start listening; resolves with the bound port (useful with port 0). The port is exclusive
    * (no SO_REUSEPORT, see listen.ts): a port another process holds rejects with ERR_LISTEN_IN_USE
