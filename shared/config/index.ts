@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { VcdnError } from '../errors/index.js'
 
-export type FieldType = 'string' | 'number' | 'integer' | 'boolean' | 'string[]' | 'map'
+export type FieldType = 'string' | 'number' | 'integer' | 'boolean' | 'string[]' | 'map' | 'object[]'
 
 export interface Field {
   type: FieldType
@@ -157,6 +157,13 @@ function parseEnv(spec: Field, raw: string, name: string, problems: string[]): u
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s !== '')
+    case 'object[]':
+      try {
+        return JSON.parse(raw) as unknown
+      } catch {
+        problems.push(`${name} must be a JSON array`)
+        return undefined
+      }
     case 'map':
       try {
         return JSON.parse(raw) as unknown
@@ -193,6 +200,10 @@ function checkType(spec: Field, value: unknown, at: string, problems: string[]):
       } else if (spec.min !== undefined && value.length < spec.min) {
         problems.push(`${at} must have at least ${spec.min} entries`)
       }
+      return
+    case 'object[]':
+      // The entries' own fields are checked by the tier that reads them (e.g. tlsProblems).
+      if (!Array.isArray(value) || !value.every(isPlainObject)) problems.push(`${at} must be an array of objects`)
       return
     case 'map':
       if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {

@@ -16,6 +16,7 @@ import { STATUS_CODES } from 'node:http'
 import uWS from 'uWebSockets.js'
 import { CORS_FIELDS, corsBlockFor, renderCors, ALLOW_METHODS, type CorsBlocks, type CorsOptions } from './cors.js'
 import { LISTEN_EXCLUSIVE_PORT, listenError } from './listen.js'
+import { TlsListener, type TlsLog, type TlsOptions } from './tls.js'
 import { isFramingInvalid } from './request-guard.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
@@ -48,6 +49,13 @@ export interface HttpServerOptions {
    * preflights (cors.ts). Absent or no origins: no CORS fields at all.
    */
   cors?: CorsOptions
+  /**
+   * HTTPS (tls.ts): in place of plain HTTP on host:port, or beside it on `tls.listen`. The files
+   * are read and checked here: a bad one throws ERR_TLS_CERT.
+   */
+  tls?: TlsOptions
+  /** Where TLS loads, reloads and their failures are reported. */
+  log?: TlsLog
 }
 
 export const DEFAULT_SEND_TIMEOUT_S = 60
@@ -755,7 +763,9 @@ function noop(): void {}
 
 /** HTTP/1.1 server on uWebSockets.js with in-flight tracking for graceful drain. */
 export class HttpServer {
-  #app: uWS.TemplatedApp
+  /** The plain-HTTP app; null when HTTPS took its place. */
+  #app: uWS.TemplatedApp | null
+  #tls: TlsListener | null = null
   #host: string
   #port: number
   #listenSocket: uWS.us_listen_socket | null = null
@@ -793,7 +803,7 @@ export class HttpServer {
     this.#port = opts.port
     this.#handler = opts.handler
     this.#onHandlerError = opts.onHandlerError ?? noop
-    this.#app = uWS.App().any('/*', (res, req) => {
+    const route = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
       isInHandler = true
       try {
         this.#onRequest(res, req)
@@ -808,7 +818,11 @@ export class HttpServer {
       } finally {
         isInHandler = false
       }
-    })
+    }
+    if (opts.tls !== undefined) {
+      this.#tls = new TlsListener({ tls: opts.tls, host: opts.host, port: opts.port, route, log: opts.log })
+    }
+    this.#app = this.#tls !== null && opts.tls?.listen === undefined ? null : uWS.App().any('/*', route)
   }
 
   #onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
@@ -882,10 +896,28 @@ export class HttpServer {
    * so a tier that must come back on the same port after a crash needs an explicit port in its
    * config (port 0 is for tests and the demo).
    */
-  listen(): Promise<number> {
+  async listen(): Promise<number> {
+    const tlsPort = this.#tls !== null ? await this.#tls.listen() : 0
+    return this.#app === null ? tlsPort : this.#listenPlain(this.#app)
+  }
+
+  /** The HTTPS port (the same as listen()'s when HTTPS took the plain listener's place); 0 without TLS. */
+  get tlsPort(): number {
+    return this.#tls?.port ?? 0
+  }
+
+  /**
+   * Re-read the certificate files (SIGHUP): new connections get the new certificates, open ones go
+   * on. A bad file keeps the old ones in service (logged). False when not reloaded.
+   */
+  reloadTls(reason = 'reload'): Promise<boolean> {
+    return this.#tls === null ? Promise.resolve(false) : this.#tls.reload(reason)
+  }
+
+  #listenPlain(plain: uWS.TemplatedApp): Promise<number> {
     return new Promise((resolve, reject) => {
       // listen(host, port, options, cb) exists in this build but is missing from its typings.
-      const app = this.#app as unknown as {
+      const app = plain as unknown as {
         listen(host: string, port: number, options: number, cb: (socket: uWS.us_listen_socket | false) => void): void
       }
       app.listen(this.#host, this.#port, LISTEN_EXCLUSIVE_PORT, (socket) => {
@@ -909,6 +941,7 @@ export class HttpServer {
       uWS.us_listen_socket_close(this.#listenSocket)
       this.#listenSocket = null
     }
+    this.#tls?.stopListening()
     if (this.#inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs)
@@ -919,7 +952,8 @@ export class HttpServer {
       })
     }
     // close() exists at run time in this uWS build but is missing from its typings.
-    ;(this.#app as uWS.TemplatedApp & { close(): void }).close()
+    if (this.#app !== null) (this.#app as uWS.TemplatedApp & { close(): void }).close()
+    this.#tls?.close()
   }
 
   /** A response ended or aborted (called once per request by its sink). */
