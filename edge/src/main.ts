@@ -10,6 +10,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   const log = createLogger({ tier: 'edge', level: config.logLevel })
   const edge = await buildEdge(config, { log })
   runUntilSignalled(log, () => edge.close())
-  const { port, adminPort } = await edge.listen()
-  announceListening('edge', port, adminPort)
+  // SIGHUP re-reads the certificate files (an ACME renewal); a bad file is logged, never fatal.
+  process.on('SIGHUP', () => void edge.reloadTls())
+  const { port, adminPort, tlsPort } = await edge.listen()
+  announceListening('edge', port, adminPort, tlsPort)
 }

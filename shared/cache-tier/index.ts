@@ -11,6 +11,9 @@ import { isVcdnError, toCode } from '../errors/index.js'
 import {
   createAdminServer,
   HttpServer,
+  tlsOptionsFrom,
+  type CorsOptions,
+  type TlsConfig,
   sendError,
   sendJson,
   type HeaderMap,
@@ -27,6 +30,9 @@ export interface CacheTierConfig {
   tierSecret: string
   /** Seconds a response may wait on a client that takes no bytes (shared/http sendTimeoutSchema). */
   sendTimeoutS?: number
+  /** HTTPS and CORS of the public listener (shared/http tlsSchema, cors options). */
+  tls?: TlsConfig
+  cors?: CorsOptions
   /** Path prefixes this tier serves (`/v/` for video; `/` for any path: a cache in front of any origin). */
   paths: readonly string[]
   accessLog: boolean
@@ -79,7 +85,10 @@ export interface CacheTierOptions {
 }
 
 export interface CacheTier {
-  listen(): Promise<{ port: number; adminPort: number }>
+  /** tlsPort: the HTTPS listener's port (the same as port when HTTPS replaced plain HTTP), 0 without. */
+  listen(): Promise<{ port: number; adminPort: number; tlsPort: number }>
+  /** Re-read the certificate files (SIGHUP); false when not reloaded (no TLS, or a bad file: logged). */
+  reloadTls(): Promise<boolean>
   close(): Promise<void>
   readonly engine: CacheEngine
 }
@@ -393,6 +402,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     ...(config.sendTimeoutS !== undefined ? { sendTimeoutS: config.sendTimeoutS } : {}),
     handler: handle,
     onHandlerError: (err) => log.error({ err }, 'handler failed'),
+    cors: config.cors,
+    tls: tlsOptionsFrom(config.tls, config.listen.host),
+    log,
   })
   const admin = createAdminServer({
     host: config.admin.host,
@@ -415,8 +427,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       const port = await server.listen()
       const adminPort = await admin.listen()
       isReady = true
-      return { port, adminPort }
+      return { port, adminPort, tlsPort: server.tlsPort }
     },
+    reloadTls: () => server.reloadTls('SIGHUP'),
     async close() {
       isReady = false
       await server.drain(config.drainTimeoutMs)

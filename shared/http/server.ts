@@ -48,12 +48,12 @@ export interface HttpServerOptions {
    * CORS on every response this server sends (media and coded errors alike) and answers to
    * preflights (cors.ts). Absent or no origins: no CORS fields at all.
    */
-  cors?: CorsOptions
+  cors?: CorsOptions | undefined
   /**
    * HTTPS (tls.ts): in place of plain HTTP on host:port, or beside it on `tls.listen`. The files
    * are read and checked here: a bad one throws ERR_TLS_CERT.
    */
-  tls?: TlsOptions
+  tls?: TlsOptions | undefined
   /** Where TLS loads, reloads and their failures are reported. */
   log?: TlsLog
 }
