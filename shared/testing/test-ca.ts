@@ -21,8 +21,12 @@ export interface TestCa {
    * A leaf certificate for `names` (DNS names, or IP addresses) with a fresh key. Written to
    * `<dir>/<file>.crt|.key` (file defaults to the first name): issuing again to the same file
    * replaces the pair as a renewal would (each file written whole, then renamed into place).
+   * With isFullChain the certificate file holds the leaf and then the CA (a fullchain.pem).
    */
-  issue(names: readonly string[], opts?: { file?: string; days?: number }): CertPair & { fingerprint256: string }
+  issue(
+    names: readonly string[],
+    opts?: { file?: string; days?: number; isFullChain?: boolean },
+  ): CertPair & { fingerprint256: string }
 }
 
 const CURVE = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
@@ -96,6 +100,9 @@ export function makeTestCa(dir: string): TestCa {
         ],
         dir,
       )
+      if (opts.isFullChain === true) {
+        writeFileSync(join(dir, `${tmp}.crt`), readFileSync(join(dir, `${tmp}.crt`), 'utf8') + certPem)
+      }
       const pair = { cert: join(dir, `${file}.crt`), key: join(dir, `${file}.key`) }
       renameSync(join(dir, `${tmp}.key`), pair.key)
       renameSync(join(dir, `${tmp}.crt`), pair.cert)
