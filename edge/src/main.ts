@@ -11,7 +11,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   const edge = await buildEdge(config, { log })
   runUntilSignalled(log, () => edge.close())
   // SIGHUP re-reads the certificate files (an ACME renewal); a bad file is logged, never fatal.
-  process.on('SIGHUP', () => void edge.reloadTls())
+  process.on('SIGHUP', () => {
+    edge.reloadTls().catch((err: unknown) => log.error({ err }, 'tls reload failed'))
+  })
   const { port, adminPort, tlsPort } = await edge.listen()
   announceListening('edge', port, adminPort, tlsPort)
 }

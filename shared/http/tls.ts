@@ -262,6 +262,8 @@ export class TlsListener {
   #watched: string[] = []
   #reloadTimer: NodeJS.Timeout | null = null
   #isClosed = false
+  /** The reload in progress: reloads run one after another (SIGHUP and the watch may coincide). */
+  #reloading: Promise<unknown> = Promise.resolve()
 
   /** Reads and checks the files now: a bad one throws ERR_TLS_CERT before anything listens. */
   constructor(opts: { tls: TlsOptions; host: string; port: number; route: Route; log?: TlsLog | undefined }) {
@@ -337,7 +339,13 @@ export class TlsListener {
    * that cannot be bound again) keeps the current certificates in service and is logged.
    * Resolves true when the new files are in service (or nothing changed).
    */
-  async reload(reason: string): Promise<boolean> {
+  reload(reason: string): Promise<boolean> {
+    const run = this.#reloading.then(() => this.#reload(reason))
+    this.#reloading = run.catch(() => undefined)
+    return run
+  }
+
+  async #reload(reason: string): Promise<boolean> {
     if (this.#isClosed || this.#socket === null) return false
     let set: LoadedSet
     let app: uWS.TemplatedApp

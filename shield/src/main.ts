@@ -11,7 +11,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   const shield = await buildShield(config, { log })
   runUntilSignalled(log, () => shield.close())
   // SIGHUP re-reads the certificate files (an ACME renewal); a bad file is logged, never fatal.
-  process.on('SIGHUP', () => void shield.reloadTls())
+  process.on('SIGHUP', () => {
+    shield.reloadTls().catch((err: unknown) => log.error({ err }, 'tls reload failed'))
+  })
   const { port, adminPort, tlsPort } = await shield.listen()
   announceListening('shield', port, adminPort, tlsPort)
 }
