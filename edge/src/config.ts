@@ -6,7 +6,15 @@ import {
   type Schema,
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
-import { sendTimeoutSchema } from '../../shared/http/index.js'
+import {
+  corsProblems,
+  DEFAULT_CORS_MAX_AGE_S,
+  sendTimeoutSchema,
+  tlsProblems,
+  tlsSchema,
+  type CorsOptions,
+  type TlsConfig,
+} from '../../shared/http/index.js'
 import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const edgeSchema = {
@@ -27,6 +35,21 @@ export const edgeSchema = {
   prefetch: {
     segments: { type: 'integer', default: 2, min: 0, max: 16, doc: 'segments fetched ahead of a player' },
   },
+  ...tlsSchema,
+  cors: {
+    origins: {
+      type: 'string[]',
+      default: ['*'],
+      doc: 'origins whose pages may read media and errors (CORS): ["*"] for any, a list of https://host[:port] echoed with Vary: Origin, [] for no CORS fields',
+    },
+    maxAgeS: {
+      type: 'integer',
+      default: DEFAULT_CORS_MAX_AGE_S,
+      min: 0,
+      unit: 's',
+      doc: 'how long a browser may reuse a preflight answer (Access-Control-Max-Age)',
+    },
+  },
 } satisfies Schema
 
 export interface EdgeConfig extends CommonConfig, CacheTierConfig {
@@ -38,11 +61,14 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
   requireToken: boolean
   tokenMemoMax: number
   prefetch: { segments: number }
+  tls: TlsConfig
+  cors: CorsOptions
 }
 
 export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {
   const config = loadConfig<EdgeConfig>(edgeSchema, opts)
   const problems: string[] = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
+  problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
   if (config.shields.length === 0 && config.origin === '') problems.push('shields or origin must be set')
   if (config.requireToken && Object.keys(config.signingKeys).length === 0) {
     problems.push('signingKeys must name at least one key when requireToken is true')

@@ -13,6 +13,10 @@ export async function main(argv: readonly string[]): Promise<void> {
   const log = createLogger({ tier: 'edge', level: config.logLevel })
   const edge = await buildEdge(config, { log })
   runUntilSignalled(log, () => edge.close())
-  const { port, adminPort } = await edge.listen()
-  announceListening('edge', port, adminPort)
+  // SIGHUP re-reads the certificate files (an ACME renewal); a bad file is logged, never fatal.
+  process.on('SIGHUP', () => {
+    edge.reloadTls().catch((err: unknown) => log.error({ err }, 'tls reload failed'))
+  })
+  const { port, adminPort, tlsPort } = await edge.listen()
+  announceListening('edge', port, adminPort, tlsPort)
 }

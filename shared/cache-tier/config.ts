@@ -1,5 +1,6 @@
 // The configuration the edge and the shield share (docs/architecture.md §10.1): its type, its
 // schema fragment and the checks the schema cannot express.
+import type { CorsOptions, TlsConfig } from '../http/index.js'
 import { CONTENT_ROOT } from '../namespace/index.js'
 
 export interface CacheTierConfig {
@@ -8,6 +9,9 @@ export interface CacheTierConfig {
   tierSecret: string
   /** Seconds a response may wait on a client that takes no bytes (shared/http sendTimeoutSchema). */
   sendTimeoutS?: number
+  /** HTTPS and CORS of the public listener (shared/http tlsSchema, cors options). */
+  tls?: TlsConfig
+  cors?: CorsOptions
   /** Path prefixes this tier serves (`/v/` for video; `/` for any path: a cache in front of any origin). */
   paths: readonly string[]
   accessLog: boolean

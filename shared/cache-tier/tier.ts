@@ -9,7 +9,14 @@ import { mkdirSync } from 'node:fs'
 import { CacheEngine, type ServeRequest, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
 import { isVcdnError, toCode } from '../errors/index.js'
-import { HttpServer, sendError, sendJson, type IncomingRequest, type ResponseSink } from '../http/index.js'
+import {
+  HttpServer,
+  sendError,
+  sendJson,
+  tlsOptionsFrom,
+  type IncomingRequest,
+  type ResponseSink,
+} from '../http/index.js'
 import type { Logger } from '../log/index.js'
 import { createMetrics } from '../metrics/index.js'
 import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
@@ -53,7 +60,10 @@ export interface CacheTierOptions {
 }
 
 export interface CacheTier {
-  listen(): Promise<{ port: number; adminPort: number }>
+  /** tlsPort: the HTTPS listener's port (the same as port when HTTPS replaced plain HTTP), 0 without. */
+  listen(): Promise<{ port: number; adminPort: number; tlsPort: number }>
+  /** Re-read the certificate files (SIGHUP); false when not reloaded (no TLS, or a bad file: logged). */
+  reloadTls(): Promise<boolean>
   close(): Promise<void>
   readonly engine: CacheEngine
 }
@@ -198,6 +208,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     ...(config.sendTimeoutS !== undefined ? { sendTimeoutS: config.sendTimeoutS } : {}),
     handler: handle,
     onHandlerError: (err) => log.error({ err }, 'handler failed'),
+    cors: config.cors,
+    tls: tlsOptionsFrom(config.tls, config.listen.host),
+    log,
   })
   const admin = createTierAdmin({
     host: config.admin.host,
@@ -216,8 +229,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       const port = await server.listen()
       const adminPort = await admin.listen()
       isReady = true
-      return { port, adminPort }
+      return { port, adminPort, tlsPort: server.tlsPort }
     },
+    reloadTls: () => server.reloadTls('SIGHUP'),
     async close() {
       isReady = false
       await server.drain(config.drainTimeoutMs)

@@ -135,6 +135,13 @@ function parseEnv(spec: Field, raw: string, name: string, problems: string[]): u
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s !== '')
+    case 'object[]':
+      try {
+        return JSON.parse(raw) as unknown
+      } catch {
+        problems.push(`${name} must be a JSON array`)
+        return undefined
+      }
     case 'map':
       try {
         return JSON.parse(raw) as unknown
@@ -171,6 +178,10 @@ function checkType(spec: Field, value: unknown, at: string, problems: string[]):
       } else if (spec.min !== undefined && value.length < spec.min) {
         problems.push(`${at} must have at least ${spec.min} entries`)
       }
+      return
+    case 'object[]':
+      // The entries' own fields are checked by the tier that reads them (e.g. tlsProblems).
+      if (!Array.isArray(value) || !value.every(isPlainObject)) problems.push(`${at} must be an array of objects`)
       return
     case 'map':
       if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {

@@ -5,7 +5,7 @@
 /** Shortest secret accepted: 32 bytes, the size of an HMAC-SHA256 key (RFC 2104 §3: at least L). */
 export const MIN_SECRET_BYTES = 32
 
-export type FieldType = 'string' | 'number' | 'integer' | 'boolean' | 'string[]' | 'map'
+export type FieldType = 'string' | 'number' | 'integer' | 'boolean' | 'string[]' | 'map' | 'object[]'
 
 export interface Field {
   type: FieldType

@@ -7,6 +7,7 @@ export const ERRORS = {
   // Start-up failures (a node exits with these; the status is never sent to a client).
   ERR_LISTEN_IN_USE: { status: 500, message: 'listen address is already in use by another process' },
   ERR_LISTEN_FAILED: { status: 500, message: 'cannot listen on the configured address' },
+  ERR_TLS_CERT: { status: 500, message: 'TLS certificate or key cannot be read, parsed or paired' },
   ERR_REQUEST_PATH: { status: 400, message: 'malformed or forbidden request path' },
   ERR_REQUEST_METHOD: { status: 405, message: 'method not allowed' },
   ERR_REQUEST_RANGE: { status: 416, message: 'range not satisfiable' },

@@ -7,6 +7,16 @@ export {
   type HttpServerOptions,
   type IncomingRequest,
 } from './server.js'
+export { corsProblems, DEFAULT_CORS_MAX_AGE_S, type CorsOptions } from './cors.js'
+export {
+  tlsSchema,
+  tlsProblems,
+  tlsOptionsFrom,
+  type TlsConfig,
+  type TlsLog,
+  type TlsOptions,
+  type TlsSniEntry,
+} from './tls.js'
 export { sendError, sendJson, sendText, secretEquals } from './respond.js'
 export { createAdminServer, type AdminOptions } from './admin.js'
 export { parseRange, contentRange, type RangeResult } from './range.js'

@@ -36,3 +36,23 @@ export function listenError(host: string, port: number): Promise<VcdnError> {
     )
   })
 }
+
+/**
+ * Check that `host:port` is free by binding it once with Node's listener (no SO_REUSEPORT, so a
+ * port any other socket holds fails), and resolve with the port (the kernel's pick for port 0).
+ * For a listener that must itself bind with SO_REUSEPORT (the HTTPS listener, whose reload binds a
+ * new socket beside the old one): exclusive among vcdn nodes, which all check first.
+ */
+export function reservePort(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', () => {
+      listenError(host, port).then(reject, reject)
+    })
+    probe.listen({ host, port, exclusive: true }, () => {
+      const address = probe.address()
+      const bound = typeof address === 'object' && address !== null ? address.port : port
+      probe.close(() => resolve(bound))
+    })
+  })
+}

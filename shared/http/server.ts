@@ -14,7 +14,9 @@
 //   HttpContext: HTTP_RESPONSE_PENDING): safe only behind a body the kernel took at once.
 import { STATUS_CODES } from 'node:http'
 import uWS from 'uWebSockets.js'
+import { CORS_FIELDS, corsBlockFor, renderCors, ALLOW_METHODS, type CorsBlocks, type CorsOptions } from './cors.js'
 import { LISTEN_EXCLUSIVE_PORT, listenError } from './listen.js'
+import { TlsListener, type TlsLog, type TlsOptions } from './tls.js'
 import { isFramingInvalid } from './request-guard.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
@@ -42,6 +44,18 @@ export interface HttpServerOptions {
    * never cut by it.
    */
   sendTimeoutS?: number
+  /**
+   * CORS on every response this server sends (media and coded errors alike) and answers to
+   * preflights (cors.ts). Absent or no origins: no CORS fields at all.
+   */
+  cors?: CorsOptions | undefined
+  /**
+   * HTTPS (tls.ts): in place of plain HTTP on host:port, or beside it on `tls.listen`. The files
+   * are read and checked here: a bad one throws ERR_TLS_CERT.
+   */
+  tls?: TlsOptions | undefined
+  /** Where TLS loads, reloads and their failures are reported. */
+  log?: TlsLog
 }
 
 export const DEFAULT_SEND_TIMEOUT_S = 60
@@ -112,13 +126,16 @@ interface RenderedHead {
   firstName: string
   rest: Buffer
 }
-const renderedHeads = new WeakMap<HeaderMap, RenderedHead | null>()
 
-function renderHead(headers: HeaderMap): RenderedHead | null {
+/**
+ * `headers` rendered, without the fields in `skipped`, with `suffix` (a pre-rendered block of
+ * field lines, '' for none) after them; null when the map must take the per-header path.
+ */
+function renderHead(headers: HeaderMap, skipped: ReadonlySet<string>, suffix: string): RenderedHead | null {
   let firstName: string | null = null
   let rest = ''
   for (const name in headers) {
-    if (OWN_HEADERS.has(name)) continue
+    if (skipped.has(name)) continue
     const value = headers[name]
     if (value === undefined) continue
     // Never splice a CR/LF into the head (RFC 9110 §5.5): such a map takes the per-header path,
@@ -131,13 +148,48 @@ function renderHead(headers: HeaderMap): RenderedHead | null {
       rest += `\r\n${name}: ${value}`
     }
   }
-  return firstName === null ? null : { firstName, rest: Buffer.from(rest, 'latin1') }
+  if (firstName === null) return null
+  if (suffix !== '') rest += `\r\n${suffix}`
+  return { firstName, rest: Buffer.from(rest, 'latin1') }
+}
+
+/** A block of field lines ("n1: v1\r\nn2: v2") as one writeHeader() call. */
+function renderBlock(block: string): RenderedHead {
+  const colon = block.indexOf(': ')
+  return { firstName: block.slice(0, colon), rest: Buffer.from(block.slice(colon + 2), 'latin1') }
+}
+
+/** A server's CORS blocks, each ready for one writeHeader() call (rendered once per server). */
+interface CorsHeads {
+  readonly blocks: CorsBlocks
+  /** Per block string, its rendered form (every block is one of a few strings of `blocks`). */
+  readonly rendered: ReadonlyMap<string, RenderedHead>
+  readonly preflight: RenderedHead
+}
+
+function renderCorsHeads(blocks: CorsBlocks): CorsHeads {
+  const rendered = new Map<string, RenderedHead>()
+  for (const block of [blocks.any ?? '', blocks.other, ...blocks.byOrigin.values()]) {
+    if (block !== '') rendered.set(block, renderBlock(block))
+  }
+  return { blocks, rendered, preflight: renderBlock(`${blocks.preflight}\r\nallow: ${ALLOW_METHODS}`) }
 }
 
 /** The server a sink reports to (one object per server, not a closure per request). */
 interface InFlightTracker {
   /** How long a response may wait on a client that takes no bytes before it is cut. */
   readonly sendTimeoutMs: number
+  /**
+   * Header maps rendered for this server (its CORS block differs from another server's). Cached
+   * per map object: the cache engine reuses one frozen-by-convention map for every hit of an
+   * object (sinks never mutate the maps they are given), so hot hits pay nothing here.
+   */
+  readonly heads: WeakMap<HeaderMap, RenderedHead | null>
+  /** Fields never copied from a map: uWS's own, hop-by-hop, and CORS's when this server applies it. */
+  readonly skipped: ReadonlySet<string>
+  /** The CORS block of every response (`*`), already inside every rendered head; '' for none. */
+  readonly corsAny: string
+  readonly cors: CorsHeads | null
   settled(): void
   /** A uWS callback threw: reported, never rethrown into uWS (an exception there ends the process). */
   failed(err: unknown): void
@@ -203,12 +255,19 @@ class UwsResponse implements ResponseSink {
   #progressMs = 0
   /** The last slice of a chunked body was left in uWS's buffer (see #writeSlices). */
   #isSliceRefused = false
+  /** CORS for a list of origins: this request's block (chosen by its Origin), written after the head. */
+  #corsBlock: RenderedHead | null = null
 
   constructor(res: uWS.HttpResponse, isHead: boolean, tracker: InFlightTracker) {
     this.#res = res
     this.#isHead = isHead
     this.#tracker = tracker
     this.#owner = tracker
+  }
+
+  /** The request's CORS block, chosen by its Origin (servers with a list of origins only). */
+  setCors(block: RenderedHead | undefined): void {
+    if (block !== undefined) this.#corsBlock = block
   }
 
   attachBody(body: RequestBody): void {
@@ -322,22 +381,32 @@ class UwsResponse implements ResponseSink {
     const res = this.#res
     // uWS answers 200 OK when no status is written.
     if (this.#status !== 200) res.writeStatus(statusLine(this.#status))
+    const owner = this.#owner
     const headers = this.#headers
-    if (headers === null) return
-    let head = renderedHeads.get(headers)
-    if (head === undefined) {
-      head = renderHead(headers)
-      renderedHeads.set(headers, head)
+    let head: RenderedHead | null | undefined = null
+    if (headers !== null) {
+      head = owner.heads.get(headers)
+      if (head === undefined) {
+        head = renderHead(headers, owner.skipped, owner.corsAny)
+        owner.heads.set(headers, head)
+      }
     }
     if (head !== null) {
       res.writeHeader(head.firstName, head.rest)
-      return
+    } else {
+      if (headers !== null) {
+        for (const name in headers) {
+          if (owner.skipped.has(name)) continue
+          const value = headers[name]
+          if (value !== undefined) res.writeHeader(name, value)
+        }
+      }
+      // A rendered head carries the `*` block; this path adds it itself.
+      const any = owner.corsAny !== '' ? owner.cors?.rendered.get(owner.corsAny) : undefined
+      if (any !== undefined) res.writeHeader(any.firstName, any.rest)
     }
-    for (const name in headers) {
-      if (OWN_HEADERS.has(name)) continue
-      const value = headers[name]
-      if (value !== undefined) res.writeHeader(name, value)
-    }
+    const cors = this.#corsBlock
+    if (cors !== null) res.writeHeader(cors.firstName, cors.rest)
   }
 
   #hookWritable(): void {
@@ -694,7 +763,9 @@ function noop(): void {}
 
 /** HTTP/1.1 server on uWebSockets.js with in-flight tracking for graceful drain. */
 export class HttpServer {
-  #app: uWS.TemplatedApp
+  /** The plain-HTTP app; null when HTTPS took its place. */
+  #app: uWS.TemplatedApp | null
+  #tls: TlsListener | null = null
   #host: string
   #port: number
   #listenSocket: uWS.us_listen_socket | null = null
@@ -704,6 +775,7 @@ export class HttpServer {
   #onHandlerError: (err: unknown) => void
   // One tracker for every sink of this server (not a closure per request).
   #tracker: InFlightTracker
+  #cors: CorsHeads | null
 
   constructor(opts: HttpServerOptions) {
     if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError('opts.host must be a host')
@@ -715,8 +787,15 @@ export class HttpServer {
     if (typeof sendTimeoutS !== 'number' || !(sendTimeoutS > 0)) {
       throw new TypeError('opts.sendTimeoutS must be a positive number of seconds')
     }
+    const corsBlocks = renderCors(opts.cors)
+    const cors = corsBlocks === null ? null : renderCorsHeads(corsBlocks)
+    this.#cors = cors
     this.#tracker = {
       sendTimeoutMs: sendTimeoutS * 1000,
+      heads: new WeakMap(),
+      skipped: cors === null ? OWN_HEADERS : new Set([...OWN_HEADERS, ...CORS_FIELDS]),
+      corsAny: corsBlocks?.any ?? '',
+      cors,
       settled: () => this.#settled(),
       failed: (err) => this.#onHandlerError(err),
     }
@@ -724,7 +803,7 @@ export class HttpServer {
     this.#port = opts.port
     this.#handler = opts.handler
     this.#onHandlerError = opts.onHandlerError ?? noop
-    this.#app = uWS.App().any('/*', (res, req) => {
+    const route = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
       isInHandler = true
       try {
         this.#onRequest(res, req)
@@ -739,7 +818,11 @@ export class HttpServer {
       } finally {
         isInHandler = false
       }
-    })
+    }
+    if (opts.tls !== undefined) {
+      this.#tls = new TlsListener({ tls: opts.tls, host: opts.host, port: opts.port, route, log: opts.log })
+    }
+    this.#app = this.#tls !== null && opts.tls?.listen === undefined ? null : uWS.App().any('/*', route)
   }
 
   #onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
@@ -757,8 +840,14 @@ export class HttpServer {
       res.close()
       return
     }
+    const cors = this.#cors
+    if (cors !== null && method === 'OPTIONS' && this.#answerPreflight(res, req, cors)) return
     this.#inFlight++
     const sink = new UwsResponse(res, method === 'HEAD', this.#tracker)
+    // A list of origins: the block depends on this request's Origin (read now, while req is valid).
+    if (cors !== null && cors.blocks.any === null) {
+      sink.setCors(cors.rendered.get(corsBlockFor(cors.blocks, req.getHeader('origin'))))
+    }
     let body = EMPTY_BODY
     if (method !== 'GET' && method !== 'HEAD') {
       const stream = new RequestBody(res, this.#tracker)
@@ -785,16 +874,50 @@ export class HttpServer {
     }
   }
   /**
+   * A CORS preflight (an OPTIONS request with Origin and Access-Control-Request-Method, Fetch
+   * §3.2.2) is answered here, before any handler: 204 with the methods, request headers and
+   * max-age this server allows. Another OPTIONS goes to the handler like any method.
+   */
+  #answerPreflight(res: uWS.HttpResponse, req: uWS.HttpRequest, cors: CorsHeads): boolean {
+    const origin = req.getHeader('origin')
+    if (origin === '' || req.getHeader('access-control-request-method') === '') return false
+    const block = cors.rendered.get(corsBlockFor(cors.blocks, origin))
+    res.writeStatus(statusLine(204))
+    if (block !== undefined) res.writeHeader(block.firstName, block.rest)
+    res.writeHeader(cors.preflight.firstName, cors.preflight.rest)
+    res.endWithoutBody()
+    return true
+  }
+
+  /**
    * Start listening; resolves with the bound port (useful with port 0). The port is exclusive
    * (no SO_REUSEPORT, see listen.ts): a port another process holds rejects with ERR_LISTEN_IN_USE
    * instead of sharing its connections. Note: uSockets sets SO_REUSEADDR only for a non-zero port,
    * so a tier that must come back on the same port after a crash needs an explicit port in its
    * config (port 0 is for tests and the demo).
    */
-  listen(): Promise<number> {
+  async listen(): Promise<number> {
+    const tlsPort = this.#tls !== null ? await this.#tls.listen() : 0
+    return this.#app === null ? tlsPort : this.#listenPlain(this.#app)
+  }
+
+  /** The HTTPS port (the same as listen()'s when HTTPS took the plain listener's place); 0 without TLS. */
+  get tlsPort(): number {
+    return this.#tls?.port ?? 0
+  }
+
+  /**
+   * Re-read the certificate files (SIGHUP): new connections get the new certificates, open ones go
+   * on. A bad file keeps the old ones in service (logged). False when not reloaded.
+   */
+  reloadTls(reason = 'reload'): Promise<boolean> {
+    return this.#tls === null ? Promise.resolve(false) : this.#tls.reload(reason)
+  }
+
+  #listenPlain(plain: uWS.TemplatedApp): Promise<number> {
     return new Promise((resolve, reject) => {
       // listen(host, port, options, cb) exists in this build but is missing from its typings.
-      const app = this.#app as unknown as {
+      const app = plain as unknown as {
         listen(host: string, port: number, options: number, cb: (socket: uWS.us_listen_socket | false) => void): void
       }
       app.listen(this.#host, this.#port, LISTEN_EXCLUSIVE_PORT, (socket) => {
@@ -818,6 +941,7 @@ export class HttpServer {
       uWS.us_listen_socket_close(this.#listenSocket)
       this.#listenSocket = null
     }
+    this.#tls?.stopListening()
     if (this.#inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs)
@@ -828,7 +952,8 @@ export class HttpServer {
       })
     }
     // close() exists at run time in this uWS build but is missing from its typings.
-    ;(this.#app as uWS.TemplatedApp & { close(): void }).close()
+    if (this.#app !== null) (this.#app as uWS.TemplatedApp & { close(): void }).close()
+    this.#tls?.close()
   }
 
   /** A response ended or aborted (called once per request by its sink). */

@@ -6,7 +6,15 @@ import {
   type Schema,
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
-import { sendTimeoutSchema } from '../../shared/http/index.js'
+import {
+  corsProblems,
+  DEFAULT_CORS_MAX_AGE_S,
+  sendTimeoutSchema,
+  tlsProblems,
+  tlsSchema,
+  type CorsOptions,
+  type TlsConfig,
+} from '../../shared/http/index.js'
 import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const shieldSchema = {
@@ -29,6 +37,21 @@ export const shieldSchema = {
     default: true,
     doc: 'POST, PUT, DELETE, … go to the origin (never stored; a success invalidates the target, RFC 9111 §4.4); false answers 405',
   },
+  ...tlsSchema,
+  cors: {
+    origins: {
+      type: 'string[]',
+      default: [],
+      doc: 'origins whose pages may read responses (CORS; viewers meet edges, so none by default): ["*"] or a list of https://host[:port]',
+    },
+    maxAgeS: {
+      type: 'integer',
+      default: DEFAULT_CORS_MAX_AGE_S,
+      min: 0,
+      unit: 's',
+      doc: 'how long a browser may reuse a preflight answer (Access-Control-Max-Age)',
+    },
+  },
 } satisfies Schema
 
 export interface ShieldConfig extends CommonConfig, CacheTierConfig {
@@ -37,11 +60,14 @@ export interface ShieldConfig extends CommonConfig, CacheTierConfig {
   requireTierSecret: boolean
   passUnsafeMethods: boolean
   logLevel: string
+  tls: TlsConfig
+  cors: CorsOptions
 }
 
 export function loadShieldConfig(opts: LoadOptions): ShieldConfig {
   const config = loadConfig<ShieldConfig>(shieldSchema, opts)
   const problems = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
+  problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
   if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return config
 }

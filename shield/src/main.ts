@@ -13,6 +13,10 @@ export async function main(argv: readonly string[]): Promise<void> {
   const log = createLogger({ tier: 'shield', level: config.logLevel })
   const shield = await buildShield(config, { log })
   runUntilSignalled(log, () => shield.close())
-  const { port, adminPort } = await shield.listen()
-  announceListening('shield', port, adminPort)
+  // SIGHUP re-reads the certificate files (an ACME renewal); a bad file is logged, never fatal.
+  process.on('SIGHUP', () => {
+    shield.reloadTls().catch((err: unknown) => log.error({ err }, 'tls reload failed'))
+  })
+  const { port, adminPort, tlsPort } = await shield.listen()
+  announceListening('shield', port, adminPort, tlsPort)
 }
