@@ -58,7 +58,7 @@ t.test('every size is even and keeps the aspect ratio within a pixel', async (t)
   }
 })
 
-t.test('uses the DESIGN §8 bit rates', async (t) => {
+t.test('uses the ladder bit rates of docs/architecture.md §8', async (t) => {
   t.same(
     LADDER.map((r) => [r.name, r.maxrateBps]),
     [
