@@ -13,6 +13,7 @@ import { serveContent } from './content.js'
 import { MetadataDb, openDb } from './db.js'
 import { SqliteJobQueue } from './job-queue.js'
 import { Purger } from './purge.js'
+import { probeUpload } from './probe-upload.js'
 import { UploadManager } from './uploads.js'
 import { VideoLifecycle } from './videos.js'
 
@@ -97,6 +98,10 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     now,
     ttlMs: config.uploadTtlMs,
     maxBytes: config.maxUploadBytes,
+    probe: config.upload.isProbed
+      ? (path) =>
+          probeUpload(path, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
+      : undefined,
   })
   const purger = new Purger({
     meta,

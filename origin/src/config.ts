@@ -112,6 +112,34 @@ export const originSchema = {
     unit: 'ms',
     doc: 'an unfinished upload untouched this long is removed (tus expiration)',
   },
+  upload: {
+    isProbed: {
+      type: 'boolean',
+      default: true,
+      doc: 'probe a completed upload with ffprobe (and decode its first second) before queuing; a file that is not a decodable video, or is out of the bounds below, fails at once',
+    },
+    maxPixels: {
+      type: 'integer',
+      default: 8192 * 8192,
+      min: 1,
+      doc: 'largest width × height an uploaded video frame may declare (8192×8192; 8K UHD is 7680×4320)',
+    },
+    maxFrameRate: { type: 'integer', default: 240, min: 1, doc: 'highest frame rate an uploaded video may have' },
+    maxDurationS: {
+      type: 'integer',
+      default: 12 * 3600,
+      min: 1,
+      unit: 's',
+      doc: 'longest an uploaded video may last',
+    },
+    probeTimeoutMs: {
+      type: 'integer',
+      default: 30_000,
+      min: 100,
+      unit: 'ms',
+      doc: 'each of the two probe runs (metadata, first-second decode) is killed after this; a file that takes longer is refused',
+    },
+  },
   jobs: {
     maxAttempts: { type: 'integer', default: 3, min: 1, doc: 'claims before a job is dead-lettered' },
     backoffBaseMs: {
@@ -157,6 +185,7 @@ export interface OriginConfig extends CommonConfig {
   playbackTtlS: number
   maxUploadBytes: number
   uploadTtlMs: number
+  upload: { isProbed: boolean; maxPixels: number; maxFrameRate: number; maxDurationS: number; probeTimeoutMs: number }
   jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
   purgeTimeoutMs: number
   /** Statically registered nodes: `[{ "id": "edge-1", "tier": "edge", "adminUrl": "http://…" }]`. */

@@ -7,13 +7,14 @@ import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { hasCode, isNoSpace, VcdnError } from '../../shared/errors/index.js'
+import { ERRORS, hasCode, isNoSpace, VcdnError } from '../../shared/errors/index.js'
 import { writeAll } from '../../shared/fs/index.js'
 import { sourceStoreKey } from '../../shared/namespace/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import type { Store } from '../../shared/store/index.js'
 import type { MetadataDb, Upload } from './db.js'
 import { newId } from './ids.js'
+import type { UploadVerdict } from './probe-upload.js'
 import type { VideoLifecycle } from './videos.js'
 
 export interface UploadManagerOptions {
@@ -26,6 +27,8 @@ export interface UploadManagerOptions {
   now: () => number
   ttlMs: number
   maxBytes: number
+  /** Asked about the complete local file before it goes to the store (early rejection); none: no check. */
+  probe?: ((path: string) => Promise<UploadVerdict>) | undefined
 }
 
 export const CHECKSUM_ALGORITHMS = ['sha1', 'sha256', 'md5'] as const
@@ -253,6 +256,7 @@ export class UploadManager {
   async #finalize(upload: Upload): Promise<void> {
     const video = this.#o.meta.getVideo(upload.videoId)
     if (video === null) return
+    if (this.#o.probe !== undefined && !(await this.#isAccepted(upload))) return
     const key = sourceKey(upload.videoId)
     const hash = createHash('sha256')
     async function* hashed(src: AsyncIterable<Buffer>): AsyncIterable<Uint8Array> {
@@ -271,6 +275,29 @@ export class UploadManager {
       { uploadId: upload.id, videoId: upload.videoId, bytes: upload.offset },
       'upload complete, transcode queued',
     )
+  }
+
+  /** Probes the local file (uploads are always on the origin's disk, whatever the store); a refused file fails its video and goes. */
+  async #isAccepted(upload: Upload): Promise<boolean> {
+    const path = this.#path(upload.id)
+    const verdict = await (this.#o.probe as (path: string) => Promise<UploadVerdict>)(path)
+    if (verdict.isVideo) return true
+    const hash = createHash('sha256')
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+    const shown = { code: verdict.code, message: `${ERRORS[verdict.code].message}: ${verdict.reason}` }
+    this.#o.videos.rejected(upload.videoId, { uploadId: upload.id, sha256: hash.digest('hex') }, shown)
+    await unlinkQuiet(path)
+    this.#o.log.info(
+      {
+        uploadId: upload.id,
+        videoId: upload.videoId,
+        bytes: upload.offset,
+        code: verdict.code,
+        reason: verdict.reason,
+      },
+      'upload refused by the probe, nothing queued',
+    )
+    return false
   }
 
   /** tus termination: the bytes and the row go. */

@@ -24,12 +24,14 @@ import { newId } from './ids.js'
 import { JobOutbox } from './job-outbox.js'
 import { openJobsTable, type JobsTable } from './job-queue.js'
 
-export type VideoEvent = 'uploaded' | 'claimed' | 'completed' | 'retrying' | 'failed' | 'reprocess'
+export type VideoEvent = 'uploaded' | 'rejected' | 'claimed' | 'completed' | 'retrying' | 'failed' | 'reprocess'
 
 /** Every status change: the event, the statuses it may start from, the status it ends in. */
 export const VIDEO_EVENTS: Readonly<Record<VideoEvent, { from: readonly VideoStatus[]; to: VideoStatus }>> = {
   // The source is in the store; a transcode job is queued.
   uploaded: { from: ['uploading'], to: 'queued' },
+  // The complete upload is not a decodable video, or is out of bounds (probed before queuing).
+  rejected: { from: ['uploading'], to: 'failed' },
   // A worker leased the job; from processing when a lease expired and another worker took it.
   claimed: { from: ['queued', 'processing'], to: 'processing' },
   // The worker published every output, the master playlist last.
@@ -128,6 +130,14 @@ export class VideoLifecycle {
     })
     if (isMoved) await this.#outbox.flush()
     return isMoved
+  }
+
+  /** The complete upload was refused by the probe: the video fails at once and nothing is queued. */
+  rejected(videoId: string, u: { uploadId: string; sha256: string }, shown: ShownError): boolean {
+    return this.#move(videoId, 'rejected', (now) => {
+      this.#meta.markUploadCompleted(u.uploadId, u.sha256, now)
+      this.#meta.setStatus(videoId, 'failed', now, { error: shown })
+    })
   }
 
   /** A new transcode of a ready or failed video; ERR_VIDEO_STATE without a source or in another status. */

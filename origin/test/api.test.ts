@@ -69,6 +69,8 @@ t.test('origin control API', async (t) => {
       activeKey: 'k1',
       edgeBaseUrl: 'http://edge.test:8080',
       maxUploadBytes: MAX_UPLOAD,
+      // These uploads are bytes, not videos: early rejection has its own test (upload-probe.test.ts).
+      upload: { isProbed: false },
       accessLog: false,
       jobs: { backoffBaseMs: 1 },
       nodes: [{ id: 'edge-1', tier: 'edge', adminUrl: node.url }],

@@ -34,6 +34,8 @@ t.test('an origin whose disks fill up', async (t) => {
       activeKey: 'k1',
       edgeBaseUrl: 'http://edge.test:8080',
       uploadTtlMs: UPLOAD_TTL_MS,
+      // These uploads are bytes, not videos: early rejection has its own test (upload-probe.test.ts).
+      upload: { isProbed: false },
       accessLog: false,
     },
     {

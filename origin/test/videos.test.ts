@@ -35,6 +35,8 @@ async function run(videos: VideoLifecycle, event: VideoEvent, id: string): Promi
   switch (event) {
     case 'uploaded':
       return videos.uploaded(id, { uploadId: 'none', sha256: '00', sourceKey: `sources/${id}/source` })
+    case 'rejected':
+      return videos.rejected(id, { uploadId: 'none', sha256: '00' }, SHOWN)
     case 'claimed':
       return videos.claimed(id)
     case 'completed':
@@ -51,6 +53,7 @@ async function run(videos: VideoLifecycle, event: VideoEvent, id: string): Promi
 // The table the docs' diagram draws (docs/architecture.md §7.3): event → statuses it starts from.
 const ALLOWED: Record<VideoEvent, VideoStatus[]> = {
   uploaded: ['uploading'],
+  rejected: ['uploading'],
   claimed: ['queued', 'processing'],
   completed: ['processing'],
   retrying: ['processing'],
@@ -59,6 +62,7 @@ const ALLOWED: Record<VideoEvent, VideoStatus[]> = {
 }
 const TO: Record<VideoEvent, VideoStatus> = {
   uploaded: 'queued',
+  rejected: 'failed',
   claimed: 'processing',
   completed: 'ready',
   retrying: 'queued',

@@ -67,6 +67,13 @@ export const ERRORS = {
   ERR_UPLOAD_CHECKSUM_ALGORITHM: { status: 400, message: 'unsupported Upload-Checksum algorithm' },
   ERR_UPLOAD_CHECKSUM: { status: 460, message: 'Upload-Checksum does not match the received bytes' },
   ERR_UPLOAD_EXPIRED: { status: 410, message: 'upload has expired' },
+  // Early rejection at the end of an upload (docs/architecture.md §7): the video becomes failed.
+  ERR_UPLOAD_NOT_VIDEO: { status: 422, message: 'the uploaded file is not a decodable video' },
+  ERR_UPLOAD_TOO_LARGE_FRAME: { status: 422, message: 'the uploaded video frame is larger than allowed' },
+  ERR_UPLOAD_TOO_HIGH_RATE: { status: 422, message: 'the uploaded video frame rate is higher than allowed' },
+  ERR_UPLOAD_TOO_LONG: { status: 422, message: 'the uploaded video is longer than allowed' },
+  // ffprobe or ffmpeg could not run on the origin; the upload stays and the sweeper retries.
+  ERR_UPLOAD_PROBE: { status: 503, message: 'the upload could not be probed' },
   ERR_JOB_NOT_FOUND: { status: 404, message: 'job not found' },
   ERR_JOB_LEASE_LOST: { status: 409, message: 'job lease is held by another worker or has ended' },
   // Recorded as a job's (and its video's) error when the last attempt's worker stopped

@@ -19,7 +19,8 @@ t.test('the transcoder fleet', async (t) => {
     dir: tmp.dir,
     transcoders: 0,
     transcoder: { preset: 'ultrafast', leaseMs: 2000 },
-    origin: { jobs: { maxAttempts: 3, backoffBaseMs: 100, backoffMaxMs: 1000 } },
+    // The origin's own probe is off, so bad sources reach the transcoder's probe, the one under test.
+    origin: { jobs: { maxAttempts: 3, backoffBaseMs: 100, backoffMaxMs: 1000 }, upload: { isProbed: false } },
   })
   t.teardown(() => stack.close())
   const store = new FsStore({ dir: join(tmp.dir, 'store') })

@@ -1,0 +1,185 @@
+// Early rejection (docs/architecture.md §7): when a tus upload completes, the origin asks ffprobe
+// about the local upload file before it goes to the store and a transcode is queued. A file that is
+// not a decodable video, or whose header declares a frame, rate or length beyond the configured
+// bounds, is refused here with a coded reason, instead of failing on a transcoder minutes later (or
+// costing it gigabytes to decode a 30000×30000 frame). ffprobe and ffmpeg run from an argv (never a
+// shell), with a timeout and bounded output; what they print stays in the server's log: the
+// reasons a creator sees are fixed strings without paths.
+import { spawn } from 'node:child_process'
+import { type ErrorCode, VcdnError } from '../../shared/errors/index.js'
+
+export interface UploadBounds {
+  /** Largest width × height of the video stream's coded frame. */
+  readonly maxPixels: number
+  readonly maxFrameRate: number
+  readonly maxDurationS: number
+}
+
+export interface ProbeUploadOptions extends UploadBounds {
+  /** Each of the two tool runs (metadata, first-second decode) is killed after this long. */
+  readonly probeTimeoutMs: number
+}
+
+/** What a refused upload tells its creator: a registered code and a message without paths. */
+export type UploadVerdict =
+  { readonly isVideo: true } | { readonly isVideo: false; readonly code: ErrorCode; readonly reason: string }
+
+/** Output kept from a tool (ffprobe's JSON for one file is a few KiB; stderr only for the log). */
+const MAX_OUTPUT_BYTES = 256 * 1024
+
+interface ToolResult {
+  readonly exitCode: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly isTimedOut: boolean
+}
+
+/** Runs `bin` with `args` (no shell); the output beyond MAX_OUTPUT_BYTES is dropped. Never rejects. */
+function runTool(bin: string, args: readonly string[], timeoutMs: number): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    let outBytes = 0
+    let errBytes = 0
+    let isTimedOut = false
+    const timer = setTimeout(() => {
+      isTimedOut = true
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    child.stdout.on('data', (b: Buffer) => {
+      if (outBytes < MAX_OUTPUT_BYTES) out.push(b)
+      outBytes += b.length
+    })
+    child.stderr.on('data', (b: Buffer) => {
+      if (errBytes < MAX_OUTPUT_BYTES) err.push(b)
+      errBytes += b.length
+    })
+    const done = (exitCode: number | null): void => {
+      clearTimeout(timer)
+      resolve({
+        exitCode,
+        stdout: outBytes > MAX_OUTPUT_BYTES ? '' : Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8').slice(-2000),
+        isTimedOut,
+      })
+    }
+    child.on('error', () => done(null))
+    child.on('close', (code) => done(code))
+  })
+}
+
+interface ProbedStream {
+  index?: number
+  codec_type?: string
+  width?: number
+  height?: number
+  avg_frame_rate?: string
+  r_frame_rate?: string
+  duration?: string
+  disposition?: { attached_pic?: number }
+}
+
+function ratio(text: string | undefined): number {
+  if (text === undefined || text === '') return 0
+  const [num, den] = text.split('/').map(Number)
+  if (num === undefined || !Number.isFinite(num)) return 0
+  if (den === undefined) return num
+  return den > 0 && Number.isFinite(den) ? num / den : 0
+}
+
+function refuse(code: ErrorCode, reason: string): UploadVerdict {
+  return { isVideo: false, code, reason }
+}
+
+/** The verdict on ffprobe's JSON against the bounds. Pure (exported for unit tests). */
+export function verdictFromProbe(json: unknown, bounds: UploadBounds): UploadVerdict | { videoStreamIndex: number } {
+  const doc = (json ?? {}) as { streams?: ProbedStream[]; format?: { duration?: string } }
+  const video = (doc.streams ?? []).find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1)
+  if (video === undefined) return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file has no video stream')
+  const width = video.width ?? 0
+  const height = video.height ?? 0
+  if (!(width > 0 && height > 0)) return refuse('ERR_UPLOAD_NOT_VIDEO', 'the video stream has no frame size')
+  if (width * height > bounds.maxPixels) {
+    return refuse('ERR_UPLOAD_TOO_LARGE_FRAME', `the frame is ${width}x${height}, over ${bounds.maxPixels} pixels`)
+  }
+  const fps = ratio(video.avg_frame_rate) || ratio(video.r_frame_rate)
+  if (fps > bounds.maxFrameRate) {
+    return refuse('ERR_UPLOAD_TOO_HIGH_RATE', `the frame rate is ${Math.round(fps)}/s, over ${bounds.maxFrameRate}`)
+  }
+  const durationS = ratio(doc.format?.duration) || ratio(video.duration)
+  if (durationS > bounds.maxDurationS) {
+    return refuse('ERR_UPLOAD_TOO_LONG', `the video lasts ${Math.round(durationS)} s, over ${bounds.maxDurationS} s`)
+  }
+  return { videoStreamIndex: video.index ?? 0 }
+}
+
+export type ProbeLog = (detail: { tool: string; exitCode: number | null; isTimedOut: boolean; stderr: string }) => void
+
+/**
+ * Probes the local file at `path`: metadata first (bounds are checked before anything decodes),
+ * then the first second is decoded and must yield a frame.
+ */
+export async function probeUpload(path: string, opts: ProbeUploadOptions, log: ProbeLog): Promise<UploadVerdict> {
+  const meta = await runTool(
+    'ffprobe',
+    ['-v', 'error', '-of', 'json', '-show_format', '-show_streams', '-i', path],
+    opts.probeTimeoutMs,
+  )
+  if (meta.isTimedOut) {
+    // A file that keeps a reader busy this long would not transcode either.
+    log({ tool: 'ffprobe', exitCode: meta.exitCode, isTimedOut: true, stderr: meta.stderr })
+    return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file could not be read in time')
+  }
+  if (meta.exitCode === null) {
+    // The tool could not run (missing binary, killed): not a verdict on the file.
+    log({ tool: 'ffprobe', exitCode: null, isTimedOut: false, stderr: meta.stderr })
+    throw new VcdnError('ERR_UPLOAD_PROBE', 'ffprobe did not run')
+  }
+  if (meta.exitCode !== 0) {
+    log({ tool: 'ffprobe', exitCode: meta.exitCode, isTimedOut: false, stderr: meta.stderr })
+    return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file is not in a container or codec that can be read')
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(meta.stdout)
+  } catch {
+    return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file is not in a container or codec that can be read')
+  }
+  const checked = verdictFromProbe(json, opts)
+  if ('isVideo' in checked) return checked
+  const decode = await runTool(
+    'ffmpeg',
+    [
+      '-v',
+      'error',
+      '-nostdin',
+      '-nostats',
+      '-t',
+      '1',
+      '-i',
+      path,
+      '-map',
+      `0:${checked.videoStreamIndex}`,
+      '-f',
+      'null',
+      '-progress',
+      'pipe:1',
+      '-',
+    ],
+    opts.probeTimeoutMs,
+  )
+  if (decode.exitCode === null && !decode.isTimedOut) {
+    log({ tool: 'ffmpeg', exitCode: null, isTimedOut: false, stderr: decode.stderr })
+    throw new VcdnError('ERR_UPLOAD_PROBE', 'ffmpeg did not run')
+  }
+  let frames = 0
+  for (const line of decode.stdout.split('\n')) {
+    if (line.startsWith('frame=')) frames = Number(line.slice(6)) || frames
+  }
+  if (decode.isTimedOut || decode.exitCode !== 0 || frames === 0) {
+    log({ tool: 'ffmpeg', exitCode: decode.exitCode, isTimedOut: decode.isTimedOut, stderr: decode.stderr })
+    return refuse('ERR_UPLOAD_NOT_VIDEO', 'no frame decodes in the first second')
+  }
+  return { isVideo: true }
+}

@@ -1,0 +1,142 @@
+// Early rejection (docs/architecture.md §7): a real `vcdn origin` on 127.0.0.1 probes each completed
+// tus upload with ffprobe before queuing. Bytes that are not a decodable video, or a header that
+// declares a frame beyond the bounds, fail the video at once with a coded reason and queue nothing;
+// a real video is queued.
+import t, { type Test } from 'tap'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { makeClip, startTier, tempDir, waitFor } from '../../shared/testing/index.js'
+import { mintToken, type Role } from '../src/auth.js'
+import { verdictFromProbe } from '../src/probe-upload.js'
+
+const JWT = { secret: 'probe-test-jwt-secret-0123456789abcdef', issuer: 'vcdn', audience: 'vcdn-api' }
+const bearer = (sub: string, role: Role): Record<string, string> => ({
+  authorization: `Bearer ${mintToken({ sub, role, ttlS: 600 }, JWT)}`,
+})
+
+/** A raw YUV4MPEG2 file whose header declares a `w`×`h` frame, followed by a few bytes of it. */
+function y4mDeclaring(w: number, h: number): Buffer {
+  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${w} H${h} F25:1 Ip A1:1 C420jpeg\nFRAME\n`), Buffer.alloc(4096)])
+}
+
+interface VideoJson {
+  id: string
+  status: string
+  error: { code: string; message: string } | null
+  upload?: { url: string }
+}
+
+t.test('the origin probes a completed upload before queuing it', async (t) => {
+  const tmp = tempDir('vcdn-upload-probe-')
+  t.teardown(tmp.remove)
+  const dataDir = join(tmp.dir, 'data')
+  const storeDir = join(tmp.dir, 'store')
+  const origin = await startTier(
+    'origin',
+    {
+      tierSecret: 'probe-test-tier-secret-0123456789abcdef',
+      dataDir,
+      store: { kind: 'fs', dir: storeDir },
+      jwt: JWT,
+      signingKeys: { k1: 'probe-test-playback-key-0123456789abcdef' },
+      activeKey: 'k1',
+      edgeBaseUrl: 'http://edge.test:8080',
+      accessLog: false,
+    },
+    { dir: tmp.dir },
+  )
+  t.teardown(() => origin.stop())
+
+  const api = async (path: string, as: [string, Role], init: RequestInit = {}): Promise<Response> =>
+    fetch(`${origin.url}${path}`, {
+      ...init,
+      headers: { 'content-type': 'application/json', ...bearer(...as), ...(init.headers as Record<string, string>) },
+    })
+  const getVideo = async (id: string): Promise<VideoJson> =>
+    (await (await api(`/v1/videos/${id}`, ['alice', 'uploader'])).json()) as VideoJson
+  /** Creates a video and sends `data` as its whole source in one tus PATCH. */
+  const upload = async (data: Buffer): Promise<string> => {
+    const r = await api('/v1/videos', ['alice', 'uploader'], {
+      method: 'POST',
+      body: JSON.stringify({ size: data.byteLength }),
+    })
+    t.equal(r.status, 201)
+    const video = (await r.json()) as VideoJson
+    const patch = await fetch(`${origin.url}${video.upload!.url}`, {
+      method: 'PATCH',
+      headers: {
+        ...bearer('alice', 'uploader'),
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+      },
+      body: new Uint8Array(data),
+    })
+    t.equal(patch.status, 204, 'every byte accepted')
+    return video.id
+  }
+  const settled = (id: string): Promise<VideoJson> =>
+    waitFor(
+      async () => {
+        const v = await getVideo(id)
+        return v.status === 'uploading' ? null : v
+      },
+      { timeoutMs: 60_000, what: `video ${id} out of uploading` },
+    )
+  const claim = async (): Promise<{ videoId: string } | null> => {
+    const r = await api('/v1/jobs/claim', ['fleet', 'worker'], {
+      method: 'POST',
+      body: JSON.stringify({ workerId: 'w-probe', leaseMs: 30_000 }),
+    })
+    t.equal(r.status, 200)
+    return ((await r.json()) as { job: { videoId: string } | null }).job
+  }
+  const expectRefused = async (t: Test, data: Buffer, code: string): Promise<void> => {
+    const id = await upload(data)
+    const v = await settled(id)
+    t.equal(v.status, 'failed', 'failed right after the upload')
+    t.equal(v.error?.code, code)
+    t.notOk(v.error?.message.includes(tmp.dir), 'no server path in the message')
+    t.notOk(v.error?.message.includes('/uploads/'), 'no upload path in the message')
+    t.equal(await claim(), null, 'nothing queued')
+  }
+
+  t.test('random bytes fail with ERR_UPLOAD_NOT_VIDEO and queue nothing', async (t) => {
+    await expectRefused(t, randomBytes(64 * 1024), 'ERR_UPLOAD_NOT_VIDEO')
+  })
+
+  t.test('a header declaring a 30000x30000 frame is refused without decoding it', async (t) => {
+    // ffprobe itself refuses a picture this size (more than INT_MAX/8 bytes): not a readable video.
+    await expectRefused(t, y4mDeclaring(30000, 30000), 'ERR_UPLOAD_NOT_VIDEO')
+  })
+
+  t.test('a header declaring a 16000x16000 frame is over upload.maxPixels', async (t) => {
+    await expectRefused(t, y4mDeclaring(16000, 16000), 'ERR_UPLOAD_TOO_LARGE_FRAME')
+  })
+
+  t.test('a small real video is queued and its job can be claimed', async (t) => {
+    const clip = makeClip(join(tmp.dir, 'clip.mp4'), { seconds: 1, width: 160, height: 90 })
+    const id = await upload(readFileSync(clip))
+    const v = await settled(id)
+    t.equal(v.status, 'queued')
+    t.equal(v.error, null)
+    t.equal((await claim())?.videoId, id)
+  })
+})
+
+t.test('the bounds on frame rate and duration', async (t) => {
+  const bounds = { maxPixels: 8192 * 8192, maxFrameRate: 240, maxDurationS: 3600 }
+  const stream = (o: object): object => ({
+    streams: [{ codec_type: 'video', index: 0, width: 640, height: 360, ...o }],
+  })
+  t.same(verdictFromProbe({ ...stream({ avg_frame_rate: '30/1' }), format: { duration: '10.0' } }, bounds), {
+    videoStreamIndex: 0,
+  })
+  t.match(verdictFromProbe(stream({ avg_frame_rate: '1000/1' }), bounds), { code: 'ERR_UPLOAD_TOO_HIGH_RATE' })
+  t.match(verdictFromProbe({ ...stream({ avg_frame_rate: '30/1' }), format: { duration: '3601' } }, bounds), {
+    code: 'ERR_UPLOAD_TOO_LONG',
+  })
+  t.match(verdictFromProbe({ streams: [{ codec_type: 'audio' }] }, bounds), { code: 'ERR_UPLOAD_NOT_VIDEO' })
+  t.match(verdictFromProbe(stream({ width: 8193, height: 8192 }), bounds), { code: 'ERR_UPLOAD_TOO_LARGE_FRAME' })
+})
