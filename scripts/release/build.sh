@@ -82,10 +82,10 @@ find "$NM/uWebSockets.js/dist" -name '*.node' -delete
 find "$NM/uWebSockets.js/binaries" -type f ! -name "uws_linux_x64_$ABI.node" -delete
 [ -f "$NM/uWebSockets.js/binaries/uws_linux_x64_$ABI.node" ] || fail "uWebSockets.js has no binary for Node ABI $ABI"
 find "$NM" -depth -type d \( -name test -o -name tests -o -name __tests__ -o -name bench -o -name benchmark \
-  -o -name benchmarks -o -name example -o -name examples -o -name e2e -o -name fixtures -o -name .github -o -name coverage \) \
+  -o -name benchmarks -o -name example -o -name examples -o -name samples -o -name e2e -o -name fixtures -o -name .github -o -name coverage \) \
   -exec rm -rf {} +
 find "$NM" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.ts' \
-  -o -name '*.tsbuildinfo' -o -name '*.gyp' -o -name '*.gypi' -o -name 'Makefile' -o -name '*.mk' \) -delete
+  -o -name '*.tsbuildinfo' -o -name '.taprc' -o -name '*.gyp' -o -name '*.gypi' -o -name 'Makefile' -o -name '*.mk' \) -delete
 find "$NM" -type f -name '*.md' ! -iname 'licen[cs]e*' -delete
 
 # 5. The runtime and the launcher.
@@ -97,7 +97,7 @@ echo "$VERSION" >"$STAGE/VERSION"
 
 # 6. The allow-list, checked on what is actually staged.
 (cd "$WORK" && find "$NAME" \( -type f -o -type l \) | sort) >"$WORK/list.txt"
-bad=$(grep -E '(^|/)(test|tests|__tests__|testing|bench|benchmarks?|fixtures|\.tap|\.cache|\.git|\.vcdn-demo|\.prof)(/|$)|(^|/)\.env$|\.(pem|key|p12|log)$|(^|/)(typescript|tap|eslint|prettier|playwright-core|autocannon|dependency-cruiser|dashjs|http-cache-tests|@types)/' "$WORK/list.txt" || true)
+bad=$(grep -E '(^|/)(test|tests|__tests__|testing|bench|benchmarks?|fixtures|\.tap|\.cache|\.git|\.vcdn-demo|\.prof)(/|$)|(^|/)\.env$|\.(pem|key|p12|log)$|(^|/)(typescript|tap|eslint|prettier|playwright-core|dependency-cruiser|dashjs|http-cache-tests|@types)/' "$WORK/list.txt" || true)
 [ -z "$bad" ] || fail "not allowed in the package:
 $bad"
 grep -Ev "^$NAME/(dist/(cli|shared|origin|shield|edge|transcoder)/.+\.js|node_modules/.+|bin/(node|vcdn)|config/[a-z]+\.example\.json|config/systemd/vcdn-[a-z]+\.service|docs/[a-z-]+\.md|([a-z]+/){0,2}README\.md|package\.json|install\.sh|VERSION)$" \
