@@ -112,6 +112,7 @@ t.test('vcdn upload resumes an interrupted upload into the same video; videos li
   first.kill('SIGKILL')
   await firstExit
 
+  const rememberedAll = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, unknown>
   const remembered = Object.values(
     JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, { uploadUrl: string; videoId: string }>,
   )
@@ -160,6 +161,17 @@ t.test('vcdn upload resumes an interrupted upload into the same video; videos li
   const again = await vcdn(['videos', 'delete', id, ...api])
   t.equal(again.code, 2, 'deleting it again fails')
   t.match(again.stderr, /404/)
+
+  // A remembered upload whose video is gone (deleted, expired) is forgotten: a new video, from 0.
+  writeFileSync(stateFile, JSON.stringify(rememberedAll))
+  const fresh = await vcdn(['upload', clip, ...api])
+  t.equal(fresh.code, 0, fresh.stderr)
+  const freshId = fresh.stdout.trim()
+  t.not(freshId, id, 'a new video')
+  t.notMatch(fresh.stderr, /resuming/)
+  await waitFor(async () => (await video(freshId)).status === 'queued', { timeoutMs: 30_000, what: 'queued' })
+  t.same(JSON.parse(readFileSync(stateFile, 'utf8')), {}, 'and forgotten once done')
+
   const usage = await vcdn(['videos', 'frobnicate', ...api])
   t.equal(usage.code, 2)
   t.match(usage.stderr, /videos needs list, or delete <id>/)
