@@ -19,8 +19,12 @@ const USAGE = `usage: vcdn <command> [options]    (vcdn <tier> --help: that tier
           [--ttl 3600] [--ip 1.2.3.4] [--kid k1] [--base http://edge:port] [--allow-broad]
                                     print a signed playback path (or URL with --base); the ACL is
                                     one video directory unless --allow-broad (e.g. / opens every video)
-  upload  <file> --origin http://origin --token <jwt> [--title t] [--wait]
-                                    resumable (tus) upload with a progress bar; prints the id
+  upload  <file> --origin http://origin --token <jwt> [--title t] [--wait] [--state-file f]
+                                    resumable (tus) upload with a progress bar; prints the id first;
+                                    run again after an interruption to resume into the same video
+                                    (remembered in $XDG_STATE_HOME/vcdn/uploads.json)
+  videos  list|delete <id> --origin http://origin --token <jwt> [--json]
+                                    your videos (id, status, progress, created), or delete one
   status  <id> --origin http://origin --token <jwt> [--watch]
                                     a video's status and the job's progress
   token   --config origin.json --sub <owner> --role uploader|admin|worker [--ttl 3600]
@@ -100,12 +104,18 @@ async function upload(argv: readonly string[]): Promise<void> {
   const file = positional[0]
   if (file === undefined) throw new UsageError('upload needs a file')
   const target = apiTarget(flags)
-  const { uploadFile, waitReady } = await import('./upload.js')
+  const { defaultUploadStateFile, uploadFile, waitReady } = await import('./upload.js')
+  const stateFile = typeof flags['state-file'] === 'string' ? flags['state-file'] : defaultUploadStateFile(process.env)
   const id = await uploadFile(target, file, {
     showProgress: true,
+    stateFile,
+    // The id first, so an interrupted upload still says which video it was going into.
+    onVideo: (videoId, resumedAtBytes) => {
+      if (resumedAtBytes !== null) process.stderr.write(`resuming video ${videoId} at byte ${resumedAtBytes}\n`)
+      process.stdout.write(`${videoId}\n`)
+    },
     ...(typeof flags['title'] === 'string' ? { title: flags['title'] } : {}),
   })
-  process.stdout.write(`${id}\n`)
   if (flags['wait'] === true) {
     const v = await waitReady(target, id, { timeoutMs: 3_600_000, showProgress: true })
     process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
@@ -124,6 +134,20 @@ async function status(argv: readonly string[]): Promise<void> {
       ? await waitReady(target, id, { timeoutMs: 3_600_000, showProgress: true })
       : await videoStatus(target, id)
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
+}
+
+async function videos(argv: readonly string[]): Promise<void> {
+  const { flags, positional } = parseCli(argv)
+  const target = apiTarget(flags)
+  const { deleteVideo, listVideos, videoTable } = await import('./videos.js')
+  if (positional[0] === 'list') {
+    const rows = await listVideos(target)
+    process.stdout.write(flags['json'] === true ? `${JSON.stringify(rows, null, 2)}\n` : videoTable(rows))
+  } else if (positional[0] === 'delete' && positional[1] !== undefined) {
+    process.stdout.write(`${JSON.stringify(await deleteVideo(target, positional[1]))}\n`)
+  } else {
+    throw new UsageError('videos needs list, or delete <id>')
+  }
 }
 
 async function run(argv: readonly string[]): Promise<void> {
@@ -154,6 +178,8 @@ async function run(argv: readonly string[]): Promise<void> {
       return upload(rest)
     case 'status':
       return status(rest)
+    case 'videos':
+      return videos(rest)
     case 'token':
       return (await import('../origin/src/main.js')).tokenCommand(rest)
     case 'loadtest':
