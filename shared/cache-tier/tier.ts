@@ -8,13 +8,14 @@ import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import { CacheEngine, type ServeRequest, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
-import { isVcdnError, toCode } from '../errors/index.js'
+import { isVcdnError, toCode, type ErrorCode } from '../errors/index.js'
 import {
   HttpServer,
   sendError,
   sendJson,
   tlsOptionsFrom,
   TrustedProxies,
+  type HeaderMap,
   type IncomingRequest,
   type ResponseSink,
 } from '../http/index.js'
@@ -145,6 +146,12 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     return res.isAborted ? 0 : sendError(res, err.code)
   }
 
+  /** A coded answer of the front door itself, named in the access line. */
+  const answerError = (res: ResponseSink, line: AccessLine | null, code: ErrorCode, extra?: HeaderMap): number => {
+    if (line !== null) line.code = code
+    return sendError(res, code, extra)
+  }
+
   const serveSlow = async (
     req: IncomingRequest,
     serveReq: ServeRequest,
@@ -196,9 +203,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       const method = req.method
       const isRead = method === 'GET' || method === 'HEAD'
       // RFC 9110 §15.5.6: 405 names the allowed methods.
-      if (!isRead && !isPassing) status = sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
+      if (!isRead && !isPassing) status = answerError(res, line, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
       else if (isRead && serveLocal !== undefined) status = serveLocal(key, req, res)
-      if (status === 0 && !isServedPath(paths, key)) status = sendError(res, 'ERR_NOT_FOUND')
+      if (status === 0 && !isServedPath(paths, key)) status = answerError(res, line, 'ERR_NOT_FOUND')
       if (status === 0) {
         // RFC 9111 §2: the key is the target URI, query included (kept per the engine's policy;
         // the upstream is asked for the key, so the query reaches it too).
