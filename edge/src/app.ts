@@ -3,7 +3,7 @@
 // is healthy.
 import { buildCacheTier, type CacheTier } from '../../shared/cache-tier/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
-import type { IncomingRequest } from '../../shared/http/index.js'
+import { clientAddressOf, TrustedProxies, type IncomingRequest } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { validatePath } from '../../shared/namespace/index.js'
 import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
@@ -36,13 +36,28 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
   // address: docs/architecture.md §3). Bounded: cleared when full. Owned by this edge.
   const signedPaths = new Map<string, SignedPath>()
   const isTokenRequired = config.requireToken
+  // Behind trusted proxies an IP-bound token is checked against the X-Forwarded-For client
+  // (docs/architecture.md §3). The gate runs synchronously, so one slot serves every request; the
+  // verifier reads its address only for a token bound to one.
+  const proxies = TrustedProxies.from(config.trustedProxies)
+  const behindProxy = {
+    req: null as IncomingRequest | null,
+    get remoteAddress(): string {
+      return this.req === null ? '' : clientAddressOf(this.req, proxies)
+    },
+  }
+  const clientOf = (req: IncomingRequest): { readonly remoteAddress: string } => {
+    if (proxies === null) return req
+    behindProxy.req = req
+    return behindProxy
+  }
 
   /** The front door: the key path of a request, or a coded refusal (thrown). */
   const gate = (req: IncomingRequest): string => {
     const raw = req.path
     const known = signedPaths.get(raw)
     if (known !== undefined) {
-      verifier.verify(known.token, known.path, req)
+      verifier.verify(known.token, known.path, clientOf(req))
       return known.path
     }
     const split = splitTokenPath(raw)
@@ -57,7 +72,7 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     // Validate first so the token's ACL prefix is compared with a key path.
     const path = validatePath(split.path)
     // The request itself: its peer address is read only if the token is bound to one.
-    verifier.verify(split.token, path, req)
+    verifier.verify(split.token, path, clientOf(req))
     if (signedPaths.size >= SIGNED_PATHS_MAX) signedPaths.clear()
     signedPaths.set(raw, { token: split.token, path })
     return path

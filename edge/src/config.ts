@@ -12,6 +12,7 @@ import {
   sendTimeoutSchema,
   tlsProblems,
   tlsSchema,
+  trustedProxiesProblems,
   type CorsOptions,
   type TlsConfig,
 } from '../../shared/http/index.js'
@@ -63,12 +64,14 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
   prefetch: { segments: number }
   tls: TlsConfig
   cors: CorsOptions
+  trustedProxies: string[]
 }
 
 export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {
   const config = loadConfig<EdgeConfig>(edgeSchema, opts)
   const problems: string[] = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
   problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
+  problems.push(...trustedProxiesProblems(config.trustedProxies))
   if (config.shields.length === 0 && config.origin === '') problems.push('shields or origin must be set')
   if (config.requireToken && Object.keys(config.signingKeys).length === 0) {
     problems.push('signingKeys must name at least one key when requireToken is true')

@@ -15,6 +15,8 @@ export interface CacheTierConfig {
   /** Path prefixes this tier serves (`/v/` for video; `/` for any path: a cache in front of any origin). */
   paths: readonly string[]
   accessLog: boolean
+  /** CIDRs of reverse proxies whose X-Forwarded-For is believed (shared/http TrustedProxies). */
+  trustedProxies?: readonly string[]
   drainTimeoutMs: number
   cache: {
     dir: string
@@ -71,6 +73,11 @@ export const cacheTierSchema = {
     default: [CONTENT_ROOT],
     min: 1,
     doc: 'path prefixes served (["/"] serves any path: a cache in front of any origin); others get 404',
+  },
+  trustedProxies: {
+    type: 'string[]',
+    default: [],
+    doc: 'IPv4/IPv6 CIDRs of reverse proxies in front of this tier: from a peer inside one, the client address (IP-bound tokens, access log) is the right-most X-Forwarded-For entry that is not itself a trusted proxy; from any other peer X-Forwarded-For is ignored',
   },
   cache: {
     dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },

@@ -8,19 +8,21 @@ import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import { CacheEngine, type ServeRequest, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
-import { isVcdnError, toCode } from '../errors/index.js'
+import { isVcdnError, toCode, type ErrorCode } from '../errors/index.js'
 import {
   HttpServer,
   sendError,
   sendJson,
   tlsOptionsFrom,
+  TrustedProxies,
+  type HeaderMap,
   type IncomingRequest,
   type ResponseSink,
 } from '../http/index.js'
 import type { Logger } from '../log/index.js'
 import { createMetrics } from '../metrics/index.js'
 import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
-import { logAccess } from './access-log.js'
+import { logAccess, startAccessLine, type AccessLine } from './access-log.js'
 import { createTierAdmin } from './admin.js'
 import type { CacheTierConfig } from './config.js'
 import { RequestCounts, tierMetrics } from './metrics.js'
@@ -118,28 +120,43 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   let isReady = false
   const isAccessLog = config.accessLog
   const paths = config.paths
+  const proxies = TrustedProxies.from(config.trustedProxies)
 
   /** Count, notify, log: the tail of every request that reached the front door. */
-  const finish = (req: IncomingRequest, key: string, status: number, result: ServeResult | null, startedMs: number) => {
+  const finish = (
+    req: IncomingRequest,
+    key: string,
+    status: number,
+    result: ServeResult | null,
+    line: AccessLine | null,
+  ) => {
     requests.add(status, result?.outcome ?? 'NONE')
     if (result !== null) {
       requests.sentBytes += result.bytes
       opts.onServed?.(key, result)
     }
-    if (isAccessLog) logAccess(log, req, key, status, result, startedMs)
+    if (line !== null) logAccess(log, req, key, status, result, line)
   }
 
-  const refuse = (res: ResponseSink, err: unknown): number => {
+  const refuse = (res: ResponseSink, err: unknown, line: AccessLine | null): number => {
     if (!isVcdnError(err)) throw err
-    m.refused_total.inc({ code: toCode(err) })
+    const code = toCode(err)
+    m.refused_total.inc({ code })
+    if (line !== null) line.code = code
     return res.isAborted ? 0 : sendError(res, err.code)
+  }
+
+  /** A coded answer of the front door itself, named in the access line. */
+  const answerError = (res: ResponseSink, line: AccessLine | null, code: ErrorCode, extra?: HeaderMap): number => {
+    if (line !== null) line.code = code
+    return sendError(res, code, extra)
   }
 
   const serveSlow = async (
     req: IncomingRequest,
     serveReq: ServeRequest,
     res: ResponseSink,
-    startedMs: number,
+    line: AccessLine | null,
   ): Promise<void> => {
     const key = serveReq.key
     let status = 0
@@ -148,21 +165,26 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       result = await engine.serve(serveReq, res)
       status = result.status
     } catch (err) {
-      status = refuse(res, err)
+      status = refuse(res, err, line)
     }
-    finish(req, key, status, result, startedMs)
+    finish(req, key, status, result, line)
   }
 
-  const passSlow = async (req: IncomingRequest, key: string, res: ResponseSink, startedMs: number): Promise<void> => {
+  const passSlow = async (
+    req: IncomingRequest,
+    key: string,
+    res: ResponseSink,
+    line: AccessLine | null,
+  ): Promise<void> => {
     let status = 0
     let result: ServeResult | null = null
     try {
       result = await engine.pass({ method: req.method, key, headers: req.headers, body: req.body }, res)
       status = result.status
     } catch (err) {
-      status = refuse(res, err)
+      status = refuse(res, err, line)
     }
-    finish(req, key, status, result, startedMs)
+    finish(req, key, status, result, line)
   }
 
   // Synchronous up to the cache: a fresh memory hit is answered, counted and finished without a
@@ -172,7 +194,8 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       sendJson(res, 200, { ok: true })
       return
     }
-    const startedMs = isAccessLog ? performance.now() : 0
+    // The client and its user agent are read now, before any await (docs/architecture.md §3).
+    const line = isAccessLog ? startAccessLine(req, proxies) : null
     let status = 0
     let key = req.path
     try {
@@ -180,26 +203,26 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       const method = req.method
       const isRead = method === 'GET' || method === 'HEAD'
       // RFC 9110 §15.5.6: 405 names the allowed methods.
-      if (!isRead && !isPassing) status = sendError(res, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
+      if (!isRead && !isPassing) status = answerError(res, line, 'ERR_REQUEST_METHOD', { allow: 'GET, HEAD' })
       else if (isRead && serveLocal !== undefined) status = serveLocal(key, req, res)
-      if (status === 0 && !isServedPath(paths, key)) status = sendError(res, 'ERR_NOT_FOUND')
+      if (status === 0 && !isServedPath(paths, key)) status = answerError(res, line, 'ERR_NOT_FOUND')
       if (status === 0) {
         // RFC 9111 §2: the key is the target URI, query included (kept per the engine's policy;
         // the upstream is asked for the key, so the query reaches it too).
         if (req.query !== '') key = engine.keyFor(key, req.query)
-        if (!isRead) return passSlow(req, key, res, startedMs)
+        if (!isRead) return passSlow(req, key, res, line)
         // source: every request header, read by the engine only off the hot path (Vary, RFC 9111
         // §4.1, and the end-to-end fields a fill forwards upstream); IncomingRequest copies lazily.
         const serveReq: ServeRequest = { method, key, headers: cacheRequestHeaders(req), source: req }
         const hit = engine.serveHit(serveReq, res)
-        if (hit === null) return serveSlow(req, serveReq, res, startedMs)
-        finish(req, key, hit.status, hit, startedMs)
+        if (hit === null) return serveSlow(req, serveReq, res, line)
+        finish(req, key, hit.status, hit, line)
         return
       }
     } catch (err) {
-      status = refuse(res, err)
+      status = refuse(res, err, line)
     }
-    finish(req, key, status, null, startedMs)
+    finish(req, key, status, null, line)
   }
 
   const server = new HttpServer({

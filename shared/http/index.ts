@@ -29,3 +29,4 @@ export {
   type Validators,
 } from './conditional.js'
 export { pipeToSink } from './pipe.js'
+export { TrustedProxies, clientAddressOf, trustedProxiesProblems } from './client-address.js'

@@ -727,6 +727,16 @@ class UwsRequest implements IncomingRequest {
     return value === '' ? undefined : value
   }
 
+  headerLines(name: string): string | undefined {
+    if (this.#uws === null) return this.header(name)
+    linesName = name
+    linesValue = undefined
+    this.#uws.forEach(collectLine)
+    const value = linesValue
+    linesValue = undefined
+    return value === '' ? undefined : value
+  }
+
   /** The uWS handler is returning: keep a copy of the headers if the request outlives it. */
   release(isOutliving: boolean): void {
     if (isOutliving && this.#headers === null) this.#copyHeaders()
@@ -757,6 +767,13 @@ const EMPTY_BODY: AsyncIterable<Uint8Array> = {
 let copyTarget: HeaderMap = {}
 function copyHeader(name: string, value: string): void {
   copyTarget[name] = value
+}
+
+// Target of req.forEach while one header's field lines are joined (synchronous, like copyTarget).
+let linesName = ''
+let linesValue: string | undefined
+function collectLine(name: string, value: string): void {
+  if (name === linesName) linesValue = linesValue === undefined ? value : `${linesValue}, ${value}`
 }
 
 function noop(): void {}

@@ -18,6 +18,12 @@ export interface ServerRequest {
   readonly headers: HeaderMap
   /** One header by lower-case name; an absent header, like an empty one, is undefined. */
   header(name: string): string | undefined
+  /**
+   * Every field line of one header by lower-case name, joined by ', ' (RFC 9110 §5.3), for list
+   * headers whose lines may come from different senders (X-Forwarded-For); undefined when absent.
+   * Read it synchronously in the handler: later only the last line is known.
+   */
+  headerLines(name: string): string | undefined
   /** Client address as text (IPv4 dotted or IPv6). */
   readonly remoteAddress: string
 }

@@ -12,6 +12,7 @@ import {
   sendTimeoutSchema,
   tlsProblems,
   tlsSchema,
+  trustedProxiesProblems,
   type CorsOptions,
   type TlsConfig,
 } from '../../shared/http/index.js'
@@ -62,12 +63,14 @@ export interface ShieldConfig extends CommonConfig, CacheTierConfig {
   logLevel: string
   tls: TlsConfig
   cors: CorsOptions
+  trustedProxies: string[]
 }
 
 export function loadShieldConfig(opts: LoadOptions): ShieldConfig {
   const config = loadConfig<ShieldConfig>(shieldSchema, opts)
   const problems = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
   problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
+  problems.push(...trustedProxiesProblems(config.trustedProxies))
   if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return config
 }
