@@ -32,11 +32,12 @@ void t.test('a shield whose origin is down is not ready until the origin answers
   const ready = await waitFor(
     async () => {
       const r = await fetch(`${shield.adminUrl}/readyz`)
-      return r.status === 200 ? r.json() : (await r.arrayBuffer(), null)
+      const body: unknown = await r.json()
+      return r.status === 200 ? { body } : null
     },
     { timeoutMs: READY_WAIT_MS, what: 'the shield ready once its origin answers' },
   )
-  t.same(ready, { ready: true })
+  t.same(ready.body, { ready: true })
   t.ok(origin.count('/healthz') >= 1, 'readiness came from a probe of the origin')
   const text = await (await fetch(`${shield.adminUrl}/metrics`)).text()
   t.match(text, /^# TYPE vcdn_shield_cache_fills_total counter$/m, 'engine totals are counters')
