@@ -10,6 +10,8 @@ export function createTierAdmin(opts: {
   tierSecret: string
   metrics: { text(): Promise<string>; readonly contentType: string }
   isReady: () => boolean
+  /** Whether some upstream (or the edge's origin fallback) answers: without one, not ready. */
+  isUpstreamReachable: () => boolean
   engine: CacheEngine
   log: Logger
 }): HttpServer {
@@ -21,6 +23,8 @@ export function createTierAdmin(opts: {
     metricsText: () => metrics.text(),
     metricsContentType: metrics.contentType,
     isReady: opts.isReady,
+    // Ready means able to fill a miss: a load balancer must not send viewers to a PoP that can only 502.
+    notReadyCode: () => (opts.isUpstreamReachable() ? undefined : 'ERR_UPSTREAM_NONE'),
     purge: async (target) => {
       const r = await engine.purge(target)
       log.info({ ...target, removed: r.removed }, 'purged')

@@ -49,6 +49,13 @@ export function tierMetrics(counters: () => Readonly<CacheCounters>, requests: R
     help,
     collect: () => pick(counters()),
   })
+  // The engine's totals only grow (a restart starts them again at 0), so they are Prometheus
+  // counters named *_total (rate() and increase() apply); sizes are gauges.
+  const counter = (help: string, pick: (c: Readonly<CacheCounters>) => number): MetricSpec => ({
+    type: 'counter',
+    help,
+    collect: () => pick(counters()),
+  })
   return {
     requests_total: {
       type: 'counter',
@@ -58,24 +65,24 @@ export function tierMetrics(counters: () => Readonly<CacheCounters>, requests: R
     },
     sent_bytes_total: { type: 'counter', help: 'body bytes sent to clients', collect: () => requests.sentBytes },
     refused_total: { type: 'counter', help: 'requests refused by the front door, by code', labels: ['code'] },
-    cache_hits: gauge('cache hits (engine counter)', (c) => c.hits),
-    cache_misses: gauge('cache misses (engine counter)', (c) => c.misses),
-    cache_stale: gauge('stale objects served', (c) => c.stale),
-    cache_revalidated: gauge('objects revalidated with 304', (c) => c.revalidated),
-    cache_fills: gauge('upstream fills completed', (c) => c.fills),
-    cache_fill_errors: gauge('fills that failed', (c) => c.fillErrors),
-    cache_store_errors: gauge('fills served but not stored: the disk refused them', (c) => c.storeErrors),
-    cache_coalesced: gauge('requests that joined a fill in flight', (c) => c.coalesced),
-    upstream_requests: gauge('requests sent upstream', (c) => c.upstreamRequests),
-    cache_evictions: gauge('objects evicted', (c) => c.evictions),
-    cache_evicted_bytes: gauge('bytes evicted', (c) => c.evictedBytes),
-    cache_purged: gauge('objects purged', (c) => c.purged),
+    cache_hits_total: counter('cache hits (engine counter)', (c) => c.hits),
+    cache_misses_total: counter('cache misses (engine counter)', (c) => c.misses),
+    cache_stale_total: counter('stale objects served', (c) => c.stale),
+    cache_revalidated_total: counter('objects revalidated with 304', (c) => c.revalidated),
+    cache_fills_total: counter('upstream fills completed', (c) => c.fills),
+    cache_fill_errors_total: counter('fills that failed', (c) => c.fillErrors),
+    cache_store_errors_total: counter('fills served but not stored: the disk refused them', (c) => c.storeErrors),
+    cache_coalesced_total: counter('requests that joined a fill in flight', (c) => c.coalesced),
+    upstream_requests_total: counter('requests sent upstream', (c) => c.upstreamRequests),
+    cache_evictions_total: counter('objects evicted', (c) => c.evictions),
+    cache_evicted_bytes_total: counter('bytes evicted', (c) => c.evictedBytes),
+    cache_purged_total: counter('objects purged', (c) => c.purged),
     cache_memory_bytes: gauge('bytes in the memory tier', (c) => c.memoryBytes),
     cache_disk_bytes: gauge('bytes in the disk tier', (c) => c.diskBytes),
     cache_objects: gauge('objects in the disk index', (c) => c.objects),
-    prefetch_issued: gauge('prefetches issued', (c) => c.prefetchIssued),
-    prefetch_used: gauge('prefetched objects later hit', (c) => c.prefetchUsed),
-    cache_index_rebuilds: gauge('damaged disk indexes moved aside at start', (c) => c.indexRebuilds),
-    cache_index_errors: gauge('index operations that found damage at run time', (c) => c.indexErrors),
+    prefetch_issued_total: counter('prefetches issued', (c) => c.prefetchIssued),
+    prefetch_used_total: counter('prefetched objects later hit', (c) => c.prefetchUsed),
+    cache_index_rebuilds_total: counter('damaged disk indexes moved aside at start', (c) => c.indexRebuilds),
+    cache_index_errors_total: counter('index operations that found damage at run time', (c) => c.indexErrors),
   } satisfies Record<string, MetricSpec>
 }

@@ -241,6 +241,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     tierSecret: config.tierSecret,
     metrics,
     isReady: () => isReady,
+    isUpstreamReachable: () => upstreams.isAnyReachable(),
     engine,
     log,
   })
@@ -249,6 +250,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     engine,
     async listen() {
       upstreams.start()
+      void upstreams.probe() // readiness need not wait a probe interval (§10.2)
       const port = await server.listen()
       const adminPort = await admin.listen()
       isReady = true

@@ -1,6 +1,7 @@
 // The admin listener every tier offers operators (docs/architecture.md §10.2): metrics, health,
 // readiness, purge. Loopback by default; purge requires the tier secret.
 import { TIER_SECRET_HEADER } from '../config/index.js'
+import { ERRORS, type ErrorCode } from '../errors/index.js'
 import { HttpServer, type IncomingRequest } from './server.js'
 import { secretEquals, sendError, sendJson, sendText } from './respond.js'
 import type { ResponseSink } from './types.js'
@@ -12,6 +13,8 @@ export interface AdminOptions {
   metricsText: () => Promise<string>
   metricsContentType: string
   isReady: () => boolean
+  /** Why a listening tier is not ready (e.g. no upstream reachable): `/readyz` answers 503 with this code. */
+  notReadyCode?: () => ErrorCode | undefined
   /** Purge by key or prefix; resolves with how many objects went. Absent on tiers without a cache. */
   purge?: (target: { key: string } | { prefix: string }) => Promise<{ removed: number }>
   /** Extra routes a tier adds (method + path → handler). */
@@ -33,9 +36,12 @@ export function createAdminServer(opts: AdminOptions): HttpServer {
         case 'GET /healthz':
           sendJson(res, 200, { ok: true })
           return
-        case 'GET /readyz':
-          sendJson(res, opts.isReady() ? 200 : 503, { ready: opts.isReady() })
+        case 'GET /readyz': {
+          const code = opts.isReady() ? opts.notReadyCode?.() : undefined
+          if (code !== undefined) sendJson(res, 503, { ready: false, error: { code, message: ERRORS[code].message } })
+          else sendJson(res, opts.isReady() ? 200 : 503, { ready: opts.isReady() })
           return
+        }
         case 'POST /purge':
           await purge(opts, req, res)
           return

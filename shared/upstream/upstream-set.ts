@@ -36,6 +36,8 @@ interface Member {
   backoffMs: number
   nextProbeAtMs: number
   isProbing: boolean
+  /** Answered its latest probe or request (false until the first answer): what readiness reads. */
+  isReachable: boolean
 }
 
 /**
@@ -50,6 +52,8 @@ export class UpstreamSet {
   readonly #members: Member[]
   readonly #byUrl = new Map<string, Member>()
   readonly #fallback: UpstreamClient | undefined
+  /** The fallback's probe state (it is not in the HRW order); probed only while no member answers. */
+  readonly #fallbackMember: Member | undefined
   readonly #now: () => number
   readonly #failThreshold: number
   readonly #probeIntervalMs: number
@@ -95,11 +99,26 @@ export class UpstreamSet {
         backoffMs: 0,
         nextProbeAtMs: 0,
         isProbing: false,
+        isReachable: false,
       }
       this.#byUrl.set(url, member)
       return member
     })
     this.#fallback = opts.fallback
+    this.#fallbackMember =
+      opts.fallback === undefined
+        ? undefined
+        : {
+            url: opts.fallback.baseUrl,
+            client: opts.fallback,
+            seed: 0,
+            isUp: true,
+            consecutiveFailures: 0,
+            backoffMs: 0,
+            nextProbeAtMs: 0,
+            isProbing: false,
+            isReachable: false,
+          }
   }
 
   /** Healthy urls for `key`, best first. */
@@ -109,6 +128,15 @@ export class UpstreamSet {
 
   healthy(): string[] {
     return this.#members.filter((m) => m.isUp).map((m) => m.url)
+  }
+
+  /**
+   * Whether some member, or the fallback, answered its latest probe or request (`/readyz`). False
+   * until the first answer, and as soon as a failure follows one, unlike `healthy()`, which waits
+   * for `failThreshold` failures before it drops a member.
+   */
+  isAnyReachable(): boolean {
+    return this.#members.some((m) => m.isReachable) || this.#fallbackMember?.isReachable === true
   }
 
   /**
@@ -168,7 +196,11 @@ export class UpstreamSet {
 
   /** One probe round (what the timer runs); exposed so tests and `/readyz` need not wait for it. */
   async probe(): Promise<void> {
-    await Promise.all(this.#members.map((m) => this.#probeOne(m)))
+    const probes = this.#members.map((m) => this.#probeOne(m))
+    // The fallback is asked only while no member answers: that is when it would serve.
+    if (this.#fallbackMember !== undefined && !this.#members.some((m) => m.isReachable))
+      probes.push(this.#probeOne(this.#fallbackMember))
+    await Promise.all(probes)
   }
 
   async close(): Promise<void> {
@@ -211,12 +243,14 @@ export class UpstreamSet {
     if (isOk) this.#succeeded(member)
     else if (member.isUp) this.#failed(member, 'probe')
     else {
+      member.isReachable = false
       member.backoffMs = Math.min(member.backoffMs * 2, this.#backoffMaxMs)
       member.nextProbeAtMs = this.#now() + member.backoffMs
     }
   }
 
   #failed(member: Member, reason: string): void {
+    member.isReachable = false
     member.consecutiveFailures++
     if (member.isUp && member.consecutiveFailures >= this.#failThreshold) {
       member.isUp = false
@@ -227,6 +261,7 @@ export class UpstreamSet {
   }
 
   #succeeded(member: Member): void {
+    member.isReachable = true
     member.consecutiveFailures = 0
     if (!member.isUp) {
       member.isUp = true

@@ -69,7 +69,7 @@ t.test('delivery through edge → shield → origin', async (t) => {
     t.equal(new Set(results.map((r) => r.hash)).size, 1, 'all bodies byte-identical')
     t.equal(results[0]!.hash, sha(body), 'and equal to the stored object')
     t.equal((await originCount(topo)) - before, 1, 'one origin request')
-    t.ok((await metric(edge.adminUrl, 'vcdn_edge_cache_coalesced')) >= 1, 'edge counted coalesced waiters')
+    t.ok((await metric(edge.adminUrl, 'vcdn_edge_cache_coalesced_total')) >= 1, 'edge counted coalesced waiters')
   })
 
   t.test('ranges get 206 on a miss and on a hit, 416 when unsatisfiable, 200 when malformed', async (t) => {
@@ -181,7 +181,13 @@ t.test('delivery through edge → shield → origin', async (t) => {
     }
     for (const node of [edge, shield]) {
       const text = await (await fetch(`${node.adminUrl}/metrics`)).text()
-      for (const name of ['cache_hits', 'cache_misses', 'cache_fills', 'cache_store_errors', 'upstream_requests'])
+      for (const name of [
+        'cache_hits_total',
+        'cache_misses_total',
+        'cache_fills_total',
+        'cache_store_errors_total',
+        'upstream_requests_total',
+      ])
         t.match(text, new RegExp(`^vcdn_${node.tier}_${name} \\d+`, 'm'), `${node.tier} exports ${name}`)
       for (const body of ['not json', '{"prefix":"v/no-leading-slash/"}', '{}']) {
         const r = await fetch(`${node.adminUrl}/purge`, {
@@ -243,13 +249,13 @@ t.test('delivery through edge → shield → origin', async (t) => {
     await warm(edge.url + path)
     t.equal(await topo.edge.stop(), 0, 'SIGTERM drains and exits 0')
     const before = await originCount(topo)
-    const shieldUpstreamBefore = await metric(shield.adminUrl, 'vcdn_shield_upstream_requests')
+    const shieldUpstreamBefore = await metric(shield.adminUrl, 'vcdn_shield_upstream_requests_total')
     const edge2 = await topo.startEdge()
     const again = await fetch(edge2.url + path)
     t.equal(again.headers.get('x-cache'), 'HIT')
     t.equal(sha(Buffer.from(await again.arrayBuffer())), sha(body))
     t.equal((await originCount(topo)) - before, 0, 'no origin request')
-    t.equal((await metric(shield.adminUrl, 'vcdn_shield_upstream_requests')) - shieldUpstreamBefore, 0)
-    t.equal(await metric(edge2.adminUrl, 'vcdn_edge_upstream_requests'), 0, 'the edge asked nobody')
+    t.equal((await metric(shield.adminUrl, 'vcdn_shield_upstream_requests_total')) - shieldUpstreamBefore, 0)
+    t.equal(await metric(edge2.adminUrl, 'vcdn_edge_upstream_requests_total'), 0, 'the edge asked nobody')
   })
 })

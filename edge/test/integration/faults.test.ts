@@ -256,6 +256,6 @@ t.test('with a scripted origin behind the shields', async (t) => {
     }
     t.ok(peakEdge <= 8 * 1024 * 1024, `edge disk peak ${peakEdge} ≤ maxBytes`)
     t.ok(peakShield <= 8 * 1024 * 1024, `shield disk peak ${peakShield} ≤ maxBytes`)
-    t.ok((await metric(small.edge.adminUrl, 'vcdn_edge_cache_evictions')) > 0, 'the edge evicted')
+    t.ok((await metric(small.edge.adminUrl, 'vcdn_edge_cache_evictions_total')) > 0, 'the edge evicted')
   })
 })

@@ -112,7 +112,7 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   t.ok(state.currentTime >= state.duration - 0.5, `reached the end (${state.currentTime})`)
   t.ok(state.frames > 100, `frames were decoded (${state.frames})`)
   t.same(consoleErrors, [], 'no page errors')
-  t.ok((await metric(stack.edge.adminUrl, 'vcdn_edge_cache_misses')) > 0, 'segments came through the edge')
+  t.ok((await metric(stack.edge.adminUrl, 'vcdn_edge_cache_misses_total')) > 0, 'segments came through the edge')
 
   // The DASH MPD over the same CMAF segments, played by dash.js on the same signed path.
   const dash = video.playback?.dash ?? ''

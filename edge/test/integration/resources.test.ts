@@ -22,7 +22,7 @@ t.test('an edge started on a cache dir whose index has a bad header starts, serv
   await fh.close()
 
   const edge = await topo.startEdge()
-  t.equal(await metric(edge.adminUrl, 'vcdn_edge_cache_index_rebuilds'), 1, 'the rebuild is counted')
+  t.equal(await metric(edge.adminUrl, 'vcdn_edge_cache_index_rebuilds_total'), 1, 'the rebuild is counted')
   t.match(edge.output(), /"level":40[^\n]*cache index damaged/, 'a warning is logged')
   const miss = await fetch(edge.url + path)
   t.equal(miss.status, 200)

@@ -71,7 +71,7 @@ t.test('a shield whose cache disk is full', async (t) => {
       t.equal(sha(r.body), sha(bodies.second), 'byte-identical to the origin')
     }
     t.equal(origin.count('/v/full/720p/second.m4s'), 1, 'one fill for the three readers')
-    t.ok((await metric(shield.adminUrl, 'vcdn_shield_cache_store_errors')) >= 1, 'the refusal is counted')
+    t.ok((await metric(shield.adminUrl, 'vcdn_shield_cache_store_errors_total')) >= 1, 'the refusal is counted')
     await waitFor(() => readdirSync(join(shieldCacheDir, 'tmp')).length === 0, { what: 'the temp file removed' })
     const again = await get('second')
     t.equal(again.cache, 'MISS', 'not stored: fetched again')
