@@ -256,9 +256,11 @@ export class CacheEngine {
     }
     let fill = this.#fills.get(key) ?? this.#fillOfVariant(key)
     if (fill !== undefined && !this.#isShareable(fill, now)) {
-      if (fill.state === 'complete' && !isRetry) {
+      if (isBodyWhole(fill) && !isRetry) {
         // Its body is whole and being committed: wait for the commit, then revalidate the stored
         // copy with its validators (RFC 9111 §4.3.1) instead of fetching the whole answer again.
+        // Whole includes the moment its last announced byte reached the clients but the upstream's
+        // end of stream has not been read yet (a busy machine makes that moment long).
         await fill.settled
         return this.#serveKey(req, sink, this.#o.now(), this.#memory.get(key), true)
       }
@@ -544,4 +546,17 @@ export class CacheEngine {
     fill.isPurged = true
     this.#forgetFill(fill)
   }
+}
+
+/** A fill's body has arrived in full: completed, or every byte its content-length announced. */
+function isBodyWhole(fill: Fill): boolean {
+  if (fill.state === 'complete') return true
+  const head = fill.head
+  return (
+    fill.state === 'streaming' &&
+    head !== null &&
+    head.kind === 'body' &&
+    head.contentLength !== null &&
+    fill.received === head.contentLength
+  )
 }

@@ -122,3 +122,40 @@ void t.test(
     t.ok(b.body.equals(body))
   },
 )
+
+void t.test(
+  'a request arriving after a no-cache answer’s last byte but before the upstream’s end of stream revalidates',
+  async (t) => {
+    // The client of the first request has every announced byte; the upstream's end of stream has
+    // not been read yet (on a busy machine this moment is long). The second request must wait for
+    // the commit and revalidate, not fetch the whole answer again unconditionally.
+    const h = await harness(t)
+    const body = bytes(200_000, 5)
+    const streaming = new ControlledBody()
+    h.upstream.handler = (_key, init) =>
+      init.headers['if-none-match'] === '"v1"'
+        ? { status: 304, headers: { etag: '"v1"', 'cache-control': 'no-cache' }, body: (async function* () {})() }
+        : h.upstream.calls.length > 1
+          ? ok(bytes(1000, 6), { etag: '"v2"', 'cache-control': 'no-cache' })
+          : {
+              status: 200,
+              headers: { 'content-length': String(body.length), etag: '"v1"', 'cache-control': 'no-cache' },
+              body: streaming,
+            }
+    const a = new FakeSink()
+    const pa = h.engine.serve({ method: 'GET', key: KEY, headers: {} }, a)
+    streaming.push(body)
+    await a.firstChunk.promise
+    t.equal(Buffer.concat(a.chunks).length, body.length, 'the first client has every announced byte')
+    t.notOk(a.isEnded, 'the first fill has not seen the end of stream')
+    const b = new FakeSink()
+    const pb = h.engine.serve({ method: 'GET', key: KEY, headers: {} }, b)
+    streaming.end()
+    const [ra, rb] = await Promise.all([pa, pb])
+    t.equal(ra.status, 200)
+    t.equal(h.upstream.calls.length, 2)
+    t.equal(h.upstream.calls[1]?.headers['if-none-match'], '"v1"', 'the second request is conditional')
+    t.equal(rb.outcome, 'REVALIDATED')
+    t.ok(b.body.equals(body))
+  },
+)
