@@ -7,6 +7,15 @@
 // reasons a creator sees are fixed strings without paths.
 import { spawn } from 'node:child_process'
 import { type ErrorCode, VcdnError } from '../../shared/errors/index.js'
+import {
+  durationOf,
+  ffprobeArgs,
+  firstSecondDecodeArgs,
+  framesFromProgress,
+  mainVideoStream,
+  ratio,
+  type FfprobeJson,
+} from '../../shared/media/index.js'
 
 export interface UploadBounds {
   /** Largest width × height of the video stream's coded frame. */
@@ -69,33 +78,14 @@ function runTool(bin: string, args: readonly string[], timeoutMs: number): Promi
   })
 }
 
-interface ProbedStream {
-  index?: number
-  codec_type?: string
-  width?: number
-  height?: number
-  avg_frame_rate?: string
-  r_frame_rate?: string
-  duration?: string
-  disposition?: { attached_pic?: number }
-}
-
-function ratio(text: string | undefined): number {
-  if (text === undefined || text === '') return 0
-  const [num, den] = text.split('/').map(Number)
-  if (num === undefined || !Number.isFinite(num)) return 0
-  if (den === undefined) return num
-  return den > 0 && Number.isFinite(den) ? num / den : 0
-}
-
 function refuse(code: ErrorCode, reason: string): UploadVerdict {
   return { isVideo: false, code, reason }
 }
 
 /** The verdict on ffprobe's JSON against the bounds. Pure (exported for unit tests). */
 export function verdictFromProbe(json: unknown, bounds: UploadBounds): UploadVerdict | { videoStreamIndex: number } {
-  const doc = (json ?? {}) as { streams?: ProbedStream[]; format?: { duration?: string } }
-  const video = (doc.streams ?? []).find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1)
+  const doc = (json ?? {}) as FfprobeJson
+  const video = mainVideoStream(doc)
   if (video === undefined) return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file has no video stream')
   const width = video.width ?? 0
   const height = video.height ?? 0
@@ -107,7 +97,7 @@ export function verdictFromProbe(json: unknown, bounds: UploadBounds): UploadVer
   if (fps > bounds.maxFrameRate) {
     return refuse('ERR_UPLOAD_TOO_HIGH_RATE', `the frame rate is ${Math.round(fps)}/s, over ${bounds.maxFrameRate}`)
   }
-  const durationS = ratio(doc.format?.duration) || ratio(video.duration)
+  const durationS = durationOf(doc, video)
   if (durationS > bounds.maxDurationS) {
     return refuse('ERR_UPLOAD_TOO_LONG', `the video lasts ${Math.round(durationS)} s, over ${bounds.maxDurationS} s`)
   }
@@ -121,11 +111,7 @@ export type ProbeLog = (detail: { tool: string; exitCode: number | null; isTimed
  * then the first second is decoded and must yield a frame.
  */
 export async function probeUpload(path: string, opts: ProbeUploadOptions, log: ProbeLog): Promise<UploadVerdict> {
-  const meta = await runTool(
-    'ffprobe',
-    ['-v', 'error', '-of', 'json', '-show_format', '-show_streams', '-i', path],
-    opts.probeTimeoutMs,
-  )
+  const meta = await runTool('ffprobe', ffprobeArgs(path), opts.probeTimeoutMs)
   if (meta.isTimedOut) {
     // A file that keeps a reader busy this long would not transcode either.
     log({ tool: 'ffprobe', exitCode: meta.exitCode, isTimedOut: true, stderr: meta.stderr })
@@ -148,35 +134,13 @@ export async function probeUpload(path: string, opts: ProbeUploadOptions, log: P
   }
   const checked = verdictFromProbe(json, opts)
   if ('isVideo' in checked) return checked
-  const decode = await runTool(
-    'ffmpeg',
-    [
-      '-v',
-      'error',
-      '-nostdin',
-      '-nostats',
-      '-t',
-      '1',
-      '-i',
-      path,
-      '-map',
-      `0:${checked.videoStreamIndex}`,
-      '-f',
-      'null',
-      '-progress',
-      'pipe:1',
-      '-',
-    ],
-    opts.probeTimeoutMs,
-  )
+  const decode = await runTool('ffmpeg', firstSecondDecodeArgs(path, checked.videoStreamIndex), opts.probeTimeoutMs)
   if (decode.exitCode === null && !decode.isTimedOut) {
     log({ tool: 'ffmpeg', exitCode: null, isTimedOut: false, stderr: decode.stderr })
     throw new VcdnError('ERR_UPLOAD_PROBE', 'ffmpeg did not run')
   }
   let frames = 0
-  for (const line of decode.stdout.split('\n')) {
-    if (line.startsWith('frame=')) frames = Number(line.slice(6)) || frames
-  }
+  for (const line of decode.stdout.split('\n')) frames = framesFromProgress(line, frames)
   if (decode.isTimedOut || decode.exitCode !== 0 || frames === 0) {
     log({ tool: 'ffmpeg', exitCode: decode.exitCode, isTimedOut: decode.isTimedOut, stderr: decode.stderr })
     return refuse('ERR_UPLOAD_NOT_VIDEO', 'no frame decodes in the first second')

@@ -3,6 +3,16 @@
 import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
 import { VcdnError } from '../../shared/errors/index.js'
+import {
+  durationOf,
+  ffprobeArgs,
+  firstSecondDecodeArgs,
+  framesFromProgress,
+  mainVideoStream,
+  ratio,
+  type FfprobeJson,
+  type FfprobeStream,
+} from '../../shared/media/index.js'
 import { FfmpegExitError, runFfmpeg } from './run-ffmpeg.js'
 
 export { isRetryableTranscodeError } from './errors.js'
@@ -30,38 +40,9 @@ export interface ProbeOptions {
   readonly shouldDecodeCheck?: boolean | undefined
 }
 
-interface FfprobeStream {
-  index?: number
-  codec_type?: string
-  codec_name?: string
-  width?: number
-  height?: number
-  sample_aspect_ratio?: string
-  avg_frame_rate?: string
-  r_frame_rate?: string
-  duration?: string
-  channels?: number
-  disposition?: { attached_pic?: number; still_image?: number }
-  tags?: Record<string, string>
-  side_data_list?: { side_data_type?: string; rotation?: number }[]
-}
-
-interface FfprobeJson {
-  streams?: FfprobeStream[]
-  format?: { format_name?: string; duration?: string; bit_rate?: string }
-}
-
 // Demuxers that read a single picture; their "video" is one frame.
 const IMAGE_FORMAT = /(^|,)(image2|[a-z0-9]+_pipe|apng|webp|gif)(,|$)/
 const DEFAULT_PROBE_TIMEOUT_MS = 60_000
-
-function ratio(text: string | undefined): number {
-  if (!text) return 0
-  const [num, den] = text.split(/[/:]/).map(Number)
-  if (num === undefined || !Number.isFinite(num)) return 0
-  if (den === undefined) return num
-  return den > 0 && Number.isFinite(den) ? num / den : 0
-}
 
 function rotationOf(stream: FfprobeStream): number {
   const fromMatrix = stream.side_data_list?.find((d) => d.side_data_type === 'Display Matrix')?.rotation
@@ -72,7 +53,7 @@ function rotationOf(stream: FfprobeStream): number {
 /** Maps ffprobe's JSON to SourceInfo, or throws the coded reason the file is not a video. Pure. */
 export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
   const streams = json.streams ?? []
-  const video = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1)
+  const video = mainVideoStream(json)
   const audio = streams.find((s) => s.codec_type === 'audio')
   if (!video) {
     throw new VcdnError(
@@ -86,7 +67,7 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
       `source is a still image (${json.format?.format_name ?? video.codec_name})`,
     )
   }
-  const durationS = ratio(json.format?.duration) || ratio(video.duration)
+  const durationS = durationOf(json, video)
   if (!(durationS > 0)) throw new VcdnError('ERR_TRANSCODE_NOT_VIDEO', 'source has no duration')
   const codedW = video.width ?? 0
   const codedH = video.height ?? 0
@@ -138,7 +119,7 @@ export async function probe(path: string, opts: ProbeOptions = {}): Promise<Sour
   try {
     await runFfmpeg({
       bin: 'ffprobe',
-      args: ['-v', 'error', '-of', 'json', '-show_format', '-show_streams', '-i', path],
+      args: ffprobeArgs(path),
       signal: opts.signal,
       timeoutMs,
       onStdoutLine: (line) => chunks.push(line),
@@ -169,27 +150,11 @@ async function decodeCheck(
   try {
     await runFfmpeg({
       bin: 'ffmpeg',
-      args: [
-        '-v',
-        'error',
-        '-nostdin',
-        '-nostats',
-        '-t',
-        '1',
-        '-i',
-        path,
-        '-map',
-        `0:${info.videoStreamIndex}`,
-        '-f',
-        'null',
-        '-progress',
-        'pipe:1',
-        '-',
-      ],
+      args: firstSecondDecodeArgs(path, info.videoStreamIndex),
       signal,
       timeoutMs,
       onStdoutLine: (line) => {
-        if (line.startsWith('frame=')) frames = Number(line.slice(6)) || frames
+        frames = framesFromProgress(line, frames)
       },
     })
   } catch (err) {
