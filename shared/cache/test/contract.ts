@@ -10,6 +10,7 @@
 
 import { createServer } from 'node:http'
 import type { Test } from 'tap'
+import { startTier, tempDir } from '../../testing/index.js'
 
 /** What the upstream answers: the n-th request for a row's path gets replies[min(n, last)]. */
 export interface Reply {
@@ -418,4 +419,27 @@ export function httpSubject(baseUrl: string, upstream: ContractUpstream): Contra
       return { status: res.status, headers, body: await res.text() }
     },
   }
+}
+
+/**
+ * The whole contract against a tier process built from dist, in front of the contract's scripted
+ * origin: `configFor` gives the tier's config (without its cache dir) for that origin's URL.
+ */
+export async function runTierContract(
+  t: Test,
+  tier: 'edge' | 'shield',
+  configFor: (originUrl: string) => Record<string, unknown>,
+): Promise<void> {
+  const tmp = tempDir(`vcdn-${tier}-contract-`)
+  t.teardown(tmp.remove)
+  const upstream = new ContractUpstream()
+  const origin = await startContractOrigin(upstream)
+  t.teardown(() => origin.close())
+  const node = await startTier(
+    tier,
+    { ...configFor(origin.url), paths: ['/contract/'], cache: { dir: `${tmp.dir}/cache` } },
+    { dir: tmp.dir },
+  )
+  t.teardown(() => node.stop())
+  runCacheTable(t, CACHE_CONTRACT, httpSubject(node.url, upstream), `/contract/${tier}`)
 }
