@@ -8,11 +8,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
-import { makeTestCa, tempDir } from '../../../shared/testing/index.js'
+import { launchChromium, makeTestCa, tempDir } from '../../../shared/testing/index.js'
 import { topology } from './topology.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const HLS_JS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js')
 
 interface PageState {
@@ -86,24 +84,11 @@ fetch(${JSON.stringify(segUrl)}, { headers: { 'CMCD-Request': 'bl=1000' } }).the
   const siteAddress = site.address()
   const sitePort = typeof siteAddress === 'object' && siteAddress !== null ? siteAddress.port : 0
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--mute-audio',
-      // edge.test is the edge; its chain is trusted through the test CA's key, nothing else.
-      '--host-resolver-rules=MAP edge.test 127.0.0.1',
-      `--ignore-certificate-errors-spki-list=${ca.spkiSha256}`,
-    ],
-  })
+  // edge.test is the edge; its chain is trusted through the test CA's key, nothing else.
+  const browser = await launchChromium([
+    '--host-resolver-rules=MAP edge.test 127.0.0.1',
+    `--ignore-certificate-errors-spki-list=${ca.spkiSha256}`,
+  ])
   t.teardown(() => browser.close())
   const tab = await browser.newPage()
   const corsErrors: string[] = []

@@ -4,10 +4,9 @@
 import t from 'tap'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { chromium, type Browser, type Request } from 'playwright-core'
-import { makeClip, metric, startFullStack, tempDir } from '../../../shared/testing/index.js'
+import type { Request } from 'playwright-core'
+import { launchChromium, makeClip, metric, startFullStack, tempDir } from '../../../shared/testing/index.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 // dash.js's browser bundle (its package exports only the ESM build; the UMD one sets window.dashjs).
 const DASHJS = join(dirname(createRequire(import.meta.url).resolve('dashjs')), '..', 'umd', 'dash.all.min.js')
 
@@ -30,21 +29,7 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   const hls = video.playback?.hls ?? ''
   t.match(hls, /^http:\/\/127\.0\.0\.1:\d+\/t\/[^/]+\/v\/[^/]+\/master\.m3u8$/, 'signed edge URL')
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--mute-audio',
-    ],
-  })
+  const browser = await launchChromium()
   t.teardown(() => browser.close())
   const page = await browser.newPage()
   const consoleErrors: string[] = []
