@@ -29,8 +29,8 @@ const USAGE = `usage: vcdn <command> [options]    (vcdn <tier> --help: that tier
                                     a video's status and the job's progress
   token   --config origin.json --sub <owner> --role uploader|admin|worker [--ttl 3600]
                                     mint a control-API JWT
-  purge   --admin http://127.0.0.1:<adminPort> --secret <tierSecret> --prefix /v/<id>/
-                                    purge a prefix on one node
+  purge   --admin http://127.0.0.1:<adminPort> --secret <tierSecret> --prefix /v/<id>/ | --key /v/<id>/<file> [--soft]
+                                    purge a prefix or a key on one node (--soft: keep, revalidate)
   loadtest --players N | --rps N --duration S [options] <URL>
                                     load an edge like N HLS players, or at a request rate (vcdn loadtest --help)
 `
@@ -78,13 +78,15 @@ async function purge(argv: readonly string[]): Promise<void> {
   const admin = flags['admin']
   const secret = flags['secret']
   const prefix = flags['prefix']
-  if (typeof admin !== 'string' || typeof secret !== 'string' || typeof prefix !== 'string') {
-    throw new UsageError('purge needs --admin, --secret and --prefix')
+  const key = flags['key']
+  const target = typeof prefix === 'string' ? { prefix } : typeof key === 'string' ? { key } : null
+  if (typeof admin !== 'string' || typeof secret !== 'string' || target === null) {
+    throw new UsageError('purge needs --admin, --secret and --prefix or --key')
   }
   const res = await fetch(`${admin.replace(/\/$/, '')}/purge`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-vcdn-tier': secret },
-    body: JSON.stringify({ prefix }),
+    body: JSON.stringify(flags['soft'] === true ? { ...target, soft: true } : target),
   })
   process.stdout.write(`${res.status} ${await res.text()}\n`)
   if (!res.ok) process.exitCode = 1

@@ -142,32 +142,58 @@ t.test('vcdn operator commands', async (t) => {
     t.doesNotThrow(() => verifier.verify(token, '/v/other/master.m3u8', '192.0.2.1'), 'asked for: opens every video')
   })
 
-  t.test('purge removes a prefix on a node given its tier secret, and fails without it', async (t) => {
-    const path = (await vcdn(['sign', '--config', edgeFile, '--prefix', '/v/abc/', '--path', '/v/abc/master.m3u8']))
-      .stdout
-    // The client can have the last byte a moment before the fill is committed: ask until HIT.
-    await waitFor(
-      async () => {
-        const r = await fetch(edge.url + path.trim())
-        await r.arrayBuffer()
-        return r.headers.get('x-cache') === 'HIT'
-      },
-      { what: 'the playlist cached at the edge' },
-    )
-    const wrong = await vcdn(['purge', '--admin', edge.adminUrl, '--secret', 'wrong', '--prefix', '/v/abc/'])
-    t.equal(wrong.code, 1)
-    t.match(wrong.stdout, /^401 .*ERR_TIER_AUTH/)
-    const ok = await vcdn(['purge', '--admin', edge.adminUrl, '--secret', SECRET, '--prefix', '/v/abc/'])
-    t.equal(ok.code, 0, ok.stderr)
-    t.match(ok.stdout, /^200 /)
-    t.equal((JSON.parse(ok.stdout.slice(4)) as { removed: number }).removed, 1)
-    const after = await fetch(edge.url + path.trim())
-    t.equal(after.headers.get('x-cache'), 'MISS', 'purged')
-    await after.arrayBuffer()
-    const missing = await vcdn(['purge', '--admin', edge.adminUrl, '--prefix', '/v/abc/'])
-    t.equal(missing.code, 2)
-    t.match(missing.stderr, /purge needs --admin, --secret and --prefix/)
-  })
+  t.test(
+    'purge removes a prefix (or marks a key stale with --soft) on a node given its tier secret, and fails without it',
+    async (t) => {
+      const path = (await vcdn(['sign', '--config', edgeFile, '--prefix', '/v/abc/', '--path', '/v/abc/master.m3u8']))
+        .stdout
+      // The client can have the last byte a moment before the fill is committed: ask until HIT.
+      await waitFor(
+        async () => {
+          const r = await fetch(edge.url + path.trim())
+          await r.arrayBuffer()
+          return r.headers.get('x-cache') === 'HIT'
+        },
+        { what: 'the playlist cached at the edge' },
+      )
+      const wrong = await vcdn(['purge', '--admin', edge.adminUrl, '--secret', 'wrong', '--prefix', '/v/abc/'])
+      t.equal(wrong.code, 1)
+      t.match(wrong.stdout, /^401 .*ERR_TIER_AUTH/)
+      const ok = await vcdn(['purge', '--admin', edge.adminUrl, '--secret', SECRET, '--prefix', '/v/abc/'])
+      t.equal(ok.code, 0, ok.stderr)
+      t.match(ok.stdout, /^200 /)
+      t.equal((JSON.parse(ok.stdout.slice(4)) as { removed: number }).removed, 1)
+      const after = await fetch(edge.url + path.trim())
+      t.equal(after.headers.get('x-cache'), 'MISS', 'purged')
+      await after.arrayBuffer()
+      await waitFor(
+        async () => {
+          const r = await fetch(edge.url + path.trim())
+          await r.arrayBuffer()
+          return r.headers.get('x-cache') === 'HIT'
+        },
+        { what: 'the playlist cached again' },
+      )
+      const soft = await vcdn([
+        'purge',
+        '--admin',
+        edge.adminUrl,
+        '--secret',
+        SECRET,
+        '--key',
+        '/v/abc/master.m3u8',
+        '--soft',
+      ])
+      t.equal(soft.code, 0, soft.stderr)
+      t.match(JSON.parse(soft.stdout.slice(4)), { key: '/v/abc/master.m3u8', mode: 'soft', removed: 1 })
+      const stale = await fetch(edge.url + path.trim())
+      await stale.arrayBuffer()
+      t.not(stale.headers.get('x-cache'), 'HIT', 'soft-purged: asked upstream again')
+      const missing = await vcdn(['purge', '--admin', edge.adminUrl, '--prefix', '/v/abc/'])
+      t.equal(missing.code, 2)
+      t.match(missing.stderr, /purge needs --admin, --secret and --prefix/)
+    },
+  )
 
   t.test('token mints a JWT the origin accepts for its role', async (t) => {
     const originConfig = {

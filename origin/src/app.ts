@@ -12,7 +12,7 @@ import type { OriginConfig } from './config.js'
 import { serveContent } from './content.js'
 import { MetadataDb, openDb } from './db.js'
 import { SqliteJobQueue } from './job-queue.js'
-import { Purger } from './purge.js'
+import { NodeFanout } from './node-fanout.js'
 import { probeUpload } from './probe-upload.js'
 import { UploadManager } from './uploads.js'
 import { VideoLifecycle } from './videos.js'
@@ -103,14 +103,15 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
           probeUpload(path, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
       : undefined,
   })
-  const purger = new Purger({
+  const nodes = new NodeFanout({
     meta,
     staticNodes: config.nodes,
     tierSecret: config.tierSecret,
     timeoutMs: config.purgeTimeoutMs,
+    prewarmTimeoutMs: config.prewarmTimeoutMs,
     log,
   })
-  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, purger, log, now })
+  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, nodes, log, now })
   const onApiError = (err: unknown): void => log.error({ err }, 'control API handler failed')
 
   const server = new HttpServer({

@@ -152,6 +152,13 @@ export const originSchema = {
     backoffMaxMs: { type: 'integer', default: 600_000, min: 1, unit: 'ms', doc: 'longest retry delay' },
   },
   purgeTimeoutMs: { type: 'integer', default: 5000, min: 1, unit: 'ms', doc: 'per-node timeout of the purge fan-out' },
+  prewarmTimeoutMs: {
+    type: 'integer',
+    default: 120_000,
+    min: 1,
+    unit: 'ms',
+    doc: 'per-node timeout of a prewarm (the node fetches every key it is sent)',
+  },
 } satisfies Schema
 
 export interface S3StoreConfig {
@@ -188,6 +195,7 @@ export interface OriginConfig extends CommonConfig {
   upload: { isProbed: boolean; maxPixels: number; maxFrameRate: number; maxDurationS: number; probeTimeoutMs: number }
   jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
   purgeTimeoutMs: number
+  prewarmTimeoutMs: number
   /** Statically registered nodes: `[{ "id": "edge-1", "tier": "edge", "adminUrl": "http://…" }]`. */
   nodes: readonly NodeConfig[]
 }

@@ -1,8 +1,9 @@
-// The cache tier's admin listener (docs/architecture.md §10.2): metrics, readiness and purge,
+// The cache tier's admin listener (docs/architecture.md §10.2): metrics, readiness, purge and prewarm,
 // behind the tier secret.
 import type { CacheEngine } from '../cache/index.js'
 import { createAdminServer, type HttpServer } from '../http/index.js'
 import type { Logger } from '../log/index.js'
+import { prewarmRoute } from './prewarm.js'
 
 export function createTierAdmin(opts: {
   host: string
@@ -25,10 +26,11 @@ export function createTierAdmin(opts: {
     isReady: opts.isReady,
     // Ready means able to fill a miss: a load balancer must not send viewers to a PoP that can only 502.
     notReadyCode: () => (opts.isUpstreamReachable() ? undefined : 'ERR_UPSTREAM_NONE'),
-    purge: async (target) => {
-      const r = await engine.purge(target)
-      log.info({ ...target, removed: r.removed }, 'purged')
+    purge: async (target, mode) => {
+      const r = await engine.purge(target, mode)
+      log.info({ ...target, mode, removed: r.removed }, 'purged')
       return r
     },
+    routes: { 'POST /prewarm': prewarmRoute({ tierSecret: opts.tierSecret, engine, log }) },
   })
 }

@@ -105,6 +105,8 @@ export class DiskIndex {
   readonly #range: Database.Statement<[string, string], FileRef>
   readonly #firstInRange: Database.Statement<[string, string], IndexRow>
   readonly #deleteRange: Database.Statement<[string, string]>
+  readonly #expireRange: Database.Statement<[number, string, string], { key: string }>
+  readonly #expireKey: Database.Statement<[number, string], { key: string }>
   readonly #all: Database.Statement<[], FileRef>
   readonly #touchMany: (entries: readonly (readonly [string, number])[]) => void
   readonly #deleteMany: (keys: readonly string[]) => void
@@ -161,6 +163,10 @@ export class DiskIndex {
     this.#range = this.#db.prepare('SELECT key, file, size FROM objects WHERE key >= ? AND key < ?')
     this.#firstInRange = this.#db.prepare('SELECT * FROM objects WHERE key >= ? AND key < ? LIMIT 1')
     this.#deleteRange = this.#db.prepare('DELETE FROM objects WHERE key >= ? AND key < ?')
+    this.#expireRange = this.#db.prepare(
+      'UPDATE objects SET expires_at = MIN(expires_at, ?) WHERE key >= ? AND key < ? RETURNING key',
+    )
+    this.#expireKey = this.#db.prepare('UPDATE objects SET expires_at = MIN(expires_at, ?) WHERE key = ? RETURNING key')
     this.#all = this.#db.prepare('SELECT key, file, size FROM objects')
     this.#touchMany = this.#db.transaction((entries: readonly (readonly [string, number])[]) => {
       for (const [key, lastAccess] of entries) this.#touch.run(lastAccess, key)
@@ -244,6 +250,17 @@ export class DiskIndex {
   deletePrefix(prefix: string): void {
     const [lo, hi] = prefixBounds(prefix)
     this.#write(() => this.#deleteRange.run(lo, hi))
+  }
+
+  /** Soft purge: rows whose key starts with prefix expire at `at` (if later); returns their keys. */
+  expirePrefix(prefix: string, at: number): string[] {
+    const [lo, hi] = prefixBounds(prefix)
+    return this.#read([], () => this.#expireRange.all(at, lo, hi).map((r) => r.key))
+  }
+
+  /** Soft purge of one key: it expires at `at` (if later); returns whether the row exists. */
+  expireKey(key: string, at: number): boolean {
+    return this.#read(false, () => this.#expireKey.all(at, key).length > 0)
   }
 
   all(): FileRef[] {

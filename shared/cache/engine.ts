@@ -30,6 +30,7 @@ import type {
   CacheOutcome,
   PassRequest,
   PrefetchResult,
+  PurgeMode,
   PurgeTarget,
   ServeRequest,
   ServeResult,
@@ -166,7 +167,11 @@ export class CacheEngine {
     return passThrough(req, sink, this.#passContext)
   }
 
-  async purge(target: PurgeTarget): Promise<{ removed: number }> {
+  /**
+   * Hard purge removes the stored answers; soft purge keeps them but makes them stale now, so the
+   * next request revalidates (storage.ts expire). Either way, fills in flight commit nothing.
+   */
+  async purge(target: PurgeTarget, mode: PurgeMode = 'hard'): Promise<{ removed: number }> {
     if (this.#isClosed) return { removed: 0 }
     // Fills first: a purged fill commits nothing, whatever it is still receiving. An exact key
     // covers its variants too (RFC 9111 §4.1: they are responses of one target).
@@ -179,6 +184,7 @@ export class CacheEngine {
       prefix = target.prefix
     }
     for (const [key, fill] of this.#fills) if (key.startsWith(prefix)) this.#markPurged(fill)
+    if (mode === 'soft') return { removed: this.#store.expire(target, this.#o.now()) }
     return { removed: await this.#store.purge(target) }
   }
 

@@ -11,6 +11,7 @@ export type {
   FetchUpstream,
   PassRequest,
   PrefetchResult,
+  PurgeMode,
   PurgeTarget,
   ServeRequest,
   ServeResult,

@@ -423,6 +423,29 @@ export class CacheStore {
     return removedKeys.size
   }
 
+  /**
+   * Soft purge: a key with its variants, or a key prefix, stays stored but is stale from `now` on,
+   * so the next request revalidates it (a 304 keeps the bytes) instead of fetching it whole; stale-
+   * while-revalidate and stale-if-error apply as to any stale answer. Returns how many objects.
+   */
+  expire(target: PurgeTarget, now: number): number {
+    const marked = new Set<string>()
+    const isTarget =
+      'key' in target
+        ? (key: string): boolean => key === target.key || key.startsWith(target.key + VARIANT_SEPARATOR)
+        : (key: string): boolean => key.startsWith(target.prefix)
+    for (const [key, entry] of this.memory.entries()) {
+      if (!isTarget(key)) continue
+      if (entry.obj.expiresAt > now) entry.obj = { ...entry.obj, expiresAt: now }
+      marked.add(key)
+    }
+    const prefix = 'key' in target ? target.key + VARIANT_SEPARATOR : target.prefix
+    if ('key' in target && this.#index.expireKey(target.key, now)) marked.add(target.key)
+    for (const key of this.#index.expirePrefix(prefix, now)) marked.add(key)
+    this.#counters.purged += marked.size
+    return marked.size
+  }
+
   /** Flush pending access times, stop the timer, let a running eviction finish, close the index. */
   async close(): Promise<void> {
     if (this.#isClosed) return

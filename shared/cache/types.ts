@@ -119,6 +119,9 @@ export type PrefetchResult = 'present' | 'filled' | 'joined' | 'failed'
 
 export type PurgeTarget = { key: string } | { prefix: string }
 
+/** hard: the stored answers go; soft: they stay, stale from now on (revalidated on next request). */
+export type PurgeMode = 'hard' | 'soft'
+
 /** Plain numbers: the observability contract of the engine (docs/style.md "Logs and metrics"). */
 export interface CacheCounters {
   hits: number

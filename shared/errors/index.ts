@@ -13,6 +13,10 @@ export const ERRORS = {
   ERR_REQUEST_RANGE: { status: 416, message: 'range not satisfiable' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
   ERR_PURGE_BODY: { status: 400, message: 'purge body must be JSON {"prefix":"/v/…/"} or {"key":"/v/…"}' },
+  ERR_PREWARM_BODY: {
+    status: 400,
+    message: 'prewarm body must be JSON {"keys":["/v/…", …]} with at most 10000 valid content paths',
+  },
   ERR_TIER_AUTH: { status: 401, message: 'missing or wrong tier secret' },
   ERR_TOKEN_MISSING: { status: 403, message: 'playback token required' },
   ERR_TOKEN_MALFORMED: { status: 403, message: 'playback token is malformed' },

@@ -15,8 +15,11 @@ export interface AdminOptions {
   isReady: () => boolean
   /** Why a listening tier is not ready (e.g. no upstream reachable): `/readyz` answers 503 with this code. */
   notReadyCode?: () => ErrorCode | undefined
-  /** Purge by key or prefix; resolves with how many objects went. Absent on tiers without a cache. */
-  purge?: (target: { key: string } | { prefix: string }) => Promise<{ removed: number }>
+  /**
+   * Purge by key or prefix, hard (the objects go) or soft (they stay, stale: revalidated on the next
+   * request); resolves with how many objects. Absent on tiers without a cache.
+   */
+  purge?: (target: { key: string } | { prefix: string }, mode: 'hard' | 'soft') => Promise<{ removed: number }>
   /** Extra routes a tier adds (method + path → handler). */
   routes?: Record<string, (req: IncomingRequest, res: ResponseSink) => Promise<void> | void>
 }
@@ -67,10 +70,13 @@ async function purge(opts: AdminOptions, req: IncomingRequest, res: ResponseSink
   }
   const body = await req.readBody(MAX_PURGE_BODY_BYTES)
   let target: { key: string } | { prefix: string } | null = null
+  let mode: 'hard' | 'soft' = 'hard'
   try {
-    const parsed = JSON.parse(body?.toString('utf8') ?? '') as { key?: unknown; prefix?: unknown }
+    const parsed = JSON.parse(body?.toString('utf8') ?? '') as { key?: unknown; prefix?: unknown; soft?: unknown }
     if (typeof parsed.prefix === 'string' && parsed.prefix.startsWith('/')) target = { prefix: parsed.prefix }
     else if (typeof parsed.key === 'string' && parsed.key.startsWith('/')) target = { key: parsed.key }
+    if (parsed.soft === true) mode = 'soft'
+    else if (parsed.soft !== undefined && parsed.soft !== false) target = null
   } catch {
     target = null
   }
@@ -78,6 +84,6 @@ async function purge(opts: AdminOptions, req: IncomingRequest, res: ResponseSink
     sendError(res, 'ERR_PURGE_BODY')
     return
   }
-  const result = await opts.purge(target)
-  if (!res.isAborted) sendJson(res, 200, { ...target, removed: result.removed })
+  const result = await opts.purge(target, mode)
+  if (!res.isAborted) sendJson(res, 200, { ...target, mode, removed: result.removed })
 }

@@ -7,7 +7,7 @@ import type { Store } from '../../../shared/store/index.js'
 import { authenticate, requireRole, type Principal, type Role } from '../auth.js'
 import type { OriginConfig } from '../config.js'
 import type { MetadataDb } from '../db.js'
-import type { Purger } from '../purge.js'
+import type { NodeFanout } from '../node-fanout.js'
 import type { UploadManager } from '../uploads.js'
 import type { VideoLifecycle } from '../videos.js'
 
@@ -20,7 +20,8 @@ export interface ApiDeps {
   queue: JobBus
   store: Store
   uploads: UploadManager
-  purger: Purger
+  /** Purge and prewarm on every registered shield and edge. */
+  nodes: NodeFanout
   log: Logger
   now: () => number
 }

@@ -170,7 +170,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     deps.videos.completed(before.videoId, result)
     // docs/architecture.md §2: VOD playlists are cacheable; a reprocessed video's must not be
     // served stale.
-    const purge = isReprocess ? await deps.purger.purge(videoDir(before.videoId)) : null
+    const purge = isReprocess ? await deps.nodes.purge({ prefix: videoDir(before.videoId) }) : null
     sendJson(res, 200, {
       ok: true,
       job: { id: jobId, status: 'done' },

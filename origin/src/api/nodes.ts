@@ -1,11 +1,13 @@
 // Node registry and purge fan-out: shields and edges register their admin URL with the tier
-// secret; admins list nodes and purge a prefix everywhere (docs/architecture.md §7.4, §9).
+// secret; admins list nodes and purge a prefix or a key everywhere, hard or soft (docs/architecture.md
+// §7.4, §9).
 import { TIER_SECRET_HEADER } from '../../../shared/config/index.js'
 import { VcdnError } from '../../../shared/errors/index.js'
 import { secretEquals, sendJson } from '../../../shared/http/index.js'
-import { CONTENT_ROOT, storeKeyOf } from '../../../shared/namespace/index.js'
+import { CONTENT_ROOT, MAX_KEY_BYTES, storeKeyOf, validatePath } from '../../../shared/namespace/index.js'
 import { validateStorePrefix } from '../../../shared/store/index.js'
 import { principal, readJson, reqString, type ApiDeps } from './context.js'
+import type { PurgeTarget } from '../node-fanout.js'
 import type { Router } from './router.js'
 
 const NODE_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
@@ -13,7 +15,7 @@ const NODE_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
 export function nodeRoutes(router: Router, deps: ApiDeps): void {
   router.add('GET', '/v1/nodes', ({ req, res }) => {
     principal(req, deps, ['admin'])
-    sendJson(res, 200, { nodes: deps.purger.nodes() })
+    sendJson(res, 200, { nodes: deps.nodes.nodes() })
   })
 
   router.add('POST', '/v1/nodes', async ({ req, res }) => {
@@ -29,16 +31,29 @@ export function nodeRoutes(router: Router, deps: ApiDeps): void {
     sendJson(res, 200, { id, tier, adminUrl })
   })
 
+  // Hard (the objects go) or soft (they stay, stale: each node revalidates on the next request),
+  // by prefix or by key.
   router.add('POST', '/v1/purge', async ({ req, res }) => {
     principal(req, deps, ['admin'])
     const body = await readJson(req)
-    const prefix = reqString(body['prefix'], 'prefix', 1024)
+    const soft = body['soft'] ?? false
+    if (typeof soft !== 'boolean') throw new VcdnError('ERR_PURGE_BODY')
+    let target: PurgeTarget
     try {
-      if (!prefix.startsWith(CONTENT_ROOT)) throw new Error('outside the content root')
-      validateStorePrefix(storeKeyOf(prefix))
+      if (typeof body['key'] === 'string' && body['prefix'] === undefined) {
+        const key = reqString(body['key'], 'key', MAX_KEY_BYTES)
+        if (!key.startsWith(CONTENT_ROOT)) throw new Error('outside the content root')
+        target = { key: validatePath(key) }
+      } else {
+        const prefix = reqString(body['prefix'], 'prefix', MAX_KEY_BYTES)
+        if (!prefix.startsWith(CONTENT_ROOT)) throw new Error('outside the content root')
+        validateStorePrefix(storeKeyOf(prefix))
+        target = { prefix }
+      }
     } catch {
       throw new VcdnError('ERR_PURGE_BODY')
     }
-    sendJson(res, 200, { prefix, nodes: await deps.purger.purge(prefix) })
+    const mode = soft ? 'soft' : 'hard'
+    sendJson(res, 200, { ...target, mode, nodes: await deps.nodes.purge(target, mode) })
   })
 }

@@ -1,6 +1,6 @@
 // /v1/videos: create (with its tus upload), read (with signed playback URLs when ready), list
 // (cursor pagination, newest first, owner-scoped unless admin), rename, delete (store objects,
-// source, purge on every node), reprocess.
+// source, purge on every node), reprocess, prewarm (every node fetches its first segments).
 import { VcdnError } from '../../../shared/errors/index.js'
 import { sendJson } from '../../../shared/http/index.js'
 import { sourceStorePrefix, videoDir, videoStorePrefix } from '../../../shared/namespace/index.js'
@@ -8,12 +8,14 @@ import { signedPath } from '../../../shared/token/index.js'
 import { requireOwner, type Principal } from '../auth.js'
 import type { Video } from '../db.js'
 import { ID_RE } from '../ids.js'
+import { MAX_PREWARM_SEGMENTS, prewarmKeys } from '../prewarm.js'
 import { optNumber, optString, principal, readJson, reqString, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
 
 const DEFAULT_PAGE = 20
 const MAX_PAGE = 100
 const MAX_TITLE = 500
+const DEFAULT_PREWARM_SEGMENTS = 3
 
 export function videoRoutes(router: Router, deps: ApiDeps): void {
   router.add('POST', '/v1/videos', async ({ req, res }) => {
@@ -90,8 +92,20 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     const removedObjects =
       (await deps.store.deletePrefix(videoStorePrefix(video.id))) +
       (await deps.store.deletePrefix(sourceStorePrefix(video.id)))
-    const nodes = await deps.purger.purge(videoDir(video.id))
+    const nodes = await deps.nodes.purge({ prefix: videoDir(video.id) })
     sendJson(res, 200, { id: video.id, deleted: true, removedObjects, purge: { nodes } })
+  })
+
+  // The first segments of every rendition into every shield and edge, before viewers arrive.
+  router.add('POST', '/v1/videos/:id/prewarm', async ({ req, res, params }) => {
+    const p = principal(req, deps, ['uploader', 'admin'])
+    const video = ownedVideo(p, params['id'], deps)
+    const body = await readJson(req)
+    const segments = optNumber(body['segments'], 'segments', 0, MAX_PREWARM_SEGMENTS) ?? DEFAULT_PREWARM_SEGMENTS
+    if (!Number.isInteger(segments)) throw new VcdnError('ERR_API_BODY', 'segments must be an integer')
+    if (video.status !== 'ready') throw new VcdnError('ERR_VIDEO_STATE', 'only a ready video can be prewarmed')
+    const keys = await prewarmKeys(deps.store, video.id, segments)
+    sendJson(res, 200, { id: video.id, segments, keys: keys.length, nodes: await deps.nodes.prewarm(keys) })
   })
 
   router.add('POST', '/v1/videos/:id/reprocess', async ({ req, res, params }) => {
