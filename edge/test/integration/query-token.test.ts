@@ -86,7 +86,7 @@ t.test('query tokens', async (t) => {
   }
 
   /** The stored copy as the shield has it (the edge's upstream, asked with the tier secret). */
-  async function atShield(path: string): Promise<string> {
+  async function atShield(t: Test, path: string): Promise<string> {
     const r = await fetch(shield.url + path, { headers: { [TIER_SECRET_HEADER]: SECRET } })
     t.equal(r.status, 200, `the shield has ${path}`)
     return r.text()
@@ -107,7 +107,7 @@ t.test('query tokens', async (t) => {
     }
     t.equal(body.replaceAll(`?token=${token}`, ''), original, 'nothing else changed')
     // The cache holds the upstream's bytes: the shield's copy, and the edge's under a path token.
-    t.equal(await atShield(path), original, 'the shield copy has no token')
+    t.equal(await atShield(t, path), original, 'the shield copy has no token')
     const signed = edge.url + topo.sign(path)
     await warm(signed)
     const viaPath = await fetch(signed)
