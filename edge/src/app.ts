@@ -1,12 +1,18 @@
 // The edge: the PoP cache players talk to (docs/architecture.md §1, §3, §4). Its front door checks
 // playback tokens; a miss goes to the shield HRW picks for the object, or to the origin when none
 // is healthy.
-import { buildCacheTier, type CacheTier } from '../../shared/cache-tier/index.js'
+import { buildCacheTier, type BodyRewrite, type CacheTier } from '../../shared/cache-tier/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
+import {
+  isAppendableParam,
+  PlaylistRewriteError,
+  rewriteDashManifest,
+  rewriteHlsPlaylist,
+} from '../../shared/hls/index.js'
 import { clientAddressOf, TrustedProxies, type IncomingRequest } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
-import { validatePath } from '../../shared/namespace/index.js'
-import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
+import { contentTypeFor, validatePath } from '../../shared/namespace/index.js'
+import { queryToken, splitTokenPath, TOKEN_PARAM, TokenVerifier } from '../../shared/token/index.js'
 import type { EdgeConfig } from './config.js'
 import { PLAYER_SCRIPT_PATH, serveLocal } from './player.js'
 
@@ -23,6 +29,8 @@ interface SignedPath {
 }
 
 const SIGNED_PATHS_MAX = 4096
+const HLS_TYPE = contentTypeFor('x.m3u8')
+const DASH_TYPE = contentTypeFor('x.mpd')
 
 export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier> {
   const verifier = new TokenVerifier({
@@ -66,7 +74,11 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
       if (raw === PLAYER_SCRIPT_PATH && req.method === 'GET') return raw
       // Bad paths are 400 before anything, the token check included (docs/architecture.md §2).
       const path = validatePath(raw)
-      if (isTokenRequired) throw new VcdnError('ERR_TOKEN_MISSING')
+      // A player that cannot carry a path token sends `?token=` (docs/architecture.md §3): the
+      // same checks; the cache key drops the parameter (shared/cache normalize-key.ts).
+      const fromQuery = req.query === '' ? null : queryToken(req.query)
+      if (fromQuery !== null) verifier.verify(fromQuery.token, path, clientOf(req))
+      else if (isTokenRequired) throw new VcdnError('ERR_TOKEN_MISSING')
       return path
     }
     // Validate first so the token's ACL prefix is compared with a key path.
@@ -76,6 +88,36 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     if (signedPaths.size >= SIGNED_PATHS_MAX) signedPaths.clear()
     signedPaths.set(raw, { token: split.token, path })
     return path
+  }
+
+  /**
+   * Playlists served under a query token carry it on every URI of this host, or the player's next
+   * request (a relative reference takes its own query, RFC 3986 §5.2.2) would have none. Under a
+   * path token the relative URIs inherit it and nothing is rewritten. The token is appended as the
+   * client sent it, byte for byte.
+   */
+  const rewriteFor = (key: string, req: IncomingRequest): BodyRewrite | null => {
+    if (req.query === '' || req.path.startsWith('/t/')) return null
+    const q = key.indexOf('?')
+    const type = contentTypeFor(q === -1 ? key : key.slice(0, q))
+    const isHls = type === HLS_TYPE
+    if (!isHls && type !== DASH_TYPE) return null
+    const found = queryToken(req.query)
+    if (found === null) return null
+    const param = `${TOKEN_PARAM}=${found.raw}`
+    // A verified token decodes to [A-Za-z0-9._-], so its raw form is those or %XX: appendable.
+    if (!isAppendableParam(param)) throw new VcdnError('ERR_TOKEN_MALFORMED', 'characters')
+    const host = req.header('host') ?? null
+    return (body) => {
+      const text = body.toString('utf8')
+      try {
+        return Buffer.from(isHls ? rewriteHlsPlaylist(text, param, host) : rewriteDashManifest(text, param, host))
+      } catch (err) {
+        if (err instanceof PlaylistRewriteError)
+          throw new VcdnError('ERR_PLAYLIST_INVALID', err.message, { cause: err })
+        throw err
+      }
+    }
   }
 
   const hasShields = config.shields.length > 0
@@ -89,5 +131,6 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     ...(deps.now ? { now: deps.now } : {}),
     gate,
     serveLocal,
+    rewriteFor,
   })
 }

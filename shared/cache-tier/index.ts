@@ -3,3 +3,5 @@
 export { buildCacheTier, type CacheTier, type CacheTierOptions, type Gate, type ServeLocal } from './tier.js'
 export { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from './config.js'
 export { TIER_SECRET_HEADER } from '../config/index.js'
+export { type RewriteFor } from './tier.js'
+export { REWRITE_MAX_BYTES, RewritingSink, type BodyRewrite } from './body-rewrite.js'

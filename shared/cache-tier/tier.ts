@@ -24,6 +24,7 @@ import { createMetrics } from '../metrics/index.js'
 import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
 import { logAccess, startAccessLine, type AccessLine } from './access-log.js'
 import { createTierAdmin } from './admin.js'
+import { RewritingSink, type BodyRewrite } from './body-rewrite.js'
 import type { CacheTierConfig } from './config.js'
 import { RequestCounts, tierMetrics } from './metrics.js'
 import { cacheRequestHeaders } from './request-headers.js'
@@ -41,6 +42,13 @@ export type Gate = (req: IncomingRequest) => string
  */
 export type ServeLocal = (path: string, req: IncomingRequest, res: ResponseSink) => number
 
+/**
+ * An outgoing body transform (the edge's query-token playlists, docs/architecture.md §3): called
+ * for GET and HEAD with the cache key; returns the rewrite of a 200 body, or null to serve the
+ * cached bytes as they are. The cache stores and keys the untransformed response.
+ */
+export type RewriteFor = (key: string, req: IncomingRequest) => BodyRewrite | null
+
 export interface CacheTierOptions {
   tier: 'edge' | 'shield'
   config: CacheTierConfig
@@ -52,6 +60,7 @@ export interface CacheTierOptions {
   now?: () => number
   gate: Gate
   serveLocal?: ServeLocal
+  rewriteFor?: RewriteFor
   /** Called after a request was served (the edge's prefetch hooks in here). */
   onServed?: (key: string, result: ServeResult) => void
   /**
@@ -70,6 +79,8 @@ export interface CacheTier {
   readonly engine: CacheEngine
 }
 
+const NO_HEADERS: HeaderMap = Object.freeze({})
+
 /** Whether `key` starts with one of `paths` (a short list, scanned in order). */
 function isServedPath(paths: readonly string[], key: string): boolean {
   for (const prefix of paths) if (key.startsWith(prefix)) return true
@@ -79,6 +90,7 @@ function isServedPath(paths: readonly string[], key: string): boolean {
 export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier> {
   const { config, log, tier, gate } = opts
   const serveLocal = opts.serveLocal
+  const rewriteFor = opts.rewriteFor
   const isPassing = opts.passUnsafeMethods === true
   mkdirSync(config.cache.dir, { recursive: true })
   const secretHeader = { name: TIER_SECRET_HEADER, value: config.tierSecret }
@@ -170,6 +182,31 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     finish(req, key, status, result, line)
   }
 
+  /**
+   * A request whose 200 body is rewritten on the way out (RewritingSink). The engine is asked for
+   * the whole GET: RFC 9110 §9.3.2, HEAD answers as GET would, so the rewritten length is the one
+   * a HEAD reports; no Range and no conditionals, which name the stored bytes (body-rewrite.ts).
+   */
+  const serveRewritten = async (
+    req: IncomingRequest,
+    key: string,
+    rewrite: BodyRewrite,
+    res: ResponseSink,
+    line: AccessLine | null,
+  ): Promise<void> => {
+    const sink = new RewritingSink(res, rewrite)
+    let status = 0
+    let result: ServeResult | null = null
+    try {
+      result = await engine.serve({ method: 'GET', key, headers: NO_HEADERS, source: req }, sink)
+      status = sink.status
+      if (sink.code !== null && line !== null) line.code = sink.code
+    } catch (err) {
+      status = refuse(res, err, line)
+    }
+    finish(req, key, status, result, line)
+  }
+
   const passSlow = async (
     req: IncomingRequest,
     key: string,
@@ -211,6 +248,8 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         // the upstream is asked for the key, so the query reaches it too).
         if (req.query !== '') key = engine.keyFor(key, req.query)
         if (!isRead) return passSlow(req, key, res, line)
+        const rewrite = rewriteFor === undefined ? null : rewriteFor(key, req)
+        if (rewrite !== null) return serveRewritten(req, key, rewrite, res, line)
         // source: every request header, read by the engine only off the hot path (Vary, RFC 9111
         // §4.1, and the end-to-end fields a fill forwards upstream); IncomingRequest copies lazily.
         const serveReq: ServeRequest = { method, key, headers: cacheRequestHeaders(req), source: req }

@@ -30,6 +30,9 @@ export const ERRORS = {
   ERR_UPSTREAM_STATUS: { status: 502, message: 'upstream answered with an error' },
   ERR_UPSTREAM_BODY: { status: 502, message: 'upstream body was truncated or malformed' },
   ERR_UPSTREAM_NONE: { status: 502, message: 'no healthy upstream' },
+  // A playlist served under a query token is rewritten in memory (docs/architecture.md §3).
+  ERR_PLAYLIST_TOO_LARGE: { status: 502, message: 'playlist is too large to rewrite' },
+  ERR_PLAYLIST_INVALID: { status: 502, message: 'playlist cannot be parsed for rewriting' },
   ERR_CACHE_PURGED: { status: 503, message: 'object was purged during the fill' },
   ERR_STORE_IO: { status: 500, message: 'storage failure' },
   // RFC 4918 §11.5 507 Insufficient Storage: the request may succeed once space is freed.

@@ -11,3 +11,5 @@ export type {
   VariantInfo,
   VodMediaPlaylist,
 } from './types.js'
+export { isAppendableParam, PlaylistRewriteError, rewriteHlsPlaylist, withQueryParam } from './rewrite.js'
+export { rewriteDashManifest } from './rewrite-dash.js'

@@ -2,3 +2,4 @@ export { signToken, parseToken, MAX_TOKEN_CHARS, type TokenPayload } from './for
 export { TokenVerifier, type TokenVerifierOptions, type ClientAddress } from './verifier.js'
 export { isVideoDirAcl, signedPath, splitTokenPath, type SignedPathOptions } from './path.js'
 export { normaliseIp } from './ip.js'
+export { queryToken, TOKEN_PARAM, type QueryToken } from './query.js'

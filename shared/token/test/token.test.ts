@@ -3,6 +3,7 @@ import {
   isVideoDirAcl,
   normaliseIp,
   parseToken,
+  queryToken,
   signedPath,
   signToken,
   splitTokenPath,
@@ -276,4 +277,25 @@ t.test('signToken validates its input', async (t) => {
   t.throws(() => signToken({ exp: EXP, acl: '/v/../', kid: 'k1' }, KEYS), /acl/)
   t.throws(() => signToken({ exp: EXP, acl: '/v/', kid: 'k1', ip: '1.2.3' }, KEYS), /ip/)
   t.throws(() => signToken({ exp: EXP, acl: '/v/', kid: 'k1', sid: 'a b' }, KEYS), /sid/)
+})
+
+t.test('queryToken finds the first token parameter, decoded for checking and raw for passing on', async (t) => {
+  t.equal(queryToken(''), null)
+  t.equal(queryToken('a=1&b=2'), null)
+  t.equal(queryToken('tokenx=1&xtoken=2&token'), null, 'only a parameter named exactly token, with a value')
+  t.same(queryToken('a=1&token=p.s&token=other'), { token: 'p.s', raw: 'p.s' })
+  t.same(queryToken('tok%65n=p%2Es'), { token: 'p.s', raw: 'p%2Es' }, 'names compared decoded, as the cache key does')
+  t.same(queryToken('token=a~b=c'), { token: 'a~b=c', raw: 'a~b=c' }, 'everything after the first = is the value')
+  for (const bad of ['token=', 'token=%zz', `token=${'A'.repeat(3 * 1024 + 1)}`]) {
+    t.throws(() => queryToken(bad), { code: 'ERR_TOKEN_MALFORMED' }, bad.slice(0, 20))
+  }
+})
+
+t.test('a query token verifies like a path token once decoded', async (t) => {
+  const token = signToken({ exp: EXP, acl: '/v/abc/', kid: 'k1' }, KEYS)
+  const found = queryToken(`CMCD=sid%3D%22x%22&token=${token.replace('.', '%2E')}`)
+  t.ok(found)
+  if (!found) return
+  t.equal(found.token, token)
+  t.doesNotThrow(() => verifier().verify(found.token, '/v/abc/master.m3u8', '10.0.0.1'))
 })
