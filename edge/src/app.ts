@@ -127,6 +127,7 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     config,
     upstreams: hasShields ? config.shields : [origin as string],
     fallback: hasShields && config.originFallback ? origin : undefined,
+    registerWith: origin,
     log: deps.log,
     ...(deps.now ? { now: deps.now } : {}),
     gate,

@@ -109,6 +109,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     tierSecret: config.tierSecret,
     timeoutMs: config.purgeTimeoutMs,
     prewarmTimeoutMs: config.prewarmTimeoutMs,
+    now,
     log,
   })
   const api = buildApiRouter({ config, meta, videos, queue, store, uploads, nodes, log, now })

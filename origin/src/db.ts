@@ -121,7 +121,29 @@ const MIGRATIONS: readonly string[] = [
     last_seen_at INTEGER NOT NULL
   );
   `,
+  // Purge generations: every purge the origin fans out, in order, so that a node that was away
+  // replays what it missed when it registers again (docs/architecture.md §7.4).
+  `
+  CREATE TABLE purge_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,
+    mode TEXT NOT NULL CHECK (mode IN ('hard','soft')),
+    at INTEGER NOT NULL
+  );
+  `,
 ]
+
+/** One purge of the log: its generation, what it removed or marked, and how. */
+export type PurgeTarget = { prefix: string } | { key: string }
+
+export interface PurgeRecord {
+  seq: number
+  target: PurgeTarget
+  mode: 'hard' | 'soft'
+}
+
+/** The log keeps this many purges; a node further behind purges everything instead. */
+export const PURGE_LOG_KEEP = 10_000
 
 /** Open (creating if needed) and migrate the metadata database. */
 export function openDb(file: string): Db {
@@ -292,6 +314,11 @@ export class MetadataDb {
          ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, admin_url = excluded.admin_url, last_seen_at = excluded.last_seen_at`,
       ),
       listNodes: p(`SELECT * FROM nodes ORDER BY id`),
+      appendPurge: p(`INSERT INTO purge_log (target, mode, at) VALUES (?, ?, ?)`),
+      prunePurges: p(`DELETE FROM purge_log WHERE seq <= ?`),
+      purgesSince: p(`SELECT seq, target, mode FROM purge_log WHERE seq > ? ORDER BY seq LIMIT ?`),
+      purgeBounds: p(`SELECT MIN(seq) AS first, MAX(seq) AS last FROM purge_log`),
+      purgeSeq: p(`SELECT seq FROM sqlite_sequence WHERE name = 'purge_log'`),
     }
   }
 
@@ -452,6 +479,39 @@ export class MetadataDb {
 
   upsertNode(n: { id: string; tier: string; adminUrl: string; nowMs: number }): void {
     this.#sql.upsertNode.run(n.id, n.tier, n.adminUrl, n.nowMs, n.nowMs)
+  }
+
+  // ---- purge generations ----------------------------------------------------------------------
+
+  /** Record a purge; returns its generation. The log keeps the last PURGE_LOG_KEEP. */
+  appendPurge(target: PurgeRecord['target'], mode: PurgeRecord['mode'], nowMs: number): number {
+    const seq = Number(this.#sql.appendPurge.run(JSON.stringify(target), mode, nowMs).lastInsertRowid)
+    if (seq > PURGE_LOG_KEEP) this.#sql.prunePurges.run(seq - PURGE_LOG_KEEP)
+    return seq
+  }
+
+  /** The newest generation (0 before the first purge). */
+  purgeSeq(): number {
+    const row = this.#sql.purgeSeq.get() as { seq: number } | undefined
+    return row?.seq ?? 0
+  }
+
+  /**
+   * The purges after generation `seq`, at most `limit`; `isComplete` is false when some between
+   * `seq` and now are no longer in the log (the caller then has to purge everything).
+   */
+  purgesSince(seq: number, limit: number): { purges: PurgeRecord[]; isComplete: boolean } {
+    const bounds = this.#sql.purgeBounds.get() as { first: number | null; last: number | null }
+    const last = this.purgeSeq()
+    if (seq >= last) return { purges: [], isComplete: true }
+    const first = bounds.first ?? last + 1
+    const rows = this.#sql.purgesSince.all(seq, limit) as { seq: number; target: string; mode: 'hard' | 'soft' }[]
+    const purges = rows.map((r) => ({
+      seq: r.seq,
+      target: JSON.parse(r.target) as PurgeRecord['target'],
+      mode: r.mode,
+    }))
+    return { purges, isComplete: seq + 1 >= first && purges.length === last - seq }
   }
 
   listNodes(): NodeRecord[] {

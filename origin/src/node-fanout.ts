@@ -6,7 +6,9 @@
 import { TIER_SECRET_HEADER } from '../../shared/config/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import type { NodeConfig } from './config.js'
-import type { MetadataDb } from './db.js'
+import type { MetadataDb, PurgeTarget } from './db.js'
+
+export type { PurgeTarget }
 
 export interface NodeView {
   id: string
@@ -37,8 +39,6 @@ export interface PrewarmNodeResult {
   error?: string
 }
 
-export type PurgeTarget = { prefix: string } | { key: string }
-
 export interface NodeFanoutOptions {
   meta: MetadataDb
   staticNodes: readonly NodeConfig[]
@@ -48,6 +48,7 @@ export interface NodeFanoutOptions {
   /** Per node, for a prewarm (it fetches every key it is sent). */
   prewarmTimeoutMs: number
   log: Logger
+  now: () => number
 }
 
 export class NodeFanout {
@@ -69,11 +70,22 @@ export class NodeFanout {
         lastSeenAtMs: n.lastSeenAtMs,
       })
     }
-    return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    // One admin listener is one node, whatever ids it was registered under: the latest wins.
+    const byAdminUrl = new Map<string, NodeView>()
+    for (const n of byId.values()) {
+      const seen = byAdminUrl.get(n.adminUrl)
+      if (seen === undefined || (n.lastSeenAtMs ?? 0) > (seen.lastSeenAtMs ?? 0)) byAdminUrl.set(n.adminUrl, n)
+    }
+    return [...byAdminUrl.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
+  /**
+   * Record the purge as the next generation (a node that is away replays it when it registers
+   * again), then call every node now.
+   */
   async purge(target: PurgeTarget, mode: 'hard' | 'soft' = 'hard'): Promise<PurgeNodeResult[]> {
-    const results = await Promise.all(this.nodes().map((n) => this.#purgeOne(n, target, mode)))
+    const seq = this.#o.meta.appendPurge(target, mode, this.#o.now())
+    const results = await Promise.all(this.nodes().map((n) => this.#purgeOne(n, target, mode, seq)))
     const failed = results.filter((r) => r.status !== 200)
     if (failed.length > 0) this.#o.log.warn({ ...target, mode, failed }, 'purge did not reach every node')
     return results
@@ -106,13 +118,9 @@ export class NodeFanout {
     }
   }
 
-  async #purgeOne(node: NodeView, target: PurgeTarget, mode: 'hard' | 'soft'): Promise<PurgeNodeResult> {
-    const reply = await this.#post(
-      node,
-      '/purge',
-      mode === 'soft' ? { ...target, soft: true } : target,
-      this.#o.timeoutMs,
-    )
+  async #purgeOne(node: NodeView, target: PurgeTarget, mode: 'hard' | 'soft', seq: number): Promise<PurgeNodeResult> {
+    const body = { ...target, ...(mode === 'soft' ? { soft: true } : {}), seq }
+    const reply = await this.#post(node, '/purge', body, this.#o.timeoutMs)
     if ('error' in reply) return { id: node.id, tier: node.tier, ...reply }
     // A node that answers 200 with another body still purged; the count is unknown (0).
     const removed = (reply.body as { removed?: unknown } | null)?.removed

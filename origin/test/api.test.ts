@@ -447,6 +447,22 @@ t.test('origin control API', async (t) => {
     )
     t.equal(purges.length, before + 1)
     t.equal(purges.at(-1)?.secret, SECRET)
+    // A node that was away says which generation it applied last and gets what it missed.
+    const seq = (JSON.parse(purges.at(-1)!.body) as { seq: number }).seq
+    const heartbeat = async (lastPurgeSeq: unknown): Promise<Response> =>
+      api('/v1/nodes', {
+        method: 'POST',
+        headers: { 'x-vcdn-tier': SECRET },
+        body: JSON.stringify({ id: 'shield-dead', tier: 'shield', adminUrl: 'http://127.0.0.1:1', lastPurgeSeq }),
+      })
+    t.match(await (await heartbeat(seq - 1)).json(), {
+      purgeSeq: seq,
+      purges: [{ seq, target: { prefix: '/v/abc/' }, mode: 'hard' }],
+      isComplete: true,
+    })
+    t.match(await (await heartbeat(seq)).json(), { purgeSeq: seq, purges: [], isComplete: true })
+    t.match(await (await heartbeat(null)).json(), { purgeSeq: seq, purges: [] }, 'a new node starts at the current one')
+    for (const wrong of [-1, 1.5, 'x']) t.equal((await heartbeat(wrong)).status, 400, `lastPurgeSeq ${String(wrong)}`)
     const bad = await api('/v1/purge', {
       method: 'POST',
       body: JSON.stringify({ prefix: '/etc/' }),
@@ -468,7 +484,9 @@ t.test('origin control API', async (t) => {
     t.equal((await store.list(`v/${video.id}/`)).length, 0)
     t.equal(await store.head(`sources/${video.id}/source`), null)
     t.equal(purges.length, before + 1)
-    t.same(JSON.parse(purges.at(-1)!.body), { prefix: `/v/${video.id}/` })
+    // The purge carries its generation (a node that was away replays from it, docs/architecture.md §7.4).
+    t.same(JSON.parse(purges.at(-1)!.body), { prefix: `/v/${video.id}/`, seq: JSON.parse(purges.at(-1)!.body).seq })
+    t.ok(Number.isSafeInteger(JSON.parse(purges.at(-1)!.body).seq), 'with its purge generation')
     t.equal(purges.at(-1)?.secret, SECRET)
     t.equal((await api(`/v1/videos/${video.id}`, { as: ['alice', 'uploader'] })).status, 404)
   })
@@ -672,7 +690,11 @@ t.test('origin control API', async (t) => {
     const done = await w(`/v1/jobs/${job.id}/complete`, { result: { durationS: 12.5, renditions: [] } })
     t.equal(done.status, 200)
     t.equal(purges.length, before + 1)
-    t.same(JSON.parse(purges.at(-1)!.body), { prefix: `/v/${uploadedVideoId}/` })
+    t.same(JSON.parse(purges.at(-1)!.body), {
+      prefix: `/v/${uploadedVideoId}/`,
+      seq: JSON.parse(purges.at(-1)!.body).seq,
+    })
+    t.ok(Number.isSafeInteger(JSON.parse(purges.at(-1)!.body).seq), 'with its purge generation')
   })
 
   t.test(

@@ -15,6 +15,8 @@ export function createTierAdmin(opts: {
   isUpstreamReachable: () => boolean
   engine: CacheEngine
   log: Logger
+  /** A purge the origin sent with its generation was applied. */
+  onPurged?: (seq: number) => void
 }): HttpServer {
   const { engine, log, metrics } = opts
   return createAdminServer({
@@ -26,9 +28,10 @@ export function createTierAdmin(opts: {
     isReady: opts.isReady,
     // Ready means able to fill a miss: a load balancer must not send viewers to a PoP that can only 502.
     notReadyCode: () => (opts.isUpstreamReachable() ? undefined : 'ERR_UPSTREAM_NONE'),
-    purge: async (target, mode) => {
+    purge: async (target, mode, seq) => {
       const r = await engine.purge(target, mode)
-      log.info({ ...target, mode, removed: r.removed }, 'purged')
+      log.info({ ...target, mode, seq, removed: r.removed }, 'purged')
+      if (seq !== undefined) opts.onPurged?.(seq)
       return r
     },
     routes: { 'POST /prewarm': prewarmRoute({ tierSecret: opts.tierSecret, engine, log }) },

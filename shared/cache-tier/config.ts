@@ -30,6 +30,8 @@ export interface CacheTierConfig {
     query: 'keep' | 'ignore' | 'list'
     queryParams: readonly string[]
   }
+  /** Self-registration with the origin (registration.ts). */
+  register: { isEnabled: boolean; origin: string; id: string; adminUrl: string; heartbeatS: number }
   upstream: {
     connections: number
     headersTimeoutMs: number
@@ -108,6 +110,25 @@ export const cacheTierSchema = {
       default: [],
       doc: 'with cache.query "list": the query parameters kept in the key and sent upstream',
     },
+  },
+  register: {
+    isEnabled: {
+      type: 'boolean',
+      default: true,
+      doc: 'register with the origin at start and heartbeat, so its purges and prewarms reach this node and purges missed while away are applied on return',
+    },
+    origin: {
+      type: 'string',
+      default: '',
+      doc: 'origin base URL to register with ("" : the edge\'s origin, the shield\'s first upstream)',
+    },
+    id: { type: 'string', default: '', doc: 'node id at the origin ("" : <tier>-<hostname>-<admin port>)' },
+    adminUrl: {
+      type: 'string',
+      default: '',
+      doc: 'admin URL the origin calls ("" : http://<admin.host>:<admin port>; set it when the origin reaches this node by another address)',
+    },
+    heartbeatS: { type: 'integer', default: 30, min: 1, max: 3600, unit: 's', doc: 'seconds between registrations' },
   },
   upstream: {
     connections: { type: 'integer', default: 32, min: 1, doc: 'keep-alive connections per upstream' },

@@ -6,6 +6,7 @@
 // module maps to a status.
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { CacheEngine, type ServeRequest, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
 import { isVcdnError, toCode, type ErrorCode } from '../errors/index.js'
@@ -27,6 +28,7 @@ import { createTierAdmin } from './admin.js'
 import { RewritingSink, type BodyRewrite } from './body-rewrite.js'
 import type { CacheTierConfig } from './config.js'
 import { RequestCounts, tierMetrics } from './metrics.js'
+import { Registration } from './registration.js'
 import { cacheRequestHeaders } from './request-headers.js'
 
 /**
@@ -61,6 +63,8 @@ export interface CacheTierOptions {
   gate: Gate
   serveLocal?: ServeLocal
   rewriteFor?: RewriteFor
+  /** The origin this node registers with (docs/architecture.md §7.4); undefined: none. */
+  registerWith?: string | undefined
   /** Called after a request was served (the edge's prefetch hooks in here). */
   onServed?: (key: string, result: ServeResult) => void
   /**
@@ -80,6 +84,15 @@ export interface CacheTier {
 }
 
 const NO_HEADERS: HeaderMap = Object.freeze({})
+
+/** How long listen() waits for the first registration before serving anyway. */
+const FIRST_REGISTRATION_WAIT_MS = 3000
+
+/** The admin listener's URL as the origin on this machine reaches it. */
+function adminUrlOf(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`
+}
 
 /** Whether `key` starts with one of `paths` (a short list, scanned in order). */
 function isServedPath(paths: readonly string[], key: string): boolean {
@@ -274,6 +287,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     tls: tlsOptionsFrom(config.tls, config.listen.host),
     log,
   })
+  let registration: Registration | null = null
   const admin = createTierAdmin({
     host: config.admin.host,
     port: config.admin.port,
@@ -283,21 +297,44 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     isUpstreamReachable: () => upstreams.isAnyReachable(),
     engine,
     log,
+    onPurged: (seq) => registration?.onLivePurge(seq),
   })
+  const registerWith = config.register.origin !== '' ? config.register.origin : opts.registerWith
 
   return {
     engine,
     async listen() {
       upstreams.start()
       void upstreams.probe() // readiness need not wait a probe interval (§10.2)
-      const port = await server.listen()
       const adminPort = await admin.listen()
+      if (config.register.isEnabled && registerWith !== undefined && registerWith !== '') {
+        registration = new Registration({
+          originUrl: registerWith,
+          id: config.register.id !== '' ? config.register.id : `${tier}-${hostname()}-${adminPort}`,
+          tier,
+          adminUrl:
+            config.register.adminUrl !== '' ? config.register.adminUrl : adminUrlOf(config.admin.host, adminPort),
+          tierSecret: config.tierSecret,
+          heartbeatMs: config.register.heartbeatS * 1000,
+          cacheDir: config.cache.dir,
+          engine,
+          log,
+        })
+        // Purges missed while away are applied before viewers are served, unless the origin is slow
+        // to answer: then at a later heartbeat.
+        await Promise.race([
+          registration.start(),
+          new Promise((resolve) => setTimeout(resolve, FIRST_REGISTRATION_WAIT_MS)),
+        ])
+      }
+      const port = await server.listen()
       isReady = true
       return { port, adminPort, tlsPort: server.tlsPort }
     },
     reloadTls: () => server.reloadTls('SIGHUP'),
     async close() {
       isReady = false
+      await registration?.close()
       await server.drain(config.drainTimeoutMs)
       await admin.drain(0)
       await upstreams.close()

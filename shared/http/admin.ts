@@ -19,7 +19,12 @@ export interface AdminOptions {
    * Purge by key or prefix, hard (the objects go) or soft (they stay, stale: revalidated on the next
    * request); resolves with how many objects. Absent on tiers without a cache.
    */
-  purge?: (target: { key: string } | { prefix: string }, mode: 'hard' | 'soft') => Promise<{ removed: number }>
+  purge?: (
+    target: { key: string } | { prefix: string },
+    mode: 'hard' | 'soft',
+    /** The origin's purge generation, when the origin sent it (docs/architecture.md §7.4). */
+    seq: number | undefined,
+  ) => Promise<{ removed: number }>
   /** Extra routes a tier adds (method + path → handler). */
   routes?: Record<string, (req: IncomingRequest, res: ResponseSink) => Promise<void> | void>
 }
@@ -71,8 +76,15 @@ async function purge(opts: AdminOptions, req: IncomingRequest, res: ResponseSink
   const body = await req.readBody(MAX_PURGE_BODY_BYTES)
   let target: { key: string } | { prefix: string } | null = null
   let mode: 'hard' | 'soft' = 'hard'
+  let seq: number | undefined
   try {
-    const parsed = JSON.parse(body?.toString('utf8') ?? '') as { key?: unknown; prefix?: unknown; soft?: unknown }
+    const parsed = JSON.parse(body?.toString('utf8') ?? '') as {
+      key?: unknown
+      prefix?: unknown
+      soft?: unknown
+      seq?: unknown
+    }
+    if (typeof parsed.seq === 'number' && Number.isSafeInteger(parsed.seq) && parsed.seq > 0) seq = parsed.seq
     if (typeof parsed.prefix === 'string' && parsed.prefix.startsWith('/')) target = { prefix: parsed.prefix }
     else if (typeof parsed.key === 'string' && parsed.key.startsWith('/')) target = { key: parsed.key }
     if (parsed.soft === true) mode = 'soft'
@@ -84,6 +96,6 @@ async function purge(opts: AdminOptions, req: IncomingRequest, res: ResponseSink
     sendError(res, 'ERR_PURGE_BODY')
     return
   }
-  const result = await opts.purge(target, mode)
+  const result = await opts.purge(target, mode, seq)
   if (!res.isAborted) sendJson(res, 200, { ...target, mode, removed: result.removed })
 }

@@ -1,11 +1,14 @@
 // The whole tier for end-to-end tests: origin (control API + content), a shield, an edge and N
 // transcoders, started from the built `vcdn` command on 127.0.0.1, with minted JWTs.
-import { execFileSync } from 'node:child_process'
-import { createReadStream, mkdirSync, statSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
+import { createReadStream, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { promisify } from 'node:util'
 import { join } from 'node:path'
 import * as tus from 'tus-js-client'
 import { sampleClipArgs, type SampleClip } from '../sample/index.js'
 import { freePort, startTier, VCDN_BIN, waitFor, type TierProcess } from './processes.js'
+
+const execFileAsync = promisify(execFile)
 
 export const STACK_SECRET = 'stack-tier-secret-0123456789abcdef'
 export const STACK_KEYS = { k1: 'stack-signing-key-0123456789abcdef' }
@@ -31,6 +34,8 @@ export interface FullStack {
   workerToken: string
   adminToken: string
   startTranscoder(extra?: Record<string, unknown>): Promise<TierProcess>
+  /** Stop the edge and start it again on the same port and cache directory. */
+  restartEdge(): Promise<TierProcess>
   api<T>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>
   /** Create a video and upload `file` with tus-js-client; returns the video id. */
   upload(file: string): Promise<string>
@@ -44,6 +49,9 @@ export async function startFullStack(opts: {
   transcoders?: number
   transcoder?: Record<string, unknown>
   origin?: Record<string, unknown>
+  /** Register the shield and the edge with POST /v1/nodes as an operator would (default true);
+   * false leaves it to the nodes' own registration. */
+  registerNodes?: boolean
 }): Promise<FullStack> {
   const { dir } = opts
   mkdirSync(dir, { recursive: true })
@@ -60,46 +68,46 @@ export async function startFullStack(opts: {
     ...opts.origin,
   }
   const origin = await startTier('origin', originConfig, { dir })
-  const mint = (sub: string, role: string): string => {
-    const file = join(dir, 'origin-for-tokens.json')
-    execFileSync('sh', ['-c', `cat > ${file}`], { input: JSON.stringify(originConfig) })
-    return execFileSync(process.execPath, [
-      VCDN_BIN,
-      'token',
-      '--config',
-      file,
-      '--sub',
-      sub,
-      '--role',
-      role,
-      '--ttl',
-      '7200',
-    ])
-      .toString()
-      .trim()
+  // Minted by the real `vcdn token` command, asynchronously: a test process blocked in a synchronous
+  // child for seconds keeps undici from retiring idle keep-alive sockets the origin has closed
+  // meanwhile, and the next request on one fails with "other side closed".
+  const tokenConfigFile = join(dir, 'origin-for-tokens.json')
+  writeFileSync(tokenConfigFile, JSON.stringify(originConfig))
+  const mint = async (sub: string, role: string): Promise<string> => {
+    const args = [VCDN_BIN, 'token', '--config', tokenConfigFile, '--sub', sub, '--role', role, '--ttl', '7200']
+    const { stdout } = await execFileAsync(process.execPath, args)
+    return stdout.trim()
   }
   const shield = await startTier(
     'shield',
-    { tierSecret: STACK_SECRET, upstreams: [origin.url], cache: { dir: join(dir, 'shield') }, accessLog: false },
-    { dir },
-  )
-  const edge = await startTier(
-    'edge',
     {
       tierSecret: STACK_SECRET,
-      listen: { host: '127.0.0.1', port: edgePort },
-      shields: [shield.url],
-      origin: origin.url,
-      signingKeys: STACK_KEYS,
-      cache: { dir: join(dir, 'edge') },
+      upstreams: [origin.url],
+      cache: { dir: join(dir, 'shield') },
       accessLog: false,
+      register: { id: 'shield-1' },
     },
     { dir },
   )
-  for (const [id, tier, node] of [
-    ['shield-1', 'shield', shield],
-    ['edge-1', 'edge', edge],
-  ] as const) {
+  const edgeConfig = {
+    tierSecret: STACK_SECRET,
+    listen: { host: '127.0.0.1', port: edgePort },
+    shields: [shield.url],
+    origin: origin.url,
+    signingKeys: STACK_KEYS,
+    cache: { dir: join(dir, 'edge') },
+    accessLog: false,
+    register: { id: 'edge-1' },
+  }
+  let edge = await startTier('edge', edgeConfig, { dir })
+  const manual =
+    opts.registerNodes === false
+      ? []
+      : ([
+          ['shield-1', 'shield', shield],
+          ['edge-1', 'edge', edge],
+        ] as const)
+  for (const [id, tier, node] of manual) {
     const r = await fetch(`${origin.url}/v1/nodes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-vcdn-tier': STACK_SECRET },
@@ -107,9 +115,11 @@ export async function startFullStack(opts: {
     })
     if (r.status !== 200) throw new Error(`node registration failed: ${r.status}`)
   }
-  const uploaderToken = mint('alice', 'uploader')
-  const workerToken = mint('worker', 'worker')
-  const adminToken = mint('root', 'admin')
+  const [uploaderToken, workerToken, adminToken] = await Promise.all([
+    mint('alice', 'uploader'),
+    mint('worker', 'worker'),
+    mint('root', 'admin'),
+  ])
   const transcoders: TierProcess[] = []
   let n = 0
   const stack: FullStack = {
@@ -117,6 +127,12 @@ export async function startFullStack(opts: {
     origin,
     shield,
     edge,
+    async restartEdge() {
+      await edge.stop()
+      edge = await startTier('edge', edgeConfig, { dir })
+      stack.edge = edge
+      return edge
+    },
     transcoders,
     uploaderToken,
     workerToken,
@@ -183,7 +199,7 @@ export async function startFullStack(opts: {
     async close() {
       // workers first, while the origin can still answer their last calls
       await Promise.all(transcoders.map((t) => t.stop()))
-      await Promise.all([edge.stop(), shield.stop(), origin.stop()])
+      await Promise.all([stack.edge.stop(), shield.stop(), origin.stop()])
     },
   }
   for (let i = 0; i < (opts.transcoders ?? 1); i++) await stack.startTranscoder()

@@ -26,6 +26,7 @@ export function buildShield(config: ShieldConfig, deps: ShieldDeps): Promise<Cac
     tier: 'shield',
     config,
     upstreams: config.upstreams,
+    registerWith: config.upstreams[0],
     // A shield fronts the origin: writes reach it (an edge keeps them off: viewers never write).
     passUnsafeMethods: config.passUnsafeMethods,
     log: deps.log,

@@ -67,6 +67,8 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
       ...opts.shieldCache,
     },
     accessLog: false,
+    // Delivery tests count the origin's requests: no registration traffic (its tests are the origin's).
+    register: { isEnabled: false },
     ...opts.shieldExtra,
   })
   const startShield = async (i: number): Promise<TierProcess> => {
@@ -86,6 +88,7 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
     signingKeys: KEYS,
     cache: { dir: join(dir, 'edge'), maxBytes: 256 * 1024 * 1024, memoryMaxBytes: 32 * 1024 * 1024, ...opts.edgeCache },
     accessLog: false,
+    register: { isEnabled: false },
     ...opts.edge,
     ...extra,
   })

@@ -11,6 +11,8 @@ import type { PurgeTarget } from '../node-fanout.js'
 import type { Router } from './router.js'
 
 const NODE_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
+/** A node further behind than this purges everything instead of replaying. */
+const MAX_REPLAYED_PURGES = 1000
 
 export function nodeRoutes(router: Router, deps: ApiDeps): void {
   router.add('GET', '/v1/nodes', ({ req, res }) => {
@@ -27,8 +29,16 @@ export function nodeRoutes(router: Router, deps: ApiDeps): void {
     if (!NODE_ID_RE.test(id)) throw new VcdnError('ERR_API_BODY', 'id must match [A-Za-z0-9._:-]{1,128}')
     if (tier !== 'shield' && tier !== 'edge') throw new VcdnError('ERR_API_BODY', 'tier must be shield or edge')
     if (!/^https?:\/\/[^/]+/.test(adminUrl)) throw new VcdnError('ERR_API_BODY', 'adminUrl must be an http(s) URL')
+    const last = body['lastPurgeSeq']
+    if (last !== undefined && last !== null && !(Number.isSafeInteger(last) && (last as number) >= 0))
+      throw new VcdnError('ERR_API_BODY', 'lastPurgeSeq must be a non-negative integer or null')
     deps.meta.upsertNode({ id, tier, adminUrl, nowMs: deps.now() })
-    sendJson(res, 200, { id, tier, adminUrl })
+    // Registration and heartbeat in one: the node says which purge generation it applied last and
+    // gets the purges it missed while away (a new node, null, starts at the current generation).
+    const purgeSeq = deps.meta.purgeSeq()
+    const missed =
+      typeof last === 'number' ? deps.meta.purgesSince(last, MAX_REPLAYED_PURGES) : { purges: [], isComplete: true }
+    sendJson(res, 200, { id, tier, adminUrl, purgeSeq, purges: missed.purges, isComplete: missed.isComplete })
   })
 
   // Hard (the objects go) or soft (they stay, stale: each node revalidates on the next request),
