@@ -202,9 +202,10 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       sendJson(res, 200, { ok: true })
       return
     }
-    const startedMs = performance.now()
     // The client and its user agent are read now, before any await (docs/architecture.md §3).
     const line = isAccessLog ? startAccessLine(req, proxies) : null
+    // One clock read for the access line and the request time histogram.
+    const startedMs = line !== null ? line.startedMs : performance.now()
     let status = 0
     let key = req.path
     try {
