@@ -60,6 +60,20 @@ function dashboardQueries(dashboard: unknown): string[] {
   return out
 }
 
+/** Whether (), {} and [] nest properly outside quoted label values. */
+function isBalanced(query: string): boolean {
+  const stack: string[] = []
+  const pairs: Record<string, string> = { ')': '(', '}': '{', ']': '[' }
+  let isQuoted = false
+  for (const c of query) {
+    if (c === '"') isQuoted = !isQuoted
+    else if (isQuoted) continue
+    else if (c === '(' || c === '{' || c === '[') stack.push(c)
+    else if (c in pairs && stack.pop() !== pairs[c]) return false
+  }
+  return stack.length === 0 && !isQuoted
+}
+
 t.test('metrics of an edge and a shield in front of a slow origin', async (t) => {
   const origin = new ScriptedOrigin()
   await origin.listen()
@@ -162,7 +176,10 @@ t.test('metrics of an edge and a shield in front of a slow origin', async (t) =>
     const dashboard: unknown = JSON.parse(readFileSync(DASHBOARD, 'utf8'))
     const queries = dashboardQueries(dashboard)
     t.ok(queries.length >= 10, `${queries.length} queries`)
-    for (const q of queries) t.notMatch(q, /\bvcdn_(?!\$\{tier\}_)/, `every metric is named through $tier: ${q}`)
+    for (const q of queries) {
+      t.notMatch(q, /\bvcdn_(?!\$\{tier\}_)/, `every metric is named through $tier: ${q}`)
+      t.ok(isBalanced(q), `brackets balance: ${q}`)
+    }
     const used = new Set(queries.flatMap((q) => [...q.matchAll(/\bvcdn_\$\{tier\}_(\w+)/g)].map((m) => m[1]!)))
     for (const name of ['requests_total', 'request_duration_seconds_bucket', 'upstream_up', 'refused_total'])
       t.ok(used.has(name), `the dashboard graphs ${name}`)
