@@ -2,12 +2,14 @@
 // and cache outcome, bytes sent by cache outcome, request and upstream latency histograms,
 // upstream health, front-door refusals, and the engine's counters, as Prometheus metrics.
 import type { CacheCounters } from '../cache/index.js'
-import { HistogramsBy, type MetricSpec } from '../metrics/index.js'
+import { HistogramsBy, type Histogram, type MetricSpec } from '../metrics/index.js'
 import type { UpstreamStats } from '../upstream/index.js'
 
 interface Cell {
   n: number
   bytes: number
+  /** The request time histogram of this cell's cache outcome (shared by every status). */
+  readonly time: Histogram
 }
 
 /**
@@ -16,24 +18,31 @@ interface Cell {
  */
 export class RequestCounts {
   readonly #byStatus = new Map<number, Map<string, Cell>>()
-  // The cell of the last (status, cache) pair counted: consecutive requests (a run of hits) bump
-  // it without a Map lookup.
-  #lastStatus = -1
-  #lastCache = ''
-  #lastCell: Cell = { n: 0, bytes: 0 }
-  sentBytes = 0
   /** Seconds from the request's arrival to its last byte handed to the socket, by cache outcome. */
   readonly time = new HistogramsBy('cache')
+  // The cell of the last (status, cache) pair counted: consecutive requests (a run of hits) bump
+  // it without a Map lookup; any other pair costs two lookups, the histogram none (the cell has it).
+  #lastStatus = -1
+  #lastCache = ''
+  #lastCell: Cell | null = null
+  sentBytes = 0
 
   /** One finished request: its status, cache outcome ('NONE' when the cache was not reached), body bytes and seconds. */
   add(status: number, cache: string, bytes: number, seconds: number): void {
-    this.sentBytes += bytes
-    this.time.observe(cache, seconds)
-    if (status === this.#lastStatus && cache === this.#lastCache) {
-      this.#lastCell.n++
-      this.#lastCell.bytes += bytes
-      return
+    let cell = this.#lastCell
+    if (cell === null || status !== this.#lastStatus || cache !== this.#lastCache) {
+      cell = this.#cellOf(status, cache)
+      this.#lastStatus = status
+      this.#lastCache = cache
+      this.#lastCell = cell
     }
+    cell.n++
+    cell.bytes += bytes
+    cell.time.observe(seconds)
+    this.sentBytes += bytes
+  }
+
+  #cellOf(status: number, cache: string): Cell {
     let byCache = this.#byStatus.get(status)
     if (byCache === undefined) {
       byCache = new Map()
@@ -41,14 +50,10 @@ export class RequestCounts {
     }
     let cell = byCache.get(cache)
     if (cell === undefined) {
-      cell = { n: 0, bytes: 0 }
+      cell = { n: 0, bytes: 0, time: this.time.for(cache) }
       byCache.set(cache, cell)
     }
-    cell.n++
-    cell.bytes += bytes
-    this.#lastStatus = status
-    this.#lastCache = cache
-    this.#lastCell = cell
+    return cell
   }
 
   *samples(): Iterable<readonly [Record<string, string | number>, number]> {

@@ -89,15 +89,20 @@ export class HistogramsBy {
 
   observe(labelValue: string, value: number): void {
     if (labelValue !== this.#lastValue || this.#last === null) {
-      let h = this.#byValue.get(labelValue)
-      if (h === undefined) {
-        h = new Histogram(this.#bounds)
-        this.#byValue.set(labelValue, h)
-      }
+      this.#last = this.for(labelValue)
       this.#lastValue = labelValue
-      this.#last = h
     }
     this.#last.observe(value)
+  }
+
+  /** The histogram of one label value, created on first use: an owner may keep it to skip lookups. */
+  for(labelValue: string): Histogram {
+    let h = this.#byValue.get(labelValue)
+    if (h === undefined) {
+      h = new Histogram(this.#bounds)
+      this.#byValue.set(labelValue, h)
+    }
+    return h
   }
 
   *samples(): Iterable<readonly [Record<string, string>, Histogram]> {
