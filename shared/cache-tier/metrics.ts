@@ -1,26 +1,48 @@
-// What a cache tier counts (docs/architecture.md §5.9, §10.3): requests by status and cache
-// outcome, bytes sent, front-door refusals, and the engine's counters, as Prometheus metrics.
+// What a cache tier counts (docs/architecture.md §5.9, §10.3): requests by status, status class
+// and cache outcome, bytes sent by cache outcome, request and upstream latency histograms,
+// upstream health, front-door refusals, and the engine's counters, as Prometheus metrics.
 import type { CacheCounters } from '../cache/index.js'
-import type { MetricSpec } from '../metrics/index.js'
+import { HistogramsBy, type Histogram, type MetricSpec } from '../metrics/index.js'
+import type { UpstreamStats } from '../upstream/index.js'
+
+interface Cell {
+  n: number
+  bytes: number
+  /** The request time histogram of this cell's cache outcome (shared by every status). */
+  readonly time: Histogram
+}
 
 /**
  * Per-request counters as plain numbers (owned by one tier's request handler, read at scrape time):
- * requests by status and cache outcome, and body bytes sent.
+ * requests and body bytes sent by status and cache outcome, and the time each request took.
  */
 export class RequestCounts {
-  readonly #byStatus = new Map<number, Map<string, { n: number }>>()
+  readonly #byStatus = new Map<number, Map<string, Cell>>()
+  /** Seconds from the request's arrival to its last byte handed to the socket, by cache outcome. */
+  readonly time = new HistogramsBy('cache')
   // The cell of the last (status, cache) pair counted: consecutive requests (a run of hits) bump
-  // it without a Map lookup.
+  // it without a Map lookup; any other pair costs two lookups, the histogram none (the cell has it).
   #lastStatus = -1
   #lastCache = ''
-  #lastCell: { n: number } = { n: 0 }
+  #lastCell: Cell | null = null
   sentBytes = 0
 
-  add(status: number, cache: string): void {
-    if (status === this.#lastStatus && cache === this.#lastCache) {
-      this.#lastCell.n++
-      return
+  /** One finished request: its status, cache outcome ('NONE' when the cache was not reached), body bytes and seconds. */
+  add(status: number, cache: string, bytes: number, seconds: number): void {
+    let cell = this.#lastCell
+    if (cell === null || status !== this.#lastStatus || cache !== this.#lastCache) {
+      cell = this.#cellOf(status, cache)
+      this.#lastStatus = status
+      this.#lastCache = cache
+      this.#lastCell = cell
     }
+    cell.n++
+    cell.bytes += bytes
+    cell.time.observe(seconds)
+    this.sentBytes += bytes
+  }
+
+  #cellOf(status: number, cache: string): Cell {
     let byCache = this.#byStatus.get(status)
     if (byCache === undefined) {
       byCache = new Map()
@@ -28,22 +50,36 @@ export class RequestCounts {
     }
     let cell = byCache.get(cache)
     if (cell === undefined) {
-      cell = { n: 0 }
+      cell = { n: 0, bytes: 0, time: this.time.for(cache) }
       byCache.set(cache, cell)
     }
-    cell.n++
-    this.#lastStatus = status
-    this.#lastCache = cache
-    this.#lastCell = cell
+    return cell
   }
 
   *samples(): Iterable<readonly [Record<string, string | number>, number]> {
     for (const [status, byCache] of this.#byStatus)
-      for (const [cache, cell] of byCache) yield [{ status, cache }, cell.n]
+      for (const [cache, cell] of byCache) yield [{ status, class: statusClass(status), cache }, cell.n]
+  }
+
+  /** Body bytes by cache outcome, whatever the status. */
+  bytesByCache(): Iterable<readonly [Record<string, string>, number]> {
+    const sums = new Map<string, number>()
+    for (const byCache of this.#byStatus.values())
+      for (const [cache, cell] of byCache) sums.set(cache, (sums.get(cache) ?? 0) + cell.bytes)
+    return [...sums].map(([cache, bytes]) => [{ cache }, bytes] as const)
   }
 }
 
-export function tierMetrics(counters: () => Readonly<CacheCounters>, requests: RequestCounts) {
+/** '2xx' … '5xx'; 'none' for a request answered with no status (the client left first). */
+function statusClass(status: number): string {
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'none'
+}
+
+export function tierMetrics(
+  counters: () => Readonly<CacheCounters>,
+  requests: RequestCounts,
+  upstreams: () => Iterable<UpstreamStats>,
+) {
   const gauge = (help: string, pick: (c: Readonly<CacheCounters>) => number): MetricSpec => ({
     type: 'gauge',
     help,
@@ -59,11 +95,52 @@ export function tierMetrics(counters: () => Readonly<CacheCounters>, requests: R
   return {
     requests_total: {
       type: 'counter',
-      help: 'requests by status and cache outcome',
-      labels: ['status', 'cache'],
+      help: 'requests by status, status class and cache outcome (NONE: answered before the cache)',
+      labels: ['status', 'class', 'cache'],
       collect: () => requests.samples(),
     },
     sent_bytes_total: { type: 'counter', help: 'body bytes sent to clients', collect: () => requests.sentBytes },
+    sent_bytes_by_cache_total: {
+      type: 'counter',
+      help: 'body bytes sent to clients by cache outcome (they add up to sent_bytes_total)',
+      labels: ['cache'],
+      collect: () => requests.bytesByCache(),
+    },
+    request_duration_seconds: {
+      type: 'histogram',
+      help: 'time from a request to its last byte handed to the socket, by cache outcome',
+      labels: ['cache'],
+      collect: () => requests.time.samples(),
+    },
+    upstream_up: {
+      type: 'gauge',
+      help: 'whether an upstream is in service (1) or marked down by failures or probes (0)',
+      labels: ['upstream', 'role'],
+      collect: () => [...upstreams()].map((u) => [{ upstream: u.url, role: u.role }, u.isUp ? 1 : 0] as const),
+    },
+    upstream_attempts_total: {
+      type: 'counter',
+      help: 'requests sent to an upstream (probes not included)',
+      labels: ['upstream', 'role'],
+      collect: () => [...upstreams()].map((u) => [{ upstream: u.url, role: u.role }, u.requests] as const),
+    },
+    upstream_failures_total: {
+      type: 'counter',
+      help: 'requests to an upstream that could not connect or timed out before headers',
+      labels: ['upstream', 'role'],
+      collect: () => [...upstreams()].map((u) => [{ upstream: u.url, role: u.role }, u.failures] as const),
+    },
+    upstream_duration_seconds: {
+      type: 'histogram',
+      help: 'time from sending a request upstream to its response headers',
+      labels: ['upstream', 'role'],
+      collect: () => [...upstreams()].map((u) => [{ upstream: u.url, role: u.role }, u.headersTime] as const),
+    },
+    workers: {
+      type: 'gauge',
+      help: 'request-serving threads of this process (1: workers are not built yet)',
+      collect: () => 1,
+    },
     refused_total: { type: 'counter', help: 'requests refused by the front door, by code', labels: ['code'] },
     cache_hits_total: counter('cache hits (engine counter)', (c) => c.hits),
     cache_misses_total: counter('cache misses (engine counter)', (c) => c.misses),

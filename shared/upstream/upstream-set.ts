@@ -1,4 +1,5 @@
 import { VcdnError, isVcdnError } from '../errors/index.js'
+import { Histogram } from '../metrics/index.js'
 import { UpstreamClient, type UpstreamRequestInit, type UpstreamResponse } from './client.js'
 import { hrwScore, hrwSeed } from './hrw.js'
 
@@ -38,6 +39,22 @@ interface Member {
   isProbing: boolean
   /** Answered its latest probe or request (false until the first answer): what readiness reads. */
   isReachable: boolean
+  /** Requests sent to it by request() (probes not included), and those that failed to connect or timed out. */
+  requests: number
+  failures: number
+  /** Seconds from sending a request to its response headers, for requests that got them. */
+  readonly headersTime: Histogram
+}
+
+/** One upstream's health and counts as metrics expose them (docs/architecture.md §10.3). */
+export interface UpstreamStats {
+  readonly url: string
+  /** 'fallback' for the edge's origin, probed only while no member answers. */
+  readonly role: 'member' | 'fallback'
+  readonly isUp: boolean
+  readonly requests: number
+  readonly failures: number
+  readonly headersTime: Histogram
 }
 
 /**
@@ -100,6 +117,9 @@ export class UpstreamSet {
         nextProbeAtMs: 0,
         isProbing: false,
         isReachable: false,
+        requests: 0,
+        failures: 0,
+        headersTime: new Histogram(),
       }
       this.#byUrl.set(url, member)
       return member
@@ -118,6 +138,9 @@ export class UpstreamSet {
             nextProbeAtMs: 0,
             isProbing: false,
             isReachable: false,
+            requests: 0,
+            failures: 0,
+            headersTime: new Histogram(),
           }
   }
 
@@ -139,6 +162,12 @@ export class UpstreamSet {
     return this.#members.some((m) => m.isReachable) || this.#fallbackMember?.isReachable === true
   }
 
+  /** Every member, then the fallback: health, request counts and time to headers (read at scrape). */
+  *stats(): Iterable<UpstreamStats> {
+    for (const m of this.#members) yield { ...statsOf(m), role: 'member' }
+    if (this.#fallbackMember !== undefined) yield { ...statsOf(this.#fallbackMember), role: 'fallback' }
+  }
+
   /**
    * Sends `key` (the cache key, which is the request path) to the healthy members in HRW order.
    * Connect errors and timeouts before headers mark a failure and move on to the next member; a
@@ -153,8 +182,11 @@ export class UpstreamSet {
     // per-object failures must not black-hole the tier until the next probe).
     if (members.length === 0 && this.#fallback === undefined) members = this.#ordered(key, true)
     for (const member of members) {
+      const sentMs = performance.now()
+      member.requests++
       try {
         const res = await member.client.request(key, init)
+        member.headersTime.observe((performance.now() - sentMs) / 1000)
         // A 5xx is the upstream's answer about this object (a shield relaying an origin outage),
         // not a sign that the upstream itself is down: like nginx's default proxy_next_upstream
         // (error timeout) it does not count. Active probes catch an upstream that is really sick.
@@ -162,14 +194,25 @@ export class UpstreamSet {
         return { ...res, upstream: member.url }
       } catch (err) {
         if (!isVcdnError(err) || (err.code !== 'ERR_UPSTREAM_CONNECT' && err.code !== 'ERR_UPSTREAM_TIMEOUT')) throw err
+        member.failures++
         this.#failed(member, err.code)
         lastError = err
         if (init.method !== 'GET' && init.method !== 'HEAD') throw err
       }
     }
-    if (this.#fallback !== undefined) {
-      const res = await this.#fallback.request(key, init)
-      return { ...res, upstream: this.#fallback.baseUrl }
+    const fallback = this.#fallbackMember
+    if (this.#fallback !== undefined && fallback !== undefined) {
+      const sentMs = performance.now()
+      fallback.requests++
+      try {
+        const res = await this.#fallback.request(key, init)
+        fallback.headersTime.observe((performance.now() - sentMs) / 1000)
+        return { ...res, upstream: this.#fallback.baseUrl }
+      } catch (err) {
+        if (isVcdnError(err) && (err.code === 'ERR_UPSTREAM_CONNECT' || err.code === 'ERR_UPSTREAM_TIMEOUT'))
+          fallback.failures++
+        throw err
+      }
     }
     // Every member was tried and failed: the last failure says best what happened (502 refused,
     // 504 timed out). ERR_UPSTREAM_NONE is left for a set with nobody to try.
@@ -269,6 +312,10 @@ export class UpstreamSet {
       this.#log?.info({ upstream: member.url }, 'upstream marked up')
     }
   }
+}
+
+function statsOf(m: Member): Omit<UpstreamStats, 'role'> {
+  return { url: m.url, isUp: m.isUp, requests: m.requests, failures: m.failures, headersTime: m.headersTime }
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string): number {
