@@ -234,6 +234,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     cors: config.cors,
     tls: tlsOptionsFrom(config.tls, config.listen.host),
     log,
+    proxyProtocol: config.proxyProtocol === true ? (proxies ?? undefined) : undefined,
   })
   const admin = createTierAdmin({
     host: config.admin.host,
