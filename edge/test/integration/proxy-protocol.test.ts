@@ -1,8 +1,18 @@
 // PROXY protocol on a real edge (docs/architecture.md §3): with `proxyProtocol`, the version 2
 // header a trusted load balancer writes before the request names the client for IP-bound tokens
 // and the access line; without it, a header a client sends never does.
+import { connect as netConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import t, { type Test } from 'tap'
-import { RawConnection, proxyV1Header, proxyV2Header, waitFor } from '../../../shared/testing/index.js'
+import {
+  RawConnection,
+  makeTestCa,
+  proxyV1Header,
+  proxyV2Header,
+  tempDir,
+  waitFor,
+  type TierProcess,
+} from '../../../shared/testing/index.js'
 import { randomBytes, topology, type Topology } from './topology.js'
 
 interface AccessLine {
@@ -153,3 +163,88 @@ t.test('a PROXY v2 header from a trusted load balancer decides IP-bound tokens a
     t.same(own, { status: 200, code: undefined }, "the request behind the header is served as the peer's")
   })
 })
+
+/** The HTTPS port from a tier's listening line. */
+function tlsPortOf(tier: TierProcess): number {
+  const line = tier
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"listening"'))
+  return (JSON.parse(line ?? '{}') as { tlsPort?: number }).tlsPort ?? 0
+}
+
+/**
+ * One request over TLS to 127.0.0.1:port: `before` is written in clear before the handshake,
+ * `bytes` inside TLS. Resolves with the status and error code; rejects if the handshake fails.
+ */
+function tlsExchange(
+  port: number,
+  ca: string,
+  before: Buffer | null,
+  bytes: Buffer,
+): Promise<{ status: number; code: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const raw = netConnect(port, '127.0.0.1', () => {
+      if (before !== null) raw.write(before)
+      const socket = tlsConnect({ socket: raw, ca, servername: 'edge.test' }, () => socket.write(bytes))
+      let text = ''
+      socket.setEncoding('latin1')
+      socket.setTimeout(TIMEOUT_MS, () => socket.destroy(new Error('no reply')))
+      socket.on('data', (chunk: string) => {
+        text += chunk
+        const end = text.indexOf('\r\n\r\n')
+        const length = /content-length: (\d+)/i.exec(text)
+        if (end === -1 || length === null || text.length < end + 4 + Number(length[1])) return
+        socket.destroy()
+        const status = Number(text.slice(9, 12))
+        const body = text.slice(end + 4)
+        resolve({
+          status,
+          code: status === 200 ? undefined : (JSON.parse(body) as { error: { code: string } }).error.code,
+        })
+      })
+      socket.on('error', reject)
+      socket.on('close', () => reject(new Error(`closed after ${text.length} bytes`)))
+    })
+    raw.on('error', reject)
+  })
+}
+
+t.test(
+  'HTTPS beside a PROXY listener: a header inside TLS is not believed, one before the handshake fails it',
+  async (t) => {
+    const tmp = tempDir('vcdn-pp-tls-')
+    t.teardown(tmp.remove)
+    const ca = makeTestCa(tmp.dir)
+    const cert = ca.issue(['edge.test'])
+    const topo = await topology({
+      shields: 1,
+      edge: {
+        accessLog: true,
+        trustedProxies: ['127.0.0.0/8'],
+        proxyProtocol: true,
+        tls: { cert: cert.cert, key: cert.key, listen: { host: '127.0.0.1', port: 0 } },
+      },
+    })
+    t.teardown(() => topo.close())
+    await topo.store.put(SEGMENT.slice(1), randomBytes(1000, 12))
+    const tlsPort = tlsPortOf(topo.edge)
+    const header = proxyV2Header({ source: VIEWER })
+    const inside = await tlsExchange(
+      tlsPort,
+      ca.certPem,
+      null,
+      Buffer.concat([header, get(topo.sign(SEGMENT, { ip: VIEWER }), 'pp-tls')]),
+    )
+    t.same(inside, { status: 403, code: 'ERR_TOKEN_IP' }, 'the socket peer is the client over HTTPS')
+    const line = await waitFor(() => accessLines(topo).find((l) => l.ua === 'pp-tls'), { what: 'the access line' })
+    t.equal(line.client, '127.0.0.1')
+    await t.rejects(
+      tlsExchange(tlsPort, ca.certPem, header, get(topo.sign(SEGMENT, { ip: VIEWER }), 'pp-tls-before')),
+      'a header before the ClientHello fails the handshake',
+    )
+    const plain = Buffer.concat([header, get(topo.sign(SEGMENT, { ip: VIEWER }), 'pp-plain')])
+    t.same(await exchange(topo.edge.port, plain), { status: 200, code: undefined }, 'the plain listener reads it')
+    t.equal(topo.edge.proc.exitCode, null, 'the edge is still running')
+  },
+)
