@@ -18,7 +18,7 @@ import { CORS_FIELDS, corsBlockFor, renderCors, ALLOW_METHODS, type CorsBlocks, 
 import { LISTEN_EXCLUSIVE_PORT, listenError } from './listen.js'
 import { TlsListener, type TlsLog, type TlsOptions } from './tls.js'
 import type { TrustedProxies } from './client-address.js'
-import { addressText, proxiedClient } from './proxy-protocol.js'
+import { addressText, ProxyPeers } from './proxy-protocol.js'
 import { isFramingInvalid } from './request-guard.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
@@ -856,14 +856,14 @@ export class HttpServer {
       this.#tls = new TlsListener({ tls: opts.tls, host: opts.host, port: opts.port, route, log: opts.log })
     }
     let plainRoute: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void = route
-    const proxies = opts.proxyProtocol
-    if (proxies !== undefined) {
+    if (opts.proxyProtocol !== undefined) {
+      const peers = new ProxyPeers(opts.proxyProtocol)
       // uWS has parsed any PROXY header before this request's head (and again before each later
       // request of the connection), so the decision is per request, before anything reads it.
       plainRoute = (res, req) => {
         let client: string | null = null
         try {
-          client = proxiedClient(peerOf(res), addressText(new Uint8Array(res.getProxiedRemoteAddress())), proxies)
+          client = peers.clientOf(peerOf(res), addressText(new Uint8Array(res.getProxiedRemoteAddress())))
         } catch (err) {
           // An exception thrown back into uWS ends the process: report it and drop the connection.
           this.#onHandlerError(err)

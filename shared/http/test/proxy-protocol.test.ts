@@ -2,7 +2,7 @@
 // header; the server believes its source address only from trusted peers and only where enabled.
 import t, { type Test } from 'tap'
 import { HttpServer, TrustedProxies, sendJson, type IncomingRequest } from '../index.js'
-import { addressText, proxiedClient } from '../proxy-protocol.js'
+import { addressText, ProxyPeers } from '../proxy-protocol.js'
 import { RawConnection, proxyV1Header, proxyV2Header } from '../../testing/index.js'
 
 const VIEWER = '203.0.113.7'
@@ -28,13 +28,22 @@ t.test(
   },
 )
 
-t.test('proxiedClient believes a header only from a trusted peer and closes any other peer', async (t) => {
-  const proxies = new TrustedProxies(['10.0.0.0/8'])
-  t.equal(proxiedClient('10.1.2.3', VIEWER, proxies), VIEWER)
-  t.equal(proxiedClient('10.1.2.3', '', proxies), '10.1.2.3', 'no address (LOCAL, UNSPEC): the proxy itself')
-  t.equal(proxiedClient('192.0.2.1', VIEWER, proxies), null)
-  t.equal(proxiedClient('192.0.2.1', '', proxies), null)
-})
+t.test(
+  'ProxyPeers believes a header only from a trusted peer and closes any other peer, also once remembered',
+  async (t) => {
+    const peers = new ProxyPeers(new TrustedProxies(['10.0.0.0/8']))
+    for (let round = 0; round < 2; round++) {
+      t.equal(peers.clientOf('10.1.2.3', VIEWER), VIEWER)
+      t.equal(peers.clientOf('10.1.2.3', ''), '10.1.2.3', 'no address (LOCAL, UNSPEC): the proxy itself')
+      t.equal(peers.clientOf('192.0.2.1', VIEWER), null)
+      t.equal(peers.clientOf('192.0.2.1', ''), null)
+    }
+    let closed = 0
+    for (let i = 0; i < 600; i++) if (peers.clientOf(`192.0.${i >> 8}.${i & 255}`, VIEWER) === null) closed++
+    t.equal(closed, 600, 'more untrusted peers than the memo holds: every one closed')
+    t.equal(peers.clientOf('10.9.9.9', VIEWER), VIEWER, 'right after the memo was cleared')
+  },
+)
 
 /** A server answering each request with the address it sees, on 127.0.0.1. */
 async function whoServer(t: Test, trusted: readonly string[] | null): Promise<number> {
