@@ -17,6 +17,7 @@ import {
   type TlsConfig,
 } from '../../shared/http/index.js'
 import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
+import { proxyProtocolProblems } from '../../shared/cache-tier/index.js'
 
 export const edgeSchema = {
   ...commonSchema,
@@ -65,13 +66,14 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
   tls: TlsConfig
   cors: CorsOptions
   trustedProxies: string[]
+  proxyProtocol: boolean
 }
 
 export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {
   const config = loadConfig<EdgeConfig>(edgeSchema, opts)
   const problems: string[] = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
   problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
-  problems.push(...trustedProxiesProblems(config.trustedProxies))
+  problems.push(...trustedProxiesProblems(config.trustedProxies), ...proxyProtocolProblems(config))
   if (config.shields.length === 0 && config.origin === '') problems.push('shields or origin must be set')
   if (config.requireToken && Object.keys(config.signingKeys).length === 0) {
     problems.push('signingKeys must name at least one key when requireToken is true')

@@ -17,6 +17,8 @@ export interface CacheTierConfig {
   accessLog: boolean
   /** CIDRs of reverse proxies whose X-Forwarded-For is believed (shared/http TrustedProxies). */
   trustedProxies?: readonly string[]
+  /** PROXY protocol v2 on the plain-HTTP listener, from trustedProxies peers only (shared/http). */
+  proxyProtocol?: boolean
   drainTimeoutMs: number
   cache: {
     dir: string
@@ -68,6 +70,27 @@ export function queryProblems(cache: Pick<CacheTierConfig['cache'], 'query' | 'q
   )
 }
 
+/**
+ * The problems with `proxyProtocol` (empty when none): it needs the peers allowed to send a
+ * header, and a plain-HTTP listener to read it on (uWS reads a header only after TLS decryption,
+ * so HTTPS never carries one).
+ */
+export function proxyProtocolProblems(
+  config: Pick<CacheTierConfig, 'proxyProtocol' | 'trustedProxies' | 'tls'>,
+): string[] {
+  if (config.proxyProtocol !== true) return []
+  const problems: string[] = []
+  if ((config.trustedProxies ?? []).length === 0) {
+    problems.push('proxyProtocol needs trustedProxies: the peers allowed to send a PROXY header')
+  }
+  if (config.tls !== undefined && config.tls.cert !== '' && config.tls.listen.port === undefined) {
+    problems.push(
+      'proxyProtocol applies to the plain-HTTP listener; with tls.cert and no tls.listen.port there is none',
+    )
+  }
+  return problems
+}
+
 /** Schema fragment for the `cache` and `upstream` keys, shared by the edge and shield tables. */
 export const cacheTierSchema = {
   paths: {
@@ -80,6 +103,11 @@ export const cacheTierSchema = {
     type: 'string[]',
     default: [],
     doc: 'IPv4/IPv6 CIDRs of reverse proxies in front of this tier: from a peer inside one, the client address (IP-bound tokens, access log) is the right-most X-Forwarded-For entry that is not itself a trusted proxy; from any other peer X-Forwarded-For is ignored',
+  },
+  proxyProtocol: {
+    type: 'boolean',
+    default: false,
+    doc: 'read a PROXY protocol v2 header on the plain-HTTP listener: the client address (IP-bound tokens, access log) is its source address; peers outside trustedProxies are closed; not on HTTPS, no v1 (docs/architecture.md §3)',
   },
   cache: {
     dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },

@@ -297,6 +297,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     cors: config.cors,
     tls: tlsOptionsFrom(config.tls, config.listen.host),
     log,
+    proxyProtocol: config.proxyProtocol === true ? (proxies ?? undefined) : undefined,
   })
   let registration: Registration | null = null
   const admin = createTierAdmin({

@@ -17,6 +17,8 @@ import uWS from 'uWebSockets.js'
 import { CORS_FIELDS, corsBlockFor, renderCors, ALLOW_METHODS, type CorsBlocks, type CorsOptions } from './cors.js'
 import { LISTEN_EXCLUSIVE_PORT, listenError } from './listen.js'
 import { TlsListener, type TlsLog, type TlsOptions } from './tls.js'
+import type { TrustedProxies } from './client-address.js'
+import { addressText, ProxyPeers } from './proxy-protocol.js'
 import { isFramingInvalid } from './request-guard.js'
 import type { HeaderMap, ResponseSink, ServerRequest } from './types.js'
 
@@ -56,6 +58,12 @@ export interface HttpServerOptions {
   tls?: TlsOptions | undefined
   /** Where TLS loads, reloads and their failures are reported. */
   log?: TlsLog
+  /**
+   * PROXY protocol v2 on the plain-HTTP listener (proxy-protocol.ts): a request's address is the
+   * header's source address, believed only from these peers; any other peer's connection is
+   * closed. Absent: a header uWS parsed is never read. Never on the HTTPS listener.
+   */
+  proxyProtocol?: TrustedProxies | undefined
 }
 
 export const DEFAULT_SEND_TIMEOUT_S = 60
@@ -371,9 +379,7 @@ class UwsResponse implements ResponseSink {
   /** Client address, read from the live response (uWS: only valid until it ends or aborts). */
   peerAddress(): string {
     if (this.isDone) return ''
-    const text = Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1')
-    // uWS reports IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d; tokens bind the plain form.
-    return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
+    return peerOf(this.#res)
   }
 
   #writeHead(): void {
@@ -689,7 +695,7 @@ class UwsRequest implements IncomingRequest {
   /** Valid only while the uWS handler runs (uWS reuses it afterwards); null after release(). */
   #uws: uWS.HttpRequest | null
   #headers: HeaderMap | null = null
-  #remoteAddress: string | null = null
+  #remoteAddress: string | null
 
   constructor(
     method: string,
@@ -698,6 +704,7 @@ class UwsRequest implements IncomingRequest {
     uws: uWS.HttpRequest,
     body: AsyncIterable<Uint8Array>,
     sink: UwsResponse,
+    remoteAddress: string | null,
   ) {
     this.method = method
     this.path = path
@@ -705,6 +712,7 @@ class UwsRequest implements IncomingRequest {
     this.#uws = uws
     this.body = body
     this.#sink = sink
+    this.#remoteAddress = remoteAddress
   }
 
   get headers(): HeaderMap {
@@ -778,6 +786,14 @@ function collectLine(name: string, value: string): void {
 
 function noop(): void {}
 
+/**
+ * The socket peer of a live uWS response. Formatted from its bytes: uWS's own text is the full
+ * 8-group IPv6 form, and an IPv4 peer of a dual-stack listener comes as ::ffff:7f00:1 (mapped).
+ */
+function peerOf(res: uWS.HttpResponse): string {
+  return addressText(new Uint8Array(res.getRemoteAddress()))
+}
+
 /** HTTP/1.1 server on uWebSockets.js with in-flight tracking for graceful drain. */
 export class HttpServer {
   /** The plain-HTTP app; null when HTTPS took its place. */
@@ -820,10 +836,10 @@ export class HttpServer {
     this.#port = opts.port
     this.#handler = opts.handler
     this.#onHandlerError = opts.onHandlerError ?? noop
-    const route = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    const route = (res: uWS.HttpResponse, req: uWS.HttpRequest, client: string | null = null): void => {
       isInHandler = true
       try {
-        this.#onRequest(res, req)
+        this.#onRequest(res, req, client)
       } catch (err) {
         // An exception thrown back into uWS ends the process: report it and drop the connection.
         this.#onHandlerError(err)
@@ -839,10 +855,30 @@ export class HttpServer {
     if (opts.tls !== undefined) {
       this.#tls = new TlsListener({ tls: opts.tls, host: opts.host, port: opts.port, route, log: opts.log })
     }
-    this.#app = this.#tls !== null && opts.tls?.listen === undefined ? null : uWS.App().any('/*', route)
+    let plainRoute: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void = route
+    if (opts.proxyProtocol !== undefined) {
+      const peers = new ProxyPeers(opts.proxyProtocol)
+      // uWS has parsed any PROXY header before this request's head (and again before each later
+      // request of the connection), so the decision is per request, before anything reads it.
+      plainRoute = (res, req) => {
+        let client: string | null = null
+        try {
+          client = peers.clientOf(peerOf(res), addressText(new Uint8Array(res.getProxiedRemoteAddress())))
+        } catch (err) {
+          // An exception thrown back into uWS ends the process: report it and drop the connection.
+          this.#onHandlerError(err)
+        }
+        if (client === null) {
+          res.close()
+          return
+        }
+        route(res, req, client)
+      }
+    }
+    this.#app = this.#tls !== null && opts.tls?.listen === undefined ? null : uWS.App().any('/*', plainRoute)
   }
 
-  #onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+  #onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest, client: string | null): void {
     // Copy what every request needs synchronously: req is invalid once this function returns.
     const sent = req.getCaseSensitiveMethod()
     const method = sent === 'GET' || sent === 'HEAD' ? sent : sent.toUpperCase()
@@ -871,7 +907,7 @@ export class HttpServer {
       sink.attachBody(stream)
       body = stream
     }
-    const request = new UwsRequest(method, path, query, req, body, sink)
+    const request = new UwsRequest(method, path, query, req, body, sink, client)
     let result: void | Promise<void>
     try {
       result = this.#handler(request, sink)

@@ -17,6 +17,7 @@ import {
   type TlsConfig,
 } from '../../shared/http/index.js'
 import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
+import { proxyProtocolProblems } from '../../shared/cache-tier/index.js'
 
 export const shieldSchema = {
   ...commonSchema,
@@ -64,13 +65,14 @@ export interface ShieldConfig extends CommonConfig, CacheTierConfig {
   tls: TlsConfig
   cors: CorsOptions
   trustedProxies: string[]
+  proxyProtocol: boolean
 }
 
 export function loadShieldConfig(opts: LoadOptions): ShieldConfig {
   const config = loadConfig<ShieldConfig>(shieldSchema, opts)
   const problems = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
   problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
-  problems.push(...trustedProxiesProblems(config.trustedProxies))
+  problems.push(...trustedProxiesProblems(config.trustedProxies), ...proxyProtocolProblems(config))
   if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return config
 }
