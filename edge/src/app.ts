@@ -1,7 +1,7 @@
 // The edge: the PoP cache players talk to (docs/architecture.md §1, §3, §4). Its front door checks
 // playback tokens; a miss goes to the shield HRW picks for the object, or to the origin when none
-// is healthy.
-import { buildCacheTier, type CacheTier } from '../../shared/cache-tier/index.js'
+// is healthy. Served segments and CMCD hints drive the prefetcher (§6).
+import { buildCacheTier, cmcdOf, type CacheTier } from '../../shared/cache-tier/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { clientAddressOf, TrustedProxies, type IncomingRequest } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
@@ -9,6 +9,7 @@ import { validatePath } from '../../shared/namespace/index.js'
 import { splitTokenPath, TokenVerifier } from '../../shared/token/index.js'
 import type { EdgeConfig } from './config.js'
 import { PLAYER_SCRIPT_PATH, serveLocal } from './player.js'
+import { Prefetcher, resolveKeyPath } from './prefetch.js'
 
 export interface EdgeDeps {
   log: Logger
@@ -24,7 +25,7 @@ interface SignedPath {
 
 const SIGNED_PATHS_MAX = 4096
 
-export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier> {
+export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier> {
   const verifier = new TokenVerifier({
     keys: config.signingKeys,
     memoMax: config.tokenMemoMax,
@@ -52,9 +53,8 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     return behindProxy
   }
 
-  /** The front door: the key path of a request, or a coded refusal (thrown). */
-  const gate = (req: IncomingRequest): string => {
-    const raw = req.path
+  /** The key path of a signed (or, without requireToken, plain) path, or a coded refusal (thrown). */
+  const keyPathOf = (raw: string, req: IncomingRequest): string => {
     const known = signedPaths.get(raw)
     if (known !== undefined) {
       verifier.verify(known.token, known.path, clientOf(req))
@@ -78,9 +78,38 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     return path
   }
 
+  // Set once the tier is built (the prefetcher drives its engine); null when prefetch is off.
+  let prefetcher: Prefetcher | null = null
+  const isCmcdPrefetch = config.prefetch.cmcd
+
+  /**
+   * CMCD `nor` (CTA-5004): the next object, relative to this request's path, so under the same
+   * token. It passes the same checks as a request for it would (path rules, token scope, client
+   * address), or it is not prefetched; a bad hint never fails the request carrying it.
+   */
+  const noteCmcd = (req: IncomingRequest): void => {
+    const nor = cmcdOf(req)?.nor
+    if (nor === undefined || prefetcher === null) return
+    const raw = resolveKeyPath(nor, req.path)
+    if (raw === null) return
+    try {
+      prefetcher.hint(keyPathOf(raw, req))
+    } catch {
+      // outside the token's scope, or no token: not prefetched
+    }
+  }
+
+  /** The front door: the key path of a request, or a coded refusal (thrown). */
+  const gate = (req: IncomingRequest): string => {
+    const path = keyPathOf(req.path, req)
+    if (isCmcdPrefetch && req.method === 'GET') noteCmcd(req)
+    return path
+  }
+
   const hasShields = config.shields.length > 0
   const origin = config.origin !== '' ? config.origin : undefined
-  return buildCacheTier({
+  const isPrefetching = config.prefetch.segments > 0 || isCmcdPrefetch
+  const tier = await buildCacheTier({
     tier: 'edge',
     config,
     upstreams: hasShields ? config.shields : [origin as string],
@@ -89,5 +118,26 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     ...(deps.now ? { now: deps.now } : {}),
     gate,
     serveLocal,
+    ...(isPrefetching ? { onServed: (key, result) => prefetcher?.served(key, result) } : {}),
   })
+  if (!isPrefetching) return tier
+  prefetcher = new Prefetcher({
+    engine: tier.engine,
+    segments: config.prefetch.segments,
+    concurrency: config.prefetch.concurrency,
+    failureBackoffMs: config.prefetch.failureBackoffMs,
+    paths: config.paths,
+    log: deps.log,
+    ...(deps.now ? { now: deps.now } : {}),
+  })
+  const running = prefetcher
+  return {
+    engine: tier.engine,
+    listen: () => tier.listen(),
+    reloadTls: () => tier.reloadTls(),
+    close: () => {
+      running.close()
+      return tier.close()
+    },
+  }
 }

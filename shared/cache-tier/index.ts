@@ -3,3 +3,4 @@
 export { buildCacheTier, type CacheTier, type CacheTierOptions, type Gate, type ServeLocal } from './tier.js'
 export { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from './config.js'
 export { TIER_SECRET_HEADER } from '../config/index.js'
+export { cmcdOf, parseCmcd, type Cmcd } from './cmcd.js'
