@@ -198,8 +198,9 @@ export class Prefetcher {
     const indexOf = new Map<string, number>()
     for (const s of segments) {
       const path = resolveKeyPath(s.uri, base)
-      // A URI the edge cannot prefetch ends the run: what follows is not "next" for a player here.
-      if (path === null || !this.#isServed(path)) break
+      // A URI the edge cannot prefetch (or not a media segment) ends the run: what follows is not
+      // "next" for a player here.
+      if (path === null || !this.#isServed(path) || contentClassOf(path) !== 'segment') break
       indexOf.set(path, keys.length)
       keys.push(path)
     }
