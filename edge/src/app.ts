@@ -88,6 +88,8 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
    * address), or it is not prefetched; a bad hint never fails the request carrying it.
    */
   const noteCmcd = (req: IncomingRequest): void => {
+    // CTA-5004 puts nor in CMCD-Request; most requests carry neither it nor the query key.
+    if (req.header('cmcd-request') === undefined && !req.query.includes('CMCD=')) return
     const nor = cmcdOf(req)?.nor
     if (nor === undefined || prefetcher === null) return
     const raw = resolveKeyPath(nor, req.path)

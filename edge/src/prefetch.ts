@@ -255,7 +255,11 @@ export class Prefetcher {
     if (result === 'failed') {
       // The upstream is failing: issue nothing new for a while and forget what waits, so a
       // struggling shield or origin is not asked for more than the players themselves ask.
-      this.#pausedUntilMs = this.#o.now() + this.#o.failureBackoffMs
+      const now = this.#o.now()
+      if (now >= this.#pausedUntilMs) {
+        this.#o.log.warn({ key, backoffMs: this.#o.failureBackoffMs }, 'prefetch paused: the upstream failed')
+      }
+      this.#pausedUntilMs = now + this.#o.failureBackoffMs
       this.counters.dropped += this.#queue.length
       for (const k of this.#queue) this.#pending.delete(k)
       this.#queue.length = 0

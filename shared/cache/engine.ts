@@ -135,8 +135,11 @@ export class CacheEngine {
   /**
    * The body of a fresh stored 200 of at most `maxBytes`, or null: read without counting a hit or a
    * prefetch use (the edge's prefetcher reads the media playlists it served, docs/architecture.md §6).
+   * A fill of the key in flight is waited for: a client may have its last byte before the commit.
    */
   async peekBody(key: string, maxBytes: number): Promise<Buffer | null> {
+    const inFlight = this.#fills.get(key)
+    if (inFlight !== undefined) await inFlight.settled
     if (this.#isClosed) return null
     const entry = this.#memory.peek(key)
     const obj = entry?.obj ?? this.#store.lookup(key)
