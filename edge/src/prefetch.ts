@@ -1,6 +1,6 @@
 // Playlist-aware and CMCD-guided prefetch at the edge (docs/architecture.md §6). The edge remembers
-// the HLS media playlists it served; when it serves a media segment of a rendition it knows, it
-// fills the next `segments` segments of that rendition through the cache engine, so the player's
+// the HLS media playlists and DASH MPDs (SegmentTemplate `$Number$`) it served; when it serves a
+// media segment of a rendition it knows, it fills the next `segments` segments of that rendition through the cache engine, so the player's
 // next requests are hits. A CMCD `nor` (CTA-5004 next object request) is prefetched first.
 //
 // The rules: a bounded number of prefetches run at once (the rest wait in a bounded queue);
@@ -16,6 +16,7 @@ import type { PrefetchResult, ServeResult } from '../../shared/cache/index.js'
 import { parseMedia } from '../../shared/hls/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { contentClassOf, isValidPath } from '../../shared/namespace/index.js'
+import { dashSegmentLists } from './prefetch-dash.js'
 
 /** What the prefetcher needs of the cache engine. */
 export interface PrefetchEngine {
@@ -134,7 +135,7 @@ export class Prefetcher {
     if (this.#isClosed || result.status >= 400) return
     const q = key.indexOf('?')
     const path = q < 0 ? key : key.slice(0, q)
-    if (path.endsWith('.m3u8')) {
+    if (path.endsWith('.m3u8') || path.endsWith('.mpd')) {
       this.#noteMediaPlaylist(key)
       return
     }
@@ -183,6 +184,12 @@ export class Prefetcher {
     const body = await this.#o.engine.peekBody(key, PLAYLIST_MAX_BYTES)
     if (body === null) return
     const text = body.toString('utf8')
+    const q = key.indexOf('?')
+    const base = q < 0 ? key : key.slice(0, q)
+    if (base.endsWith('.mpd')) {
+      for (const uris of dashSegmentLists(text)) this.#remember(key, base, uris)
+      return
+    }
     // A multivariant playlist lists no media segments (RFC 8216 §4.3.4): nothing to learn.
     if (!text.includes('#EXTINF')) return
     let segments: readonly { uri: string }[]
@@ -192,12 +199,19 @@ export class Prefetcher {
       this.#o.log.debug({ err, key }, 'prefetch: playlist not parsed')
       return
     }
-    const q = key.indexOf('?')
-    const base = q < 0 ? key : key.slice(0, q)
+    this.#remember(
+      key,
+      base,
+      segments.map((s) => s.uri),
+    )
+  }
+
+  /** One rendition's segment URIs, in order, resolved against its playlist's path `base`. */
+  #remember(key: string, base: string, uris: readonly string[]): void {
     const keys: string[] = []
     const indexOf = new Map<string, number>()
-    for (const s of segments) {
-      const path = resolveKeyPath(s.uri, base)
+    for (const uri of uris) {
+      const path = resolveKeyPath(uri, base)
       // A URI the edge cannot prefetch (or not a media segment) ends the run: what follows is not
       // "next" for a player here.
       if (path === null || !this.#isServed(path) || contentClassOf(path) !== 'segment') break

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { PrefetchResult, ServeResult } from '../../../shared/cache/index.js'
 import { createLogger } from '../../../shared/log/index.js'
+import { dashSegmentLists, isoDurationS } from '../../src/prefetch-dash.js'
 import { Prefetcher, resolveKeyPath, type PrefetchEngine } from '../../src/prefetch.js'
 
 const log = createLogger({ tier: 'edge', level: 'silent' })
@@ -225,4 +226,52 @@ t.test('refuses options that make no sense', async (t) => {
   t.throws(() => new Prefetcher({ ...base, segments: -1 }), /prefetch\.segments/)
   t.throws(() => new Prefetcher({ ...base, concurrency: 0 }), /prefetch\.concurrency/)
   t.throws(() => new Prefetcher({ ...base, failureBackoffMs: NaN }), /prefetch\.failureBackoffMs/)
+})
+
+// The transcoder's MPD shape (SegmentTemplate per Representation, SegmentTimeline with repeats).
+const MPD = `<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="PT9.5S" minBufferTime="PT4S">
+  <Period id="0" start="PT0S">
+    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1">
+      <Representation id="360p" bandwidth="800000" codecs="avc1.64001e" width="640" height="360" sar="1:1">
+        <SegmentTemplate timescale="15360" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg_$Number%05d$.m4s" startNumber="1">
+          <SegmentTimeline><S t="0" d="30720" r="3"/><S t="122880" d="23040"/></SegmentTimeline>
+        </SegmentTemplate>
+      </Representation>
+    </AdaptationSet>
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" lang="und">
+      <SegmentTemplate timescale="48000" duration="96000" media="a/$Number$-$Bandwidth$.m4s" startNumber="0"/>
+      <Representation id="audio" bandwidth="128000" codecs="mp4a.40.2" audioSamplingRate="48000"/>
+    </AdaptationSet>
+  </Period>
+</MPD>
+`
+
+t.test('reads DASH SegmentTemplate $Number$ lists from an MPD, and nothing it does not understand', async (t) => {
+  const lists = dashSegmentLists(MPD)
+  t.same(
+    lists[0],
+    [1, 2, 3, 4, 5].map((i) => `360p/seg_${String(i).padStart(5, '0')}.m4s`),
+    'timeline: 1 + r per S',
+  )
+  t.same(lists[1], ['a/0-128000.m4s', 'a/1-128000.m4s', 'a/2-128000.m4s', 'a/3-128000.m4s', 'a/4-128000.m4s'])
+  t.same(dashSegmentLists(MPD.replace('$Number%05d$', '$Time$')).length, 1, '$Time$ is not filled')
+  t.same(dashSegmentLists(MPD.replace('r="3"', 'r="-1"')).length, 1, 'an open-ended repeat is not counted')
+  t.same(dashSegmentLists(MPD.replace('<Period', '<BaseURL>http://x/</BaseURL><Period')), [], 'BaseURL: not read')
+  t.same(dashSegmentLists(MPD.replace('PT9.5S', 'soon')).length, 1, 'no duration: no @duration list')
+  t.same(dashSegmentLists('not xml at all <<<'), [])
+  t.equal(isoDurationS('PT1H2M3.5S'), 3723.5)
+  t.equal(isoDurationS('P1DT1S'), 86401)
+  t.equal(isoDurationS('PT'), null)
+  t.equal(isoDurationS('1S'), null)
+})
+
+t.test('prefetches the next segments of a DASH representation whose MPD it served', async (t) => {
+  const { engine, p } = setup({ segments: 2 })
+  engine.bodies.set('/v/vid/manifest.mpd', MPD)
+  await learn(p, '/v/vid/manifest.mpd')
+  t.equal(p.counters.playlists, 2, 'two representations')
+  p.served('/v/vid/360p/seg_00004.m4s', OK)
+  await turns()
+  t.same(engine.asked, ['/v/vid/360p/seg_00005.m4s'], 'never past the timeline')
 })
