@@ -1,7 +1,7 @@
 // The edge: the PoP cache players talk to (docs/architecture.md §1, §3, §4). Its front door checks
 // playback tokens; a miss goes to the shield HRW picks for the object, or to the origin when none
-// is healthy.
-import { buildCacheTier, type BodyRewrite, type CacheTier } from '../../shared/cache-tier/index.js'
+// is healthy. Served segments and CMCD hints drive the prefetcher (§6).
+import { buildCacheTier, cmcdOf, type BodyRewrite, type CacheTier } from '../../shared/cache-tier/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import {
   isAppendableParam,
@@ -15,6 +15,7 @@ import { contentTypeFor, validatePath } from '../../shared/namespace/index.js'
 import { queryToken, splitTokenPath, TOKEN_PARAM, TokenVerifier } from '../../shared/token/index.js'
 import type { EdgeConfig } from './config.js'
 import { PLAYER_SCRIPT_PATH, serveLocal } from './player.js'
+import { Prefetcher, resolveKeyPath } from './prefetch.js'
 
 export interface EdgeDeps {
   log: Logger
@@ -32,7 +33,7 @@ const SIGNED_PATHS_MAX = 4096
 const HLS_TYPE = contentTypeFor('x.m3u8')
 const DASH_TYPE = contentTypeFor('x.mpd')
 
-export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier> {
+export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier> {
   const verifier = new TokenVerifier({
     keys: config.signingKeys,
     memoMax: config.tokenMemoMax,
@@ -60,9 +61,8 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     return behindProxy
   }
 
-  /** The front door: the key path of a request, or a coded refusal (thrown). */
-  const gate = (req: IncomingRequest): string => {
-    const raw = req.path
+  /** The key path of a signed (or, without requireToken, plain) path, or a coded refusal (thrown). */
+  const keyPathOf = (raw: string, req: IncomingRequest): string => {
     const known = signedPaths.get(raw)
     if (known !== undefined) {
       verifier.verify(known.token, known.path, clientOf(req))
@@ -120,9 +120,40 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     }
   }
 
+  // Set once the tier is built (the prefetcher drives its engine); null when prefetch is off.
+  let prefetcher: Prefetcher | null = null
+  const isCmcdPrefetch = config.prefetch.cmcd
+
+  /**
+   * CMCD `nor` (CTA-5004): the next object, relative to this request's path, so under the same
+   * token. It passes the same checks as a request for it would (path rules, token scope, client
+   * address), or it is not prefetched; a bad hint never fails the request carrying it.
+   */
+  const noteCmcd = (req: IncomingRequest): void => {
+    // CTA-5004 puts nor in CMCD-Request; most requests carry neither it nor the query key.
+    if (req.header('cmcd-request') === undefined && !req.query.includes('CMCD=')) return
+    const nor = cmcdOf(req)?.nor
+    if (nor === undefined || prefetcher === null) return
+    const raw = resolveKeyPath(nor, req.path)
+    if (raw === null) return
+    try {
+      prefetcher.hint(keyPathOf(raw, req))
+    } catch {
+      // outside the token's scope, or no token: not prefetched
+    }
+  }
+
+  /** The front door: the key path of a request, or a coded refusal (thrown). */
+  const gate = (req: IncomingRequest): string => {
+    const path = keyPathOf(req.path, req)
+    if (isCmcdPrefetch && req.method === 'GET') noteCmcd(req)
+    return path
+  }
+
   const hasShields = config.shields.length > 0
   const origin = config.origin !== '' ? config.origin : undefined
-  return buildCacheTier({
+  const isPrefetching = config.prefetch.segments > 0 || isCmcdPrefetch
+  const tier = await buildCacheTier({
     tier: 'edge',
     config,
     upstreams: hasShields ? config.shields : [origin as string],
@@ -133,5 +164,26 @@ export function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<CacheTier
     gate,
     serveLocal,
     rewriteFor,
+    ...(isPrefetching ? { onServed: (key, result) => prefetcher?.served(key, result) } : {}),
   })
+  if (!isPrefetching) return tier
+  prefetcher = new Prefetcher({
+    engine: tier.engine,
+    segments: config.prefetch.segments,
+    concurrency: config.prefetch.concurrency,
+    failureBackoffMs: config.prefetch.failureBackoffMs,
+    paths: config.paths,
+    log: deps.log,
+    ...(deps.now ? { now: deps.now } : {}),
+  })
+  const running = prefetcher
+  return {
+    engine: tier.engine,
+    listen: () => tier.listen(),
+    reloadTls: () => tier.reloadTls(),
+    close: () => {
+      running.close()
+      return tier.close()
+    },
+  }
 }

@@ -36,6 +36,26 @@ export const edgeSchema = {
   tokenMemoMax: { type: 'integer', default: 10_000, min: 0, doc: 'verified tokens remembered until expiry' },
   prefetch: {
     segments: { type: 'integer', default: 2, min: 0, max: 16, doc: 'segments fetched ahead of a player' },
+    concurrency: {
+      type: 'integer',
+      default: 8,
+      min: 1,
+      max: 256,
+      doc: 'prefetches running at once over all players (the rest wait in a bounded queue)',
+    },
+    failureBackoffMs: {
+      type: 'integer',
+      default: 5000,
+      min: 0,
+      max: 600_000,
+      unit: 'ms',
+      doc: 'after a failed prefetch, how long no new prefetch is issued',
+    },
+    cmcd: {
+      type: 'boolean',
+      default: true,
+      doc: "prefetch the next object a player names in CMCD (nor), within its token's scope",
+    },
   },
   ...tlsSchema,
   cors: {
@@ -62,7 +82,7 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
   signingKeys: Record<string, string>
   requireToken: boolean
   tokenMemoMax: number
-  prefetch: { segments: number }
+  prefetch: { segments: number; concurrency: number; failureBackoffMs: number; cmcd: boolean }
   tls: TlsConfig
   cors: CorsOptions
   trustedProxies: string[]

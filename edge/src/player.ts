@@ -77,7 +77,8 @@ function page(videoId: string): string {
   video.addEventListener('ended', () => { state.ended = true; show('ended') })
   video.addEventListener('playing', () => show('playing'))
   if (window.Hls && Hls.isSupported()) {
-    const hls = new Hls()
+    // CMCD (CTA-5004) as the CMCD= query parameter: the edge logs the session and prefetches nor.
+    const hls = new Hls({ cmcd: {} })
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => { state.levels = data.levels.length; video.play().catch(() => {}) })
     hls.on(Hls.Events.ERROR, (_e, data) => {
       state.errors.push({ type: data.type, details: data.details, fatal: !!data.fatal })

@@ -1,9 +1,10 @@
 // One access line per request (docs/architecture.md §10.3): tier, key (token redacted), status,
 // cache outcome, upstream ms, total ms, bytes, the client (address behind trusted proxies, user
-// agent) and the refusal code of a refused request.
+// agent), the refusal code of a refused request and the CMCD fields a CDN uses (CTA-5004).
 import type { ServeResult } from '../cache/index.js'
 import { clientAddressOf, type IncomingRequest, type TrustedProxies } from '../http/index.js'
 import { redactPath, type Logger } from '../log/index.js'
+import { cmcdOf } from './cmcd.js'
 
 /** Longest user agent logged: enough to tell players apart, bounded against a client's megabytes. */
 const USER_AGENT_MAX_CHARS = 256
@@ -15,6 +16,8 @@ export interface AccessLine {
   readonly ua: string | null
   /** The coded error the request was answered with ('' when none). */
   code: string
+  /** The request's CMCD session and player state (sid cid br bl bs su mtp ot), or null without CMCD. */
+  readonly cmcd: Readonly<Record<string, string | number | boolean>> | null
 }
 
 /** Read in the handler before any await: the uWS request fields are valid only then. */
@@ -25,7 +28,16 @@ export function startAccessLine(req: IncomingRequest, proxies: TrustedProxies | 
     client: clientAddressOf(req, proxies),
     ua: ua === undefined ? null : ua.slice(0, USER_AGENT_MAX_CHARS),
     code: '',
+    cmcd: cmcdLogFields(req),
   }
+}
+
+/** The CMCD fields logged: not nor/nrr (the edge's prefetch reads those, docs/architecture.md §6). */
+function cmcdLogFields(req: IncomingRequest): AccessLine['cmcd'] {
+  const c = cmcdOf(req)
+  if (c === null) return null
+  const { nor: _nor, nrr: _nrr, ...logged } = c
+  return Object.keys(logged).length === 0 ? null : logged
 }
 
 export function logAccess(
@@ -49,6 +61,7 @@ export function logAccess(
       client: line.client,
       ua: line.ua,
       ...(line.code !== '' ? { code: line.code } : {}),
+      ...(line.cmcd !== null ? { cmcd: line.cmcd } : {}),
     },
     'access',
   )

@@ -5,3 +5,4 @@ export { cacheTierSchema, pathsProblems, proxyProtocolProblems, queryProblems, t
 export { TIER_SECRET_HEADER } from '../config/index.js'
 export { type RewriteFor } from './tier.js'
 export { REWRITE_MAX_BYTES, RewritingSink, type BodyRewrite } from './body-rewrite.js'
+export { cmcdOf, parseCmcd, type Cmcd } from './cmcd.js'

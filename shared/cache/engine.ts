@@ -133,6 +133,24 @@ export class CacheEngine {
     })
   }
 
+  /**
+   * The body of a fresh stored 200 of at most `maxBytes`, or null: read without counting a hit or a
+   * prefetch use (the edge's prefetcher reads the media playlists it served, docs/architecture.md §6).
+   * A fill of the key in flight is waited for: a client may have its last byte before the commit.
+   */
+  async peekBody(key: string, maxBytes: number): Promise<Buffer | null> {
+    const inFlight = this.#fills.get(key)
+    if (inFlight !== undefined) await inFlight.settled
+    if (this.#isClosed) return null
+    const entry = this.#memory.peek(key)
+    const obj = entry?.obj ?? this.#store.lookup(key)
+    if (obj === null || obj.status !== 200 || obj.size > maxBytes || this.#o.now() >= obj.expiresAt) return null
+    if (entry !== undefined) return entry.body
+    if (obj.file === null) return null
+    const fd = this.#store.openObject(obj, obj.file)
+    return fd === null ? null : this.#store.readSmall(obj, obj.file, fd)
+  }
+
   async prefetch(key: string): Promise<PrefetchResult> {
     try {
       if (this.#isClosed) return 'failed'
