@@ -231,6 +231,7 @@ t.test('the release package', async (t) => {
       'dist/cli/vcdn.js',
       'dist/edge/src/main.js',
       'config/edge.example.json',
+      'config/grafana/vcdn-dashboard.json',
       'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
       'node_modules/node-rdkafka/build/Release/node-librdkafka.node',
       'node_modules/node-rdkafka/build/deps/librdkafka.so.1',

@@ -100,7 +100,7 @@ echo "$VERSION" >"$STAGE/VERSION"
 bad=$(grep -E '(^|/)(test|tests|__tests__|testing|bench|benchmarks?|fixtures|\.tap|\.cache|\.git|\.vcdn-demo|\.prof)(/|$)|(^|/)\.env$|\.(pem|key|p12|log)$|(^|/)(typescript|tap|eslint|prettier|playwright-core|dependency-cruiser|dashjs|http-cache-tests|@types)/' "$WORK/list.txt" || true)
 [ -z "$bad" ] || fail "not allowed in the package:
 $bad"
-grep -Ev "^$NAME/(dist/(cli|shared|origin|shield|edge|transcoder)/.+\.js|node_modules/.+|bin/(node|vcdn)|config/[a-z]+\.example\.json|config/systemd/vcdn-[a-z]+\.service|docs/[a-z-]+\.md|([a-z]+/){0,2}README\.md|package\.json|install\.sh|VERSION)$" \
+grep -Ev "^$NAME/(dist/(cli|shared|origin|shield|edge|transcoder)/.+\.js|node_modules/.+|bin/(node|vcdn)|config/[a-z]+\.example\.json|config/systemd/vcdn-[a-z]+\.service|config/grafana/[a-z-]+\.json|docs/[a-z-]+\.md|([a-z]+/){0,2}README\.md|package\.json|install\.sh|VERSION)$" \
   "$WORK/list.txt" >"$WORK/stray.txt" || true
 [ ! -s "$WORK/stray.txt" ] || fail "outside the allow-list: $(cat "$WORK/stray.txt")"
 
