@@ -7,17 +7,13 @@ import {
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import {
-  corsProblems,
   DEFAULT_CORS_MAX_AGE_S,
   sendTimeoutSchema,
-  tlsProblems,
   tlsSchema,
-  trustedProxiesProblems,
   type CorsOptions,
   type TlsConfig,
 } from '../../shared/http/index.js'
-import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
-import { proxyProtocolProblems } from '../../shared/cache-tier/index.js'
+import { cacheTierProblems, cacheTierSchema, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const edgeSchema = {
   ...commonSchema,
@@ -91,9 +87,7 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
 
 export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {
   const config = loadConfig<EdgeConfig>(edgeSchema, opts)
-  const problems: string[] = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
-  problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
-  problems.push(...trustedProxiesProblems(config.trustedProxies), ...proxyProtocolProblems(config))
+  const problems = cacheTierProblems(config)
   if (config.shields.length === 0 && config.origin === '') problems.push('shields or origin must be set')
   if (config.requireToken && Object.keys(config.signingKeys).length === 0) {
     problems.push('signingKeys must name at least one key when requireToken is true')

@@ -1,6 +1,6 @@
 // The configuration the edge and the shield share (docs/architecture.md §10.1): its type, its
 // schema fragment and the checks the schema cannot express.
-import type { CorsOptions, TlsConfig } from '../http/index.js'
+import { corsProblems, tlsProblems, trustedProxiesProblems, type CorsOptions, type TlsConfig } from '../http/index.js'
 import { CONTENT_ROOT } from '../namespace/index.js'
 
 export interface CacheTierConfig {
@@ -89,6 +89,23 @@ export function proxyProtocolProblems(
     )
   }
   return problems
+}
+
+/**
+ * Every problem with the keys the edge and the shield share that their schema cannot express
+ * (paths, query, TLS, CORS, trusted proxies, PROXY protocol); each tier adds its own.
+ */
+export function cacheTierProblems(
+  config: CacheTierConfig & { tls: TlsConfig; cors: CorsOptions; trustedProxies: readonly string[] },
+): string[] {
+  return [
+    ...pathsProblems(config.paths),
+    ...queryProblems(config.cache),
+    ...tlsProblems(config.tls),
+    ...corsProblems(config.cors.origins),
+    ...trustedProxiesProblems(config.trustedProxies),
+    ...proxyProtocolProblems(config),
+  ]
 }
 
 /** Schema fragment for the `cache` and `upstream` keys, shared by the edge and shield tables. */

@@ -7,17 +7,13 @@ import {
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import {
-  corsProblems,
   DEFAULT_CORS_MAX_AGE_S,
   sendTimeoutSchema,
-  tlsProblems,
   tlsSchema,
-  trustedProxiesProblems,
   type CorsOptions,
   type TlsConfig,
 } from '../../shared/http/index.js'
-import { cacheTierSchema, pathsProblems, queryProblems, type CacheTierConfig } from '../../shared/cache-tier/index.js'
-import { proxyProtocolProblems } from '../../shared/cache-tier/index.js'
+import { cacheTierProblems, cacheTierSchema, type CacheTierConfig } from '../../shared/cache-tier/index.js'
 
 export const shieldSchema = {
   ...commonSchema,
@@ -70,9 +66,7 @@ export interface ShieldConfig extends CommonConfig, CacheTierConfig {
 
 export function loadShieldConfig(opts: LoadOptions): ShieldConfig {
   const config = loadConfig<ShieldConfig>(shieldSchema, opts)
-  const problems = [...pathsProblems(config.paths), ...queryProblems(config.cache)]
-  problems.push(...tlsProblems(config.tls), ...corsProblems(config.cors.origins))
-  problems.push(...trustedProxiesProblems(config.trustedProxies), ...proxyProtocolProblems(config))
+  const problems = cacheTierProblems(config)
   if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return config
 }
