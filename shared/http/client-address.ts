@@ -120,5 +120,15 @@ export class TrustedProxies {
  */
 export function clientAddressOf(req: ServerRequest, proxies: TrustedProxies | null): string {
   if (proxies === null) return req.remoteAddress
-  return proxies.clientAddress(req.remoteAddress, req.headerLines('x-forwarded-for'))
+  // The access line and an IP-bound token both ask, in the same synchronous turn of the handler:
+  // one walk per request (a request object is never reused for another request).
+  if (req === lastRequest && proxies === lastProxies) return lastClient
+  lastClient = proxies.clientAddress(req.remoteAddress, req.headerLines('x-forwarded-for'))
+  lastRequest = req
+  lastProxies = proxies
+  return lastClient
 }
+
+let lastRequest: ServerRequest | null = null
+let lastProxies: TrustedProxies | null = null
+let lastClient = ''

@@ -82,3 +82,25 @@ t.test('clientAddressOf joins every X-Forwarded-For field line of a real request
   const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { client: string; untrusted: string }
   t.same(body, { client: '203.0.113.7', untrusted: '127.0.0.1' })
 })
+
+t.test('clientAddressOf walks X-Forwarded-For once per request, however often it is asked', async (t) => {
+  const proxies = new TrustedProxies(['10.0.0.0/8'])
+  let walks = 0
+  const request = (forwardedFor: string) =>
+    ({
+      remoteAddress: '10.0.0.1',
+      headerLines: (name: string) => {
+        if (name === 'x-forwarded-for') walks++
+        return forwardedFor
+      },
+    }) as unknown as Parameters<typeof clientAddressOf>[0]
+  const a = request('198.51.100.7')
+  t.equal(clientAddressOf(a, proxies), '198.51.100.7')
+  t.equal(clientAddressOf(a, proxies), '198.51.100.7', 'asked again (the token after the access line)')
+  t.equal(walks, 1)
+  const b = request('203.0.113.9')
+  t.equal(clientAddressOf(b, proxies), '203.0.113.9', 'the next request gets its own')
+  t.equal(walks, 2)
+  t.equal(clientAddressOf(b, new TrustedProxies(['192.0.2.0/24'])), '10.0.0.1', 'other proxies: walked again')
+  t.equal(walks, 3)
+})
