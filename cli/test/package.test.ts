@@ -22,6 +22,8 @@ const ALLOWED: readonly RegExp[] = [
   /^dist\/(cli|shared|origin|shield|edge|transcoder)\/.+\.js$/,
   /^config\/[^/]+\.example\.json$/,
   /^config\/systemd\/vcdn-[a-z]+\.service$/,
+  // The operator's Grafana dashboard (config/grafana, tested against a running edge's metrics).
+  /^config\/grafana\/[a-z-]+\.json$/,
   /^docs\/.+\.md$/,
   /^(shared|origin|shield|edge|transcoder|cli)\/([a-z-]+\/)?README\.md$/,
 ]
@@ -68,7 +70,7 @@ t.test(
     t.same(
       files.filter((f) => !ALLOWED.some((re) => re.test(f))),
       [],
-      'only compiled code, READMEs, docs and config examples',
+      'only compiled code, READMEs, docs, config examples and the dashboard',
     )
 
     // Install the tarball the way an operator would. The registry is out of reach here, so the
