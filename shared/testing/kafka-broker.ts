@@ -92,10 +92,10 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions = {}): Promise<K
       .join(''),
   )
   // A KRaft cluster id is 16 random bytes, base64url without padding (22 characters).
-  // Like Kafka's Uuid.randomUuid, never one that starts with '-': kafka-storage's argument parser
-  // would read it as an option (1 start in 32 failed "expected one argument").
-  let clusterId = randomBytes(16).toString('base64url')
-  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url')
+  // Never one that starts with '-' (Kafka's Uuid.randomUuid draws again): kafka-storage's argument
+  // parser would read it as an option (1 start in 32 failed "expected one argument").
+  const drawn = randomBytes(16).toString('base64url')
+  const clusterId = drawn.startsWith('-') ? `A${drawn.slice(1)}` : drawn
   const format = spawnSync(
     'java',
     javaArgs('kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', configFile, '--ignore-formatted']),
