@@ -133,6 +133,9 @@ const MIGRATIONS: readonly string[] = [
   `,
 ]
 
+/** The schema version a migrated database has (PRAGMA user_version). */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
 /** One purge of the log: its generation, what it removed or marked, and how. */
 export type PurgeTarget = { prefix: string } | { key: string }
 

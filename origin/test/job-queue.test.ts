@@ -3,7 +3,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { jobBusContract } from '../../shared/bus/test/contract.js'
 import { tempDir } from '../../shared/testing/index.js'
-import { openDb } from '../src/db.js'
+import { openDb, SCHEMA_VERSION } from '../src/db.js'
 import { CLAIM_NEXT, SqliteJobQueue } from '../src/job-queue.js'
 
 t.test('SqliteJobQueue passes the JobBus contract', async (t) => {
@@ -50,7 +50,8 @@ t.test('the schema survives a reopen (migrations are keyed by user_version)', as
   a.close()
   const b = openDb(file)
   t.teardown(() => b.close())
-  t.equal(b.pragma('user_version', { simple: true }), 1)
+  t.equal(b.pragma('user_version', { simple: true }), SCHEMA_VERSION)
+  t.equal(SCHEMA_VERSION, 2, 'the videos schema and the purge log')
   t.same((await new SqliteJobQueue({ db: b }).get(job.id))?.payload, { x: 1 })
 })
 

@@ -52,6 +52,8 @@ export async function startFullStack(opts: {
   /** Register the shield and the edge with POST /v1/nodes as an operator would (default true);
    * false leaves it to the nodes' own registration. */
   registerNodes?: boolean
+  /** Edge config keys over the stack's (e.g. prefetch off). */
+  edge?: Record<string, unknown>
 }): Promise<FullStack> {
   const { dir } = opts
   mkdirSync(dir, { recursive: true })
@@ -98,6 +100,7 @@ export async function startFullStack(opts: {
     cache: { dir: join(dir, 'edge') },
     accessLog: false,
     register: { id: 'edge-1' },
+    ...opts.edge,
   }
   let edge = await startTier('edge', edgeConfig, { dir })
   const manual =

@@ -15,7 +15,13 @@ interface PrewarmAnswer {
 t.test('prewarm fills edge and shield; soft purge revalidates; hard purge refetches', async (t) => {
   const tmp = tempDir('vcdn-prewarm-')
   t.teardown(tmp.remove)
-  const stack = await startFullStack({ dir: tmp.dir, transcoder: { preset: 'ultrafast' } })
+  // The edge's own prefetch is off: what is warm here is what the prewarm fetched, and every
+  // upstream request counted is one a test request caused.
+  const stack = await startFullStack({
+    dir: tmp.dir,
+    transcoder: { preset: 'ultrafast' },
+    edge: { prefetch: { segments: 0, cmcd: false } },
+  })
   t.teardown(() => stack.close())
   // 10 s in 4 s segments: three segments per rendition, so the third shows where prewarm stops.
   const clip = makeClip(join(tmp.dir, 'clip.mp4'), { seconds: 10, width: 640, height: 360 })
