@@ -164,7 +164,7 @@ export const originSchema = {
   webhooks: {
     type: 'object[]',
     default: [],
-    doc: 'receivers of video.ready, video.failed and video.deleted events, e.g. [{"url":"https://example.com/hook","secret":"<at least 32 bytes>"}] (url: http(s); secret: signs vcdn-signature, docs/architecture.md §7.6)',
+    doc: 'receivers of video.ready, video.failed and video.deleted events, e.g. [{"url":"https://example.com/hook","secret":"<at least 32 bytes>"}] (url: http(s); secret: signs vcdn-signature, docs/architecture.md §7.5)',
   },
   webhookDelivery: {
     maxAttempts: { type: 'integer', default: 8, min: 1, max: 50, doc: 'attempts per webhook delivery before it fails' },

@@ -131,7 +131,7 @@ const MIGRATIONS: readonly string[] = [
     at INTEGER NOT NULL
   );
   `,
-  // Webhook deliveries (docs/architecture.md §7.6): one row per event and endpoint, owned by
+  // Webhook deliveries (docs/architecture.md §7.5): one row per event and endpoint, owned by
   // WebhookDispatcher (./webhooks.ts); kept after the video is deleted.
   `
   CREATE TABLE webhook_deliveries (

@@ -1,4 +1,4 @@
-// Webhooks for creators' back ends (docs/architecture.md §7.6, Mux-style): `video.ready`,
+// Webhooks for creators' back ends (docs/architecture.md §7.5, Mux-style): `video.ready`,
 // `video.failed` and `video.deleted` are POSTed as JSON to every configured URL, signed with
 // HMAC-SHA256 over "<unix seconds>.<raw body>". Each delivery is a row in the origin's SQLite
 // (written in the lifecycle's transaction, so the event and the status change commit together and

@@ -1,5 +1,5 @@
 // /v1/webhooks/deliveries: the most recent webhook deliveries (admin), with their status, attempts,
-// last error and next attempt (docs/architecture.md §7.6).
+// last error and next attempt (docs/architecture.md §7.5).
 import { VcdnError } from '../../../shared/errors/index.js'
 import { sendJson } from '../../../shared/http/index.js'
 import { principal, type ApiDeps } from './context.js'
