@@ -218,3 +218,64 @@ t.test('origin webhooks', async (t) => {
     t.equal(bad.status, 400)
   })
 })
+
+t.test('a delivery cut short by a restart is sent by the next origin on the same data', async (t) => {
+  const tmp = tempDir()
+  t.teardown(tmp.remove)
+  let isAnswering = false
+  const held = new Set<ServerResponse>()
+  const bodies: string[] = []
+  // Holds every request until the origin is gone; answers 200 afterwards.
+  const receiver = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let body = ''
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')))
+    req.on('end', () => {
+      if (!isAnswering) {
+        held.add(res)
+        res.on('close', () => held.delete(res))
+        return
+      }
+      bodies.push(body)
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const res of held) res.destroy()
+        receiver.close(() => resolve())
+      }),
+  )
+  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+  const config = {
+    tierSecret: SECRET,
+    dataDir: join(tmp.dir, 'data'),
+    store: { kind: 'fs', dir: join(tmp.dir, 'store') },
+    jwt: JWT,
+    accessLog: false,
+    webhooks: [{ url, secret: OK_SECRET }],
+    webhookDelivery: { timeoutMs: 60_000, pollEveryMs: 20 },
+  }
+  const auth = { authorization: `Bearer ${mintToken({ sub: 'alice', role: 'uploader', ttlS: 600 }, JWT)}` }
+  const first = await startTier('origin', config, { dir: tmp.dir })
+  let isFirstStopped = false
+  t.teardown(() => (isFirstStopped ? undefined : first.stop()))
+  const created = await fetch(`${first.url}/v1/videos`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: '{}',
+  })
+  const { id } = (await created.json()) as { id: string }
+  t.equal((await fetch(`${first.url}/v1/videos/${id}`, { method: 'DELETE', headers: auth })).status, 200)
+  await waitFor(() => held.size > 0, { what: 'the first attempt', timeoutMs: 30_000 })
+  await first.stop()
+  isFirstStopped = true
+  isAnswering = true
+
+  const second = await startTier('origin', config, { dir: tmp.dir })
+  t.teardown(() => second.stop())
+  await waitFor(() => bodies.length > 0, { what: 'the delivery after the restart', timeoutMs: 30_000 })
+  const event = JSON.parse(bodies[0] as string) as Received['event']
+  t.match(event, { type: 'video.deleted', data: { id } })
+})
