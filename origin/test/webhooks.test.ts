@@ -39,12 +39,33 @@ t.test('origin webhooks', async (t) => {
   const received: Received[] = []
   const flakyTries = new Map<string, number>()
   const hanging = new Set<ServerResponse>()
+  let hugeStarted = 0
   // /ok answers 200; /flaky answers 500 to the first two tries of each event; /hang never answers.
   const receiver = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = ''
     req.on('data', (c: Buffer) => (body += c.toString('utf8')))
     req.on('end', () => {
       const path = req.url ?? ''
+      if (path === '/reset') {
+        req.socket.destroy()
+        return
+      }
+      if (path === '/huge') {
+        // An answer far larger than anyone should read: up to 256 MiB, written as fast as it drains.
+        res.writeHead(200, { 'content-type': 'application/octet-stream' })
+        const chunk = Buffer.alloc(64 * 1024, 1)
+        let left = 4096
+        const pump = (): void => {
+          while (left > 0 && !res.destroyed) {
+            left--
+            if (!res.write(chunk)) return void res.once('drain', pump)
+          }
+          res.end()
+        }
+        hugeStarted++
+        pump()
+        return
+      }
       if (path === '/hang') {
         hanging.add(res)
         res.on('close', () => hanging.delete(res))
@@ -87,6 +108,8 @@ t.test('origin webhooks', async (t) => {
         { url: `${recvUrl}/ok`, secret: OK_SECRET },
         { url: `${recvUrl}/flaky`, secret: FLAKY_SECRET },
         { url: `${recvUrl}/hang`, secret: HANG_SECRET },
+        { url: `${recvUrl}/reset`, secret: HANG_SECRET },
+        { url: `${recvUrl}/huge`, secret: HANG_SECRET },
       ],
       webhookDelivery: { maxAttempts: 3, backoffBaseMs: 50, backoffMaxMs: 200, timeoutMs: 1500, pollEveryMs: 20 },
     },
@@ -184,6 +207,22 @@ t.test('origin webhooks', async (t) => {
       { what: 'a timed-out attempt', timeoutMs: 30_000 },
     )
     t.ok(row.attempts >= 1)
+  })
+
+  t.test('a receiver that resets the connection is retried; one with a huge answer is not read', async (t) => {
+    const rows = await waitFor(
+      async () => {
+        const all = (await deliveries()).filter((d) => d.type === 'video.ready')
+        const reset = all.find((d) => d.url === `${recvUrl}/reset` && d.status === 'failed')
+        const huge = all.find((d) => d.url === `${recvUrl}/huge` && d.status === 'delivered')
+        return reset !== undefined && huge !== undefined ? { reset, huge } : null
+      },
+      { what: 'the reset and huge deliveries settled', timeoutMs: 30_000 },
+    )
+    t.match(rows.reset, { attempts: 3, lastError: 'unreachable', nextAttemptAtMs: null })
+    t.match(rows.huge, { attempts: 1, lastStatus: 200 })
+    t.equal(hugeStarted, 1, 'the huge answer counted as delivered at once')
+    t.equal((await api(`/v1/videos/${readyVideoId}`, { as: ['alice', 'uploader'] })).status, 200, 'the origin lives')
   })
 
   t.test('a failed job sends video.failed with the coded error', async (t) => {
