@@ -16,6 +16,7 @@ import { NodeFanout } from './node-fanout.js'
 import { probeUpload } from './probe-upload.js'
 import { UploadManager } from './uploads.js'
 import { VideoLifecycle } from './videos.js'
+import { WebhookDispatcher } from './webhooks.js'
 
 export interface OriginDeps {
   log: Logger
@@ -88,7 +89,39 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       }
     },
   })
-  const videos = new VideoLifecycle({ meta, bus: queue, log, now })
+  const webhooks = new WebhookDispatcher({
+    db: meta.db,
+    endpoints: config.webhooks,
+    log,
+    now,
+    ...config.webhookDelivery,
+  })
+  const videos = new VideoLifecycle({
+    meta,
+    bus: queue,
+    log,
+    now,
+    // The event's data: the video as the API shows it, without signed URLs (they expire); the id
+    // alone for a deleted video.
+    onEvent: (type, v) =>
+      webhooks.enqueue(
+        type,
+        type === 'video.deleted'
+          ? { id: v.id }
+          : {
+              id: v.id,
+              owner: v.owner,
+              title: v.title,
+              status: v.status,
+              error: v.error,
+              durationS: v.durationS,
+              renditions: v.status === 'ready' ? meta.renditions(v.id) : [],
+              createdAtMs: v.createdAtMs,
+              updatedAtMs: v.updatedAtMs,
+              readyAtMs: v.readyAtMs,
+            },
+      ),
+  })
   const uploads = new UploadManager({
     dir: join(config.dataDir, 'uploads'),
     meta,
@@ -112,7 +145,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     now,
     log,
   })
-  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, nodes, log, now })
+  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, nodes, webhooks, log, now })
   const onApiError = (err: unknown): void => log.error({ err }, 'control API handler failed')
 
   const server = new HttpServer({
@@ -170,6 +203,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       // coded error (ERR_STORE_AUTH / _BUCKET / _UNAVAILABLE) rather than failing every request.
       if (s3Store !== null) await s3Store.check()
       await videos.start()
+      webhooks.start()
       await uploads.init()
       uploads.startSweeper()
       const port = await server.listen()
@@ -183,6 +217,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await admin.drain(0)
       await uploads.close()
       await videos.close()
+      await webhooks.close()
       meta.close()
       s3Store?.close()
     },

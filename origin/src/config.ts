@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs'
 import {
   commonSchema,
   loadConfig,
+  secretProblem,
   type CommonConfig,
   type LoadOptions,
   type Schema,
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
+import type { WebhookEndpoint } from './webhooks.js'
 
 export const originSchema = {
   ...commonSchema,
@@ -159,6 +161,47 @@ export const originSchema = {
     unit: 'ms',
     doc: 'per-node timeout of a prewarm (the node fetches every key it is sent)',
   },
+  webhooks: {
+    type: 'object[]',
+    default: [],
+    doc: 'receivers of video.ready, video.failed and video.deleted events, e.g. [{"url":"https://example.com/hook","secret":"<at least 32 bytes>"}] (url: http(s); secret: signs vcdn-signature, docs/architecture.md §7.5)',
+  },
+  webhookDelivery: {
+    maxAttempts: { type: 'integer', default: 8, min: 1, max: 50, doc: 'attempts per webhook delivery before it fails' },
+    backoffBaseMs: {
+      type: 'integer',
+      default: 1000,
+      min: 10,
+      max: 3_600_000,
+      unit: 'ms',
+      doc: 'delay before the second attempt; doubles per attempt',
+    },
+    backoffMaxMs: {
+      type: 'integer',
+      default: 300_000,
+      min: 10,
+      max: 86_400_000,
+      unit: 'ms',
+      doc: 'longest delay between attempts',
+    },
+    timeoutMs: {
+      type: 'integer',
+      default: 10_000,
+      min: 100,
+      max: 120_000,
+      unit: 'ms',
+      doc: 'an attempt without an answer this long fails',
+    },
+    pollEveryMs: {
+      type: 'integer',
+      default: 1000,
+      min: 10,
+      max: 60_000,
+      unit: 'ms',
+      doc: 'how often due deliveries are looked for',
+    },
+    batchSize: { type: 'integer', default: 10, min: 1, max: 100, doc: 'most webhook attempts in flight at once' },
+  },
 } satisfies Schema
 
 export interface S3StoreConfig {
@@ -196,6 +239,16 @@ export interface OriginConfig extends CommonConfig {
   jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
   purgeTimeoutMs: number
   prewarmTimeoutMs: number
+  /** Webhook receivers: `[{ "url": "https://…", "secret": "…" }]` (checked in loadOriginConfig). */
+  webhooks: readonly WebhookEndpoint[]
+  webhookDelivery: {
+    maxAttempts: number
+    backoffBaseMs: number
+    backoffMaxMs: number
+    timeoutMs: number
+    pollEveryMs: number
+    batchSize: number
+  }
   /** Statically registered nodes: `[{ "id": "edge-1", "tier": "edge", "adminUrl": "http://…" }]`. */
   nodes: readonly NodeConfig[]
 }
@@ -242,6 +295,7 @@ export function loadOriginConfig(opts: LoadOptions): OriginConfig {
       problems.push('store.s3.multipartThresholdBytes must be at least store.s3.partSizeBytes')
     }
   }
+  if (base !== null) webhookProblems(base.webhooks, problems)
   if (problems.length > 0 || base === null) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return Object.freeze({ ...base, nodes })
 }
@@ -281,4 +335,20 @@ function parseNodes(raw: unknown, problems: string[]): readonly NodeConfig[] {
     }
   })
   return Object.freeze(out)
+}
+
+/** Each webhook: an http(s) url and a secret as strong as the other config secrets. */
+function webhookProblems(raw: readonly unknown[], problems: string[]): void {
+  raw.forEach((w: unknown, i) => {
+    const at = `webhooks[${i}]`
+    if (!isObject(w)) return // the loader reported it
+    for (const k of Object.keys(w)) if (k !== 'url' && k !== 'secret') problems.push(`${at}.${k} is not a known key`)
+    if (typeof w['url'] !== 'string' || !/^https?:\/\/[^/]+/.test(w['url']))
+      problems.push(`${at}.url must be an http(s) URL`)
+    if (typeof w['secret'] !== 'string') problems.push(`${at}.secret must be a string`)
+    else {
+      const problem = secretProblem(w['secret'], `${at}.secret`)
+      if (problem !== null) problems.push(problem)
+    }
+  })
 }

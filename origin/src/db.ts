@@ -131,6 +131,25 @@ const MIGRATIONS: readonly string[] = [
     at INTEGER NOT NULL
   );
   `,
+  // Webhook deliveries (docs/architecture.md §7.5): one row per event and endpoint, owned by
+  // WebhookDispatcher (./webhooks.ts); kept after the video is deleted.
+  `
+  CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','delivered','failed')),
+    attempts INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    next_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
+  `,
 ]
 
 /** The schema version a migrated database has (PRAGMA user_version). */

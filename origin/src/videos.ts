@@ -74,13 +74,21 @@ export interface VideoLifecycleOptions {
   now: () => number
   /** How often the outbox retries jobs the bus refused (default 5 s). */
   outboxRetryEveryMs?: number
+  /**
+   * Webhook events (./webhooks.ts), called inside the transaction of the change so that the event
+   * commits with it: video.ready, video.failed (with its coded error), video.deleted.
+   */
+  onEvent?: (type: LifecycleEventType, video: Video) => void
 }
+
+export type LifecycleEventType = 'video.ready' | 'video.failed' | 'video.deleted'
 
 export class VideoLifecycle {
   readonly #meta: MetadataDb
   readonly #now: () => number
   readonly #outbox: JobOutbox
   readonly #jobs: JobsTable
+  readonly #onEvent: (type: LifecycleEventType, video: Video) => void
 
   constructor(opts: VideoLifecycleOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('VideoLifecycle: options must be an object')
@@ -90,6 +98,7 @@ export class VideoLifecycle {
     this.#meta = opts.meta
     this.#now = opts.now
     this.#jobs = openJobsTable(opts.meta.db)
+    this.#onEvent = opts.onEvent ?? ((): void => undefined)
     this.#outbox = new JobOutbox({
       db: opts.meta.db,
       bus: opts.bus,
@@ -137,6 +146,7 @@ export class VideoLifecycle {
     return this.#move(videoId, 'rejected', (now) => {
       this.#meta.markUploadCompleted(u.uploadId, u.sha256, now)
       this.#meta.setStatus(videoId, 'failed', now, { error: shown })
+      this.#emit('video.failed', videoId)
     })
   }
 
@@ -166,7 +176,10 @@ export class VideoLifecycle {
 
   /** The job completed: renditions recorded and the video ready. */
   completed(videoId: string, result: JobResult): boolean {
-    return this.#move(videoId, 'completed', (now) => this.#meta.markReady(videoId, result, now))
+    return this.#move(videoId, 'completed', (now) => {
+      this.#meta.markReady(videoId, result, now)
+      this.#emit('video.ready', videoId)
+    })
   }
 
   /** The job failed and will run again after its backoff; the creator sees why. */
@@ -178,16 +191,27 @@ export class VideoLifecycle {
 
   /** The job failed for good. */
   failed(videoId: string, shown: ShownError): boolean {
-    return this.#move(videoId, 'failed', (now) => this.#meta.setStatus(videoId, 'failed', now, { error: shown }))
+    return this.#move(videoId, 'failed', (now) => {
+      this.#meta.setStatus(videoId, 'failed', now, { error: shown })
+      this.#emit('video.failed', videoId)
+    })
   }
 
   /** Deletes the video with its renditions and uploads, its jobs and its jobs not yet handed to the bus. */
   delete(videoId: string): void {
     this.#meta.db.transaction(() => {
+      const video = this.#meta.getVideo(videoId)
       this.#outbox.deleteOfVideo(videoId)
       this.#jobs.deleteOfVideo(videoId)
       this.#meta.deleteVideo(videoId)
+      if (video !== null) this.#onEvent('video.deleted', video)
     })()
+  }
+
+  /** The video as the change left it, to the webhook hook (in the same transaction). */
+  #emit(type: LifecycleEventType, videoId: string): void {
+    const video = this.#meta.getVideo(videoId)
+    if (video !== null) this.#onEvent(type, video)
   }
 
   /** One event in one transaction: read, check, write. false when the video is gone. */

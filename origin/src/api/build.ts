@@ -4,6 +4,7 @@ import { nodeRoutes } from './nodes.js'
 import { Router } from './router.js'
 import { uploadRoutes } from './uploads.js'
 import { videoRoutes } from './videos.js'
+import { webhookRoutes } from './webhooks.js'
 
 export function buildApiRouter(deps: ApiDeps): Router {
   const router = new Router()
@@ -11,5 +12,6 @@ export function buildApiRouter(deps: ApiDeps): Router {
   uploadRoutes(router, deps)
   jobRoutes(router, deps)
   nodeRoutes(router, deps)
+  webhookRoutes(router, deps)
   return router
 }

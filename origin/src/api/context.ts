@@ -10,6 +10,7 @@ import type { MetadataDb } from '../db.js'
 import type { NodeFanout } from '../node-fanout.js'
 import type { UploadManager } from '../uploads.js'
 import type { VideoLifecycle } from '../videos.js'
+import type { WebhookDispatcher } from '../webhooks.js'
 
 export interface ApiDeps {
   config: OriginConfig
@@ -22,6 +23,8 @@ export interface ApiDeps {
   uploads: UploadManager
   /** Purge and prewarm on every registered shield and edge. */
   nodes: NodeFanout
+  /** Webhook deliveries (their list). */
+  webhooks: WebhookDispatcher
   log: Logger
   now: () => number
 }
