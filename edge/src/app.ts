@@ -14,7 +14,7 @@ import type { Logger } from '../../shared/log/index.js'
 import { contentTypeFor, validatePath } from '../../shared/namespace/index.js'
 import { queryToken, splitTokenPath, TOKEN_PARAM, TokenVerifier } from '../../shared/token/index.js'
 import type { EdgeConfig } from './config.js'
-import { PLAYER_SCRIPT_PATH, serveLocal } from './player.js'
+import { FAVICON_PATH, PLAYER_SCRIPT_PATH, REFUSED_PAGE_KEY, refusedPage, serveLocal } from './player.js'
 import { Prefetcher, resolveKeyPath } from './prefetch.js'
 
 export interface EdgeDeps {
@@ -70,8 +70,9 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     }
     const split = splitTokenPath(raw)
     if (split === null) {
-      // hls.js for the player page: a public library, no token needed.
-      if (raw === PLAYER_SCRIPT_PATH && req.method === 'GET') return raw
+      // hls.js for the player page (a public library) and the favicon: no token needed.
+      const isRead = req.method === 'GET' || req.method === 'HEAD'
+      if ((raw === PLAYER_SCRIPT_PATH || raw === FAVICON_PATH) && isRead) return raw
       // Bad paths are 400 before anything, the token check included (docs/architecture.md §2).
       const path = validatePath(raw)
       // A player that cannot carry a path token sends `?token=` (docs/architecture.md §3): the
@@ -145,7 +146,14 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
 
   /** The front door: the key path of a request, or a coded refusal (thrown). */
   const gate = (req: IncomingRequest): string => {
-    const path = keyPathOf(req.path, req)
+    let path: string
+    try {
+      path = keyPathOf(req.path, req)
+    } catch (err) {
+      // A browser opening the player page gets a page for people; serveLocal sends it.
+      if (err instanceof VcdnError && refusedPage(req, err)) return REFUSED_PAGE_KEY
+      throw err
+    }
     if (isCmcdPrefetch && req.method === 'GET') noteCmcd(req)
     return path
   }
