@@ -80,7 +80,8 @@ function sendNoFavicon(res: ResponseSink): number {
 
 function sendRefusedPage(res: ResponseSink, code: ErrorCode): number {
   const { status, message } = ERRORS[code]
-  const text = code.startsWith('ERR_TOKEN_') ? 'This video link has expired or is not valid here.' : message
+  // Every playback-token refusal is a 403 (the edge's page meets no other 403 code).
+  const text = status === 403 ? 'This video link has expired or is not valid here.' : message
   const body = Buffer.from(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vcdn · cannot play</title>
 <style>body{background:#111;color:#ddd;font:16px system-ui;padding:2em}code{color:#aaa}</style></head>
