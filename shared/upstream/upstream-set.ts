@@ -107,41 +107,12 @@ export class UpstreamSet {
       if (typeof url !== 'string' || !/^https?:\/\/[^/]/.test(url))
         throw new TypeError(`UpstreamSet: options.urls[${i}] must be an http(s) URL`)
       if (this.#byUrl.has(url)) throw new TypeError(`UpstreamSet: options.urls[${i}] is a duplicate`)
-      const member: Member = {
-        url,
-        client: makeClient(url),
-        seed: hrwSeed(url),
-        isUp: true,
-        consecutiveFailures: 0,
-        backoffMs: 0,
-        nextProbeAtMs: 0,
-        isProbing: false,
-        isReachable: false,
-        requests: 0,
-        failures: 0,
-        headersTime: new Histogram(),
-      }
+      const member = newMember(url, makeClient(url), hrwSeed(url))
       this.#byUrl.set(url, member)
       return member
     })
     this.#fallback = opts.fallback
-    this.#fallbackMember =
-      opts.fallback === undefined
-        ? undefined
-        : {
-            url: opts.fallback.baseUrl,
-            client: opts.fallback,
-            seed: 0,
-            isUp: true,
-            consecutiveFailures: 0,
-            backoffMs: 0,
-            nextProbeAtMs: 0,
-            isProbing: false,
-            isReachable: false,
-            requests: 0,
-            failures: 0,
-            headersTime: new Histogram(),
-          }
+    this.#fallbackMember = opts.fallback === undefined ? undefined : newMember(opts.fallback.baseUrl, opts.fallback, 0)
   }
 
   /** Healthy urls for `key`, best first. */
@@ -323,4 +294,22 @@ function positiveInt(value: number | undefined, fallback: number, field: string)
   if (!Number.isSafeInteger(value) || value < 1)
     throw new TypeError(`UpstreamSet: options.${field} must be a positive integer`)
   return value
+}
+
+/** A member as it starts: up, never probed, nothing counted. */
+function newMember(url: string, client: Member['client'], seed: Member['seed']): Member {
+  return {
+    url,
+    client,
+    seed,
+    isUp: true,
+    consecutiveFailures: 0,
+    backoffMs: 0,
+    nextProbeAtMs: 0,
+    isProbing: false,
+    isReachable: false,
+    requests: 0,
+    failures: 0,
+    headersTime: new Histogram(),
+  }
 }
