@@ -9,7 +9,6 @@ import {
 } from '../../shared/config/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
-import type { WebhookEndpoint } from './webhooks.js'
 
 export const originSchema = {
   ...commonSchema,
@@ -217,6 +216,12 @@ export interface S3StoreConfig {
 }
 
 /** A shield or edge whose admin listener receives purges (static here, or POST /v1/nodes). */
+/** A webhook receiver: `{ "url": "https://…", "secret": "…" }`. */
+export interface WebhookEndpoint {
+  url: string
+  secret: string
+}
+
 export interface NodeConfig {
   id: string
   tier: 'shield' | 'edge'
@@ -239,7 +244,7 @@ export interface OriginConfig extends CommonConfig {
   jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
   purgeTimeoutMs: number
   prewarmTimeoutMs: number
-  /** Webhook receivers: `[{ "url": "https://…", "secret": "…" }]` (checked in loadOriginConfig). */
+  /** Webhook receivers (checked in loadOriginConfig). */
   webhooks: readonly WebhookEndpoint[]
   webhookDelivery: {
     maxAttempts: number

@@ -9,15 +9,11 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { Database } from 'better-sqlite3'
 import type { Logger } from '../../shared/log/index.js'
+import type { OriginConfig, WebhookEndpoint } from './config.js'
 
 export type WebhookEventType = 'video.ready' | 'video.failed' | 'video.deleted'
 
 export const SIGNATURE_HEADER = 'vcdn-signature'
-
-export interface WebhookEndpoint {
-  url: string
-  secret: string
-}
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`. */
 export function signWebhook(secret: string, body: string, nowMs: number): string {
@@ -64,17 +60,11 @@ export interface DeliveryView {
   updatedAtMs: number
 }
 
-export interface WebhookDispatcherOptions {
+export interface WebhookDispatcherOptions extends Readonly<OriginConfig['webhookDelivery']> {
   db: Database
   endpoints: readonly WebhookEndpoint[]
   log: Logger
   now: () => number
-  maxAttempts: number
-  backoffBaseMs: number
-  backoffMaxMs: number
-  timeoutMs: number
-  pollEveryMs: number
-  batchSize: number
 }
 
 interface Row {
