@@ -27,6 +27,8 @@ export interface TierProcess {
   readonly tier: string
   readonly port: number
   readonly adminPort: number
+  /** The HTTPS listener's port from the listening line; 0 without one. */
+  readonly tlsPort: number
   readonly url: string
   readonly adminUrl: string
   readonly proc: ChildProcess
@@ -67,7 +69,7 @@ export async function startTier(
   started.add(proc)
   let out = ''
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)))
-  const listening = await new Promise<{ port: number; adminPort: number }>((res, rej) => {
+  const listening = await new Promise<{ port: number; adminPort: number; tlsPort: number }>((res, rej) => {
     const timer = setTimeout(
       () => rej(new Error(`${tier} did not print listening within ${opts.timeoutMs ?? 15000} ms:\n${out}`)),
       opts.timeoutMs ?? 15000,
@@ -77,10 +79,10 @@ export async function startTier(
       for (const line of out.split('\n')) {
         if (!line.includes('"listening"')) continue
         try {
-          const msg = JSON.parse(line) as { msg?: string; port?: number; adminPort?: number }
+          const msg = JSON.parse(line) as { msg?: string; port?: number; adminPort?: number; tlsPort?: number }
           if (msg.msg === 'listening' && typeof msg.port === 'number' && typeof msg.adminPort === 'number') {
             clearTimeout(timer)
-            res({ port: msg.port, adminPort: msg.adminPort })
+            res({ port: msg.port, adminPort: msg.adminPort, tlsPort: msg.tlsPort ?? 0 })
             return
           }
         } catch {

@@ -46,11 +46,7 @@ t.test('hls.js on another origin plays the edge over HTTPS with CORS', async (t)
   })
   t.teardown(() => topo.close())
   for (const file of readdirSync(hlsDir)) await topo.store.put(`v/pbtls/${file}`, readFileSync(join(hlsDir, file)))
-  const line = topo.edge
-    .output()
-    .split('\n')
-    .find((l) => l.includes('"listening"'))
-  const tlsPort = (JSON.parse(line ?? '{}') as { tlsPort?: number }).tlsPort ?? 0
+  const tlsPort = topo.edge.tlsPort
   const signed = topo.sign('/v/pbtls/index.m3u8')
   const mediaUrl = `https://edge.test:${tlsPort}${signed}`
   const segUrl = mediaUrl.replace(/index\.m3u8$/, 'seg_00001.m4s')

@@ -7,19 +7,10 @@ import { writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
-import { makeTestCa, startTier, tempDir, waitFor, type TierProcess } from '../../../shared/testing/index.js'
+import { makeTestCa, startTier, tempDir, waitFor } from '../../../shared/testing/index.js'
 import { randomBytes, topology } from './topology.js'
 
 const SECRET = 'tier-secret-for-tests-0123456789abcdef'
-
-/** The HTTPS port from a tier's listening line. */
-function tlsPortOf(tier: TierProcess): number {
-  const line = tier
-    .output()
-    .split('\n')
-    .find((l) => l.includes('"listening"'))
-  return (JSON.parse(line ?? '{}') as { tlsPort?: number }).tlsPort ?? 0
-}
 
 /** The fingerprint of the certificate a new connection to 127.0.0.1:port is given. */
 function peer(port: number, ca: string, servername: string): Promise<string> {
@@ -69,7 +60,7 @@ t.test('HTTPS beside plain HTTP: SNI picks the certificate, media and CORS as ov
     },
   })
   t.teardown(() => topo.close())
-  const port = tlsPortOf(topo.edge)
+  const port = topo.edge.tlsPort
   t.ok(port > 0 && port !== topo.edge.port, `an HTTPS port beside the plain one (${port})`)
   t.equal(await peer(port, ca.certPem, 'a.test'), a.fingerprint256, 'SNI a.test gets its certificate')
   t.equal(await peer(port, ca.certPem, 'edge.test'), def.fingerprint256, 'edge.test gets the default')
@@ -131,7 +122,7 @@ t.test('SIGHUP with a bad file keeps the old certificate; with a good one serves
   t.teardown(() => topo.close())
   const edge = topo.edge
   const port = edge.port
-  t.equal(tlsPortOf(edge), port, 'HTTPS took the plain listener’s place')
+  t.equal(edge.tlsPort, port, 'HTTPS took the plain listener’s place')
   t.equal(await peer(port, ca.certPem, 'edge.test'), first.fingerprint256)
 
   writeFileSync(first.cert, '-----BEGIN CERTIFICATE-----\ntruncated')

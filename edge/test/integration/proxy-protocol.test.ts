@@ -11,7 +11,6 @@ import {
   proxyV2Header,
   tempDir,
   waitFor,
-  type TierProcess,
 } from '../../../shared/testing/index.js'
 import { randomBytes, topology, type Topology } from './topology.js'
 
@@ -164,15 +163,6 @@ t.test('a PROXY v2 header from a trusted load balancer decides IP-bound tokens a
   })
 })
 
-/** The HTTPS port from a tier's listening line. */
-function tlsPortOf(tier: TierProcess): number {
-  const line = tier
-    .output()
-    .split('\n')
-    .find((l) => l.includes('"listening"'))
-  return (JSON.parse(line ?? '{}') as { tlsPort?: number }).tlsPort ?? 0
-}
-
 /**
  * One request over TLS to 127.0.0.1:port: `before` is written in clear before the handshake,
  * `bytes` inside TLS. Resolves with the status and error code; rejects if the handshake fails.
@@ -228,7 +218,7 @@ t.test(
     })
     t.teardown(() => topo.close())
     await topo.store.put(SEGMENT.slice(1), randomBytes(1000, 12))
-    const tlsPort = tlsPortOf(topo.edge)
+    const tlsPort = topo.edge.tlsPort
     const header = proxyV2Header({ source: VIEWER })
     const inside = await tlsExchange(
       tlsPort,
