@@ -42,11 +42,14 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
   },
 }
 
-t.setTimeout(150_000)
+// wrk runs whole seconds, so each load of the smoke run takes ≥ 1 s: ~35 s in all on an idle
+// machine, and 120–190 s on one whose load average is above 20 (a CI run beside other work).
+// One budget, inside the runner's 600 s per file (scripts/run-tests.mjs): the bench is killed
+// first, so the test still reports what it printed, then the test's own timeout, then the file's.
+const BENCH_DEADLINE_MS = 480_000
+t.setTimeout(590_000)
 
-// wrk runs whole seconds, so each load of the smoke run takes ≥ 1 s: ~35 s in all, more than tap's
-// default 30 s on a loaded machine.
-t.test('every scenario runs briefly against vcdn and nginx and reports numbers', { timeout: 120_000 }, async (t) => {
+t.test('every scenario runs briefly against vcdn and nginx and reports numbers', { timeout: 540_000 }, async (t) => {
   const out = tempDir('vcdn-bench-smoke-')
   t.teardown(out.remove)
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out.dir], {
@@ -57,7 +60,7 @@ t.test('every scenario runs briefly against vcdn and nginx and reports numbers',
   let stderr = ''
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 180_000)
+  const deadline = setTimeout(() => child.kill('SIGKILL'), BENCH_DEADLINE_MS)
   t.teardown(() => {
     clearTimeout(deadline)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
