@@ -51,6 +51,16 @@ export interface KafkaJobBusOptions extends JobBusOptions {
   /** Bound on each broker round trip: connect, first assignment, produce acknowledgement, read-up-to-date (default 30 s). */
   timeoutMs?: number
   state?: JobStateStore
+  /**
+   * false: a producer only (the origin): enqueue works, the bus joins no group and claim() throws.
+   * Default true, a member of the group.
+   */
+  shouldConsume?: boolean
+  /**
+   * How long the group waits for a silent member before its partitions go to the others
+   * (librdkafka session.timeout.ms; the broker allows 6 s..30 min by default). Default 45 s.
+   */
+  sessionTimeoutMs?: number
   /** Called for each job that failed for good because its last lease expired. */
   onLeaseExhausted?: (job: Job) => void
 }
@@ -129,6 +139,7 @@ export class KafkaJobBus implements JobBus {
   readonly #kinds: string[]
   readonly #state: JobStateStore
   readonly #onLeaseExhausted: (job: Job) => void
+  readonly #shouldConsume: boolean
   readonly #producer: Kafka.HighLevelProducer
   readonly #consumer: Kafka.KafkaConsumer
   /** Unsettled deliveries by job id (one per job: a job's next message exists only once this one is settled). */
@@ -169,6 +180,10 @@ export class KafkaJobBus implements JobBus {
     this.#kinds = kinds.map((k, i) => nonEmptyString(k, `options.kinds[${i}]`))
     this.#state = opts.state ?? memoryJobStateStore()
     this.#onLeaseExhausted = opts.onLeaseExhausted ?? (() => undefined)
+    this.#shouldConsume = opts.shouldConsume ?? true
+    if (typeof this.#shouldConsume !== 'boolean')
+      throw new TypeError('KafkaJobBus: options.shouldConsume must be a boolean')
+    const sessionTimeoutMs = positiveInt(opts.sessionTimeoutMs ?? 45_000, 'options.sessionTimeoutMs')
     const brokers = nonEmptyString(opts.brokers, 'options.brokers')
     const groupId = nonEmptyString(opts.groupId ?? 'vcdn-transcoders', 'options.groupId')
     this.#producer = new Kafka.HighLevelProducer(
@@ -185,6 +200,9 @@ export class KafkaJobBus implements JobBus {
         // How long an idle long-poll fetch waits at the broker: also how late a claim() that
         // waits for a just-enqueued job may see it (default 500 ms).
         'fetch.wait.max.ms': 100,
+        'session.timeout.ms': sessionTimeoutMs,
+        // librdkafka wants heartbeats well inside the session (its default 3 s, or a third of a shorter one).
+        'heartbeat.interval.ms': Math.max(100, Math.min(3000, Math.floor(sessionTimeoutMs / 3))),
         rebalance_cb: (err: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]) => this.#rebalance(err, assignment),
       },
       { 'auto.offset.reset': 'earliest' },
@@ -250,6 +268,7 @@ export class KafkaJobBus implements JobBus {
       ),
     )
     this.#producer.setPollInterval(20)
+    if (!this.#shouldConsume) return
     await withDeadline(
       'consumer connect',
       this.#timeoutMs,
@@ -639,6 +658,7 @@ export class KafkaJobBus implements JobBus {
   }
 
   async claim(workerId: string, leaseMs: number): Promise<Job | null> {
+    if (!this.#shouldConsume) throw new TypeError('KafkaJobBus: a producer-only bus (shouldConsume false) cannot claim')
     await this.#readUpToDate()
     return this.#run(async () => {
       const now = this.#now()
