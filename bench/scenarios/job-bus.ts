@@ -12,9 +12,8 @@
 //   kafka   KafkaJobBus (shared/bus) against a real single-node KRaft broker started here; each
 //           worker is its own process with its own bus, i.e. its own member of one consumer group
 //           (lib/kafka-worker-process.ts: the transcoders' layout, each with its own in-memory
-//           job state); the enqueuer is a bus in this process in a group of its own (the bus has
-//           no produce-only mode, so it also reads the topic, and takes none of the workers'
-//           partitions).
+//           job state); the enqueuer is a producer-only bus in this process (shouldConsume false,
+//           as the origin runs it with bus.kind kafka): it joins no group.
 //
 // Enqueue-to-start latency includes the wait behind the backlog: with the default 10 000 jobs
 // enqueued 100 at a time, p99 is close to the drain time. Each bus first drains a small warm-up
@@ -217,13 +216,14 @@ async function openKafka(broker: KafkaBroker, workers: number, runId: string): P
   })
   group.setActive(false)
   try {
-    // The enqueuer is a bus of its own group: it takes none of the workers' partitions.
+    // The enqueuer produces only, as the origin does with bus.kind kafka: it joins no group.
     const enqueuer = await connectKafkaJobBus({
       brokers: broker.bootstrap,
       topicPrefix,
       groupId: `bench-${runId}-enqueuer`,
       kinds: [KIND],
       timeoutMs,
+      shouldConsume: false,
     })
     return {
       kind: 'kafka',

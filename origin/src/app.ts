@@ -12,6 +12,7 @@ import type { OriginConfig } from './config.js'
 import { serveContent } from './content.js'
 import { MetadataDb, openDb } from './db.js'
 import { SqliteJobQueue } from './job-queue.js'
+import { KafkaJobLedger } from './kafka-jobs.js'
 import { NodeFanout } from './node-fanout.js'
 import { probeUpload } from './probe-upload.js'
 import { UploadManager } from './uploads.js'
@@ -71,24 +72,31 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   let isReady = false
 
   const meta = new MetadataDb(openDb(join(config.dataDir, 'meta.db')))
-  // The origin holds the bus as a JobBus only (docs/architecture.md §9): the embedded queue here;
-  // another bus drops in by building it instead.
-  const queue: JobBus = new SqliteJobQueue({
-    db: meta.db,
-    now,
-    ...config.jobs,
-    onLeaseExhausted: (job) => {
-      const error = job.lastError ?? { code: 'ERR_JOB_LEASE_EXPIRED', message: 'worker lost' }
-      try {
-        videos.failed(job.videoId, { code: error.code, message: error.message })
-      } catch (err) {
-        // ERR_VIDEO_STATE: the video moved on (its job was not the one it waits for); the job's
-        // dead-letter entry stays, and the claim that noticed goes on.
-        if (!isVcdnError(err) || err.code !== 'ERR_VIDEO_STATE') throw err
-        log.warn({ err, jobId: job.id, videoId: job.videoId }, 'lease exhausted on a video that moved on')
-      }
-    },
-  })
+  // The origin holds the bus as a JobBus only (docs/architecture.md §9): the embedded queue, or with
+  // bus.kind kafka a producer whose job state stays in this database (./kafka-jobs.ts); the
+  // transcoders then claim from Kafka and report each lease here.
+  const kafkaJobs =
+    config.bus.kind === 'kafka'
+      ? new KafkaJobLedger({ db: meta.db, kafka: config.bus.kafka, now, ...config.jobs })
+      : null
+  const queue: JobBus =
+    kafkaJobs ??
+    new SqliteJobQueue({
+      db: meta.db,
+      now,
+      ...config.jobs,
+      onLeaseExhausted: (job) => {
+        const error = job.lastError ?? { code: 'ERR_JOB_LEASE_EXPIRED', message: 'worker lost' }
+        try {
+          videos.failed(job.videoId, { code: error.code, message: error.message })
+        } catch (err) {
+          // ERR_VIDEO_STATE: the video moved on (its job was not the one it waits for); the job's
+          // dead-letter entry stays, and the claim that noticed goes on.
+          if (!isVcdnError(err) || err.code !== 'ERR_VIDEO_STATE') throw err
+          log.warn({ err, jobId: job.id, videoId: job.videoId }, 'lease exhausted on a video that moved on')
+        }
+      },
+    })
   const webhooks = new WebhookDispatcher({
     db: meta.db,
     endpoints: config.webhooks,
@@ -145,7 +153,19 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     now,
     log,
   })
-  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, nodes, webhooks, log, now })
+  const api = buildApiRouter({
+    config,
+    meta,
+    videos,
+    queue,
+    ...(kafkaJobs !== null ? { leases: kafkaJobs } : {}),
+    store,
+    uploads,
+    nodes,
+    webhooks,
+    log,
+    now,
+  })
   const onApiError = (err: unknown): void => log.error({ err }, 'control API handler failed')
 
   const server = new HttpServer({
@@ -202,6 +222,8 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       // Wrong credentials, a missing bucket or an unreachable S3 server stop the start with a
       // coded error (ERR_STORE_AUTH / _BUCKET / _UNAVAILABLE) rather than failing every request.
       if (s3Store !== null) await s3Store.check()
+      // Kafka that does not answer stops the start with ERR_JOB_BUS_UNAVAILABLE, like the store.
+      await kafkaJobs?.connect()
       await videos.start()
       webhooks.start()
       await uploads.init()
@@ -218,6 +240,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await uploads.close()
       await videos.close()
       await webhooks.close()
+      await kafkaJobs?.close()
       meta.close()
       s3Store?.close()
     },

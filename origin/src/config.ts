@@ -7,6 +7,7 @@ import {
   type LoadOptions,
   type Schema,
 } from '../../shared/config/index.js'
+import { busConfigProblems, busSchema, type BusConfig } from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
 
@@ -152,6 +153,7 @@ export const originSchema = {
     },
     backoffMaxMs: { type: 'integer', default: 600_000, min: 1, unit: 'ms', doc: 'longest retry delay' },
   },
+  bus: busSchema,
   purgeTimeoutMs: { type: 'integer', default: 5000, min: 1, unit: 'ms', doc: 'per-node timeout of the purge fan-out' },
   prewarmTimeoutMs: {
     type: 'integer',
@@ -242,6 +244,8 @@ export interface OriginConfig extends CommonConfig {
   uploadTtlMs: number
   upload: { isProbed: boolean; maxPixels: number; maxFrameRate: number; maxDurationS: number; probeTimeoutMs: number }
   jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
+  /** The job bus: the embedded queue, or Kafka (the origin produces; transcoders consume). */
+  bus: BusConfig
   purgeTimeoutMs: number
   prewarmTimeoutMs: number
   /** Webhook receivers (checked in loadOriginConfig). */
@@ -301,6 +305,7 @@ export function loadOriginConfig(opts: LoadOptions): OriginConfig {
     }
   }
   if (base !== null) webhookProblems(base.webhooks, problems)
+  if (base !== null) problems.push(...busConfigProblems(base.bus, 'bus'))
   if (problems.length > 0 || base === null) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return Object.freeze({ ...base, nodes })
 }

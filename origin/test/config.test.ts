@@ -42,3 +42,23 @@ t.test('store.kind s3 needs a bucket and credentials and reports every missing o
   t.equal(c.store.s3.forcePathStyle, true)
   t.equal(c.store.s3.region, 'us-east-1')
 })
+
+t.test('bus.kind kafka needs its brokers; the embedded queue is the default', async (t) => {
+  const base = { tierSecret: 'origin-test-secret-0123456789abcdef', dataDir: '/tmp/x' }
+  t.equal(loadOriginConfig({ overrides: base, env: {} }).bus.kind, 'embedded')
+  t.throws(
+    () => loadOriginConfig({ overrides: { ...base, bus: { kind: 'kafka' } }, env: {} }),
+    /bus\.kafka\.brokers is required when bus\.kind is kafka/,
+  )
+  t.throws(
+    () =>
+      loadOriginConfig({ overrides: { ...base, bus: { kind: 'kafka', kafka: { brokers: 'kafka one' } } }, env: {} }),
+    /bus\.kafka\.brokers must be host:port/,
+  )
+  const c = loadOriginConfig({
+    overrides: { ...base, bus: { kind: 'kafka' } },
+    env: { VCDN_BUS_KAFKA_BROKERS: 'k1:9092,k2:9092' },
+  })
+  t.equal(c.bus.kafka.brokers, 'k1:9092,k2:9092', 'brokers can come from the environment')
+  t.equal(c.bus.kafka.groupId, 'vcdn-transcoders')
+})

@@ -6,6 +6,7 @@ import type { KafkaJobBus, KafkaJobBusOptions } from './kafka.js'
 
 export * from './job.js'
 export * from './wire.js'
+export { busSchema, busConfigProblems, type BusConfig } from './config.js'
 export { memoryJobStateStore, type JobStateStore } from './state.js'
 export type { KafkaJobBus, KafkaJobBusOptions } from './kafka.js'
 

@@ -51,6 +51,16 @@ export interface KafkaJobBusOptions extends JobBusOptions {
   /** Bound on each broker round trip: connect, first assignment, produce acknowledgement, read-up-to-date (default 30 s). */
   timeoutMs?: number
   state?: JobStateStore
+  /**
+   * false: a producer only (the origin): enqueue works, the bus joins no group and claim() throws.
+   * Default true, a member of the group.
+   */
+  shouldConsume?: boolean
+  /**
+   * How long the group waits for a silent member before its partitions go to the others
+   * (librdkafka session.timeout.ms; the broker allows 6 s..30 min by default). Default 45 s.
+   */
+  sessionTimeoutMs?: number
   /** Called for each job that failed for good because its last lease expired. */
   onLeaseExhausted?: (job: Job) => void
 }
@@ -129,10 +139,17 @@ export class KafkaJobBus implements JobBus {
   readonly #kinds: string[]
   readonly #state: JobStateStore
   readonly #onLeaseExhausted: (job: Job) => void
+  readonly #shouldConsume: boolean
   readonly #producer: Kafka.HighLevelProducer
   readonly #consumer: Kafka.KafkaConsumer
   /** Unsettled deliveries by job id (one per job: a job's next message exists only once this one is settled). */
   readonly #deliveries = new Map<string, Delivery>()
+  /**
+   * Messages of a job consumed while an earlier delivery of it is still unsettled here: the retry
+   * message fail() produces can be consumed before its produce is acknowledged, i.e. before fail()
+   * settles the delivery it replaces. Each waits, by job id, until that delivery settles.
+   */
+  readonly #early = new Map<string, { msg: JobMessage; topic: string; partition: number; offset: number }[]>()
   /** Per assigned partition: offsets consumed and not yet committed, ascending, with whether each is settled. */
   readonly #uncommitted = new Map<string, { offset: number; isSettled: boolean }[]>()
   /** Per assigned partition: the next offset the loop will read (known once read or looked up). */
@@ -163,6 +180,10 @@ export class KafkaJobBus implements JobBus {
     this.#kinds = kinds.map((k, i) => nonEmptyString(k, `options.kinds[${i}]`))
     this.#state = opts.state ?? memoryJobStateStore()
     this.#onLeaseExhausted = opts.onLeaseExhausted ?? (() => undefined)
+    this.#shouldConsume = opts.shouldConsume ?? true
+    if (typeof this.#shouldConsume !== 'boolean')
+      throw new TypeError('KafkaJobBus: options.shouldConsume must be a boolean')
+    const sessionTimeoutMs = positiveInt(opts.sessionTimeoutMs ?? 45_000, 'options.sessionTimeoutMs')
     const brokers = nonEmptyString(opts.brokers, 'options.brokers')
     const groupId = nonEmptyString(opts.groupId ?? 'vcdn-transcoders', 'options.groupId')
     this.#producer = new Kafka.HighLevelProducer(
@@ -179,6 +200,9 @@ export class KafkaJobBus implements JobBus {
         // How long an idle long-poll fetch waits at the broker: also how late a claim() that
         // waits for a just-enqueued job may see it (default 500 ms).
         'fetch.wait.max.ms': 100,
+        'session.timeout.ms': sessionTimeoutMs,
+        // librdkafka wants heartbeats well inside the session (its default 3 s, or a third of a shorter one).
+        'heartbeat.interval.ms': Math.max(100, Math.min(3000, Math.floor(sessionTimeoutMs / 3))),
         rebalance_cb: (err: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]) => this.#rebalance(err, assignment),
       },
       { 'auto.offset.reset': 'earliest' },
@@ -244,6 +268,7 @@ export class KafkaJobBus implements JobBus {
       ),
     )
     this.#producer.setPollInterval(20)
+    if (!this.#shouldConsume) return
     await withDeadline(
       'consumer connect',
       this.#timeoutMs,
@@ -310,6 +335,11 @@ export class KafkaJobBus implements JobBus {
           if (d.workerId === null) this.#deliveries.delete(id)
           else d.isRevoked = true
         }
+        for (const [id, list] of this.#early) {
+          const kept = list.filter((e) => e.topic !== topic || e.partition !== partition)
+          if (kept.length > 0) this.#early.set(id, kept)
+          else this.#early.delete(id)
+        }
       }
       this.#consumer.unassign()
       this.#isAssigned = false
@@ -342,12 +372,27 @@ export class KafkaJobBus implements JobBus {
       this.#track(key, m.offset, true)
       return
     }
-    if (mine !== undefined) {
+    if (mine !== undefined && mine.topic === m.topic && mine.partition === m.partition && mine.offset === m.offset) {
       // Leased here before a rebalance took its partition away, and the partition came back:
       // the lease stands, and the offset is ours to commit again.
-      Object.assign(mine, { topic: m.topic, partition: m.partition, offset: m.offset, isRevoked: false })
+      mine.isRevoked = false
       return
     }
+    if (mine !== undefined) {
+      // Another message of a job whose delivery here is not settled yet: the retry message of a
+      // fail() still waiting for its produce acknowledgement. It must not take the delivery's
+      // place (fail() would then settle the retry's offset and leave the job's own uncommitted,
+      // and the retry would never run): it waits until that delivery settles (#settle).
+      const list = this.#early.get(msg.id) ?? []
+      list.push({ msg, topic: m.topic, partition: m.partition, offset: m.offset })
+      this.#early.set(msg.id, list)
+      return
+    }
+    this.#accept(msg, m.topic, m.partition, m.offset, existing)
+  }
+
+  /** A consumed message of a job with no unsettled delivery here becomes its delivery. */
+  #accept(msg: JobMessage, topic: string, partition: number, offset: number, existing: Job | null): void {
     // Redelivered after its member died mid-job: the shared state may know of more claims than
     // the message, which was produced before them.
     if (existing !== null && existing.attempt > msg.attempt) msg.attempt = existing.attempt
@@ -357,9 +402,9 @@ export class KafkaJobBus implements JobBus {
       existing?.status === 'leased' && existing.workerId !== null && existing.leaseUntilMs !== null
     const delivery: Delivery = {
       msg,
-      topic: m.topic,
-      partition: m.partition,
-      offset: m.offset,
+      topic,
+      partition,
+      offset,
       workerId: isHeldElsewhere ? existing.workerId : null,
       leaseUntilMs: isHeldElsewhere ? existing.leaseUntilMs : null,
       isRevoked: false,
@@ -392,6 +437,29 @@ export class KafkaJobBus implements JobBus {
     }
   }
 
+  /** The job's delivery settled: the next message of it that came early becomes its delivery, or is settled. */
+  #acceptEarly(jobId: string): void {
+    const list = this.#early.get(jobId)
+    const next = list?.shift()
+    if (list === undefined || next === undefined) return
+    if (list.length === 0) this.#early.delete(jobId)
+    const existing = this.#state.get(jobId)
+    if (existing !== null && (existing.status === 'done' || existing.status === 'failed')) {
+      // Settled already: like a redelivery of a settled job (#ingest), its offset is settled too.
+      this.#settle({
+        msg: next.msg,
+        topic: next.topic,
+        partition: next.partition,
+        offset: next.offset,
+        workerId: null,
+        leaseUntilMs: null,
+        isRevoked: false,
+      })
+      return
+    }
+    this.#accept(next.msg, next.topic, next.partition, next.offset, existing)
+  }
+
   #track(key: string, offset: number, isSettled: boolean): void {
     let list = this.#uncommitted.get(key)
     if (list === undefined) this.#uncommitted.set(key, (list = []))
@@ -422,6 +490,7 @@ export class KafkaJobBus implements JobBus {
   /** Marks a delivery's offset settled and commits its partition's settled prefix. */
   #settle(d: Delivery): void {
     this.#deliveries.delete(d.msg.id)
+    this.#acceptEarly(d.msg.id)
     if (d.isRevoked) return
     const key = tpKey(d.topic, d.partition)
     const list = this.#uncommitted.get(key)
@@ -589,6 +658,7 @@ export class KafkaJobBus implements JobBus {
   }
 
   async claim(workerId: string, leaseMs: number): Promise<Job | null> {
+    if (!this.#shouldConsume) throw new TypeError('KafkaJobBus: a producer-only bus (shouldConsume false) cannot claim')
     await this.#readUpToDate()
     return this.#run(async () => {
       const now = this.#now()

@@ -189,3 +189,29 @@ export function parseFailRequest(body: Record<string, unknown>): FailRequest {
     },
   }
 }
+
+// ---- a job claimed from Kafka (bus kind kafka) -----------------------------------------------
+
+/**
+ * `POST /v1/jobs/:id/lease`: a transcoder took this job from the Kafka bus and tells the origin,
+ * which records the lease (who may download the source, write outputs and finish it) and moves
+ * the video to processing. `attempt` is the bus's count of claims, 1 on the first.
+ */
+export interface LeaseRequest {
+  workerId: string
+  leaseMs?: number
+  attempt: number
+}
+
+/** → 200: `job` is what to run, or null when there is nothing to run (the job is settled or its video gone): settle it on the bus. */
+export interface LeaseResponse {
+  job: ClaimedJob | null
+}
+
+export function parseLeaseRequest(body: Record<string, unknown>): Required<LeaseRequest> {
+  return {
+    workerId: parseWorkerId(body['workerId']),
+    leaseMs: parseLeaseMs(body['leaseMs']),
+    attempt: Math.round(reqNumber(body['attempt'], 'attempt', 1, 1_000_000)),
+  }
+}

@@ -54,6 +54,8 @@ export async function startFullStack(opts: {
   registerNodes?: boolean
   /** Edge config keys over the stack's (e.g. prefetch off). */
   edge?: Record<string, unknown>
+  /** How long each tier may take to print its listening line (startTier's default otherwise). */
+  startTimeoutMs?: number
 }): Promise<FullStack> {
   const { dir } = opts
   mkdirSync(dir, { recursive: true })
@@ -69,7 +71,8 @@ export async function startFullStack(opts: {
     accessLog: false,
     ...opts.origin,
   }
-  const origin = await startTier('origin', originConfig, { dir })
+  const tierOpts = { dir, ...(opts.startTimeoutMs !== undefined ? { timeoutMs: opts.startTimeoutMs } : {}) }
+  const origin = await startTier('origin', originConfig, tierOpts)
   // Minted by the real `vcdn token` command, asynchronously: a test process blocked in a synchronous
   // child for seconds keeps undici from retiring idle keep-alive sockets the origin has closed
   // meanwhile, and the next request on one fails with "other side closed".
@@ -153,7 +156,7 @@ export async function startFullStack(opts: {
           ...opts.transcoder,
           ...extra,
         },
-        { dir },
+        tierOpts,
       )
       transcoders.push(t)
       return t

@@ -4,6 +4,7 @@ import { createAdminServer } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { createMetrics } from '../../shared/metrics/index.js'
 import type { TranscoderConfig } from './config.js'
+import { KafkaJobSource } from './kafka-source.js'
 import { HttpJobSource, type JobSource } from './origin-client.js'
 import type { X264Preset } from './pipeline.js'
 import { Worker } from './worker.js'
@@ -27,7 +28,19 @@ const transcoderMetrics = {
 export function buildTranscoder(config: TranscoderConfig, deps: TranscoderDeps): Transcoder {
   mkdirSync(config.workDir, { recursive: true })
   const workerId = config.workerId !== '' ? config.workerId : `${hostname()}-${process.pid}`
-  const source = deps.source ?? new HttpJobSource({ origin: config.origin, token: config.token, workerId })
+  // bus.kind kafka: jobs come from the Kafka group; the origin is still reached over HTTP for the rest.
+  const kafkaSource =
+    deps.source === undefined && config.bus.kind === 'kafka'
+      ? new KafkaJobSource({
+          origin: config.origin,
+          token: config.token,
+          workerId,
+          kafka: config.bus.kafka,
+          log: deps.log,
+        })
+      : null
+  const source =
+    deps.source ?? kafkaSource ?? new HttpJobSource({ origin: config.origin, token: config.token, workerId })
   const metrics = createMetrics('vcdn_transcoder', transcoderMetrics)
   const worker = new Worker({
     source,
@@ -53,6 +66,8 @@ export function buildTranscoder(config: TranscoderConfig, deps: TranscoderDeps):
   })
   return {
     async listen() {
+      // Kafka that does not answer stops the start with ERR_JOB_BUS_UNAVAILABLE.
+      await kafkaSource?.connect()
       const adminPort = await admin.listen()
       worker.start()
       isReady = true

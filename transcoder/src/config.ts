@@ -1,4 +1,6 @@
+import { busConfigProblems, busSchema, type BusConfig } from '../../shared/bus/index.js'
 import { loadConfig, type LoadOptions, type Schema } from '../../shared/config/index.js'
+import { VcdnError } from '../../shared/errors/index.js'
 
 // The transcoder has no public listener: only the admin one (metrics, health). It needs nothing
 // but the origin's URL and a worker credential (docs/architecture.md §8).
@@ -28,6 +30,9 @@ export const transcoderSchema = {
   preset: { type: 'string', default: 'veryfast', doc: 'x264 preset' },
   jobTimeoutMs: { type: 'integer', default: 0, min: 0, unit: 'ms', doc: 'whole-job limit (0 = pipeline default)' },
   uploadConcurrency: { type: 'integer', default: 4, min: 1, max: 32, doc: 'outputs uploaded at once' },
+  // With kafka the transcoder claims from the topics directly (one consumer group); source, outputs,
+  // progress and the outcome still go to the origin over HTTP.
+  bus: busSchema,
   logLevel: {
     type: 'string',
     default: 'info',
@@ -58,8 +63,12 @@ export interface TranscoderConfig {
   uploadConcurrency: number
   logLevel: string
   drainTimeoutMs: number
+  bus: BusConfig
 }
 
 export function loadTranscoderConfig(opts: LoadOptions): TranscoderConfig {
-  return loadConfig<TranscoderConfig>(transcoderSchema, opts)
+  const config = loadConfig<TranscoderConfig>(transcoderSchema, opts)
+  const problems = busConfigProblems(config.bus, 'bus')
+  if (problems.length > 0) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
+  return config
 }

@@ -16,6 +16,8 @@ import type {
   HeartbeatRequest,
   JobError,
   JobResult,
+  LeaseRequest,
+  LeaseResponse,
 } from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { UpstreamClient } from '../../shared/upstream/index.js'
@@ -144,9 +146,28 @@ export class HttpJobSource implements JobSource {
   }
 
   async fail(jobId: string, error: JobError): Promise<void> {
+    await this.failJob(jobId, error)
+  }
+
+  /** fail(), answering what the origin made of it: `queued` (retried after a backoff) or `failed` (final). */
+  async failJob(jobId: string, error: JobError): Promise<{ status: string }> {
     const body: FailRequest = { workerId: this.#workerId, error }
     const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/fail`, body)
     if (status !== 200) this.#fail('fail', status, value)
+    return { status: (value as { job?: { status?: string } } | null)?.job?.status ?? 'queued' }
+  }
+
+  /**
+   * Bus kind kafka: tells the origin this worker took the job from Kafka (attempt: the bus's claim
+   * count). The job to run, or null when there is nothing to run (settled, or its video gone).
+   */
+  async lease(jobId: string, leaseMs: number, attempt: number): Promise<ClaimedJob | null> {
+    const body: LeaseRequest = { workerId: this.#workerId, leaseMs, attempt }
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/lease`, body)
+    if (status === 404 && (value as { error?: { code?: string } } | null)?.error?.code === 'ERR_JOB_NOT_FOUND')
+      return null
+    if (status !== 200) this.#fail('lease', status, value)
+    return (value as LeaseResponse).job
   }
 
   close(): Promise<void> {

@@ -18,3 +18,17 @@ t.test('a transcoder without origin, token or workDir is refused, naming each', 
     /origin is required.*token is required.*workDir is required/,
   )
 })
+
+t.test('bus.kind kafka needs its brokers', async (t) => {
+  const base = { origin: 'http://127.0.0.1:1', token: 'a-worker-token-0123456789abcdef-0123456789', workDir: '/tmp/w' }
+  t.equal(loadTranscoderConfig({ overrides: base, env: {} }).bus.kind, 'embedded')
+  t.throws(
+    () => loadTranscoderConfig({ overrides: { ...base, bus: { kind: 'kafka' } }, env: {} }),
+    /bus\.kafka\.brokers is required when bus\.kind is kafka/,
+  )
+  const c = loadTranscoderConfig({
+    overrides: { ...base, bus: { kind: 'kafka', kafka: { brokers: '127.0.0.1:9092' } } },
+    env: {},
+  })
+  t.equal(c.bus.kafka.sessionTimeoutMs, 45_000)
+})

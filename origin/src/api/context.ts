@@ -1,7 +1,7 @@
 // What every control-API route gets: the origin's services, and small request helpers.
 import { VcdnError } from '../../../shared/errors/index.js'
 import type { IncomingRequest } from '../../../shared/http/index.js'
-import type { JobBus } from '../../../shared/bus/index.js'
+import type { Job, JobBus } from '../../../shared/bus/index.js'
 import type { Logger } from '../../../shared/log/index.js'
 import type { Store } from '../../../shared/store/index.js'
 import { authenticate, requireRole, type Principal, type Role } from '../auth.js'
@@ -19,6 +19,11 @@ export interface ApiDeps {
   videos: VideoLifecycle
   /** The job bus, whichever it is: only the JobBus interface. */
   queue: JobBus
+  /**
+   * With the Kafka bus: records the lease of a job a transcoder took from Kafka
+   * (`POST /v1/jobs/:id/lease`, ../kafka-jobs.ts). Absent with the embedded queue (claimed here).
+   */
+  leases?: { lease(jobId: string, workerId: string, leaseMs: number, attempt: number): Promise<Job | null> }
   store: Store
   uploads: UploadManager
   /** Purge and prewarm on every registered shield and edge. */

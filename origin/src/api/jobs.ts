@@ -9,10 +9,12 @@ import {
   parseFailRequest,
   parseHeartbeatRequest,
   parseJobResult,
+  parseLeaseRequest,
   parseWorkerId,
   type ClaimResponse,
   type HeartbeatResponse,
   type Job,
+  type LeaseResponse,
 } from '../../../shared/bus/index.js'
 import { ERRORS, isVcdnError, VcdnError } from '../../../shared/errors/index.js'
 import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../../../shared/http/index.js'
@@ -72,6 +74,37 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       sendJson(res, 200, answer)
       return
     }
+  })
+
+  // Bus kind kafka: a transcoder took the job from Kafka; the lease is recorded here so the routes
+  // below admit it, and the video moves to processing (../kafka-jobs.ts).
+  router.add('POST', '/v1/jobs/:id/lease', async ({ req, res, params }) => {
+    const p = principal(req, deps, WORKER_ROLES)
+    if (deps.leases === undefined) throw new VcdnError('ERR_NOT_FOUND')
+    const body = parseLeaseRequest(await readJson(req))
+    const workerId = leaseHolder(p, body.workerId)
+    const job = await deps.leases.lease(params['id'] as string, workerId, body.leaseMs, body.attempt)
+    if (job === null) {
+      sendJson(res, 200, { job: null } satisfies LeaseResponse)
+      return
+    }
+    if (!deps.videos.claimed(job.videoId)) {
+      // The video was deleted (or failed) after the job was queued: nothing to run.
+      await deps.queue.complete(job.id, workerId, { isCancelled: true })
+      sendJson(res, 200, { job: null } satisfies LeaseResponse)
+      return
+    }
+    const answer: LeaseResponse = {
+      job: {
+        id: job.id,
+        kind: job.kind,
+        videoId: job.videoId,
+        attempt: job.attempt,
+        leaseUntilMs: job.leaseUntilMs,
+        payload: job.payload,
+      },
+    }
+    sendJson(res, 200, answer)
   })
 
   router.add('POST', '/v1/jobs/:id/heartbeat', async ({ req, res, params }) => {

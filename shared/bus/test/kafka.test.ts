@@ -200,6 +200,60 @@ t.test('a retryable failure goes through the retry topic, a final one to the dea
   t.same(deadMsg.payload, { sourceKey: 'src/vid9' })
 })
 
+/** Produces one raw message, as another member's bus would, and waits for its acknowledgement. */
+async function produceRaw(topic: string, key: string, value: unknown): Promise<void> {
+  const producer = new Kafka.HighLevelProducer({ 'metadata.broker.list': broker.bootstrap }, { acks: -1 })
+  await new Promise<void>((res, rej) => producer.connect({}, (err) => (err ? rej(kerr(err)) : res())))
+  producer.setPollInterval(20)
+  try {
+    await new Promise<void>((res, rej) => {
+      producer.produce(topic, null, Buffer.from(JSON.stringify(value)), key, Date.now(), (err) =>
+        err ? rej(kerr(err)) : res(),
+      )
+    })
+  } finally {
+    await new Promise<void>((res) => producer.disconnect(() => res()))
+  }
+}
+
+t.test('a retry message consumed before its produce is acknowledged neither replaces nor loses the job', async (t) => {
+  // fail() republishes to the retry topic and settles the job's delivery once the broker
+  // acknowledges; the member may consume the retry message first. Here that message is produced
+  // (exactly as fail() writes it) while the job is still leased, so the order is not left to chance.
+  const prefix = uniquePrefix()
+  const clock = fakeClock()
+  const bus = await connectKafkaJobBus(busOptions(prefix, { now: clock.now, backoffBaseMs: 1000 }))
+  const job = await bus.enqueue('transcode', 'vid-early', { n: 1 })
+  const leased = await bus.claim('w1', LEASE_MS)
+  t.equal(leased?.id, job.id)
+  const lastError = { code: 'ERR_TRANSCODE_FFMPEG', message: 'exit 1', isRetryable: true }
+  await produceRaw(`${prefix}transcode.retry`, 'vid-early', {
+    id: job.id,
+    kind: 'transcode',
+    videoId: 'vid-early',
+    payload: { n: 1 },
+    attempt: 1,
+    maxAttempts: job.maxAttempts,
+    runAfterMs: clock.now() + 1000,
+    createdAtMs: job.createdAtMs,
+    seq: 0,
+    lastError,
+  })
+  t.equal(await bus.claim('w2', LEASE_MS), null, 'the early retry waits: its job is still leased')
+  t.equal((await bus.fail(job.id, 'w1', lastError)).status, 'queued')
+  clock.advance(1000)
+  const again = await bus.claim('w1', LEASE_MS)
+  t.equal(again?.id, job.id, 'the job runs again after its backoff')
+  t.equal(again?.attempt, 2)
+  if (again) await bus.complete(again.id, 'w1', {})
+  t.equal(await bus.claim('w1', LEASE_MS), null, 'and not a third time: the second retry message is settled')
+  await bus.close()
+  // Its own empty state store: only committed offsets keep it from running the job again.
+  const fresh = await connectKafkaJobBus(busOptions(prefix, { state: memoryJobStateStore() }))
+  t.teardown(() => fresh.close())
+  t.equal(await fresh.claim('w3', LEASE_MS), null, "the job's enqueue offset was committed, not only the retry's")
+})
+
 t.test('jobs are keyed by video id: one video stays in one partition', async (t) => {
   const prefix = uniquePrefix()
   const bus = await connectKafkaJobBus(busOptions(prefix, { partitions: 4 }))
