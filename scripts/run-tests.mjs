@@ -26,7 +26,7 @@ function find(dir, out) {
   return out
 }
 const files = only.length > 0 ? only : roots.flatMap((r) => find(r, [])).sort()
-const tap = spawn(join('node_modules', '.bin', 'tap'), ['-R', 'tap', '--timeout=600', ...files], {
+const tap = spawn(join('node_modules', '.bin', 'tap'), ['-R', 'tap', '--timeout=300', ...files], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, TAP_COLOR: '0' },
 })
