@@ -68,20 +68,24 @@ export async function startTier(
   })
   started.add(proc)
   let out = ''
+  let isListening = false
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)))
   const listening = await new Promise<{ port: number; adminPort: number; tlsPort: number }>((res, rej) => {
     const timer = setTimeout(
       () => rej(new Error(`${tier} did not print listening within ${opts.timeoutMs ?? 15000} ms:\n${out}`)),
       opts.timeoutMs ?? 15000,
     )
+    // Stays attached after the listening line: it collects the output for assertions on logs.
     const onData = (buf: Buffer): void => {
       out += buf.toString()
+      if (isListening) return
       for (const line of out.split('\n')) {
         if (!line.includes('"listening"')) continue
         try {
           const msg = JSON.parse(line) as { msg?: string; port?: number; adminPort?: number; tlsPort?: number }
           if (msg.msg === 'listening' && typeof msg.port === 'number' && typeof msg.adminPort === 'number') {
             clearTimeout(timer)
+            isListening = true
             res({ port: msg.port, adminPort: msg.adminPort, tlsPort: msg.tlsPort ?? 0 })
             return
           }
@@ -97,8 +101,6 @@ export async function startTier(
       rej(new Error(`${tier} exited with ${code} before listening:\n${out}`))
     })
   })
-  // keep collecting output for assertions on logs
-  proc.stdout?.on('data', (b: Buffer) => (out += b.toString()))
   return {
     tier,
     ...listening,
