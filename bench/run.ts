@@ -17,6 +17,7 @@ import { REQUEST_HEADER_SETS } from './lib/player-headers.js'
 import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
 import { playlistHit, segmentHit, segmentServerBound } from './scenarios/hit.js'
+import { httpsPlaylist, httpsSegment } from './scenarios/https.js'
 import { jobBusScenario } from './scenarios/job-bus.js'
 import { missStorm } from './scenarios/miss-storm.js'
 import { originStoreScenario } from './scenarios/origin-store.js'
@@ -26,6 +27,8 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
   'playlist-hit': playlistHit,
   'segment-hit': segmentHit,
   'segment-server': segmentServerBound,
+  'https-segment': httpsSegment,
+  'https-playlist': httpsPlaylist,
   'miss-storm': missStorm,
   'edge-rss': edgeRss,
   transcode: transcodeScenario,
