@@ -64,6 +64,8 @@ export async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<Sce
   const headers = requestHeaders(ctx.headerSet)
   const dir = join(ctx.dir, spec.scenario)
   mkdirSync(dir, { recursive: true })
+  if (spec.isHttps === true && client !== 'wrk')
+    throw new Error(`${spec.scenario}: HTTPS loads need wrk, not ${client}`)
   const tls = spec.isHttps === true ? benchTls(join(dir, 'tls')) : null
   const env = tls?.clientEnv
   const origin = await startOrigin(dir)

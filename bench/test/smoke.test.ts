@@ -21,6 +21,14 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
     line: /^segment-server\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 2×\)\s+median of 1\s+\[trunc, player headers;/m,
     fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
   },
+  'https-segment': {
+    line: /^https-segment\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.5×\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
+    fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
+  },
+  'https-playlist': {
+    line: /^https-playlist\s+vcdn [\d ]+ req\/s\s+nginx [\d ]+ req\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.3×\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
+    fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
+  },
   'miss-storm': {
     line: /^miss-storm\s+vcdn p50 [\d.]+ ms p99 [\d.]+ ms origin \d+\s+nginx p50 [\d.]+ ms p99 [\d.]+ ms origin \d+/m,
     fields: [
@@ -42,11 +50,12 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
   },
 }
 
-t.setTimeout(150_000)
+t.setTimeout(240_000)
 
 // wrk runs whole seconds, so each load of the smoke run takes ≥ 1 s: ~35 s in all, more than tap's
-// default 30 s on a loaded machine.
-t.test('every scenario runs briefly against vcdn and nginx and reports numbers', { timeout: 120_000 }, async (t) => {
+// default 30 s on a loaded machine. Each hit scenario (the https-* two included) takes ~13–15 s on
+// a 2-core machine at load average ~25, ~130 s for the whole run there.
+t.test('every scenario runs briefly against vcdn and nginx and reports numbers', { timeout: 210_000 }, async (t) => {
   const out = tempDir('vcdn-bench-smoke-')
   t.teardown(out.remove)
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out.dir], {
@@ -57,7 +66,7 @@ t.test('every scenario runs briefly against vcdn and nginx and reports numbers',
   let stderr = ''
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 180_000)
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 200_000)
   t.teardown(() => {
     clearTimeout(deadline)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -97,7 +106,7 @@ t.test('every scenario runs briefly against vcdn and nginx and reports numbers',
       scenarios: Record<string, { summary: Record<string, number> }>
     }
     t.same(all.errors, [], 'no scenario failed to run')
-    for (const name of ['playlist-hit', 'segment-hit', 'segment-server']) {
+    for (const name of ['playlist-hit', 'segment-hit', 'segment-server', 'https-segment', 'https-playlist']) {
       const s = all.scenarios[name]?.summary
       t.ok((s?.['vcdn'] ?? 0) > 0 && (s?.['nginx'] ?? 0) > 0, `${name} measured traffic on both stacks`)
     }
