@@ -27,8 +27,8 @@ const TARGET_VS_BARE = 0.9
 /** Concurrent fetches of the warm-up (each a whole 2 MB body through fetch). */
 const WARM_CONCURRENCY = 4
 /**
- * A fill is answered before it is committed (file rename, index row): on a machine whose disk is
- * busy with other sessions, fetches keep missing for a while after the body arrived. Poll.
+ * On a machine whose disk is busy with other sessions a path can keep missing for several fetches
+ * after its first whole response (presumably the fill commits late; not investigated). Poll.
  */
 const WARM_ATTEMPTS = 40
 const WARM_RETRY_MS = 100
