@@ -17,7 +17,9 @@ import { REQUEST_HEADER_SETS } from './lib/player-headers.js'
 import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
 import { playlistHit, segmentHit, segmentServerBound } from './scenarios/hit.js'
+import { httpsPlaylist, httpsSegment } from './scenarios/https.js'
 import { jobBusScenario } from './scenarios/job-bus.js'
+import { largeHit } from './scenarios/large-hit.js'
 import { missStorm } from './scenarios/miss-storm.js'
 import { originStoreScenario } from './scenarios/origin-store.js'
 import { transcodeScenario } from './scenarios/transcode.js'
@@ -26,19 +28,23 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
   'playlist-hit': playlistHit,
   'segment-hit': segmentHit,
   'segment-server': segmentServerBound,
+  'https-segment': httpsSegment,
+  'https-playlist': httpsPlaylist,
   'miss-storm': missStorm,
   'edge-rss': edgeRss,
   transcode: transcodeScenario,
   'job-bus': jobBusScenario,
   'origin-store': originStoreScenario,
+  'large-hit': largeHit,
 }
 
 /**
  * Run only when named (`--scenario`): they start a Kafka broker and SeaweedFS (`make test-servers`),
  * which alone can take a minute on a busy machine, and they compare vcdn's own back ends rather
- * than vcdn with nginx.
+ * than vcdn with nginx. large-hit writes 200 distinct 2 MB segments and warms them through three
+ * servers (~2 GB on disk, ~1.2 GB in memory), too heavy for the default run.
  */
-const ON_REQUEST = new Set(['job-bus', 'origin-store'])
+const ON_REQUEST = new Set(['job-bus', 'origin-store', 'large-hit'])
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback

@@ -13,6 +13,8 @@ export interface ChildLoadOptions {
   durationS: number
   /** Request headers besides Host. */
   headers: Readonly<Record<string, string>>
+  /** Environment of the child besides this process's (OPENSSL_CONF of the HTTPS loads). */
+  env?: Readonly<Record<string, string>>
 }
 
 /** What a load child measured. */
@@ -42,11 +44,12 @@ export function runLoadChild(o: {
   marker: string
   /** What to tell the operator when the binary is missing. */
   hint: string
+  env?: Readonly<Record<string, string>>
 }): Promise<LoadChildReport> {
   const cpus = loadCpus()
   const [cmd, argv] = cpus === null ? [o.bin, o.args] : ['taskset', ['-c', cpus, o.bin, ...o.args]]
   return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
     let out = ''
     let err = ''
     proc.stdout.on('data', (b: Buffer) => (out += b.toString()))

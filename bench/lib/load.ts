@@ -4,7 +4,7 @@ import autocannon from 'autocannon'
 import type { Stack } from './stacks.js'
 import { pinEdge } from './pin.js'
 import { streamLoad } from './stream-load.js'
-import { runTrunc } from './trunc-load.js'
+import { runTrunc, type TruncPaths } from './trunc-load.js'
 import { runWrk } from './wrk.js'
 import { cpuSeconds, round } from './util.js'
 
@@ -21,6 +21,10 @@ export interface LoadOptions {
   client: LoadClient
   /** Request headers besides Host, sent with every request (lib/player-headers.ts). */
   headers: Readonly<Record<string, string>>
+  /** Environment of a load child besides this process's (wrk over HTTPS: OPENSSL_CONF). */
+  env?: Readonly<Record<string, string>>
+  /** trunc only: a file of client paths, one a line, drawn per request (lib/trunc-client.py). */
+  paths?: TruncPaths
 }
 
 export type LoadClient = 'wrk' | 'autocannon' | 'stream' | 'trunc'
@@ -56,6 +60,8 @@ export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promi
       connections: o.connections,
       durationS: o.durationS,
       headers: o.headers,
+      ...(o.env !== undefined ? { env: o.env } : {}),
+      ...(o.paths !== undefined ? { paths: o.paths } : {}),
     })
     childCpuPct = w.cpuPct
     r = w

@@ -20,20 +20,29 @@ export interface NginxTierOptions {
   dir: string
   /** Values for the template's {{NAME}} placeholders besides PREFIX, PORT and USER. */
   vars: Record<string, string>
+  /**
+   * An HTTPS listener beside the plain one (templates that `include {{PREFIX}}/listen-extra.conf`
+   * in their server block: edge): TLS 1.2/1.3 with this certificate and key and a shared session
+   * cache. Without it that file is written empty.
+   */
+  tls?: { cert: string; key: string }
   startTimeoutMs?: number
 }
 
 export class NginxTier {
   readonly port: number
   readonly url: string
+  /** `https://127.0.0.1:<port>` of the HTTPS listener, null without one. */
+  readonly tlsUrl: string | null
   readonly #proc: ChildProcess
   readonly #dir: string
   readonly #exited: Promise<void>
 
-  private constructor(proc: ChildProcess, port: number, dir: string, exited: Promise<void>) {
+  private constructor(proc: ChildProcess, port: number, tlsPort: number, dir: string, exited: Promise<void>) {
     this.#proc = proc
     this.port = port
     this.url = `http://127.0.0.1:${port}`
+    this.tlsUrl = tlsPort > 0 ? `https://127.0.0.1:${tlsPort}` : null
     this.#dir = dir
     this.#exited = exited
   }
@@ -63,6 +72,8 @@ export class NginxTier {
     })
     const confPath = join(o.dir, `${o.template}.conf`)
     writeFileSync(confPath, conf)
+    const tlsPort = o.tls === undefined ? 0 : await freePort()
+    writeFileSync(join(o.dir, 'listen-extra.conf'), o.tls === undefined ? '' : tlsListen(tlsPort, o.tls))
     const proc = spawn(NGINX_BIN, ['-p', o.dir, '-c', confPath, '-e', join(o.dir, 'error.log')], {
       stdio: ['ignore', 'ignore', 'pipe'],
     })
@@ -73,7 +84,7 @@ export class NginxTier {
       else proc.once('exit', () => res())
     })
     const spawnError = new Promise<Error>((res) => proc.once('error', res))
-    const tier = new NginxTier(proc, port, o.dir, exited)
+    const tier = new NginxTier(proc, port, tlsPort, o.dir, exited)
     const deadline = Date.now() + (o.startTimeoutMs ?? 10_000)
     try {
       for (let attempt = 0; ; attempt++) {
@@ -120,6 +131,27 @@ export class NginxTier {
       await this.#exited
     }
   }
+}
+
+/**
+ * The HTTPS listener of listen-extra.conf: what an operator would configure for delivery over
+ * TLS 1.2/1.3. Debian's OpenSSL 3 offers TLS_AES_128_GCM_SHA256 among its TLS 1.3 suites; the
+ * benchmark's client is limited to it (lib/tls.ts), as it must be for uWS, whose BoringSSL cannot
+ * restrict TLS 1.3 suites server-side. No kTLS on these VMs (CONFIG_TLS unset), so nginx's
+ * `sendfile` falls back to reading the file and SSL_write.
+ */
+function tlsListen(port: number, tls: { cert: string; key: string }): string {
+  for (const v of [tls.cert, tls.key])
+    if (/["\\\n;{}\s]/.test(v)) throw new Error(`nginx tls: unsafe file name ${JSON.stringify(v)}`)
+  return [
+    `listen 127.0.0.1:${port} ssl;`,
+    `ssl_certificate ${tls.cert};`,
+    `ssl_certificate_key ${tls.key};`,
+    'ssl_protocols TLSv1.2 TLSv1.3;',
+    'ssl_session_cache shared:SSL:10m;',
+    'ssl_session_timeout 1h;',
+    '',
+  ].join('\n')
 }
 
 function canConnect(port: number): Promise<boolean> {

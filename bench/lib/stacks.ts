@@ -19,11 +19,13 @@ export const MIB = 1024 * 1024
 export const MEMORY_MAX_BYTES = 256 * MIB
 const TOKEN_TTL_S = 6 * 3600
 
-export type StackKind = 'vcdn' | 'nginx'
+export type StackKind = 'vcdn' | 'nginx' | 'bare'
 
 export interface Stack {
   readonly kind: StackKind
   readonly edgeUrl: string
+  /** The edge's HTTPS listener (`https://127.0.0.1:<port>`), when started with `tls`. */
+  readonly edgeTlsUrl?: string
   readonly shieldUrl: string
   /** Processes serving client requests at the edge (CPU/RSS accounting). */
   edgePids(): number[]
@@ -42,10 +44,17 @@ export interface VcdnStack extends Stack {
 
 const QUIET = { accessLog: false, logLevel: 'warn' }
 
+/** A certificate and key (PEM files) for an edge's HTTPS listener beside its plain one. */
+export interface EdgeTls {
+  cert: string
+  key: string
+}
+
 export async function startVcdnStack(o: {
   dir: string
   upstream: string
   memoryMaxBytes?: number
+  tls?: EdgeTls
 }): Promise<VcdnStack> {
   const cache = (name: string): Record<string, unknown> => ({
     dir: join(o.dir, name),
@@ -69,6 +78,9 @@ export async function startVcdnStack(o: {
         requireToken: true,
         cache: cache('vcdn-edge'),
         ...QUIET,
+        ...(o.tls === undefined
+          ? {}
+          : { tls: { ...o.tls, listen: { host: '127.0.0.1', port: 0 }, watchIntervalMs: 0 } }),
       },
       { dir: o.dir },
     )
@@ -83,6 +95,7 @@ export async function startVcdnStack(o: {
     edge,
     shield,
     edgeUrl: edge.url,
+    ...(edge.tlsPort > 0 ? { edgeTlsUrl: `https://127.0.0.1:${edge.tlsPort}` } : {}),
     shieldUrl: shield.url,
     edgePids: () => (edge.proc.pid === undefined ? [] : [edge.proc.pid]),
     sign: (path) => {
@@ -104,7 +117,7 @@ export function secureLinkPath(path: string, nowMs: number, ttlS = TOKEN_TTL_S):
   return `/t/${md5}/${expires}${path}`
 }
 
-export async function startNginxStack(o: { dir: string; upstream: string }): Promise<Stack> {
+export async function startNginxStack(o: { dir: string; upstream: string; tls?: EdgeTls }): Promise<Stack> {
   const hostPort = (url: string): string => new URL(url).host
   const shield = await NginxTier.start({
     template: 'shield',
@@ -117,6 +130,7 @@ export async function startNginxStack(o: { dir: string; upstream: string }): Pro
       template: 'edge',
       dir: join(o.dir, 'nginx-edge'),
       vars: { UPSTREAM: hostPort(shield.url), TIER_SECRET, SIGNING_SECRET: SECURE_LINK_SECRET },
+      ...(o.tls !== undefined ? { tls: o.tls } : {}),
     })
   } catch (err) {
     await shield.stop()
@@ -125,9 +139,11 @@ export async function startNginxStack(o: { dir: string; upstream: string }): Pro
   // A worker forked later inherits its master's affinity; runLoad pins edgePids() again anyway.
   pinOther(shield.pids)
   pinEdge(edge.pids)
+  const tlsUrl = edge.tlsUrl
   return {
     kind: 'nginx',
     edgeUrl: edge.url,
+    ...(tlsUrl !== null ? { edgeTlsUrl: tlsUrl } : {}),
     shieldUrl: shield.url,
     edgePids: () => edge.pids,
     sign: (path) => secureLinkPath(path, Date.now()),

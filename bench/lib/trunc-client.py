@@ -5,9 +5,17 @@ dropped, not copied). The client's cost per byte is then close to nothing, so on
 under test, not the client, is what saturates. Used for the server-bound figure of segment-hit
 (lib/trunc-load.ts); prints one JSON line. Bounded by --duration; loopback only.
 
-usage: trunc-client.py HOST PORT PATH CONNECTIONS DURATION_S [HEADER_LINE ...]
+usage: trunc-client.py [--paths FILE [--zipf S] [--seed N]] HOST PORT PATH CONNECTIONS DURATION_S [HEADER_LINE ...]
+
+With --paths, every request's path is drawn from FILE (one path a line; PATH is then ignored):
+from a Zipf distribution of exponent S over the lines in file order (P(line k) ∝ 1/k^S, line 1 the
+most popular; S = 0 is uniform), with a random.Random seeded with N, so every server under
+comparison gets the same sequence of draws per connection order.
 """
+import bisect
+import itertools
 import json
+import random
 import selectors
 import socket
 import sys
@@ -16,17 +24,48 @@ import time
 HEAD_MAX = 65536
 
 
+def options(argv: list) -> tuple:
+    """Leading --paths/--zipf/--seed flags, then the positional arguments."""
+    flags = {"--paths": None, "--zipf": "0.9", "--seed": "1"}
+    while argv and argv[0] in flags:
+        if len(argv) < 2:
+            raise SystemExit(f"trunc-client: {argv[0]} needs a value")
+        flags[argv[0]] = argv[1]
+        argv = argv[2:]
+    return flags, argv
+
+
 def main() -> None:
-    host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    connections, duration_s = int(sys.argv[4]), float(sys.argv[5])
+    flags, args = options(sys.argv[1:])
+    host, port, path = args[0], int(args[1]), args[2]
+    connections, duration_s = int(args[3]), float(args[4])
     if not host.startswith("127.") and host != "::1":
         raise SystemExit("trunc-client: loopback only")
-    extra = "".join(f"{h}\r\n" for h in sys.argv[6:])
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode("latin1")
+    extra = "".join(f"{h}\r\n" for h in args[5:])
+
+    def request_for(p: str) -> bytes:
+        return f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode("latin1")
+
+    if flags["--paths"] is None:
+        one = request_for(path)
+        next_request = lambda: one  # noqa: E731
+        distinct = 1
+    else:
+        with open(flags["--paths"], encoding="utf-8") as f:
+            requests = [request_for(line.strip()) for line in f if line.strip()]
+        if not requests:
+            raise SystemExit("trunc-client: --paths file is empty")
+        s = float(flags["--zipf"])
+        cum = list(itertools.accumulate(1.0 / (k**s) for k in range(1, len(requests) + 1)))
+        rng = random.Random(int(flags["--seed"]))
+        total = cum[-1]
+        last = len(requests) - 1
+        next_request = lambda: requests[min(last, bisect.bisect_right(cum, rng.random() * total))]  # noqa: E731
+        distinct = len(requests)
     sel = selectors.DefaultSelector()
     buf = bytearray(8 * 1024 * 1024)
     view = memoryview(buf)
-    stats = {"requests": 0, "bytes": 0, "non2xx": 0, "errors": 0}
+    stats = {"requests": 0, "bytes": 0, "non2xx": 0, "errors": 0, "paths": distinct}
     latencies = []
 
     class Conn:
@@ -35,7 +74,7 @@ def main() -> None:
     def send(c: Conn) -> None:
         c.left = None  # reading the head
         c.started = time.perf_counter()
-        c.sock.sendall(request)
+        c.sock.sendall(next_request())
 
     for _ in range(connections):
         s = socket.create_connection((host, port))

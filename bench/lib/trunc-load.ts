@@ -10,10 +10,25 @@ import { headerLines } from './player-headers.js'
 
 const CLIENT = join(ROOT, 'bench', 'lib', 'trunc-client.py')
 
-export async function runTrunc(o: ChildLoadOptions): Promise<ChildLoadResult> {
+/** Many objects instead of one: each request's path drawn from a file, seeded. */
+export interface TruncPaths {
+  /** One client path a line (already signed); line 1 is rank 1 of the Zipf draw. */
+  file: string
+  /** Zipf exponent s (P(rank k) ∝ 1/k^s); 0 draws uniformly. */
+  zipf: number
+  /** Seed of the client's random draw (the same sequence for every stack). */
+  seed: number
+}
+
+export async function runTrunc(o: ChildLoadOptions & { paths?: TruncPaths }): Promise<ChildLoadResult> {
   const url = new URL(o.url)
+  const draw =
+    o.paths === undefined
+      ? []
+      : ['--paths', o.paths.file, '--zipf', String(o.paths.zipf), '--seed', String(o.paths.seed)]
   const args = [
     CLIENT,
+    ...draw,
     url.hostname,
     url.port,
     url.pathname,
@@ -27,6 +42,7 @@ export async function runTrunc(o: ChildLoadOptions): Promise<ChildLoadResult> {
     durationS: o.durationS,
     marker: 'TRUNC_JSON',
     hint: 'python3 is part of every machine here',
+    ...(o.env !== undefined ? { env: o.env } : {}),
   })
   const n = (k: string): number => report[k] ?? 0
   const wallS = n('durationS')

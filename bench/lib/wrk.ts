@@ -44,6 +44,7 @@ export async function runWrk(o: ChildLoadOptions): Promise<ChildLoadResult> {
     durationS,
     marker: 'WRK_JSON',
     hint: 'make setup installs wrk',
+    ...(o.env !== undefined ? { env: o.env } : {}),
   })
   const n = (k: string): number => report[k] ?? 0
   const wallS = n('durationUs') / 1e6

@@ -40,3 +40,11 @@ export function segmentBody(bytes = SEGMENT_BYTES, seed = 1): Buffer {
   }
   return b
 }
+
+/** large-hit's working set: this many distinct 2 MB segments (seeds 1..n), larger than any CPU cache. */
+export const LARGE_SEGMENTS = 200
+
+/** The i-th (1-based) segment of large-hit; its body is segmentBody(SEGMENT_BYTES, i). */
+export function largeSegmentPath(i: number): string {
+  return `/v/bench/large/seg_${String(i).padStart(5, '0')}.m4s`
+}

@@ -4,12 +4,13 @@ import { requestHeaders } from '../lib/player-headers.js'
 import { runLoad, type LoadClient, type LoadResult } from '../lib/load.js'
 import { fmtBytes, fmtNum, ratio, type RunContext, type ScenarioResult } from '../lib/report.js'
 import { startNginxStack, startOrigin, startVcdnStack, warmUntilHit, type Stack } from '../lib/stacks.js'
+import { benchTls, negotiated, TLS_PROTOCOL, TLS_SUITE } from '../lib/tls.js'
 import { median } from '../lib/util.js'
 import { mediaPlaylist, PLAYLIST_PATH, SEGMENT_PATH, segmentBody } from './content.js'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
-interface HitSpec {
+export interface HitSpec {
   scenario: string
   path: string
   body: Buffer
@@ -17,6 +18,11 @@ interface HitSpec {
   targetRatio: number
   /** The run's small-object or segment client, or one this scenario always uses. */
   client: 'small' | 'segment' | LoadClient
+  /**
+   * Load the edges' HTTPS listeners (one certificate for both) with a client limited to TLS 1.3 +
+   * AES-128-GCM (lib/tls.ts); the warm-up checks still go over plain HTTP. wrk only.
+   */
+  isHttps?: boolean
 }
 
 export const playlistHit = (ctx: RunContext): Promise<ScenarioResult> =>
@@ -53,28 +59,54 @@ export const segmentServerBound = (ctx: RunContext): Promise<ScenarioResult> =>
     client: 'trunc',
   })
 
-async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioResult> {
+export async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioResult> {
   const client = spec.client === 'small' ? ctx.smallClient : spec.client === 'segment' ? ctx.segmentClient : spec.client
   const headers = requestHeaders(ctx.headerSet)
   const dir = join(ctx.dir, spec.scenario)
   mkdirSync(dir, { recursive: true })
+  if (spec.isHttps === true && client !== 'wrk')
+    throw new Error(`${spec.scenario}: HTTPS loads need wrk, not ${client}`)
+  const tls = spec.isHttps === true ? benchTls(join(dir, 'tls')) : null
+  const env = tls?.clientEnv
   const origin = await startOrigin(dir)
   const stacks: Stack[] = []
+  const notes: string[] = []
   try {
     await origin.store.put(spec.path.slice(1), spec.body)
-    stacks.push(await startVcdnStack({ dir, upstream: origin.url }))
-    stacks.push(await startNginxStack({ dir, upstream: origin.url }))
-    for (const s of stacks) {
+    stacks.push(await startVcdnStack({ dir, upstream: origin.url, ...(tls !== null ? { tls: tls.edge } : {}) }))
+    stacks.push(await startNginxStack({ dir, upstream: origin.url, ...(tls !== null ? { tls: tls.edge } : {}) }))
+    // What the loads talk to: the HTTPS listener of each edge, after checking what a client
+    // limited by the OpenSSL file negotiates there (and, for the record, one that is not).
+    const targets = stacks.map((s): Stack => {
+      if (tls === null) return s
+      if (s.edgeTlsUrl === undefined) throw new Error(`${s.kind}: the edge has no HTTPS listener`)
+      const got = negotiated(s.edgeTlsUrl, tls.clientEnv)
+      if (got.protocol !== TLS_PROTOCOL || got.suite !== TLS_SUITE)
+        throw new Error(
+          `${s.kind}: the client negotiated ${got.protocol} ${got.suite}, not ${TLS_PROTOCOL} ${TLS_SUITE}`,
+        )
+      const free = negotiated(s.edgeTlsUrl, {})
+      notes.push(
+        `${s.kind}: the limited client negotiated ${got.protocol} ${got.suite}; openssl's default client ${free.protocol} ${free.suite}`,
+      )
+      return { ...s, edgeUrl: s.edgeTlsUrl }
+    })
+    const load = (s: Stack, durationS: number): Promise<LoadResult> =>
+      runLoad(s, spec.path, {
+        connections: ctx.connections,
+        durationS,
+        client,
+        headers,
+        ...(env !== undefined ? { env } : {}),
+      })
+    for (const [i, s] of stacks.entries()) {
       await warmUntilHit(s, spec.path, spec.body.length)
-      await runLoad(s, spec.path, { connections: ctx.connections, durationS: ctx.warmupS, client, headers })
+      await load(targets[i] as Stack, ctx.warmupS)
       await warmUntilHit(s, spec.path, spec.body.length) // still a hit at both tiers after the warm-up
     }
     const runs: LoadResult[] = []
     for (let i = 0; i < ctx.runs; i++) {
-      for (const s of stacks)
-        runs.push(
-          await runLoad(s, spec.path, { connections: ctx.connections, durationS: ctx.durationS, client, headers }),
-        )
+      for (const s of targets) runs.push(await load(s, ctx.durationS))
     }
     const of = (kind: string, f: (r: LoadResult) => number): number =>
       median(runs.filter((r) => r.stack === kind).map(f))
@@ -88,12 +120,11 @@ async function hitComparison(ctx: RunContext, spec: HitSpec): Promise<ScenarioRe
     const nginxPerCore = of('nginx', perCore)
     const failures = runs.reduce((n, x) => n + x.non2xx + x.errors, 0)
     const fmt = spec.metric === 'reqPerSec' ? (x: number) => `${fmtNum(x)} req/s` : (x: number) => `${fmtBytes(x)}/s`
-    const notes: string[] = []
     if (failures > 0) notes.push(`${failures} non-2xx responses or errors during the measured runs`)
     const line =
       `${spec.scenario.padEnd(13)} vcdn ${fmt(vcdn)}  nginx ${fmt(nginx)}  ratio ${r.toFixed(2)}×  ` +
       `(target ≥ ${spec.targetRatio}×)  median of ${ctx.runs}` +
-      `  [${client}, ${ctx.headerSet} headers; per edge core ${ratio(vcdnPerCore, nginxPerCore).toFixed(2)}×; cpu% server/loadgen: vcdn ${of('vcdn', (x) => x.serverCpuPct)}/${of('vcdn', (x) => x.loadgenCpuPct)}` +
+      `  [${client}${tls !== null ? ` over ${TLS_PROTOCOL} ${TLS_SUITE}` : ''}, ${ctx.headerSet} headers; per edge core ${ratio(vcdnPerCore, nginxPerCore).toFixed(2)}×; cpu% server/loadgen: vcdn ${of('vcdn', (x) => x.serverCpuPct)}/${of('vcdn', (x) => x.loadgenCpuPct)}` +
       ` nginx ${of('nginx', (x) => x.serverCpuPct)}/${of('nginx', (x) => x.loadgenCpuPct)}]` +
       (failures > 0 ? `  WARNING: ${failures} errors` : '')
     return {

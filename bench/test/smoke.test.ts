@@ -21,6 +21,14 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
     line: /^segment-server\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 2×\)\s+median of 1\s+\[trunc, player headers;/m,
     fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
   },
+  'https-segment': {
+    line: /^https-segment\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.5×\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
+    fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
+  },
+  'https-playlist': {
+    line: /^https-playlist\s+vcdn [\d ]+ req\/s\s+nginx [\d ]+ req\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.3×\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
+    fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
+  },
   'miss-storm': {
     line: /^miss-storm\s+vcdn p50 [\d.]+ ms p99 [\d.]+ ms origin \d+\s+nginx p50 [\d.]+ ms p99 [\d.]+ ms origin \d+/m,
     fields: [
@@ -43,7 +51,8 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
 }
 
 // wrk runs whole seconds, so each load of the smoke run takes ≥ 1 s: ~35 s in all on an idle
-// machine, and 120–190 s on one whose load average is above 20 (a CI run beside other work).
+// machine, and 170–230 s on one whose load average is above 20 (a CI run beside other work; each
+// hit scenario, the https-* two included, takes ~13–15 s there).
 // One budget: the bench is killed first, so the test still reports what it printed, then the
 // test's own timeout, then the file's. Both file calls are needed: setTimeout moves this process's
 // own timer, the `# timeout=` comment the runner's (its default is 300 s per file).
@@ -103,7 +112,7 @@ t.test('every scenario runs briefly against vcdn and nginx and reports numbers',
       scenarios: Record<string, { summary: Record<string, number> }>
     }
     t.same(all.errors, [], 'no scenario failed to run')
-    for (const name of ['playlist-hit', 'segment-hit', 'segment-server']) {
+    for (const name of ['playlist-hit', 'segment-hit', 'segment-server', 'https-segment', 'https-playlist']) {
       const s = all.scenarios[name]?.summary
       t.ok((s?.['vcdn'] ?? 0) > 0 && (s?.['nginx'] ?? 0) > 0, `${name} measured traffic on both stacks`)
     }
