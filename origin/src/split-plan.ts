@@ -6,24 +6,13 @@
 // This module plans the chunks (pure) and keeps their state in the `split_chunks` table it creates:
 // one row per chunk with its status, the workers that took it and how many times it was claimed.
 // Owned by the origin process; every write runs inside the caller's (VideoLifecycle's) transaction.
+import { JOB_KIND_CHUNK, JOB_KIND_STITCH, JOB_KIND_TRANSCODE, workStorePrefix } from '../../shared/bus/index.js'
 import type { Db, Statement } from './db.js'
+
+export { JOB_KIND_CHUNK, JOB_KIND_STITCH, JOB_KIND_TRANSCODE, workStorePrefix }
 
 /** The segment duration every chunk length must be a multiple of (docs/architecture.md §2: 4 s segments). */
 export const SEGMENT_S = 4
-
-export const JOB_KIND_TRANSCODE = 'transcode'
-export const JOB_KIND_CHUNK = 'transcode.chunk'
-export const JOB_KIND_STITCH = 'transcode.stitch'
-
-/** Store prefix of a video's intermediate chunk outputs (never served; removed after publishing). */
-export function workStorePrefix(videoId: string): string {
-  return `work/${videoId}/`
-}
-
-/** Store key of one rung of one chunk. */
-export function chunkStoreKey(videoId: string, index: number, rung: string): string {
-  return `${workStorePrefix(videoId)}chunks/${index}/${rung}.mp4`
-}
 
 /** A last chunk shorter than this joins the one before it. */
 export const MIN_LAST_CHUNK_S = 1

@@ -187,6 +187,8 @@ export class VideoLifecycle {
 
   /** A worker leased the video's job; for a chunk job, `chunk` names it and the worker (progress is kept). */
   claimed(videoId: string, chunk?: { index: number; workerId: string }): boolean {
+    // A sibling chunk failed for good: this chunk has nothing left to do (false retires it).
+    if (chunk !== undefined && this.#meta.getVideo(videoId)?.status === 'failed') return false
     return this.#move(videoId, 'claimed', (now) => {
       if (chunk !== undefined) this.#chunks.claimed(videoId, chunk.index, chunk.workerId)
       this.#meta.setStatus(videoId, 'processing', now, { ...(chunk === undefined ? { progress: 0 } : {}), error: null })
@@ -206,7 +208,7 @@ export class VideoLifecycle {
       const isLast = this.#chunks.completed(videoId, index)
       const p = this.#chunks.progress(videoId)
       if (p !== null) this.#meta.setProgress(videoId, (CHUNKS_SHARE * p.done) / p.total, this.#now())
-      // The stitch reads chunk k's rungs at chunkStoreKey(videoId, k, rung), k < count.
+      // The stitch reads chunk k at chunkStoreKey(videoId, k) (shared/bus), k < count.
       if (isLast && p !== null)
         this.#outbox.add(JOB_KIND_STITCH, videoId, { sourceKey: video.sourceKey, count: p.total })
       return isLast

@@ -8,6 +8,15 @@
 
 export type JobStatus = 'queued' | 'leased' | 'done' | 'failed'
 
+/**
+ * Job kinds. `transcode` encodes and publishes a whole video; a long video is split
+ * (docs/architecture.md §8) into `transcode.chunk` jobs, one per chunk on the segment grid, and one
+ * `transcode.stitch` job queued once every chunk is done. All are keyed by video id.
+ */
+export const JOB_KIND_TRANSCODE = 'transcode'
+export const JOB_KIND_CHUNK = 'transcode.chunk'
+export const JOB_KIND_STITCH = 'transcode.stitch'
+
 export interface JobError {
   code: string
   message: string

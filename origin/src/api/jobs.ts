@@ -234,8 +234,12 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       'job failed',
     )
     const shown = publicJobError(error.code)
-    if (job.status === 'failed') deps.videos.failed(job.videoId, shown)
-    else deps.videos.retrying(job.videoId, shown)
+    // The chunks of a split video fail independently: the video moves when its status allows it
+    // (one chunk waiting out a retry already made it queued; one dead-lettered chunk failed it).
+    const status = job.kind === JOB_KIND_CHUNK ? deps.videos.get(job.videoId)?.status : 'processing'
+    if (job.status === 'failed') {
+      if (status === 'processing' || status === 'queued') deps.videos.failed(job.videoId, shown)
+    } else if (status === 'processing') deps.videos.retrying(job.videoId, shown)
     sendJson(res, 200, {
       ok: true,
       job: { id: job.id, status: job.status, attempt: job.attempt, runAfterMs: job.runAfterMs },

@@ -156,7 +156,8 @@ function relativeName(videoId: string, ref: string): string {
 function processingView(v: Video, deps: ApiDeps): Record<string, unknown> | null {
   const chunks = deps.videos.chunks(v.id)
   if (chunks === null) return null
-  return { chunks: { done: chunks.done, total: chunks.total }, workers: chunks.workers }
+  // claims: how many times each chunk was leased (1 each unless a chunk was retried alone).
+  return { chunks: { done: chunks.done, total: chunks.total, claims: chunks.attempts }, workers: chunks.workers }
 }
 
 /** The public JSON of a video. Playback and thumbnail URLs are signed edge URLs, only when ready. */
