@@ -16,6 +16,8 @@ export type JobStatus = 'queued' | 'leased' | 'done' | 'failed'
 export const JOB_KIND_TRANSCODE = 'transcode'
 export const JOB_KIND_CHUNK = 'transcode.chunk'
 export const JOB_KIND_STITCH = 'transcode.stitch'
+/** Every kind the origin enqueues (a Kafka bus needs a topic trio for each). */
+export const JOB_KINDS: readonly string[] = [JOB_KIND_TRANSCODE, JOB_KIND_CHUNK, JOB_KIND_STITCH]
 
 export interface JobError {
   code: string
