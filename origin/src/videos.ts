@@ -185,13 +185,16 @@ export class VideoLifecycle {
     return this.#meta.getVideo(videoId) as Video
   }
 
-  /** A worker leased the video's job; for a chunk job, `chunk` names it and the worker (progress is kept). */
-  claimed(videoId: string, chunk?: { index: number; workerId: string }): boolean {
+  /**
+   * A worker leased the video's job. For a split video's jobs (`split`: the chunk and the worker,
+   * or 'stitch') the progress the chunks made is kept.
+   */
+  claimed(videoId: string, split?: { index: number; workerId: string } | 'stitch'): boolean {
     // A sibling chunk failed for good: this chunk has nothing left to do (false retires it).
-    if (chunk !== undefined && this.#meta.getVideo(videoId)?.status === 'failed') return false
+    if (split !== undefined && this.#meta.getVideo(videoId)?.status === 'failed') return false
     return this.#move(videoId, 'claimed', (now) => {
-      if (chunk !== undefined) this.#chunks.claimed(videoId, chunk.index, chunk.workerId)
-      this.#meta.setStatus(videoId, 'processing', now, { ...(chunk === undefined ? { progress: 0 } : {}), error: null })
+      if (typeof split === 'object') this.#chunks.claimed(videoId, split.index, split.workerId)
+      this.#meta.setStatus(videoId, 'processing', now, { ...(split === undefined ? { progress: 0 } : {}), error: null })
     })
   }
 
@@ -243,7 +246,9 @@ export class VideoLifecycle {
   /** The job failed and will run again after its backoff; the creator sees why. */
   retrying(videoId: string, shown: ShownError): boolean {
     return this.#move(videoId, 'retrying', (now) => {
-      this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: shown })
+      // A split video keeps the progress of its done chunks while one chunk waits out its retry.
+      const isSplit = this.#chunks.progress(videoId) !== null
+      this.#meta.setStatus(videoId, 'queued', now, { ...(isSplit ? {} : { progress: 0 }), error: shown })
     })
   }
 

@@ -105,7 +105,12 @@ t.test('a long upload queues one chunk job per chunk, and the stitch once after 
   )
   for (const j of claimed) videos.claimed(v.id, { index: j.payload['index'] as number, workerId: j.workerId as string })
   t.same(videos.chunks(v.id), { done: 0, total: 5, workers: ['w0', 'w1'], attempts: [1, 1, 1, 1, 1] })
-  for (const k of [4, 0, 1, 2]) t.equal(await videos.chunkCompleted(v.id, k), false, `chunk ${k} is not the last`)
+  t.ok((await videos.chunkCompleted(v.id, 4)) === false)
+  t.ok(videos.retrying(v.id, { code: 'ERR_TRANSCODE_FFMPEG', message: 'x' }), 'chunk 0 waits out a retry')
+  t.equal(videos.get(v.id)?.progress, 0.18, 'a retrying chunk keeps the progress of the done ones')
+  videos.claimed(v.id, { index: 0, workerId: 'w1' })
+  t.same(videos.chunks(v.id)?.attempts, [2, 1, 1, 1, 1], 'claims are counted per chunk')
+  for (const k of [0, 1, 2]) t.equal(await videos.chunkCompleted(v.id, k), false, `chunk ${k} is not the last`)
   t.equal(await queue.claim('w0', 60_000), null, 'no stitch before every chunk is done')
   t.equal(await videos.chunkCompleted(v.id, 3), true, 'the last chunk queues the stitch')
   t.equal(await videos.chunkCompleted(v.id, 3), false, 'a repeated completion queues nothing more')
@@ -114,6 +119,8 @@ t.test('a long upload queues one chunk job per chunk, and the stitch once after 
   t.same(stitch?.payload, { sourceKey: `sources/${v.id}/source`, count: 5 })
   t.equal(await queue.claim('w1', 60_000), null, 'one stitch')
   t.equal(videos.get(v.id)?.progress, 0.9, 'progress counts chunks')
+  t.ok(videos.claimed(v.id, 'stitch'))
+  t.equal(videos.get(v.id)?.progress, 0.9, 'the stitch claim keeps the chunks’ progress')
 })
 
 t.test('a short upload is one transcode job', async (t) => {

@@ -55,8 +55,13 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
         sendJson(res, 200, { job: null } satisfies ClaimResponse)
         return
       }
-      const chunk = job.kind === JOB_KIND_CHUNK ? { index: chunkIndex(job), workerId: claim.workerId } : undefined
-      if (!deps.videos.claimed(job.videoId, chunk)) {
+      const split =
+        job.kind === JOB_KIND_CHUNK
+          ? { index: chunkIndex(job), workerId: claim.workerId }
+          : job.kind === JOB_KIND_STITCH
+            ? ('stitch' as const)
+            : undefined
+      if (!deps.videos.claimed(job.videoId, split)) {
         // The video was deleted after the job was queued: nothing to do, retire the job.
         await deps.queue.complete(job.id, workerId, { isCancelled: true })
         continue
