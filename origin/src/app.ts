@@ -109,6 +109,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     bus: queue,
     log,
     now,
+    split: config.transcode,
     // The event's data: the video as the API shows it, without signed URLs (they expire); the id
     // alone for a deleted video.
     onEvent: (type, v) =>

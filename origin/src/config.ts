@@ -10,6 +10,7 @@ import {
 import { busConfigProblems, busSchema, type BusConfig } from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
+import { chunkSProblem } from './split-plan.js'
 
 export const originSchema = {
   ...commonSchema,
@@ -154,6 +155,22 @@ export const originSchema = {
     backoffMaxMs: { type: 'integer', default: 600_000, min: 1, unit: 'ms', doc: 'longest retry delay' },
   },
   bus: busSchema,
+  transcode: {
+    splitAboveS: {
+      type: 'integer',
+      default: 120,
+      min: 1,
+      unit: 's',
+      doc: 'a video longer than this (by the upload probe) is encoded as chunk jobs any transcoder may take, then stitched (docs/architecture.md §8)',
+    },
+    chunkS: {
+      type: 'integer',
+      default: 60,
+      min: 4,
+      unit: 's',
+      doc: 'length of a chunk job; a multiple of the 4 s segment duration so chunks cut on the segment grid',
+    },
+  },
   purgeTimeoutMs: { type: 'integer', default: 5000, min: 1, unit: 'ms', doc: 'per-node timeout of the purge fan-out' },
   prewarmTimeoutMs: {
     type: 'integer',
@@ -246,6 +263,7 @@ export interface OriginConfig extends CommonConfig {
   jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
   /** The job bus: the embedded queue, or Kafka (the origin produces; transcoders consume). */
   bus: BusConfig
+  transcode: { splitAboveS: number; chunkS: number }
   purgeTimeoutMs: number
   prewarmTimeoutMs: number
   /** Webhook receivers (checked in loadOriginConfig). */
@@ -306,6 +324,8 @@ export function loadOriginConfig(opts: LoadOptions): OriginConfig {
   }
   if (base !== null) webhookProblems(base.webhooks, problems)
   if (base !== null) problems.push(...busConfigProblems(base.bus, 'bus'))
+  const chunkProblem = base === null ? null : chunkSProblem(base.transcode.chunkS)
+  if (chunkProblem !== null) problems.push(chunkProblem)
   if (problems.length > 0 || base === null) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return Object.freeze({ ...base, nodes })
 }

@@ -21,6 +21,7 @@ import {
   connectKafkaJobBus,
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_BACKOFF_MAX_MS,
+  JOB_KINDS,
   type BusConfig,
   type EnqueueOptions,
   type Job,
@@ -37,7 +38,7 @@ import { sqliteJobStateStore } from './job-state.js'
 export interface KafkaJobLedgerOptions extends JobBusOptions {
   db: Db
   kafka: BusConfig['kafka']
-  /** Job kinds the origin produces (default ["transcode"]). */
+  /** Job kinds the origin produces (default: every kind, JOB_KINDS). */
   kinds?: string[]
 }
 
@@ -65,7 +66,7 @@ export class KafkaJobLedger implements JobBus {
       groupId,
       partitions,
       timeoutMs,
-      kinds: opts.kinds ?? ['transcode'],
+      kinds: opts.kinds ?? [...JOB_KINDS],
       shouldConsume: false,
       state: this.#state,
       now: this.#now,

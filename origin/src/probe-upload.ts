@@ -31,7 +31,12 @@ export interface ProbeUploadOptions extends UploadBounds {
 
 /** What a refused upload tells its creator: a registered code and a message without paths. */
 export type UploadVerdict =
-  { readonly isVideo: true } | { readonly isVideo: false; readonly code: ErrorCode; readonly reason: string }
+  | {
+      readonly isVideo: true
+      /** The container's (or the video stream's) length; it decides split or whole (./split-plan.ts). */
+      readonly durationS: number
+    }
+  | { readonly isVideo: false; readonly code: ErrorCode; readonly reason: string }
 
 /** Output kept from a tool (ffprobe's JSON for one file is a few KiB; stderr only for the log). */
 const MAX_OUTPUT_BYTES = 256 * 1024
@@ -83,7 +88,10 @@ function refuse(code: ErrorCode, reason: string): UploadVerdict {
 }
 
 /** The verdict on ffprobe's JSON against the bounds. Pure (exported for unit tests). */
-export function verdictFromProbe(json: unknown, bounds: UploadBounds): UploadVerdict | { videoStreamIndex: number } {
+export function verdictFromProbe(
+  json: unknown,
+  bounds: UploadBounds,
+): UploadVerdict | { videoStreamIndex: number; durationS: number } {
   const doc = (json ?? {}) as FfprobeJson
   const video = mainVideoStream(doc)
   if (video === undefined) return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file has no video stream')
@@ -101,7 +109,7 @@ export function verdictFromProbe(json: unknown, bounds: UploadBounds): UploadVer
   if (durationS > bounds.maxDurationS) {
     return refuse('ERR_UPLOAD_TOO_LONG', `the video lasts ${Math.round(durationS)} s, over ${bounds.maxDurationS} s`)
   }
-  return { videoStreamIndex: video.index ?? 0 }
+  return { videoStreamIndex: video.index ?? 0, durationS }
 }
 
 export type ProbeLog = (detail: { tool: string; exitCode: number | null; isTimedOut: boolean; stderr: string }) => void
@@ -145,5 +153,5 @@ export async function probeUpload(path: string, opts: ProbeUploadOptions, log: P
     log({ tool: 'ffmpeg', exitCode: decode.exitCode, isTimedOut: decode.isTimedOut, stderr: decode.stderr })
     return refuse('ERR_UPLOAD_NOT_VIDEO', 'no frame decodes in the first second')
   }
-  return { isVideo: true }
+  return { isVideo: true, durationS: checked.durationS }
 }

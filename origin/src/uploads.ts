@@ -256,7 +256,9 @@ export class UploadManager {
   async #finalize(upload: Upload): Promise<void> {
     const video = this.#o.meta.getVideo(upload.videoId)
     if (video === null) return
-    if (this.#o.probe !== undefined && !(await this.#isAccepted(upload))) return
+    // The probe's duration decides a whole or a split transcode (./split-plan.ts); unknown without it.
+    const accepted = this.#o.probe === undefined ? { durationS: null } : await this.#isAccepted(upload)
+    if (accepted === null) return
     const key = sourceKey(upload.videoId)
     const hash = createHash('sha256')
     async function* hashed(src: AsyncIterable<Buffer>): AsyncIterable<Uint8Array> {
@@ -269,7 +271,12 @@ export class UploadManager {
       contentType: 'application/octet-stream',
     })
     // Deleted meanwhile: nothing changes (the upload row went with the video).
-    await this.#o.videos.uploaded(upload.videoId, { uploadId: upload.id, sha256: hash.digest('hex'), sourceKey: key })
+    await this.#o.videos.uploaded(upload.videoId, {
+      uploadId: upload.id,
+      sha256: hash.digest('hex'),
+      sourceKey: key,
+      durationS: accepted.durationS,
+    })
     await unlinkQuiet(this.#path(upload.id))
     this.#o.log.info(
       { uploadId: upload.id, videoId: upload.videoId, bytes: upload.offset },
@@ -278,10 +285,10 @@ export class UploadManager {
   }
 
   /** Probes the local file (uploads are always on the origin's disk, whatever the store); a refused file fails its video and goes. */
-  async #isAccepted(upload: Upload): Promise<boolean> {
+  async #isAccepted(upload: Upload): Promise<{ durationS: number } | null> {
     const path = this.#path(upload.id)
     const verdict = await (this.#o.probe as (path: string) => Promise<UploadVerdict>)(path)
-    if (verdict.isVideo) return true
+    if (verdict.isVideo) return { durationS: verdict.durationS }
     const hash = createHash('sha256')
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
     const shown = { code: verdict.code, message: `${ERRORS[verdict.code].message}: ${verdict.reason}` }
@@ -297,7 +304,7 @@ export class UploadManager {
       },
       'upload refused by the probe, nothing queued',
     )
-    return false
+    return null
   }
 
   /** tus termination: the bytes and the row go. */

@@ -23,6 +23,15 @@ import type { MetadataDb, Video, VideoStatus } from './db.js'
 import { newId } from './ids.js'
 import { JobOutbox } from './job-outbox.js'
 import { openJobsTable, type JobsTable } from './job-queue.js'
+import {
+  JOB_KIND_CHUNK,
+  JOB_KIND_STITCH,
+  JOB_KIND_TRANSCODE,
+  planChunks,
+  SplitChunks,
+  type ChunkProgress,
+  type SplitSettings,
+} from './split-plan.js'
 
 export type VideoEvent = 'uploaded' | 'rejected' | 'claimed' | 'completed' | 'retrying' | 'failed' | 'reprocess'
 
@@ -79,7 +88,12 @@ export interface VideoLifecycleOptions {
    * commits with it: video.ready, video.failed (with its coded error), video.deleted.
    */
   onEvent?: (type: LifecycleEventType, video: Video) => void
+  /** Split-and-stitch (./split-plan.ts); without it every video is one transcode job. */
+  split?: SplitSettings
 }
+
+/** Progress of a split video: chunks count up to CHUNKS_SHARE, the stitch the rest. */
+const CHUNKS_SHARE = 0.9
 
 export type LifecycleEventType = 'video.ready' | 'video.failed' | 'video.deleted'
 
@@ -89,6 +103,8 @@ export class VideoLifecycle {
   readonly #outbox: JobOutbox
   readonly #jobs: JobsTable
   readonly #onEvent: (type: LifecycleEventType, video: Video) => void
+  readonly #split: SplitSettings | null
+  readonly #chunks: SplitChunks
 
   constructor(opts: VideoLifecycleOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('VideoLifecycle: options must be an object')
@@ -99,6 +115,9 @@ export class VideoLifecycle {
     this.#now = opts.now
     this.#jobs = openJobsTable(opts.meta.db)
     this.#onEvent = opts.onEvent ?? ((): void => undefined)
+    this.#split = opts.split ?? null
+    if (this.#split !== null) planChunks(null, this.#split) // throws on a chunk length off the grid
+    this.#chunks = new SplitChunks(opts.meta.db)
     this.#outbox = new JobOutbox({
       db: opts.meta.db,
       bus: opts.bus,
@@ -131,11 +150,14 @@ export class VideoLifecycle {
   }
 
   /** The upload's bytes are in the store as `sourceKey`: the upload is done and a transcode queued. */
-  async uploaded(videoId: string, u: { uploadId: string; sha256: string; sourceKey: string }): Promise<boolean> {
+  async uploaded(
+    videoId: string,
+    u: { uploadId: string; sha256: string; sourceKey: string; durationS?: number | null },
+  ): Promise<boolean> {
     const isMoved = this.#move(videoId, 'uploaded', (now) => {
       this.#meta.markUploadCompleted(u.uploadId, u.sha256, now)
       this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null, sourceKey: u.sourceKey })
-      this.#outbox.add('transcode', videoId, { sourceKey: u.sourceKey })
+      this.#queueTranscode(videoId, u.sourceKey, u.durationS ?? null, {})
     })
     if (isMoved) await this.#outbox.flush()
     return isMoved
@@ -155,18 +177,57 @@ export class VideoLifecycle {
     const isMoved = this.#move(videoId, 'reprocess', (now, video) => {
       if (video.sourceKey === null) throw new VcdnError('ERR_VIDEO_STATE', 'the video has no source')
       this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null })
-      this.#outbox.add('transcode', videoId, { sourceKey: video.sourceKey, isReprocess: true })
+      // The duration the last transcode measured (none after a failure: encoded whole).
+      this.#queueTranscode(videoId, video.sourceKey, video.durationS, { isReprocess: true })
     })
     if (!isMoved) throw new VcdnError('ERR_VIDEO_NOT_FOUND')
     await this.#outbox.flush()
     return this.#meta.getVideo(videoId) as Video
   }
 
-  /** A worker leased the video's job. */
-  claimed(videoId: string): boolean {
+  /**
+   * A worker leased the video's job. For a split video's jobs (`split`: the chunk and the worker,
+   * or 'stitch') the progress the chunks made is kept.
+   */
+  claimed(videoId: string, split?: { index: number; workerId: string } | 'stitch'): boolean {
+    // A sibling chunk failed for good: this chunk has nothing left to do (false retires it).
+    if (split !== undefined && this.#meta.getVideo(videoId)?.status === 'failed') return false
     return this.#move(videoId, 'claimed', (now) => {
-      this.#meta.setStatus(videoId, 'processing', now, { progress: 0, error: null })
+      if (typeof split === 'object') this.#chunks.claimed(videoId, split.index, split.workerId)
+      this.#meta.setStatus(videoId, 'processing', now, { ...(split === undefined ? { progress: 0 } : {}), error: null })
     })
+  }
+
+  /**
+   * Chunk `index` is done. When it is the last one, the stitch job is queued in the same transaction
+   * (so it never starts before every chunk is done, and is queued once). Nothing changes for a video
+   * that is gone or has failed. No status change: the video stays processing (or queued while
+   * another chunk waits out a retry).
+   */
+  async chunkCompleted(videoId: string, index: number): Promise<boolean> {
+    const isStitchDue = this.#meta.db.transaction((): boolean => {
+      const video = this.#meta.getVideo(videoId)
+      if (video === null || (video.status !== 'processing' && video.status !== 'queued')) return false
+      const isLast = this.#chunks.completed(videoId, index)
+      const p = this.#chunks.progress(videoId)
+      if (p !== null) this.#meta.setProgress(videoId, (CHUNKS_SHARE * p.done) / p.total, this.#now())
+      // The stitch reads chunk k at chunkStoreKey(videoId, k) (shared/bus), k < count.
+      if (isLast && p !== null)
+        this.#outbox.add(JOB_KIND_STITCH, videoId, { sourceKey: video.sourceKey, count: p.total })
+      return isLast
+    })()
+    if (isStitchDue) await this.#outbox.flush()
+    return isStitchDue
+  }
+
+  /** The chunks of a split video (done / total, the workers that took them, claims per chunk); null when whole. */
+  chunks(videoId: string): ChunkProgress | null {
+    return this.#chunks.progress(videoId)
+  }
+
+  /** Heartbeat progress (0..1) of the stitch job: the part after the chunks. */
+  stitchProgress(videoId: string, progress: number): void {
+    this.progress(videoId, CHUNKS_SHARE + (1 - CHUNKS_SHARE) * progress)
   }
 
   /** Progress of the upload or the transcode (0..1); no status change. */
@@ -185,7 +246,9 @@ export class VideoLifecycle {
   /** The job failed and will run again after its backoff; the creator sees why. */
   retrying(videoId: string, shown: ShownError): boolean {
     return this.#move(videoId, 'retrying', (now) => {
-      this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: shown })
+      // A split video keeps the progress of its done chunks while one chunk waits out its retry.
+      const isSplit = this.#chunks.progress(videoId) !== null
+      this.#meta.setStatus(videoId, 'queued', now, { ...(isSplit ? {} : { progress: 0 }), error: shown })
     })
   }
 
@@ -203,9 +266,27 @@ export class VideoLifecycle {
       const video = this.#meta.getVideo(videoId)
       this.#outbox.deleteOfVideo(videoId)
       this.#jobs.deleteOfVideo(videoId)
+      this.#chunks.deleteOfVideo(videoId)
       this.#meta.deleteVideo(videoId)
       if (video !== null) this.#onEvent('video.deleted', video)
     })()
+  }
+
+  /**
+   * One `transcode` job, or (split-and-stitch, docs/architecture.md §8) one `transcode.chunk` job per
+   * chunk of the plan, all in the caller's transaction. The stitch is queued by chunkCompleted.
+   */
+  #queueTranscode(videoId: string, sourceKey: string, durationS: number | null, extra: Record<string, unknown>): void {
+    const plan = this.#split === null ? null : planChunks(durationS, this.#split)
+    if (plan === null) {
+      this.#chunks.deleteOfVideo(videoId)
+      this.#outbox.add(JOB_KIND_TRANSCODE, videoId, { sourceKey, ...extra })
+      return
+    }
+    this.#chunks.plan(videoId, plan)
+    for (const c of plan) {
+      this.#outbox.add(JOB_KIND_CHUNK, videoId, { sourceKey, ...c, count: plan.length, ...extra })
+    }
   }
 
   /** The video as the change left it, to the webhook hook (in the same transaction). */

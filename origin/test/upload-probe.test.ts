@@ -132,6 +132,7 @@ t.test('the bounds on frame rate and duration', async (t) => {
   })
   t.same(verdictFromProbe({ ...stream({ avg_frame_rate: '30/1' }), format: { duration: '10.0' } }, bounds), {
     videoStreamIndex: 0,
+    durationS: 10,
   })
   t.match(verdictFromProbe(stream({ avg_frame_rate: '1000/1' }), bounds), { code: 'ERR_UPLOAD_TOO_HIGH_RATE' })
   t.match(verdictFromProbe({ ...stream({ avg_frame_rate: '30/1' }), format: { duration: '3601' } }, bounds), {

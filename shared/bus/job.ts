@@ -8,6 +8,17 @@
 
 export type JobStatus = 'queued' | 'leased' | 'done' | 'failed'
 
+/**
+ * Job kinds. `transcode` encodes and publishes a whole video; a long video is split
+ * (docs/architecture.md §8) into `transcode.chunk` jobs, one per chunk on the segment grid, and one
+ * `transcode.stitch` job queued once every chunk is done. All are keyed by video id.
+ */
+export const JOB_KIND_TRANSCODE = 'transcode'
+export const JOB_KIND_CHUNK = 'transcode.chunk'
+export const JOB_KIND_STITCH = 'transcode.stitch'
+/** Every kind the origin enqueues (a Kafka bus needs a topic trio for each). */
+export const JOB_KINDS: readonly string[] = [JOB_KIND_TRANSCODE, JOB_KIND_CHUNK, JOB_KIND_STITCH]
+
 export interface JobError {
   code: string
   message: string

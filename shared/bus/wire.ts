@@ -86,6 +86,64 @@ export interface HeartbeatResponse {
   leaseUntilMs: number | null
 }
 
+// ---- split-and-stitch payloads (docs/architecture.md §8) -------------------------------------
+
+/** Payload of a `transcode.chunk` job: encode [startS, startS + lengthS) of the source, video only. */
+export interface ChunkJobPayload {
+  sourceKey: string
+  index: number
+  startS: number
+  /** The last chunk (index = count - 1) runs to the end of the source whatever its length says. */
+  lengthS: number
+  count: number
+}
+
+/** Payload of a `transcode.stitch` job: chunks 0..count-1 are in the store at chunkStoreKey. */
+export interface StitchJobPayload {
+  sourceKey: string
+  count: number
+}
+
+/** Store prefix of a video's intermediate outputs (never served under /v/; removed after publishing). */
+export function workStorePrefix(videoId: string): string {
+  return `work/${videoId}/`
+}
+
+/** Store key of chunk `index` of a split video: one mp4 with a video stream per rung, lowest first. */
+export function chunkStoreKey(videoId: string, index: number): string {
+  return `${workStorePrefix(videoId)}chunks/${index}/video.mp4`
+}
+
+function payloadProblem(what: string): never {
+  throw new TypeError(`job payload: ${what}`)
+}
+
+function wholeNumber(p: Record<string, unknown>, k: string, min: number): number {
+  const v = p[k]
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) payloadProblem(`${k} must be an integer ≥ ${min}`)
+  return v
+}
+
+/** A chunk job's payload as the origin wrote it (a TypeError names a bad field). */
+export function parseChunkPayload(p: Record<string, unknown>): ChunkJobPayload {
+  if (typeof p['sourceKey'] !== 'string') payloadProblem('sourceKey must be a string')
+  const out = {
+    sourceKey: p['sourceKey'],
+    index: wholeNumber(p, 'index', 0),
+    startS: wholeNumber(p, 'startS', 0),
+    lengthS: wholeNumber(p, 'lengthS', 1),
+    count: wholeNumber(p, 'count', 1),
+  }
+  if (out.index >= out.count) payloadProblem('index must be below count')
+  return out
+}
+
+/** A stitch job's payload as the origin wrote it. */
+export function parseStitchPayload(p: Record<string, unknown>): StitchJobPayload {
+  if (typeof p['sourceKey'] !== 'string') payloadProblem('sourceKey must be a string')
+  return { sourceKey: p['sourceKey'], count: wholeNumber(p, 'count', 1) }
+}
+
 // ---- parsing incoming bodies (the origin side) -----------------------------------------------
 
 function bad(message: string): never {

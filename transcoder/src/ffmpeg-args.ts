@@ -83,26 +83,43 @@ const push = (args: string[], pairs: readonly Pair[]): void => {
 /** The full argv (without the `ffmpeg` itself). */
 export function buildFfmpegArgs(job: FfmpegJob): string[] {
   validateJob(job)
-  const n = job.renditions.length
-  const gopFrames = Math.max(1, Math.round(GOP_S * job.fps))
   const hasAudio = job.audioStreamIndex !== undefined
-
-  // One decode, split N ways. setsar=1 makes every rung square-pixel (anamorphic sources are
-  // scaled to their display size), format=yuv420p keeps 10-bit/4:4:4 sources inside High profile.
-  const labels = job.renditions.map((_, i) => `[s${i}]`).join('')
-  const graph = [`[0:${job.videoStreamIndex}]split=${n}${labels}`]
-  job.renditions.forEach((r, i) => graph.push(`[s${i}]scale=${r.width}:${r.height},setsar=1,format=yuv420p[v${i}]`))
 
   const args: string[] = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y']
   push(args, [
     ['-i', job.sourcePath],
-    ['-filter_complex', graph.join(';')],
+    ['-filter_complex', ladderGraph(job)],
     ...job.renditions.map((_, i): Pair => ['-map', `[v${i}]`]),
     ...(hasAudio ? [['-map', `0:${job.audioStreamIndex}`] as Pair] : []),
     ['-map_metadata', '-1'],
     ['-map_chapters', '-1'],
   ])
+  args.push(...x264Args(job))
+  if (hasAudio) args.push(...audioArgs())
+  args.push(...hlsMuxerArgs(job.outDir, job.renditions, hasAudio))
+  return args
+}
 
+/**
+ * One decode, split N ways to the rungs, labelled [v0]..[vN-1]. setsar=1 makes every rung
+ * square-pixel (anamorphic sources are scaled to their display size), format=yuv420p keeps
+ * 10-bit/4:4:4 sources inside High profile.
+ */
+export function ladderGraph(job: Pick<FfmpegJob, 'renditions' | 'videoStreamIndex'>): string {
+  const labels = job.renditions.map((_, i) => `[s${i}]`).join('')
+  const graph = [`[0:${job.videoStreamIndex}]split=${job.renditions.length}${labels}`]
+  job.renditions.forEach((r, i) => graph.push(`[s${i}]scale=${r.width}:${r.height},setsar=1,format=yuv420p[v${i}]`))
+  return graph.join(';')
+}
+
+/**
+ * The video encoder settings of every rung (output video stream i is rung i). The 2 s keyframe grid
+ * is measured from the output's start, so an encode that starts on the grid (a chunk,
+ * docs/architecture.md §8) continues the same grid.
+ */
+export function x264Args(job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 'crf'>): string[] {
+  const gopFrames = Math.max(1, Math.round(GOP_S * job.fps))
+  const args: string[] = []
   push(args, [
     ['-c:v', 'libx264'],
     ['-profile:v', 'high'],
@@ -125,17 +142,24 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
     ['-force_key_frames', `expr:gte(t,n_forced*${GOP_S})`],
     ['-forced-idr', '1'],
   ])
-  if (hasAudio) {
-    push(args, [
-      ['-c:a', 'aac'],
-      ['-b:a', kbps(AUDIO_BITRATE_BPS)],
-      ['-ac', String(AUDIO_CHANNELS)],
-      ['-ar', String(AUDIO_SAMPLE_RATE)],
-    ])
-  }
+  return args
+}
 
-  const streamMap = job.renditions.map((r, i) => `v:${i},name:${r.name}`)
+/** The one audio encode (its own rendition). */
+export function audioArgs(): string[] {
+  return [
+    ...['-c:a', 'aac'],
+    ...['-b:a', kbps(AUDIO_BITRATE_BPS)],
+    ...['-ac', String(AUDIO_CHANNELS)],
+    ...['-ar', String(AUDIO_SAMPLE_RATE)],
+  ]
+}
+
+/** The CMAF HLS muxer: output video stream i is rung i, the audio (if any) its own rendition. */
+export function hlsMuxerArgs(outDir: string, renditions: readonly Rendition[], hasAudio: boolean): string[] {
+  const streamMap = renditions.map((r, i) => `v:${i},name:${r.name}`)
   if (hasAudio) streamMap.push(`a:0,name:${AUDIO_RENDITION}`)
+  const args: string[] = []
   push(args, [
     ['-max_muxing_queue_size', '4096'],
     ['-f', 'hls'],
@@ -145,11 +169,11 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
     ['-hls_flags', 'independent_segments'],
     // Segment numbering starts at 1 (docs/architecture.md §2: seg_00001.m4s).
     ['-start_number', '1'],
-    ['-hls_segment_filename', `${job.outDir}/%v/seg_%05d.m4s`],
+    ['-hls_segment_filename', `${outDir}/%v/seg_%05d.m4s`],
     // With several variants the muxer appends _<index> (init_0.mp4); the pipeline renames it.
     ['-hls_fmp4_init_filename', 'init.mp4'],
     ['-var_stream_map', streamMap.join(' ')],
   ])
-  args.push(`${job.outDir}/%v/index.m3u8`)
+  args.push(`${outDir}/%v/index.m3u8`)
   return args
 }

@@ -15,6 +15,7 @@
 //              or, when the origin called it final, to the dead-letter topic.
 import {
   connectKafkaJobBus,
+  JOB_KINDS,
   type BusConfig,
   type ClaimedJob,
   type JobError,
@@ -33,7 +34,7 @@ export interface KafkaJobSourceOptions {
   workerId: string
   kafka: BusConfig['kafka']
   log: Logger
-  /** Job kinds this transcoder runs (default ["transcode"]). */
+  /** Job kinds this transcoder runs (default: every kind, JOB_KINDS). */
   kinds?: string[]
   /** For tests: the HTTP side. */
   http?: HttpJobSource
@@ -63,7 +64,7 @@ export class KafkaJobSource implements JobSource {
       partitions,
       timeoutMs,
       sessionTimeoutMs,
-      kinds: opts.kinds ?? ['transcode'],
+      kinds: opts.kinds ?? [...JOB_KINDS],
       // Only this member's own lease expiries can exhaust a job here (a crashed member's job
       // comes back with the attempt count of its message): the origin learns it from the lease
       // it recorded, which ends without a heartbeat.
@@ -109,6 +110,10 @@ export class KafkaJobSource implements JobSource {
 
   downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number> {
     return this.#http.downloadSource(jobId, toPath, signal)
+  }
+
+  downloadWork(jobId: string, key: string, toPath: string, signal: AbortSignal): Promise<number> {
+    return this.#http.downloadWork(jobId, key, toPath, signal)
   }
 
   uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void> {

@@ -27,6 +27,8 @@ export interface JobSource {
   /** false when the lease is lost (another worker has the job now). */
   heartbeat(jobId: string, leaseMs: number, progress: number): Promise<boolean>
   downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number>
+  /** An intermediate object of the job's video (a chunk, for a stitch job; docs/architecture.md §8). */
+  downloadWork(jobId: string, key: string, toPath: string, signal: AbortSignal): Promise<number>
   uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void>
   complete(jobId: string, result: JobResult): Promise<void>
   fail(jobId: string, error: JobError): Promise<void>
@@ -86,8 +88,16 @@ export class HttpJobSource implements JobSource {
     return true
   }
 
-  async downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number> {
-    const res = await this.#client.request(`/v1/jobs/${jobId}/source?workerId=${encodeURIComponent(this.#workerId)}`, {
+  downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number> {
+    return this.#download(`/v1/jobs/${jobId}/source`, 'source download', toPath, signal)
+  }
+
+  downloadWork(jobId: string, key: string, toPath: string, signal: AbortSignal): Promise<number> {
+    return this.#download(`/v1/jobs/${jobId}/work/${key}`, `download ${key}`, toPath, signal)
+  }
+
+  async #download(path: string, what: string, toPath: string, signal: AbortSignal): Promise<number> {
+    const res = await this.#client.request(`${path}?workerId=${encodeURIComponent(this.#workerId)}`, {
       method: 'GET',
       headers: this.#auth,
       signal,
@@ -95,7 +105,7 @@ export class HttpJobSource implements JobSource {
     if (res.status !== 200) {
       let text = ''
       for await (const chunk of res.body) text += Buffer.from(chunk).toString('utf8')
-      this.#fail('source download', res.status, safeJson(text))
+      this.#fail(what, res.status, safeJson(text))
     }
     let bytes = 0
     const counted = Readable.from(

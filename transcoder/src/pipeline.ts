@@ -22,6 +22,7 @@ import { measureRendition, type MeasuredRendition } from './measure.js'
 import { probe } from './probe.js'
 import { createProgressParser, runFfmpeg } from './run-ffmpeg.js'
 import { makeThumbnails, POSTER_FILE, VTT_FILE } from './thumbs.js'
+import { buildStitchArgs } from './stitch-args.js'
 import { validateOutput } from './validate.js'
 
 export { isRetryableTranscodeError } from './errors.js'
@@ -41,6 +42,12 @@ export interface TranscodeOptions {
   readonly preset?: X264Preset | undefined
   /** Whole-job limit; default 10 min + 20× the source duration. */
   readonly timeoutMs?: number | undefined
+  /**
+   * The video is already encoded (split-and-stitch, docs/architecture.md §8): `videoPath` holds
+   * every rung of the source's ladder as a video stream, lowest first. The packaging run copies them
+   * and encodes the source's audio (./stitch-args.ts); the rest of the job is the same.
+   */
+  readonly encoded?: { readonly videoPath: string } | undefined
 }
 
 /** A rung as the master playlist describes it (without the video-only rate DASH needs). */
@@ -153,15 +160,24 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     const encodeStart = { cpuS: childCpuSeconds(), wallMs: Date.now() }
     await runFfmpeg({
       bin: 'ffmpeg',
-      args: buildFfmpegArgs({
-        sourcePath: opts.sourcePath,
-        outDir,
-        renditions: ladder,
-        fps: source.fps,
-        videoStreamIndex: source.videoStreamIndex,
-        audioStreamIndex: source.audioStreamIndex,
-        preset: opts.preset,
-      }),
+      args:
+        opts.encoded !== undefined
+          ? buildStitchArgs({
+              videoPath: opts.encoded.videoPath,
+              sourcePath: opts.sourcePath,
+              outDir,
+              renditions: ladder,
+              audioStreamIndex: source.audioStreamIndex,
+            })
+          : buildFfmpegArgs({
+              sourcePath: opts.sourcePath,
+              outDir,
+              renditions: ladder,
+              fps: source.fps,
+              videoStreamIndex: source.videoStreamIndex,
+              audioStreamIndex: source.audioStreamIndex,
+              preset: opts.preset,
+            }),
       signal,
       timeoutMs: remainingMs(),
       onStdoutLine: createProgressParser(source.durationS, (f) =>

@@ -3,11 +3,20 @@
 // renewing: its lease expires and another worker runs the job again (docs/architecture.md §7.3).
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ClaimedJob } from '../../shared/bus/index.js'
+import {
+  chunkStoreKey,
+  JOB_KIND_CHUNK,
+  JOB_KIND_STITCH,
+  parseChunkPayload,
+  parseStitchPayload,
+  type ClaimedJob,
+} from '../../shared/bus/index.js'
 import { isVcdnError } from '../../shared/errors/index.js'
 import type { Logger } from '../../shared/log/index.js'
+import { encodeChunk } from './chunk.js'
 import type { JobSource } from './origin-client.js'
 import { isRetryableTranscodeError, transcode, type TranscodeResult, type X264Preset } from './pipeline.js'
+import { stitch } from './stitch.js'
 
 export interface WorkerOptions {
   source: JobSource
@@ -125,17 +134,35 @@ export class Worker {
       const sourcePath = join(dir, 'source')
       const bytes = await source.downloadSource(job.id, sourcePath, ac.signal)
       log.info({ job: job.id, videoId: job.videoId, attempt: job.attempt, bytes }, 'job started')
-      const result = await transcode({
+      const common = {
         sourcePath,
         workDir: dir,
-        videoId: job.videoId,
         signal: ac.signal,
         preset: this.#opts.preset,
         ...(this.#opts.jobTimeoutMs > 0 ? { timeoutMs: this.#opts.jobTimeoutMs } : {}),
-        onProgress: (fraction) => {
+        onProgress: (fraction: number) => {
           progress = Math.round(fraction * 1000) / 1000
         },
-      })
+      }
+      if (job.kind === JOB_KIND_CHUNK) {
+        // Split-and-stitch (docs/architecture.md §8): the chunk's mp4 goes to its fixed work key
+        // (a retry overwrites it: idempotent); the stitch publishes.
+        const chunk = parseChunkPayload(job.payload)
+        const out = await encodeChunk({ ...common, chunk })
+        await source.uploadOutput(job.id, chunkStoreKey(job.videoId, chunk.index), out.path, 'video/mp4')
+        await source.complete(job.id, { durationS: null, renditions: [], thumbnails: null })
+        this.#opts.onEvent?.('completed', job)
+        log.info({ job: job.id, videoId: job.videoId, chunk: chunk.index, ms: Date.now() - started }, 'chunk completed')
+        return
+      }
+      const result =
+        job.kind === JOB_KIND_STITCH
+          ? await stitch({
+              ...common,
+              videoId: job.videoId,
+              chunkPaths: await this.#downloadChunks(job, dir, ac.signal),
+            })
+          : await transcode({ ...common, videoId: job.videoId })
       await this.#publish(job, result, ac.signal)
       await source.complete(job.id, {
         durationS: result.durationS,
@@ -172,6 +199,18 @@ export class Worker {
       this.#running.delete(job.id)
       await rm(dir, { recursive: true, force: true })
     }
+  }
+
+  /** Chunks 0..count-1 of a stitch job's video, downloaded into `dir` one after another. */
+  async #downloadChunks(job: ClaimedJob, dir: string, signal: AbortSignal): Promise<string[]> {
+    const { count } = parseStitchPayload(job.payload)
+    const paths: string[] = []
+    for (let k = 0; k < count; k++) {
+      const path = join(dir, `chunk-${k}.mp4`)
+      await this.#opts.source.downloadWork(job.id, chunkStoreKey(job.videoId, k), path, signal)
+      paths.push(path)
+    }
+    return paths
   }
 
   /** Upload in the pipeline's order, several at a time, but the master playlist strictly last. */

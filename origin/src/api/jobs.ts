@@ -21,6 +21,7 @@ import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../..
 import { videoDir, videoStorePrefix } from '../../../shared/namespace/index.js'
 import { validateStoreKey } from '../../../shared/store/index.js'
 import { sourceKey } from '../uploads.js'
+import { JOB_KIND_CHUNK, JOB_KIND_STITCH, workStorePrefix } from '../split-plan.js'
 import type { Principal } from '../auth.js'
 import { principal, readJson, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
@@ -56,7 +57,13 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
         sendJson(res, 200, { job: null } satisfies ClaimResponse)
         return
       }
-      if (!deps.videos.claimed(job.videoId)) {
+      const split =
+        job.kind === JOB_KIND_CHUNK
+          ? { index: chunkIndex(job), workerId: claim.workerId }
+          : job.kind === JOB_KIND_STITCH
+            ? ('stitch' as const)
+            : undefined
+      if (!deps.videos.claimed(job.videoId, split)) {
         // The video was deleted after the job was queued: nothing to do, retire the job.
         await deps.queue.complete(job.id, workerId, { isCancelled: true })
         continue
@@ -117,7 +124,9 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       throw new VcdnError('ERR_JOB_LEASE_LOST')
     }
     const job = await deps.queue.get(jobId)
-    if (job !== null) deps.videos.progress(job.videoId, beat.progress)
+    // A split video's progress counts chunks (set as each completes); the stitch reports the rest.
+    if (job?.kind === JOB_KIND_STITCH) deps.videos.stitchProgress(job.videoId, beat.progress)
+    else if (job !== null && job.kind !== JOB_KIND_CHUNK) deps.videos.progress(job.videoId, beat.progress)
     sendJson(res, 200, { ok: true, leaseUntilMs: job?.leaseUntilMs ?? null } satisfies HeartbeatResponse)
   })
 
@@ -154,6 +163,31 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     }
   })
 
+  // The stitch job reads the chunk outputs of its video (split-and-stitch, docs/architecture.md §8).
+  router.add('GET', '/v1/jobs/:id/work/*key', async ({ req, res, params, query }) => {
+    const p = principal(req, deps, WORKER_ROLES)
+    const job = await held(params['id'], leaseHolder(p, parseWorkerId(query.get('workerId') ?? undefined)))
+    const key = params['key'] as string
+    try {
+      validateStoreKey(key)
+    } catch {
+      throw new VcdnError('ERR_JOB_OUTPUT_KEY')
+    }
+    if (job.kind !== JOB_KIND_STITCH || !key.startsWith(workStorePrefix(job.videoId)))
+      throw new VcdnError('ERR_JOB_OUTPUT_KEY')
+    const got = await deps.store.get(key)
+    if (got === null) throw new VcdnError('ERR_NOT_FOUND')
+    res.onAbort(() => (got.body as NodeJS.ReadableStream & { destroy(): void }).destroy())
+    res.start(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' }, got.info.size)
+    try {
+      await pipeToSink(got.body as AsyncIterable<Uint8Array>, res)
+      res.end()
+    } catch (err) {
+      res.abort()
+      if (!isVcdnError(err)) throw err
+    }
+  })
+
   router.add('PUT', '/v1/jobs/:id/outputs/*key', async ({ req, res, params, query }) => {
     const p = principal(req, deps, WORKER_ROLES)
     const job = await held(params['id'], leaseHolder(p, parseWorkerId(query.get('workerId') ?? undefined)))
@@ -163,7 +197,10 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     } catch {
       throw new VcdnError('ERR_JOB_OUTPUT_KEY')
     }
-    if (!key.startsWith(videoStorePrefix(job.videoId))) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
+    // A chunk job writes its rungs under the video's work prefix (never served); every other job
+    // publishes under v/<videoId>/.
+    const prefix = job.kind === JOB_KIND_CHUNK ? workStorePrefix(job.videoId) : videoStorePrefix(job.videoId)
+    if (!key.startsWith(prefix)) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
     // Streamed into the store (atomic rename at the end): a cut upload leaves nothing behind.
     const info = await deps.store.put(key, req.body)
     // The video may have been deleted while the bytes streamed in, after its prefix was emptied:
@@ -188,19 +225,29 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       if (before.workerId !== workerId) throw new VcdnError('ERR_JOB_LEASE_LOST')
       // A crash between settling the job and marking the video ready (below) left the video
       // processing: the worker's repeated completion finishes it (§7.3).
-      if (deps.videos.get(before.videoId)?.status === 'processing') {
+      if (before.kind === JOB_KIND_CHUNK) await deps.videos.chunkCompleted(before.videoId, chunkIndex(before))
+      else if (deps.videos.get(before.videoId)?.status === 'processing') {
         deps.videos.completed(before.videoId, parseJobResult(before.result))
       }
       sendJson(res, 200, { ok: true, job: { id: before.id, status: before.status } }) // idempotent
       return
     }
     const result = parseJobResult(body['result'])
+    if (before.kind === JOB_KIND_CHUNK) {
+      // One chunk of a split video: recorded; the last one queues the stitch. No status change.
+      await deps.queue.complete(jobId, workerId, result)
+      await deps.videos.chunkCompleted(before.videoId, chunkIndex(before))
+      sendJson(res, 200, { ok: true, job: { id: jobId, status: 'done' }, purge: null })
+      return
+    }
     const video = deps.videos.get(before.videoId)
     const isReprocess = video !== null && video.readyAtMs !== null
     // The bus settles the job first (ERR_JOB_LEASE_LOST leaves the video as it is), then the video
     // becomes ready; a crash in between leaves it processing with its job done (§7.3).
     await deps.queue.complete(jobId, workerId, result)
     deps.videos.completed(before.videoId, result)
+    // The chunks are published inside the stitched outputs now (idempotent: none left is fine).
+    if (before.kind === JOB_KIND_STITCH) await deps.store.deletePrefix(workStorePrefix(before.videoId))
     // docs/architecture.md §2: VOD playlists are cacheable; a reprocessed video's must not be
     // served stale.
     const purge = isReprocess ? await deps.nodes.purge({ prefix: videoDir(before.videoId) }) : null
@@ -225,8 +272,12 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       'job failed',
     )
     const shown = publicJobError(error.code)
-    if (job.status === 'failed') deps.videos.failed(job.videoId, shown)
-    else deps.videos.retrying(job.videoId, shown)
+    // The chunks of a split video fail independently: the video moves when its status allows it
+    // (one chunk waiting out a retry already made it queued; one dead-lettered chunk failed it).
+    const status = job.kind === JOB_KIND_CHUNK ? deps.videos.get(job.videoId)?.status : 'processing'
+    if (job.status === 'failed') {
+      if (status === 'processing' || status === 'queued') deps.videos.failed(job.videoId, shown)
+    } else if (status === 'processing') deps.videos.retrying(job.videoId, shown)
     sendJson(res, 200, {
       ok: true,
       job: { id: job.id, status: job.status, attempt: job.attempt, runAfterMs: job.runAfterMs },
@@ -237,6 +288,13 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     principal(req, deps, ['admin'])
     sendJson(res, 200, { jobs: await deps.queue.deadLetters() })
   })
+}
+
+/** The chunk index of a `transcode.chunk` job (written by VideoLifecycle, so always a number). */
+function chunkIndex(job: Pick<Job, 'payload'>): number {
+  const index = job.payload['index']
+  if (typeof index !== 'number') throw new VcdnError('ERR_INTERNAL', 'chunk job without an index')
+  return index
 }
 
 const CODE_RE = /^ERR_[A-Z0-9_]{1,100}$/

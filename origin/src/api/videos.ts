@@ -9,6 +9,7 @@ import { requireOwner, type Principal } from '../auth.js'
 import type { Video } from '../db.js'
 import { ID_RE } from '../ids.js'
 import { MAX_PREWARM_SEGMENTS, prewarmKeys } from '../prewarm.js'
+import { workStorePrefix } from '../split-plan.js'
 import { optNumber, optString, principal, readJson, reqString, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
 
@@ -91,7 +92,8 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     deps.videos.delete(video.id)
     const removedObjects =
       (await deps.store.deletePrefix(videoStorePrefix(video.id))) +
-      (await deps.store.deletePrefix(sourceStorePrefix(video.id)))
+      (await deps.store.deletePrefix(sourceStorePrefix(video.id))) +
+      (await deps.store.deletePrefix(workStorePrefix(video.id)))
     const nodes = await deps.nodes.purge({ prefix: videoDir(video.id) })
     sendJson(res, 200, { id: video.id, deleted: true, removedObjects, purge: { nodes } })
   })
@@ -146,6 +148,18 @@ function relativeName(videoId: string, ref: string): string {
   return ref.replace(/^\//, '').replace(new RegExp(`^${videoStorePrefix(videoId)}`), '')
 }
 
+/**
+ * A split video's chunks while it is transcoded (docs/architecture.md §8): how many are done, and
+ * the workers that took them (their workerId labels); kept once ready, as the record of who encoded
+ * it. null for a video transcoded whole.
+ */
+function processingView(v: Video, deps: ApiDeps): Record<string, unknown> | null {
+  const chunks = deps.videos.chunks(v.id)
+  if (chunks === null) return null
+  // claims: how many times each chunk was leased (1 each unless a chunk was retried alone).
+  return { chunks: { done: chunks.done, total: chunks.total, claims: chunks.attempts }, workers: chunks.workers }
+}
+
 /** The public JSON of a video. Playback and thumbnail URLs are signed edge URLs, only when ready. */
 export function view(v: Video, deps: ApiDeps): Record<string, unknown> {
   const isReady = v.status === 'ready'
@@ -163,6 +177,7 @@ export function view(v: Video, deps: ApiDeps): Record<string, unknown> {
     title: v.title,
     status: v.status,
     progress: v.progress,
+    processing: processingView(v, deps),
     error: v.error,
     durationS: v.durationS,
     renditions: isReady ? deps.meta.renditions(v.id) : [],

@@ -1,7 +1,11 @@
 // The worker wire protocol's parsers, as tables: body → parsed value, or ERR_API_BODY naming the field.
 import t from 'tap'
 import {
+  chunkStoreKey,
   DEFAULT_LEASE_MS,
+  parseChunkPayload,
+  parseStitchPayload,
+  workStorePrefix,
   parseClaimRequest,
   parseFailRequest,
   parseHeartbeatRequest,
@@ -68,4 +72,16 @@ t.test('a failure: the error object is required, isRetryable only when true', as
     code: 'ERR_API_BODY',
     message: /error.code/,
   })
+})
+
+t.test('split-and-stitch payloads: fields checked, chunk keys under the work prefix', async (t) => {
+  const chunk = { sourceKey: 'sources/a/source', index: 4, startS: 128, lengthS: 2, count: 5 }
+  t.same(parseChunkPayload(chunk), chunk)
+  t.throws(() => parseChunkPayload({ ...chunk, index: 5 }), /index must be below count/)
+  t.throws(() => parseChunkPayload({ ...chunk, startS: -1 }), /startS must be an integer/)
+  t.throws(() => parseChunkPayload({ ...chunk, sourceKey: 1 }), /sourceKey/)
+  t.same(parseStitchPayload({ sourceKey: 's', count: 5 }), { sourceKey: 's', count: 5 })
+  t.throws(() => parseStitchPayload({ sourceKey: 's', count: 0 }), /count/)
+  t.equal(chunkStoreKey('abc', 3), 'work/abc/chunks/3/video.mp4')
+  t.ok(chunkStoreKey('abc', 3).startsWith(workStorePrefix('abc')))
 })

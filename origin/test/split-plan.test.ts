@@ -1,0 +1,132 @@
+// Split-and-stitch planning (docs/architecture.md §8): chunks on the segment grid, the last partial
+// chunk, validation of the chunk length, and the lifecycle queuing one job per chunk and the stitch
+// exactly once, after the last chunk.
+import t, { type Test } from 'tap'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { tempDir } from '../../shared/testing/index.js'
+import { loadOriginConfig } from '../src/config.js'
+import { MetadataDb, openDb } from '../src/db.js'
+import { SqliteJobQueue } from '../src/job-queue.js'
+import { chunkSProblem, JOB_KIND_CHUNK, JOB_KIND_STITCH, planChunks } from '../src/split-plan.js'
+import { VideoLifecycle } from '../src/videos.js'
+
+const log = pino({ level: 'silent' })
+const SPLIT = { splitAboveS: 60, chunkS: 32 }
+
+t.test('a video up to splitAboveS, or of unknown length, is encoded whole', async (t) => {
+  t.equal(planChunks(60, SPLIT), null)
+  t.equal(planChunks(12, SPLIT), null)
+  t.equal(planChunks(null, SPLIT), null)
+  t.equal(planChunks(Number.NaN, SPLIT), null)
+  // Longer than splitAboveS but within one chunk: nothing to split.
+  t.equal(planChunks(100, { splitAboveS: 60, chunkS: 120 }), null)
+})
+
+t.test('chunks start on the segment grid and the last one takes the rest', async (t) => {
+  t.same(planChunks(130, SPLIT), [
+    { index: 0, startS: 0, lengthS: 32 },
+    { index: 1, startS: 32, lengthS: 32 },
+    { index: 2, startS: 64, lengthS: 32 },
+    { index: 3, startS: 96, lengthS: 32 },
+    { index: 4, startS: 128, lengthS: 2 },
+  ])
+  t.same(
+    planChunks(128, SPLIT)?.map((c) => [c.startS, c.lengthS]),
+    [
+      [0, 32],
+      [32, 32],
+      [64, 32],
+      [96, 32],
+    ],
+    'an exact multiple has no partial chunk',
+  )
+  t.same(
+    planChunks(129.5, SPLIT)?.map((c) => c.lengthS),
+    [32, 32, 32, 32, 2],
+    'a partial last chunk is rounded up (ffmpeg reads it to the end)',
+  )
+  for (const c of planChunks(3600, { splitAboveS: 120, chunkS: 60 }) ?? []) t.equal(c.startS % 4, 0)
+})
+
+t.test('a remainder under a second joins the chunk before it', async (t) => {
+  t.same(
+    planChunks(128.4, SPLIT)?.map((c) => [c.startS, c.lengthS]),
+    [
+      [0, 32],
+      [32, 32],
+      [64, 32],
+      [96, 33],
+    ],
+  )
+})
+
+t.test('the chunk length must be a positive multiple of the 4 s segment', async (t) => {
+  t.equal(chunkSProblem(32), null)
+  t.equal(chunkSProblem(60), null)
+  for (const bad of [0, 30, 6, 4.5, -8]) t.match(chunkSProblem(bad), /transcode\.chunkS must be a positive multiple/)
+  t.throws(() => planChunks(500, { splitAboveS: 60, chunkS: 30 }), TypeError)
+  const base = { tierSecret: 'origin-test-secret-0123456789abcdef', dataDir: '/tmp/x' }
+  t.throws(
+    () => loadOriginConfig({ overrides: { ...base, transcode: { chunkS: 30 } }, env: {} }),
+    /transcode\.chunkS must be a positive multiple of the 4 s segment duration, got 30/,
+  )
+  const c = loadOriginConfig({ overrides: base, env: {} })
+  t.same(c.transcode, { splitAboveS: 120, chunkS: 60 }, 'defaults')
+})
+
+function setup(t: Test) {
+  const tmp = tempDir('vcdn-split-')
+  t.teardown(tmp.remove)
+  const meta = new MetadataDb(openDb(join(tmp.dir, 'meta.db')))
+  t.teardown(() => meta.close())
+  const queue = new SqliteJobQueue({ db: meta.db, now: () => 1000 })
+  const videos = new VideoLifecycle({ meta, bus: queue, log, now: () => 2000, split: SPLIT })
+  t.teardown(() => videos.close())
+  return { queue, videos }
+}
+
+t.test('a long upload queues one chunk job per chunk, and the stitch once after the last chunk', async (t) => {
+  const { queue, videos } = setup(t)
+  const v = videos.create('alice', '')
+  t.ok(
+    await videos.uploaded(v.id, { uploadId: 'u', sha256: '00', sourceKey: `sources/${v.id}/source`, durationS: 130 }),
+  )
+  const claimed = []
+  for (let i = 0; i < 6; i++) {
+    const job = await queue.claim(`w${i % 2}`, 60_000)
+    if (job === null) break
+    claimed.push(job)
+  }
+  t.same(
+    claimed.map((j) => [j.kind, j.payload['index'], j.payload['startS'], j.payload['count']]),
+    [0, 1, 2, 3, 4].map((k) => [JOB_KIND_CHUNK, k, k * 32, 5]),
+    'five chunk jobs and no stitch yet',
+  )
+  for (const j of claimed) videos.claimed(v.id, { index: j.payload['index'] as number, workerId: j.workerId as string })
+  t.same(videos.chunks(v.id), { done: 0, total: 5, workers: ['w0', 'w1'], attempts: [1, 1, 1, 1, 1] })
+  t.ok((await videos.chunkCompleted(v.id, 4)) === false)
+  t.ok(videos.retrying(v.id, { code: 'ERR_TRANSCODE_FFMPEG', message: 'x' }), 'chunk 0 waits out a retry')
+  t.equal(videos.get(v.id)?.progress, 0.18, 'a retrying chunk keeps the progress of the done ones')
+  videos.claimed(v.id, { index: 0, workerId: 'w1' })
+  t.same(videos.chunks(v.id)?.attempts, [2, 1, 1, 1, 1], 'claims are counted per chunk')
+  for (const k of [0, 1, 2]) t.equal(await videos.chunkCompleted(v.id, k), false, `chunk ${k} is not the last`)
+  t.equal(await queue.claim('w0', 60_000), null, 'no stitch before every chunk is done')
+  t.equal(await videos.chunkCompleted(v.id, 3), true, 'the last chunk queues the stitch')
+  t.equal(await videos.chunkCompleted(v.id, 3), false, 'a repeated completion queues nothing more')
+  const stitch = await queue.claim('w1', 60_000)
+  t.equal(stitch?.kind, JOB_KIND_STITCH)
+  t.same(stitch?.payload, { sourceKey: `sources/${v.id}/source`, count: 5 })
+  t.equal(await queue.claim('w1', 60_000), null, 'one stitch')
+  t.equal(videos.get(v.id)?.progress, 0.9, 'progress counts chunks')
+  t.ok(videos.claimed(v.id, 'stitch'))
+  t.equal(videos.get(v.id)?.progress, 0.9, 'the stitch claim keeps the chunks’ progress')
+})
+
+t.test('a short upload is one transcode job', async (t) => {
+  const { queue, videos } = setup(t)
+  const v = videos.create('alice', '')
+  await videos.uploaded(v.id, { uploadId: 'u', sha256: '00', sourceKey: `sources/${v.id}/source`, durationS: 20 })
+  t.equal((await queue.claim('w', 60_000))?.kind, 'transcode')
+  t.equal(videos.chunks(v.id), null)
+})

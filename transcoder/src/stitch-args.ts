@@ -1,0 +1,118 @@
+// The argv of split-and-stitch (docs/architecture.md §8), beside buildFfmpegArgs and built from the
+// same pieces so a split video is encoded with exactly the settings of a whole one:
+// - a chunk: decode-seek to the chunk start, the same ladder graph and x264 settings, video only,
+//   every rung a video stream of one mp4 (rung i is stream i);
+// - the concatenation of the chunks in order (concat demuxer, stream copy);
+// - the packaging: the concatenated rungs copied, the audio encoded once from the source, the same
+//   CMAF HLS muxer settings.
+import {
+  audioArgs,
+  hlsMuxerArgs,
+  ladderGraph,
+  X264_PRESETS,
+  x264Args,
+  type FfmpegJob,
+  type X264Preset,
+} from './ffmpeg-args.js'
+import type { Rendition } from './ladder.js'
+
+const HEAD = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y'] as const
+
+export interface ChunkJob {
+  readonly sourcePath: string
+  /** The chunk's mp4 (every rung a video stream, lowest first). */
+  readonly outPath: string
+  readonly renditions: readonly Rendition[]
+  readonly fps: number
+  readonly videoStreamIndex: number
+  /** On the GOP grid (a multiple of the segment duration), so the chunk's keyframe grid is the video's. */
+  readonly startS: number
+  /** undefined: to the end of the source (the last chunk). */
+  readonly lengthS?: number | undefined
+  readonly preset?: X264Preset | undefined
+  readonly crf?: FfmpegJob['crf']
+}
+
+function check(isOk: boolean, path: string, msg: string): void {
+  if (!isOk) throw new TypeError(`job.${path} ${msg}`)
+}
+
+/** The argv (without `ffmpeg`) of one chunk's encode. */
+export function buildChunkArgs(job: ChunkJob): string[] {
+  check(typeof job === 'object' && job !== null, '', 'must be an object')
+  check(typeof job.sourcePath === 'string' && job.sourcePath !== '', 'sourcePath', 'must be a non-empty string')
+  check(typeof job.outPath === 'string' && job.outPath !== '', 'outPath', 'must be a non-empty string')
+  check(Array.isArray(job.renditions) && job.renditions.length > 0, 'renditions', 'must be a non-empty array')
+  check(Number.isFinite(job.fps) && job.fps > 0 && job.fps <= 240, 'fps', 'must be in (0, 240]')
+  check(Number.isInteger(job.videoStreamIndex) && job.videoStreamIndex >= 0, 'videoStreamIndex', 'must be ≥ 0')
+  check(Number.isFinite(job.startS) && job.startS >= 0, 'startS', 'must be ≥ 0')
+  check(job.lengthS === undefined || (Number.isFinite(job.lengthS) && job.lengthS > 0), 'lengthS', 'must be > 0')
+  check(job.preset === undefined || X264_PRESETS.includes(job.preset), 'preset', 'must be an x264 preset')
+  return [
+    ...HEAD,
+    // -ss before -i seeks the input and, as the video is re-encoded, decodes from the keyframe before
+    // the start and drops frames until it: frame-accurate. Output timestamps start at 0, so the
+    // forced-keyframe grid (x264Args) is measured from the chunk start.
+    ...['-ss', String(job.startS)],
+    ...(job.lengthS !== undefined ? ['-t', String(job.lengthS)] : []),
+    ...['-i', job.sourcePath],
+    ...['-filter_complex', ladderGraph(job)],
+    ...job.renditions.flatMap((_, i) => ['-map', `[v${i}]`]),
+    '-an',
+    ...['-map_metadata', '-1'],
+    ...['-map_chapters', '-1'],
+    ...x264Args(job),
+    ...['-f', 'mp4'],
+    job.outPath,
+  ]
+}
+
+/** The argv of joining the chunks listed in `listPath` (concat demuxer, every stream copied). */
+export function buildConcatArgs(listPath: string, outPath: string): string[] {
+  return [
+    ...HEAD,
+    ...['-f', 'concat'],
+    ...['-safe', '0'],
+    ...['-i', listPath],
+    ...['-map', '0'],
+    ...['-c', 'copy'],
+    ...['-f', 'mp4'],
+    outPath,
+  ]
+}
+
+/** The concat demuxer's list: one `file` line per chunk, in order, each path quoted. */
+export function concatList(paths: readonly string[]): string {
+  return paths.map((p) => `file '${p.replaceAll("'", "'\\''")}'\n`).join('')
+}
+
+export interface StitchJob {
+  /** The concatenated chunks: rung i is video stream i. */
+  readonly videoPath: string
+  /** The source, for its audio. */
+  readonly sourcePath: string
+  readonly outDir: string
+  readonly renditions: readonly Rendition[]
+  readonly audioStreamIndex?: number | undefined
+}
+
+/** The argv of the packaging run: the rungs stream-copied, the audio encoded once, CMAF HLS as buildFfmpegArgs. */
+export function buildStitchArgs(job: StitchJob): string[] {
+  check(typeof job.videoPath === 'string' && job.videoPath !== '', 'videoPath', 'must be a non-empty string')
+  check(typeof job.sourcePath === 'string' && job.sourcePath !== '', 'sourcePath', 'must be a non-empty string')
+  check(typeof job.outDir === 'string' && job.outDir !== '' && !job.outDir.includes('%'), 'outDir', 'must be set, no %')
+  check(Array.isArray(job.renditions) && job.renditions.length > 0, 'renditions', 'must be a non-empty array')
+  const hasAudio = job.audioStreamIndex !== undefined
+  return [
+    ...HEAD,
+    ...['-i', job.videoPath],
+    ...['-i', job.sourcePath],
+    ...job.renditions.flatMap((_, i) => ['-map', `0:v:${i}`]),
+    ...(hasAudio ? ['-map', `1:${job.audioStreamIndex}`] : []),
+    ...['-map_metadata', '-1'],
+    ...['-map_chapters', '-1'],
+    ...['-c:v', 'copy'],
+    ...(hasAudio ? audioArgs() : []),
+    ...hlsMuxerArgs(job.outDir, job.renditions, hasAudio),
+  ]
+}

@@ -1,0 +1,85 @@
+// The argv of split-and-stitch: a chunk is encoded with exactly the video settings of a whole
+// transcode (the same graph and x264 flags), seeks before its input and keeps no audio; the
+// packaging copies the rungs, encodes the audio once and uses the same HLS muxer flags.
+import t from 'tap'
+import { audioArgs, buildFfmpegArgs, x264Args, type FfmpegJob } from '../src/ffmpeg-args.js'
+import { buildChunkArgs, buildConcatArgs, buildStitchArgs, concatList } from '../src/stitch-args.js'
+
+const renditions = [
+  { name: '240p', width: 426, height: 240, maxrateBps: 400_000 },
+  { name: '720p', width: 1280, height: 720, maxrateBps: 3_000_000 },
+]
+const whole: FfmpegJob = {
+  sourcePath: '/in/src.mov',
+  outDir: '/work/out',
+  renditions,
+  fps: 30,
+  videoStreamIndex: 0,
+  audioStreamIndex: 1,
+  preset: 'ultrafast',
+}
+
+const after = (args: string[], flag: string): string | undefined => args[args.indexOf(flag) + 1]
+/** The args from `from` (inclusive) up to `to` (exclusive). */
+const between = (args: string[], from: string, to: string): string[] => args.slice(args.indexOf(from), args.indexOf(to))
+
+t.test('a chunk seeks before its input, keeps no audio and encodes every rung as a whole transcode does', async (t) => {
+  const args = buildChunkArgs({ ...whole, outPath: '/w/video.mp4', startS: 64, lengthS: 32 })
+  const full = buildFfmpegArgs(whole)
+  t.ok(args.indexOf('-ss') < args.indexOf('-i'), '-ss is an input option (decode-seek)')
+  t.equal(after(args, '-ss'), '64')
+  t.equal(after(args, '-t'), '32')
+  t.equal(after(args, '-filter_complex'), after(full, '-filter_complex'), 'the same ladder graph')
+  t.ok(args.includes('-an'))
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-map'),
+    ['[v0]', '[v1]'],
+  )
+  t.same(between(args, '-c:v', '-forced-idr'), between(full, '-c:v', '-forced-idr'), 'the same x264 settings')
+  t.same(between(args, '-c:v', '-f'), x264Args(whole))
+  t.equal(args.at(-1), '/w/video.mp4')
+  t.notOk(
+    buildChunkArgs({ ...whole, outPath: '/w/v.mp4', startS: 128 }).includes('-t'),
+    'the last chunk runs to the end',
+  )
+})
+
+t.test('a chunk refuses a bad job, naming the field', async (t) => {
+  const base = { ...whole, outPath: '/w/v.mp4', startS: 0 }
+  t.throws(() => buildChunkArgs({ ...base, startS: -4 }), /job\.startS/)
+  t.throws(() => buildChunkArgs({ ...base, lengthS: 0 }), /job\.lengthS/)
+  t.throws(() => buildChunkArgs({ ...base, renditions: [] }), /job\.renditions/)
+})
+
+t.test('the packaging copies the rungs, encodes the source audio once and muxes as a whole transcode', async (t) => {
+  const args = buildStitchArgs({
+    videoPath: '/w/video.mp4',
+    sourcePath: '/in/src.mov',
+    outDir: '/work/out',
+    renditions,
+    audioStreamIndex: 1,
+  })
+  const full = buildFfmpegArgs(whole)
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-i'),
+    ['/w/video.mp4', '/in/src.mov'],
+  )
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-map'),
+    ['0:v:0', '0:v:1', '1:1'],
+  )
+  t.equal(after(args, '-c:v'), 'copy')
+  t.notOk(args.includes('libx264'))
+  t.same(between(args, '-c:a', '-max_muxing_queue_size'), audioArgs())
+  t.same(args.slice(args.indexOf('-max_muxing_queue_size')), full.slice(full.indexOf('-max_muxing_queue_size')))
+  const silent = buildStitchArgs({ videoPath: '/v.mp4', sourcePath: '/s', outDir: '/o', renditions })
+  t.notOk(silent.includes('-c:a'), 'no audio without an audio stream')
+})
+
+t.test('the chunks are joined in order by the concat demuxer, streams copied', async (t) => {
+  t.equal(concatList(['/a/0.mp4', "/a/it's.mp4"]), "file '/a/0.mp4'\nfile '/a/it'\\''s.mp4'\n")
+  const args = buildConcatArgs('/w/list.txt', '/w/video.mp4')
+  t.equal(after(args, '-f'), 'concat')
+  t.equal(after(args, '-c'), 'copy')
+  t.equal(after(args, '-map'), '0')
+})
