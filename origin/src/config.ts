@@ -7,6 +7,7 @@ import {
   type LoadOptions,
   type Schema,
 } from '../../shared/config/index.js'
+import { controlProblems, controlSchema, type ControlConfig } from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
 import type { WebhookEndpoint } from './webhooks.js'
@@ -153,7 +154,13 @@ export const originSchema = {
     },
     backoffMaxMs: { type: 'integer', default: 600_000, min: 1, unit: 'ms', doc: 'longest retry delay' },
   },
-  purgeTimeoutMs: { type: 'integer', default: 5000, min: 1, unit: 'ms', doc: 'per-node timeout of the purge fan-out' },
+  purgeTimeoutMs: {
+    type: 'integer',
+    default: 5000,
+    min: 1,
+    unit: 'ms',
+    doc: 'per-node timeout of the purge fan-out (with control.kind kafka: how long a purge waits for the nodes to acknowledge it)',
+  },
   prewarmTimeoutMs: {
     type: 'integer',
     default: 120_000,
@@ -161,6 +168,7 @@ export const originSchema = {
     unit: 'ms',
     doc: 'per-node timeout of a prewarm (the node fetches every key it is sent)',
   },
+  ...controlSchema,
   webhooks: {
     type: 'object[]',
     default: [],
@@ -239,6 +247,8 @@ export interface OriginConfig extends CommonConfig {
   jobs: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }
   purgeTimeoutMs: number
   prewarmTimeoutMs: number
+  /** How purges and prewarms reach nodes: HTTP calls (node-fanout.ts) or the Kafka control topic (control-publisher.ts). */
+  control: ControlConfig
   /** Webhook receivers: `[{ "url": "https://…", "secret": "…" }]` (checked in loadOriginConfig). */
   webhooks: readonly WebhookEndpoint[]
   webhookDelivery: {
@@ -296,6 +306,7 @@ export function loadOriginConfig(opts: LoadOptions): OriginConfig {
     }
   }
   if (base !== null) webhookProblems(base.webhooks, problems)
+  if (base !== null) problems.push(...controlProblems(base.control))
   if (problems.length > 0 || base === null) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return Object.freeze({ ...base, nodes })
 }
