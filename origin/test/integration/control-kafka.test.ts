@@ -185,6 +185,32 @@ t.test('purges and prewarms go over the control topic; a returning edge catches 
   }
   t.equal(await atEdge(seg(1)), 'MISS', 'the purge after the malformed events was applied')
   t.equal(await atEdge(`${rendition}/init.mp4`), 'HIT', 'the edge serves on')
+
+  // With registration on (the default) both catch-ups run and do not fight: the purge log replays
+  // what the edge missed as it registers, and the same purge read from Kafka is applied at most once
+  // more (skipped when the registration came first); the generation then follows the topic again,
+  // so the edge acknowledges the next purge.
+  await edge.stop()
+  const init = `${rendition}/init.mp4`
+  const away = await stack.api<ControlAnswer>('POST', '/v1/purge', { key: `/v/${id}/${init}` }, stack.adminToken)
+  t.equal(away.status, 200)
+  const registered = await stack.restartEdge({ register: { id: 'edge-1' } })
+  await waitFor(
+    async () =>
+      (await events(registered, 'purge', 'applied')) + (await events(registered, 'purge', 'skipped')) >= 1 || null,
+    { timeoutMs: APPLY_DEADLINE_MS, what: 'the returning edge to read the purge from Kafka' },
+  )
+  t.equal(await atEdge(init), 'MISS', 'the purge made while it was away was applied')
+  t.equal(await atEdge(`${rendition}/index.m3u8`), 'HIT', 'and nothing else')
+  const next = await stack.api<ControlAnswer>('POST', '/v1/purge', { key: `/v/${id}/${seg(3)}` }, stack.adminToken)
+  t.same(
+    next.body.nodes.map((n) => [n.id, n.status, n.appliedSeq]),
+    [
+      ['edge-1', 200, next.body.control?.seq],
+      ['shield-1', 200, next.body.control?.seq],
+    ],
+    'both nodes acknowledged the next purge with its generation',
+  )
 })
 
 t.test('a node whose broker is unreachable at start serves and keeps retrying', async (t) => {
