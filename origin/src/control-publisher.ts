@@ -2,7 +2,7 @@
 // `control.kind = "kafka"` every purge (after it is written to the purge log, with its seq) and
 // every prewarm is published on the control topic, keyed by the video id (or the purge's path when
 // it names no video), instead of calling each node. The producer connects lazily and again after a
-// failure; a publish the broker does not acknowledge in time is a coded error
+// failed connect; a publish the broker does not acknowledge in time is a coded error
 // (ERR_CONTROL_UNAVAILABLE) the caller reports — a purge is still in the purge log then, and every
 // registered node applies it at its next heartbeat.
 import {
@@ -57,8 +57,8 @@ export class ControlPublisher {
       const producer = await this.#connect()
       return await producer.send(keyOf(event), Buffer.from(JSON.stringify(event)))
     } catch (err) {
-      // The next publish connects again (librdkafka keeps retrying a connected producer itself).
-      this.#producer = null
+      // A failed connect was forgotten (#connect): the next publish connects again. A connected
+      // producer is kept: librdkafka reconnects it to the broker by itself.
       throw isVcdnError(err) ? err : new VcdnError('ERR_CONTROL_UNAVAILABLE', 'publish failed', { cause: err })
     }
   }

@@ -240,9 +240,10 @@ export class KafkaTopicConsumer {
       { 'auto.offset.reset': 'earliest' },
     )
     this.#consumer = consumer
+    // The deadline leaves room for librdkafka's own connect timeout, after which it disconnects itself.
     await withDeadline(
       'consumer connect',
-      o.timeoutMs,
+      2 * o.timeoutMs,
       new Promise<void>((res, rej) =>
         consumer.connect({ timeout: o.timeoutMs }, (err) => (err ? rej(unavailable('consumer connect', err)) : res())),
       ),

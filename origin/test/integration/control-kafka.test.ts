@@ -6,6 +6,7 @@
 // counted and skipped, and the nodes go on applying the events after them. A node whose broker is
 // unreachable at start serves anyway and keeps retrying.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connectKafkaTopicProducer } from '../../../shared/bus/index.js'
 import {
@@ -125,6 +126,8 @@ t.test('purges and prewarms go over the control topic; a returning edge catches 
     'both nodes acknowledged the purge',
   )
   t.equal(await atEdge(seg(1)), 'MISS', 'the purged segment is fetched again')
+  // Stored once its fill commits (after the answer): only then is "it stayed cached" a fair question.
+  await waitFor(async () => (await atEdge(seg(1))) === 'HIT' || null, { what: 'the refetched segment stored' })
 
   // The edge is stopped (SIGTERM to its pid) and a purge is published while it is away.
   await stack.edge.stop()
@@ -151,7 +154,7 @@ t.test('purges and prewarms go over the control topic; a returning edge catches 
   t.equal(await events(edge, 'prewarm', 'applied'), 0, 'and did not prewarm again')
   t.match(edge.output(), new RegExp(`"seq":${missedSeq}[^\\n]*control event: purged`), 'logged with its generation')
   t.equal(await atEdge(seg(2)), 'MISS', 'the purge it missed was applied')
-  for (const file of [seg(1), `${rendition}/index.m3u8`, `${rendition}/init.mp4`]) {
+  for (const file of [seg(1), seg(3), `${rendition}/init.mp4`]) {
     t.equal(await atEdge(file), 'HIT', `${file} stayed cached`)
   }
 
@@ -201,7 +204,7 @@ t.test('purges and prewarms go over the control topic; a returning edge catches 
     { timeoutMs: APPLY_DEADLINE_MS, what: 'the returning edge to read the purge from Kafka' },
   )
   t.equal(await atEdge(init), 'MISS', 'the purge made while it was away was applied')
-  t.equal(await atEdge(`${rendition}/index.m3u8`), 'HIT', 'and nothing else')
+  t.equal(await atEdge(seg(3)), 'HIT', 'and nothing else')
   const next = await stack.api<ControlAnswer>('POST', '/v1/purge', { key: `/v/${id}/${seg(3)}` }, stack.adminToken)
   t.same(
     next.body.nodes.map((n) => [n.id, n.status, n.appliedSeq]),
@@ -242,3 +245,51 @@ t.test('a node whose broker is unreachable at start serves and keeps retrying', 
   t.equal(refused.status, 403, 'the public listener answers (a request without a token is refused)')
   t.equal(edge.proc.exitCode, null, 'the edge is still running')
 })
+
+t.test(
+  'with the broker down a purge is answered as unpublished and still reaches every node by the purge log',
+  async (t) => {
+    const tmp = tempDir('vcdn-ctlkafka-nobroker-')
+    t.teardown(tmp.remove)
+    const control = { kind: 'kafka', kafka: { brokers: `127.0.0.1:${await freePort()}`, timeoutMs: 1000 } }
+    // Heartbeats every second: the purge log's way to the nodes is quick to see.
+    const node = { control, register: { heartbeatS: 1 } }
+    const stack = await startFullStack({
+      dir: tmp.dir,
+      transcoders: 0,
+      registerNodes: false,
+      origin: { control },
+      shield: { ...node, register: { id: 'shield-1', heartbeatS: 1 } },
+      edge: { ...node, register: { id: 'edge-1', heartbeatS: 1 } },
+    })
+    t.teardown(() => stack.close())
+    const purged = await stack.api<ControlAnswer>('POST', '/v1/purge', { prefix: '/v/gone/' }, stack.adminToken)
+    t.equal(purged.status, 200, 'the purge is answered')
+    const seq = purged.body.control?.seq ?? 0
+    t.same(purged.body.control, { seq, topic: TOPIC, error: 'ERR_CONTROL_UNAVAILABLE' }, 'not published, and says so')
+    t.same(
+      purged.body.nodes.map((n) => [n.id, n.status, n.error]),
+      [
+        ['edge-1', 0, 'ERR_CONTROL_UNAVAILABLE'],
+        ['shield-1', 0, 'ERR_CONTROL_UNAVAILABLE'],
+      ],
+      'no node was reached by it',
+    )
+    for (const dir of ['edge', 'shield']) {
+      await waitFor(
+        () => {
+          try {
+            return (JSON.parse(readFileSync(join(tmp.dir, dir, 'purge-generation.json'), 'utf8')) as { seq: number })
+              .seq === seq
+              ? true
+              : null
+          } catch {
+            return null
+          }
+        },
+        { timeoutMs: APPLY_DEADLINE_MS, what: `the ${dir} to reach generation ${seq}` },
+      )
+      t.pass(`the ${dir} applied it from the purge log at a heartbeat`)
+    }
+  },
+)
