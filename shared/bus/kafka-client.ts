@@ -138,6 +138,7 @@ const CONSUME_BATCH = 16
 const CONSUME_WAIT_MS = 200
 const BACKOFF_FIRST_MS = 500
 const BACKOFF_MAX_MS = 30_000
+const CLOSE_WAIT_MS = 2000
 
 /** Consumes one topic in order in its own consumer group until close(); start() never rejects. */
 export class KafkaTopicConsumer {
@@ -274,11 +275,17 @@ export class KafkaTopicConsumer {
     await new Promise<void>((res) => (c.isConnected() ? c.disconnect(() => res()) : res()))
   }
 
+  /**
+   * Stops reading. A message being applied gets CLOSE_WAIT_MS to finish (a long prewarm must not
+   * hold up a shutdown); one cut short is not committed, so it is applied again after a restart.
+   */
   async close(): Promise<void> {
     if (this.#isClosed) return
     this.#isClosed = true
     this.#wake?.()
-    await this.#loop
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.#loop, new Promise((res) => (timer = setTimeout(res, CLOSE_WAIT_MS)))])
+    clearTimeout(timer)
     await this.#disconnect()
   }
 }
