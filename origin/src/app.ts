@@ -10,6 +10,7 @@ import { FsStore, S3Store, type Store } from '../../shared/store/index.js'
 import { buildApiRouter, TrackedResponse, tusOptionsHeaders } from './api/index.js'
 import type { OriginConfig } from './config.js'
 import { serveContent } from './content.js'
+import { ControlPublisher } from './control-publisher.js'
 import { MetadataDb, openDb } from './db.js'
 import { SqliteJobQueue } from './job-queue.js'
 import { KafkaJobLedger } from './kafka-jobs.js'
@@ -145,7 +146,10 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
           probeUpload(path, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
       : undefined,
   })
+  // Control events over Kafka (docs/architecture.md §9): purges and prewarms go on a topic instead of to each node.
+  const control = config.control.kind === 'kafka' ? new ControlPublisher({ kafka: config.control.kafka, log }) : null
   const nodes = new NodeFanout({
+    control,
     meta,
     staticNodes: config.nodes,
     tierSecret: config.tierSecret,
@@ -229,6 +233,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       webhooks.start()
       await uploads.init()
       uploads.startSweeper()
+      control?.start()
       const port = await server.listen()
       const adminPort = await admin.listen()
       isReady = true
@@ -242,6 +247,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await videos.close()
       await webhooks.close()
       await kafkaJobs?.close()
+      await control?.close()
       meta.close()
       s3Store?.close()
     },

@@ -7,7 +7,14 @@ import {
   type LoadOptions,
   type Schema,
 } from '../../shared/config/index.js'
-import { busConfigProblems, busSchema, type BusConfig } from '../../shared/bus/index.js'
+import {
+  busConfigProblems,
+  busSchema,
+  controlProblems,
+  controlSchema,
+  type BusConfig,
+  type ControlConfig,
+} from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { sendTimeoutSchema } from '../../shared/http/index.js'
 import { chunkSProblem } from './split-plan.js'
@@ -171,7 +178,13 @@ export const originSchema = {
       doc: 'length of a chunk job; a multiple of the 4 s segment duration so chunks cut on the segment grid',
     },
   },
-  purgeTimeoutMs: { type: 'integer', default: 5000, min: 1, unit: 'ms', doc: 'per-node timeout of the purge fan-out' },
+  purgeTimeoutMs: {
+    type: 'integer',
+    default: 5000,
+    min: 1,
+    unit: 'ms',
+    doc: 'per-node timeout of the purge fan-out (with control.kind kafka: how long a purge waits for the nodes to acknowledge it)',
+  },
   prewarmTimeoutMs: {
     type: 'integer',
     default: 120_000,
@@ -179,6 +192,7 @@ export const originSchema = {
     unit: 'ms',
     doc: 'per-node timeout of a prewarm (the node fetches every key it is sent)',
   },
+  ...controlSchema,
   webhooks: {
     type: 'object[]',
     default: [],
@@ -266,6 +280,8 @@ export interface OriginConfig extends CommonConfig {
   transcode: { splitAboveS: number; chunkS: number }
   purgeTimeoutMs: number
   prewarmTimeoutMs: number
+  /** How purges and prewarms reach nodes: HTTP calls (node-fanout.ts) or the Kafka control topic (control-publisher.ts). */
+  control: ControlConfig
   /** Webhook receivers (checked in loadOriginConfig). */
   webhooks: readonly WebhookEndpoint[]
   webhookDelivery: {
@@ -326,6 +342,7 @@ export function loadOriginConfig(opts: LoadOptions): OriginConfig {
   if (base !== null) problems.push(...busConfigProblems(base.bus, 'bus'))
   const chunkProblem = base === null ? null : chunkSProblem(base.transcode.chunkS)
   if (chunkProblem !== null) problems.push(chunkProblem)
+  if (base !== null) problems.push(...controlProblems(base.control))
   if (problems.length > 0 || base === null) throw new VcdnError('ERR_CONFIG_INVALID', problems.join('; '))
   return Object.freeze({ ...base, nodes })
 }

@@ -15,3 +15,30 @@ export async function connectKafkaJobBus(opts: KafkaJobBusOptions): Promise<Kafk
   const { KafkaJobBus } = await import('./kafka.js')
   return KafkaJobBus.connect(opts)
 }
+
+// Control events (docs/architecture.md §9): the wire format and config fragment (./control.ts), and
+// a producer and an ordered consumer for one topic (./kafka-client.ts), loaded only when asked for.
+export * from './control.js'
+export type {
+  KafkaTopicConsumer,
+  KafkaTopicProducer,
+  TopicConsumerOptions,
+  TopicMessage,
+  TopicProducerOptions,
+} from './kafka-client.js'
+
+/** Creates the topic when missing and connects a producer to it. */
+export async function connectKafkaTopicProducer(
+  opts: import('./kafka-client.js').TopicProducerOptions,
+): Promise<import('./kafka-client.js').KafkaTopicProducer> {
+  const { KafkaTopicProducer } = await import('./kafka-client.js')
+  return KafkaTopicProducer.connect(opts)
+}
+
+/** A consumer of one topic in its own group; call start() (it connects in the background, retrying). */
+export async function createKafkaTopicConsumer(
+  opts: import('./kafka-client.js').TopicConsumerOptions,
+): Promise<import('./kafka-client.js').KafkaTopicConsumer> {
+  const { KafkaTopicConsumer } = await import('./kafka-client.js')
+  return new KafkaTopicConsumer(opts)
+}

@@ -1,6 +1,7 @@
 // The configuration the edge and the shield share (docs/architecture.md §10.1): its type, its
 // schema fragment and the checks the schema cannot express.
 import { corsProblems, tlsProblems, trustedProxiesProblems, type CorsOptions, type TlsConfig } from '../http/index.js'
+import { controlProblems, controlSchema, type ControlConfig } from '../bus/index.js'
 import { CONTENT_ROOT } from '../namespace/index.js'
 
 export interface CacheTierConfig {
@@ -34,6 +35,8 @@ export interface CacheTierConfig {
   }
   /** Self-registration with the origin (registration.ts). */
   register: { isEnabled: boolean; origin: string; id: string; adminUrl: string; heartbeatS: number }
+  /** How purges and prewarms arrive: the origin's HTTP calls, or the Kafka control topic (control-consumer.ts). */
+  control: ControlConfig
   upstream: {
     connections: number
     headersTimeoutMs: number
@@ -105,6 +108,7 @@ export function cacheTierProblems(
     ...corsProblems(config.cors.origins),
     ...trustedProxiesProblems(config.trustedProxies),
     ...proxyProtocolProblems(config),
+    ...controlProblems(config.control),
   ]
 }
 
@@ -175,6 +179,7 @@ export const cacheTierSchema = {
     },
     heartbeatS: { type: 'integer', default: 30, min: 1, max: 3600, unit: 's', doc: 'seconds between registrations' },
   },
+  ...controlSchema,
   upstream: {
     connections: { type: 'integer', default: 32, min: 1, doc: 'keep-alive connections per upstream' },
     headersTimeoutMs: { type: 'integer', default: 10_000, min: 1, unit: 'ms', doc: 'upstream time to headers' },

@@ -142,6 +142,11 @@ export function tierMetrics(
       collect: () => 1,
     },
     refused_total: { type: 'counter', help: 'requests refused by the front door, by code', labels: ['code'] },
+    control_events_total: {
+      type: 'counter',
+      help: 'control events read from Kafka, by type and result (applied, skipped, malformed, failed)',
+      labels: ['type', 'result'],
+    },
     cache_hits_total: counter('cache hits (engine counter)', (c) => c.hits),
     cache_misses_total: counter('cache misses (engine counter)', (c) => c.misses),
     cache_stale_total: counter('stale objects served', (c) => c.stale),

@@ -85,7 +85,13 @@ export class Registration {
     return this.#beat
   }
 
-  /** A purge the origin pushed live: the generation advances only without a gap. */
+  /** A registration call that starts after any in flight: it carries the generation as it is now. */
+  async beatNow(): Promise<boolean> {
+    await this.#beat
+    return this.beat()
+  }
+
+  /** A purge the origin pushed live (HTTP or a control event): the generation advances only without a gap. */
   onLivePurge(seq: number): void {
     if (this.#seq !== null && seq === this.#seq + 1) this.#writeSeq(seq)
   }

@@ -30,6 +30,7 @@ import type { CacheTierConfig } from './config.js'
 import { RequestCounts, tierMetrics } from './metrics.js'
 import { Registration } from './registration.js'
 import { cacheRequestHeaders } from './request-headers.js'
+import type { ControlConsumer } from './control-consumer.js'
 
 /**
  * A tier's front door: runs synchronously on every request before anything else and returns the
@@ -300,6 +301,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     proxyProtocol: config.proxyProtocol === true ? (proxies ?? undefined) : undefined,
   })
   let registration: Registration | null = null
+  let control: ControlConsumer | null = null
   const admin = createTierAdmin({
     host: config.admin.host,
     port: config.admin.port,
@@ -319,10 +321,11 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       upstreams.start()
       void upstreams.probe() // readiness need not wait a probe interval (§10.2)
       const adminPort = await admin.listen()
+      const nodeId = config.register.id !== '' ? config.register.id : `${tier}-${hostname()}-${adminPort}`
       if (config.register.isEnabled && registerWith !== undefined && registerWith !== '') {
         registration = new Registration({
           originUrl: registerWith,
-          id: config.register.id !== '' ? config.register.id : `${tier}-${hostname()}-${adminPort}`,
+          id: nodeId,
           tier,
           adminUrl:
             config.register.adminUrl !== '' ? config.register.adminUrl : adminUrlOf(config.admin.host, adminPort),
@@ -339,6 +342,19 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
           new Promise((resolve) => setTimeout(resolve, FIRST_REGISTRATION_WAIT_MS)),
         ])
       }
+      if (config.control.kind === 'kafka') {
+        // Loaded only here: the embedded default never loads the Kafka client (docs/architecture.md §9).
+        const { ControlConsumer } = await import('./control-consumer.js')
+        control = await ControlConsumer.start({
+          kafka: config.control.kafka,
+          nodeId,
+          engine,
+          registration,
+          log,
+          now: opts.now ?? Date.now,
+          count: (type, result) => m.control_events_total.inc({ type, result }),
+        })
+      }
       const port = await server.listen()
       isReady = true
       return { port, adminPort, tlsPort: server.tlsPort }
@@ -346,6 +362,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     reloadTls: () => server.reloadTls('SIGHUP'),
     async close() {
       isReady = false
+      await control?.close()
       await registration?.close()
       await server.drain(config.drainTimeoutMs)
       await admin.drain(0)

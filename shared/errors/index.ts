@@ -17,6 +17,8 @@ export const ERRORS = {
     status: 400,
     message: 'prewarm body must be JSON {"keys":["/v/…", …]} with at most 10000 valid content paths',
   },
+  // Control events over Kafka (docs/architecture.md §9): the broker did not answer a publish or connect in time.
+  ERR_CONTROL_UNAVAILABLE: { status: 503, message: 'control-event topic is unavailable' },
   ERR_TIER_AUTH: { status: 401, message: 'missing or wrong tier secret' },
   ERR_TOKEN_MISSING: { status: 403, message: 'playback token required' },
   ERR_TOKEN_MALFORMED: { status: 403, message: 'playback token is malformed' },

@@ -34,8 +34,8 @@ export interface FullStack {
   workerToken: string
   adminToken: string
   startTranscoder(extra?: Record<string, unknown>): Promise<TierProcess>
-  /** Stop the edge and start it again on the same port and cache directory. */
-  restartEdge(): Promise<TierProcess>
+  /** Stop the edge and start it again on the same port and cache directory (`extra`: config keys over its own). */
+  restartEdge(extra?: Record<string, unknown>): Promise<TierProcess>
   api<T>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>
   /** Create a video and upload `file` with tus-js-client; returns the video id. */
   upload(file: string): Promise<string>
@@ -56,6 +56,8 @@ export async function startFullStack(opts: {
   edge?: Record<string, unknown>
   /** How long each tier may take to print its listening line (startTier's default otherwise). */
   startTimeoutMs?: number
+  /** Shield config keys over the stack's. */
+  shield?: Record<string, unknown>
 }): Promise<FullStack> {
   const { dir } = opts
   mkdirSync(dir, { recursive: true })
@@ -91,6 +93,7 @@ export async function startFullStack(opts: {
       cache: { dir: join(dir, 'shield') },
       accessLog: false,
       register: { id: 'shield-1' },
+      ...opts.shield,
     },
     { dir },
   )
@@ -133,9 +136,9 @@ export async function startFullStack(opts: {
     origin,
     shield,
     edge,
-    async restartEdge() {
+    async restartEdge(extra = {}) {
       await edge.stop()
-      edge = await startTier('edge', edgeConfig, { dir })
+      edge = await startTier('edge', { ...edgeConfig, ...extra }, { dir })
       stack.edge = edge
       return edge
     },

@@ -33,6 +33,8 @@ export function nodeRoutes(router: Router, deps: ApiDeps): void {
     if (last !== undefined && last !== null && !(Number.isSafeInteger(last) && (last as number) >= 0))
       throw new VcdnError('ERR_API_BODY', 'lastPurgeSeq must be a non-negative integer or null')
     deps.meta.upsertNode({ id, tier, adminUrl, nowMs: deps.now() })
+    // With control events over Kafka this is also a node's acknowledgement of a purge (node-fanout.ts).
+    if (typeof last === 'number') deps.nodes.noteApplied(id, last)
     // Registration and heartbeat in one: the node says which purge generation it applied last and
     // gets the purges it missed while away (a new node, null, starts at the current generation).
     const purgeSeq = deps.meta.purgeSeq()
@@ -64,6 +66,7 @@ export function nodeRoutes(router: Router, deps: ApiDeps): void {
       throw new VcdnError('ERR_PURGE_BODY')
     }
     const mode = soft ? 'soft' : 'hard'
-    sendJson(res, 200, { ...target, mode, nodes: await deps.nodes.purge(target, mode) })
+    const report = await deps.nodes.purgeReport(target, mode)
+    sendJson(res, 200, { ...target, mode, ...report })
   })
 }

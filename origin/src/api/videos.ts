@@ -107,7 +107,12 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     if (!Number.isInteger(segments)) throw new VcdnError('ERR_API_BODY', 'segments must be an integer')
     if (video.status !== 'ready') throw new VcdnError('ERR_VIDEO_STATE', 'only a ready video can be prewarmed')
     const keys = await prewarmKeys(deps.store, video.id, segments)
-    sendJson(res, 200, { id: video.id, segments, keys: keys.length, nodes: await deps.nodes.prewarm(keys) })
+    sendJson(res, 200, {
+      id: video.id,
+      segments,
+      keys: keys.length,
+      ...(await deps.nodes.prewarmReport(keys, video.id)),
+    })
   })
 
   router.add('POST', '/v1/videos/:id/reprocess', async ({ req, res, params }) => {
