@@ -140,3 +140,59 @@ t.test('an edge with workers: 2', async (t) => {
     t.match(edge.output(), /worker exited: replacing it/)
   })
 })
+
+t.test('a shield with workers: 2', async (t) => {
+  const topo = await topology({ shields: 1, shieldExtra: { workers: 2, passUnsafeMethods: true } })
+  t.teardown(() => topo.close())
+  const shield = topo.shields[0]!
+  const originRequests = (): Promise<number> =>
+    metric(topo.origin!.adminUrl, 'vcdn_origin_requests_total{status="200"}')
+
+  t.test('50 concurrent cold requests cause exactly one origin request and byte-identical bodies', async (t) => {
+    const body = randomBytes(1024 * 1024, 31)
+    await topo.store.put('v/wk4/720p/seg_00001.m4s', body)
+    const before = await originRequests()
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const agent = new Agent({ pipelining: 0 })
+        try {
+          const r = await request(`${shield.url}/v/wk4/720p/seg_00001.m4s`, {
+            dispatcher: agent,
+            headers: { 'x-vcdn-tier': SECRET },
+          })
+          return { status: r.statusCode, hash: sha(Buffer.from(await r.body.arrayBuffer())) }
+        } finally {
+          await agent.close()
+        }
+      }),
+    )
+    t.equal(results.filter((r) => r.status === 200).length, 50, 'all 200 OK')
+    t.equal(new Set(results.map((r) => r.hash)).size, 1, 'all bodies byte-identical')
+    t.equal(results[0]!.hash, sha(body))
+    t.equal((await originRequests()) - before, 1, 'one origin request')
+  })
+
+  t.test('an unsafe method is passed through a worker with its body, as without workers', async (t) => {
+    const send = async (base: string): Promise<{ status: number; body: string }> => {
+      const r = await fetch(`${base}/v/wk4/720p/seg_00001.m4s`, {
+        method: 'POST',
+        headers: { 'x-vcdn-tier': SECRET, 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(randomBytes(200_000, 32)),
+      })
+      return { status: r.status, body: await r.text() }
+    }
+    const direct = await send(topo.originUrl)
+    const through = await send(shield.url)
+    t.equal(through.status, direct.status, `the origin's answer (${direct.status})`)
+    t.equal(through.body, direct.body)
+  })
+
+  t.test('a refusal in a worker is counted by the coordinator', async (t) => {
+    const r = await fetch(`${shield.url}/v/wk4/720p/seg_00001.m4s`)
+    t.equal(r.status, 401)
+    await r.arrayBuffer()
+    await waitFor(async () => (await metric(shield.adminUrl, 'vcdn_shield_refused_total{code="ERR_TIER_AUTH"}')) >= 1, {
+      what: 'refused_total in the coordinator',
+    })
+  })
+})
