@@ -139,6 +139,12 @@ t.test('an edge with workers: 2', async (t) => {
     t.equal(results.filter((r) => r.status === 200 && r.hash === sha(body)).length, 40, 'every request served')
     t.match(edge.output(), /worker exited: replacing it/)
   })
+
+  t.test('SIGTERM drains the workers (listeners first) and exits 0', async (t) => {
+    // uWS aborts the process (exit by SIGABRT) if a thread ends with sockets open (§9.1).
+    t.equal(await edge.stop(), 0)
+    t.notMatch(edge.output(), /uv_loop_close|Assertion failed/)
+  })
 })
 
 t.test('a shield with workers: 2', async (t) => {
