@@ -1,7 +1,16 @@
 // The cache tier's admin listener (docs/architecture.md §10.2): metrics, readiness, purge and prewarm,
 // behind the tier secret.
 import type { CacheEngine } from '../cache/index.js'
-import { createAdminServer, type HttpServer } from '../http/index.js'
+import { TIER_SECRET_HEADER } from '../config/index.js'
+import {
+  createAdminServer,
+  secretEquals,
+  sendError,
+  sendJson,
+  type HttpServer,
+  type IncomingRequest,
+  type ResponseSink,
+} from '../http/index.js'
 import type { Logger } from '../log/index.js'
 import { prewarmRoute } from './prewarm.js'
 
@@ -17,6 +26,8 @@ export function createTierAdmin(opts: {
   log: Logger
   /** A purge the origin sent with its generation was applied. */
   onPurged?: (seq: number) => void
+  /** Replace worker thread `index` (docs/architecture.md §12); false when there is none. */
+  restartWorker?: (index: number) => boolean
 }): HttpServer {
   const { engine, log, metrics } = opts
   return createAdminServer({
@@ -34,6 +45,30 @@ export function createTierAdmin(opts: {
       if (seq !== undefined) opts.onPurged?.(seq)
       return r
     },
-    routes: { 'POST /prewarm': prewarmRoute({ tierSecret: opts.tierSecret, engine, log }) },
+    routes: {
+      'POST /prewarm': prewarmRoute({ tierSecret: opts.tierSecret, engine, log }),
+      'POST /workers/restart': restartWorkerRoute(opts.tierSecret, opts.restartWorker ?? (() => false), log),
+    },
   })
+}
+
+/**
+ * `POST /workers/restart?index=N` (tier secret): worker thread N fails as a crash would (its
+ * listener and connections close, the others keep serving) and the coordinator starts a fresh one
+ * in its place; 404 when there is no worker N (`workers` is 1, or N is out of range).
+ */
+function restartWorkerRoute(tierSecret: string, restart: (index: number) => boolean, log: Logger) {
+  return (req: IncomingRequest, res: ResponseSink): void => {
+    if (!secretEquals(req.header(TIER_SECRET_HEADER), tierSecret)) {
+      sendError(res, 'ERR_TIER_AUTH')
+      return
+    }
+    const index = Number(new URLSearchParams(req.query).get('index') ?? '')
+    if (!Number.isInteger(index) || !restart(index)) {
+      sendError(res, 'ERR_NOT_FOUND')
+      return
+    }
+    log.warn({ worker: index }, 'worker restart requested')
+    sendJson(res, 202, { restarting: index })
+  }
 }

@@ -21,6 +21,8 @@ export interface CacheTierConfig {
   /** PROXY protocol v2 on the plain-HTTP listener, from trustedProxies peers only (shared/http). */
   proxyProtocol?: boolean
   drainTimeoutMs: number
+  /** Request-serving threads on the public port (docs/architecture.md §12); 1: the main thread serves. */
+  workers?: number
   cache: {
     dir: string
     maxBytes: number
@@ -109,7 +111,14 @@ export function cacheTierProblems(
     ...trustedProxiesProblems(config.trustedProxies),
     ...proxyProtocolProblems(config),
     ...controlProblems(config.control),
+    ...workersProblems(config),
   ]
+}
+
+/** The problems with `workers` (empty when none): this first slice serves plain HTTP only. */
+export function workersProblems(config: Pick<CacheTierConfig, 'workers' | 'tls'>): string[] {
+  if ((config.workers ?? 1) === 1 || config.tls === undefined || config.tls.cert === '') return []
+  return ['workers > 1 serves plain HTTP only for now (docs/architecture.md §13): unset tls.cert or set workers to 1']
 }
 
 /** Schema fragment for the `cache` and `upstream` keys, shared by the edge and shield tables. */
@@ -129,6 +138,13 @@ export const cacheTierSchema = {
     type: 'boolean',
     default: false,
     doc: 'read a PROXY protocol v2 header on the plain-HTTP listener: the client address (IP-bound tokens, access log) is its source address; peers outside trustedProxies are closed; not on HTTPS, no v1 (docs/architecture.md §3)',
+  },
+  workers: {
+    type: 'integer',
+    default: 1,
+    min: 1,
+    max: 256,
+    doc: 'request-serving threads sharing the public port and one cache (memory tier in shared memory, one disk tier and index, one upstream fetch per key); 1: the main thread serves, as before; > 1: plain HTTP only for now (docs/architecture.md §12)',
   },
   cache: {
     dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },

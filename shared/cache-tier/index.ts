@@ -11,5 +11,7 @@ export {
 } from './config.js'
 export { TIER_SECRET_HEADER } from '../config/index.js'
 export { type RewriteFor } from './tier.js'
+export { isTierWorker } from './worker-protocol.js'
+export type { TierEngine } from './worker-link.js'
 export { REWRITE_MAX_BYTES, RewritingSink, type BodyRewrite } from './body-rewrite.js'
 export { cmcdOf, parseCmcd, type Cmcd } from './cmcd.js'

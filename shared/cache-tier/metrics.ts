@@ -79,6 +79,7 @@ export function tierMetrics(
   counters: () => Readonly<CacheCounters>,
   requests: RequestCounts,
   upstreams: () => Iterable<UpstreamStats>,
+  workers: () => { readonly live: number; readonly replaced: number } = () => ({ live: 1, replaced: 0 }),
 ) {
   const gauge = (help: string, pick: (c: Readonly<CacheCounters>) => number): MetricSpec => ({
     type: 'gauge',
@@ -138,8 +139,13 @@ export function tierMetrics(
     },
     workers: {
       type: 'gauge',
-      help: 'request-serving threads of this process (1: workers are not built yet)',
-      collect: () => 1,
+      help: 'request-serving threads of this process (the `workers` key; fewer while one is being replaced)',
+      collect: () => workers().live,
+    },
+    workers_replaced_total: {
+      type: 'counter',
+      help: 'worker threads started in place of one that exited (a crash, or POST /workers/restart)',
+      collect: () => workers().replaced,
     },
     refused_total: { type: 'counter', help: 'requests refused by the front door, by code', labels: ['code'] },
     control_events_total: {

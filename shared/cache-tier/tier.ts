@@ -7,11 +7,12 @@
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { CacheEngine, type ServeRequest, type ServeResult } from '../cache/index.js'
+import { CacheEngine, type QueryPolicy, type ServeRequest, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
 import { isVcdnError, toCode, type ErrorCode } from '../errors/index.js'
 import {
   HttpServer,
+  reservePort,
   sendError,
   sendJson,
   tlsOptionsFrom,
@@ -31,6 +32,9 @@ import { RequestCounts, tierMetrics } from './metrics.js'
 import { Registration } from './registration.js'
 import { cacheRequestHeaders } from './request-headers.js'
 import type { ControlConsumer } from './control-consumer.js'
+import { CoordinatorLink, type TierEngine } from './worker-link.js'
+import { WorkerPool } from './worker-pool.js'
+import { tierWorkerData } from './worker-protocol.js'
 
 /**
  * A tier's front door: runs synchronously on every request before anything else and returns the
@@ -81,7 +85,8 @@ export interface CacheTier {
   /** Re-read the certificate files (SIGHUP); false when not reloaded (no TLS, or a bad file: logged). */
   reloadTls(): Promise<boolean>
   close(): Promise<void>
-  readonly engine: CacheEngine
+  /** The engine, or in a worker thread (docs/architecture.md §12) the link to the coordinator's. */
+  readonly engine: TierEngine
 }
 
 const NO_HEADERS: HeaderMap = Object.freeze({})
@@ -101,11 +106,18 @@ function isServedPath(paths: readonly string[], key: string): boolean {
   return false
 }
 
-export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier> {
-  const { config, log, tier, gate } = opts
-  const serveLocal = opts.serveLocal
-  const rewriteFor = opts.rewriteFor
-  const isPassing = opts.passUnsafeMethods === true
+/** The engine's `query` policy from the tier's config. */
+function queryPolicyOf(config: CacheTierConfig): QueryPolicy {
+  return config.cache.query === 'list' ? config.cache.queryParams : config.cache.query
+}
+
+/**
+ * The parts a tier's process has once, whatever its `workers` (docs/architecture.md §12): the
+ * upstreams, the engine (memory tier, disk tier and index, fills) and the metrics. In a
+ * `workers` > 1 process they live in the coordinator (the main thread) only.
+ */
+async function openCacheNode(opts: CacheTierOptions) {
+  const { config, log, tier } = opts
   mkdirSync(config.cache.dir, { recursive: true })
   const secretHeader = { name: TIER_SECRET_HEADER, value: config.tierSecret }
   const clientFor = (baseUrl: string): UpstreamClient =>
@@ -132,21 +144,55 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     // Only what the operator configured: no silent default freshness (RFC 9111 §4.2.2).
     defaultTtlMs: config.cache.playlistTtlMs === undefined ? {} : { playlist: config.cache.playlistTtlMs },
     fetch: (key, init) => upstreams.request(key, init),
-    passUnsafeMethods: isPassing,
-    query: config.cache.query === 'list' ? config.cache.queryParams : config.cache.query,
+    passUnsafeMethods: opts.passUnsafeMethods === true,
+    query: queryPolicyOf(config),
+    // Worker threads send memory-tier bodies without copying them (worker-pool.ts).
+    isMemoryShared: (config.workers ?? 1) > 1,
     log,
     ...(opts.now ? { now: opts.now } : {}),
   })
   const requests = new RequestCounts()
+  let pool: WorkerPool | null = null
   const metrics = createMetrics(
     `vcdn_${tier}`,
     tierMetrics(
       () => engine.counters,
       requests,
       () => upstreams.stats(),
+      () => pool ?? { live: 1, replaced: 0 },
     ),
   )
-  const m = metrics.m
+  return {
+    upstreams,
+    engine,
+    requests,
+    metrics,
+    setPool: (p: WorkerPool) => {
+      pool = p
+    },
+  }
+}
+
+export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier> {
+  const { config, log, tier, gate } = opts
+  const serveLocal = opts.serveLocal
+  const rewriteFor = opts.rewriteFor
+  const isPassing = opts.passUnsafeMethods === true
+  // In a worker thread the request logic below talks to the coordinator's engine through a link;
+  // everywhere else to the engine itself (docs/architecture.md §12).
+  const asWorker = tierWorkerData()
+  const link = asWorker === null ? null : new CoordinatorLink({ query: queryPolicyOf(config) })
+  const node = link === null ? await openCacheNode(opts) : null
+  const engine: TierEngine = link ?? (node as NonNullable<typeof node>).engine
+  const count =
+    link !== null
+      ? (status: number, cache: string, bytes: number, seconds: number) => link.count(status, cache, bytes, seconds)
+      : (status: number, cache: string, bytes: number, seconds: number) =>
+          node?.requests.add(status, cache, bytes, seconds)
+  const countRefused =
+    link !== null
+      ? (code: ErrorCode) => link.refused(code)
+      : (code: ErrorCode) => node?.metrics.m.refused_total.inc({ code })
   let isReady = false
   const isAccessLog = config.accessLog
   const paths = config.paths
@@ -165,7 +211,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     line: AccessLine | null,
     startedMs: number,
   ) => {
-    requests.add(status, result?.outcome ?? 'NONE', result?.bytes ?? 0, (performance.now() - startedMs) / 1000)
+    count(status, result?.outcome ?? 'NONE', result?.bytes ?? 0, (performance.now() - startedMs) / 1000)
     if (result !== null) opts.onServed?.(key, result)
     if (line !== null) logAccess(log, req, key, status, result, line)
   }
@@ -173,7 +219,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   const refuse = (res: ResponseSink, err: unknown, line: AccessLine | null): number => {
     if (!isVcdnError(err)) throw err
     const code = toCode(err)
-    m.refused_total.inc({ code })
+    countRefused(code)
     if (line !== null) line.code = code
     return res.isAborted ? 0 : sendError(res, err.code)
   }
@@ -289,9 +335,12 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     finish(req, key, status, null, line, startedMs)
   }
 
+  const workers = config.workers ?? 1
   const server = new HttpServer({
     host: config.listen.host,
-    port: config.listen.port,
+    // Workers share the port the coordinator checked and chose (worker-pool.ts).
+    port: asWorker?.port ?? config.listen.port,
+    isPortShared: asWorker !== null,
     ...(config.sendTimeoutS !== undefined ? { sendTimeoutS: config.sendTimeoutS } : {}),
     handler: handle,
     onHandlerError: (err) => log.error({ err }, 'handler failed'),
@@ -300,6 +349,10 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     log,
     proxyProtocol: config.proxyProtocol === true ? (proxies ?? undefined) : undefined,
   })
+  if (link !== null) return workerTier(link, server, engine, log, (asWorker as NonNullable<typeof asWorker>).index)
+  const { upstreams, metrics } = node as NonNullable<typeof node>
+  const cacheEngine = (node as NonNullable<typeof node>).engine
+  let pool: WorkerPool | null = null
   let registration: Registration | null = null
   let control: ControlConsumer | null = null
   const admin = createTierAdmin({
@@ -309,9 +362,10 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     metrics,
     isReady: () => isReady,
     isUpstreamReachable: () => upstreams.isAnyReachable(),
-    engine,
+    engine: cacheEngine,
     log,
     onPurged: (seq) => registration?.onLivePurge(seq),
+    restartWorker: (index) => pool?.restart(index) ?? false,
   })
   const registerWith = config.register.origin !== '' ? config.register.origin : opts.registerWith
 
@@ -332,7 +386,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
           tierSecret: config.tierSecret,
           heartbeatMs: config.register.heartbeatS * 1000,
           cacheDir: config.cache.dir,
-          engine,
+          engine: cacheEngine,
           log,
         })
         // Purges missed while away are applied before viewers are served, unless the origin is slow
@@ -348,26 +402,105 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         control = await ControlConsumer.start({
           kafka: config.control.kafka,
           nodeId,
-          engine,
+          engine: cacheEngine,
           registration,
           log,
           now: opts.now ?? Date.now,
-          count: (type, result) => m.control_events_total.inc({ type, result }),
+          count: (type, result) => metrics.m.control_events_total.inc({ type, result }),
         })
       }
-      const port = await server.listen()
+      if (workers === 1) {
+        const port = await server.listen()
+        isReady = true
+        return { port, adminPort, tlsPort: server.tlsPort }
+      }
+      // Workers bind with SO_REUSEPORT, so the port is checked free first, as the HTTPS listener
+      // does (listen.ts reservePort); port 0 becomes the kernel's pick, shared by every worker.
+      const port = await reservePort(config.listen.host, config.listen.port)
+      pool = new WorkerPool({
+        count: workers,
+        port,
+        engine: cacheEngine,
+        log,
+        onCounts: (numbers, caches, refused) => {
+          caches.forEach((cache, i) =>
+            node?.requests.add(numbers[3 * i] ?? 0, cache, numbers[3 * i + 1] ?? 0, numbers[3 * i + 2] ?? 0),
+          )
+          for (const code of refused) metrics.m.refused_total.inc({ code })
+        },
+        // A worker runs the command this process runs, as a thread (main.ts: isTierWorker()).
+        entry: process.argv[1] ?? '',
+        argv: process.argv.slice(2),
+      })
+      ;(node as NonNullable<typeof node>).setPool(pool)
+      await pool.start()
       isReady = true
-      return { port, adminPort, tlsPort: server.tlsPort }
+      return { port, adminPort, tlsPort: 0 }
     },
     reloadTls: () => server.reloadTls('SIGHUP'),
     async close() {
       isReady = false
       await control?.close()
       await registration?.close()
+      if (pool !== null) await pool.close(config.drainTimeoutMs)
       await server.drain(config.drainTimeoutMs)
       await admin.drain(0)
       await upstreams.close()
-      await engine.close()
+      await cacheEngine.close()
+    },
+  }
+}
+
+/**
+ * A worker thread's tier (docs/architecture.md §12): the listener on the shared port, no engine,
+ * admin or upstreams of its own. It serves until the coordinator says close; a crash (an uncaught
+ * exception or rejection) closes the listener and every connection before the thread ends, since
+ * uWS aborts the whole process when a thread ends with its sockets open (research §2.1), and the
+ * coordinator starts a replacement.
+ */
+function workerTier(
+  link: CoordinatorLink,
+  server: HttpServer,
+  engine: TierEngine,
+  log: Logger,
+  index: number,
+): CacheTier {
+  let isEnding = false
+  const end = (drainTimeoutMs: number, exitCode: number): void => {
+    if (isEnding) return
+    isEnding = true
+    process.exitCode = exitCode
+    server.drain(drainTimeoutMs).then(
+      () => {
+        log.flush()
+        link.detach()
+      },
+      (err: unknown) => log.error({ err }, 'worker drain failed'),
+    )
+  }
+  const onCrash = (err: unknown): void => {
+    log.error({ err, worker: index }, 'worker crashed: closing its connections')
+    end(0, 1)
+  }
+  return {
+    engine,
+    async listen() {
+      process.on('uncaughtException', onCrash)
+      process.on('unhandledRejection', onCrash)
+      link.onClose = (drainTimeoutMs) => end(drainTimeoutMs, 0)
+      // The admin route POST /workers/restart: fail the way a crash does, through the same path.
+      link.onCrash = () =>
+        setImmediate(() => {
+          throw new Error(`worker ${index}: restart requested`)
+        })
+      const port = await server.listen()
+      link.ready()
+      return { port, adminPort: 0, tlsPort: 0 }
+    },
+    reloadTls: () => Promise.resolve(false),
+    close: () => {
+      end(0, 0)
+      return Promise.resolve()
     },
   }
 }

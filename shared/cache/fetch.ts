@@ -222,7 +222,7 @@ async function commit(
   const { o: config, store } = ctx
   const size = fill.received
   if (plan === 'memory') {
-    const body = ownedBody(fill.wholeBody())
+    const body = ownedBody(fill.wholeBody(), config.isMemoryShared)
     if (body === null) return false
     const obj = describeStored({ key, status, size, headers, storedAt: receivedAt, file: null, config })
     store.storeInMemory(obj, body, fill.isPrefetch)
@@ -241,7 +241,7 @@ async function commit(
     return false
   }
   const obj = describeStored({ key, status, size, headers, storedAt: receivedAt, file: slot.file, config })
-  const body = size <= config.memoryObjectMaxBytes ? ownedBody(fill.wholeBody()) : null
+  const body = size <= config.memoryObjectMaxBytes ? ownedBody(fill.wholeBody(), config.isMemoryShared) : null
   await store.insert(obj, slot.file, fill.isPrefetch, body)
   return true
 }

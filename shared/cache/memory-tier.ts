@@ -50,13 +50,25 @@ export function memoryEntry(obj: StoredObject, body: Buffer, isPrefetched: boole
 }
 
 /**
- * A body the memory tier may keep: one that owns exactly its bytes. An upstream chunk is a view of
- * the socket read it arrived in (status line and headers included), and a small Buffer.concat is
- * a view of Node's shared 8 KiB pool; kept as is, a 60-byte 404 body pinned ~700 bytes.
+ * A Buffer of `size` bytes for a body the memory tier keeps: over a SharedArrayBuffer when the tier
+ * is shared with worker threads (postMessage shares such memory instead of copying it, so every
+ * worker sends the one copy), an ordinary unpooled one otherwise.
  */
-export function ownedBody(body: Buffer | null): Buffer | null {
-  if (body === null || (body.byteOffset === 0 && body.buffer.byteLength === body.length)) return body
-  const owned = Buffer.allocUnsafeSlow(body.length)
+export function bodyBuffer(size: number, isShared: boolean): Buffer {
+  return isShared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size)
+}
+
+/**
+ * A body the memory tier may keep: one that owns exactly its bytes (in shared memory when
+ * `isShared`). An upstream chunk is a view of the socket read it arrived in (status line and
+ * headers included), and a small Buffer.concat is a view of Node's shared 8 KiB pool; kept as is,
+ * a 60-byte 404 body pinned ~700 bytes.
+ */
+export function ownedBody(body: Buffer | null, isShared = false): Buffer | null {
+  if (body === null) return body
+  const isOwned = body.byteOffset === 0 && body.buffer.byteLength === body.length
+  if (isOwned && (!isShared || body.buffer instanceof SharedArrayBuffer)) return body
+  const owned = bodyBuffer(body.length, isShared)
   body.copy(owned)
   return owned
 }

@@ -21,6 +21,7 @@ export interface ResolvedOptions {
   readonly fillBufferBytes: number
   readonly query: QueryPolicy
   readonly passUnsafeMethods: boolean
+  readonly isMemoryShared: boolean
   readonly fetch: FetchUpstream
   readonly now: () => number
   readonly log: CacheLogger
@@ -42,6 +43,7 @@ const KNOWN = new Set([
   'fillBufferBytes',
   'query',
   'passUnsafeMethods',
+  'isMemoryShared',
   'fetch',
   'now',
   'log',
@@ -138,6 +140,9 @@ export function resolveOptions(input: CacheOptions): ResolvedOptions {
   const passUnsafeMethods = raw['passUnsafeMethods'] ?? false
   if (typeof passUnsafeMethods !== 'boolean') problems.push('cache.passUnsafeMethods must be a boolean')
 
+  const isMemoryShared = raw['isMemoryShared'] ?? false
+  if (typeof isMemoryShared !== 'boolean') problems.push('cache.isMemoryShared must be a boolean')
+
   if (typeof raw['fetch'] !== 'function') problems.push('cache.fetch must be a function')
   if (raw['now'] !== undefined && typeof raw['now'] !== 'function') problems.push('cache.now must be a function')
   const log = raw['log']
@@ -169,6 +174,7 @@ export function resolveOptions(input: CacheOptions): ResolvedOptions {
     fillBufferBytes,
     query: Array.isArray(query) ? Object.freeze([...(query as string[])]) : (query as 'keep' | 'ignore'),
     passUnsafeMethods: passUnsafeMethods === true,
+    isMemoryShared: isMemoryShared === true,
     fetch: input.fetch,
     now: input.now ?? Date.now,
     log: input.log ?? SILENT,

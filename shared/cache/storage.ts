@@ -18,7 +18,7 @@ import { hasCode } from '../errors/index.js'
 import type { HeaderMap } from '../http/types.js'
 import { DiskIndex, type FileRef, type IndexRow } from './disk-index.js'
 import { mergeRevalidatedHeaders } from './http-semantics.js'
-import { createMemoryTier, memoryEntry, type MemoryTier } from './memory-tier.js'
+import { bodyBuffer, createMemoryTier, memoryEntry, type MemoryTier } from './memory-tier.js'
 import type { ResolvedOptions } from './options.js'
 import { describeStored, type StoredObject } from './stored-object.js'
 import type { CacheCounters, PurgeTarget } from './types.js'
@@ -39,8 +39,8 @@ function fileNameFor(key: string): string {
   return `${hash.slice(0, 2)}/${hash}.${randomBytes(6).toString('hex')}`
 }
 
-async function readWhole(fd: number, size: number): Promise<Buffer> {
-  const body = Buffer.allocUnsafe(size)
+async function readWhole(fd: number, size: number, isShared: boolean): Promise<Buffer> {
+  const body = isShared ? bodyBuffer(size, true) : Buffer.allocUnsafe(size)
   let offset = 0
   while (offset < size) {
     const n = await new Promise<number>((resolve, reject) => {
@@ -228,7 +228,7 @@ export class CacheStore {
   async readSmall(obj: StoredObject, file: string, fd: number): Promise<Buffer | null> {
     let body: Buffer
     try {
-      body = await readWhole(fd, obj.size)
+      body = await readWhole(fd, obj.size, this.#o.isMemoryShared)
     } catch (err) {
       this.#o.log.error({ err, key: obj.key }, 'cache object read failed')
       this.#dropRow(obj.key, file, obj.size)

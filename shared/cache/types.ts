@@ -73,6 +73,11 @@ export interface CacheOptions {
    * serves viewers keeps it off, so viewers' writes never reach the origin.
    */
   passUnsafeMethods?: boolean
+  /**
+   * Memory-tier bodies in SharedArrayBuffers, so worker threads serve them without a copy
+   * (docs/architecture.md §12, `workers`). Default false: ordinary Buffers.
+   */
+  isMemoryShared?: boolean
   fetch: FetchUpstream
   /** Epoch ms; injectable for tests. */
   now?: () => number

@@ -30,3 +30,4 @@ export {
 } from './conditional.js'
 export { pipeToSink } from './pipe.js'
 export { TrustedProxies, clientAddressOf, trustedProxiesProblems } from './client-address.js'
+export { reservePort } from './listen.js'

@@ -64,6 +64,12 @@ export interface HttpServerOptions {
    * closed. Absent: a header uWS parsed is never read. Never on the HTTPS listener.
    */
   proxyProtocol?: TrustedProxies | undefined
+  /**
+   * Bind the plain-HTTP listener with SO_REUSEPORT, beside other listeners of this process on the
+   * same port (a tier's worker threads, docs/architecture.md §12). The caller checks first that
+   * no one else holds the port (listen.ts reservePort); default false: exclusive.
+   */
+  isPortShared?: boolean
 }
 
 export const DEFAULT_SEND_TIMEOUT_S = 60
@@ -801,6 +807,7 @@ export class HttpServer {
   #tls: TlsListener | null = null
   #host: string
   #port: number
+  #isPortShared: boolean
   #listenSocket: uWS.us_listen_socket | null = null
   #inFlight = 0
   #drainWaiters: (() => void)[] = []
@@ -834,6 +841,7 @@ export class HttpServer {
     }
     this.#host = opts.host
     this.#port = opts.port
+    this.#isPortShared = opts.isPortShared === true
     this.#handler = opts.handler
     this.#onHandlerError = opts.onHandlerError ?? noop
     const route = (res: uWS.HttpResponse, req: uWS.HttpRequest, client: string | null = null): void => {
@@ -973,7 +981,8 @@ export class HttpServer {
       const app = plain as unknown as {
         listen(host: string, port: number, options: number, cb: (socket: uWS.us_listen_socket | false) => void): void
       }
-      app.listen(this.#host, this.#port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+      // 0: uSockets' default options, SO_REUSEPORT on (a non-zero port only).
+      app.listen(this.#host, this.#port, this.#isPortShared ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket === false) {
           listenError(this.#host, this.#port).then(reject, reject)
           return

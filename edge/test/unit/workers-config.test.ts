@@ -1,0 +1,31 @@
+// The `workers` key (docs/architecture.md §9.1): 1 by default (the main thread serves), an integer
+// of at least 1, and plain HTTP only for now.
+import t from 'tap'
+import { loadEdgeConfig } from '../../src/config.js'
+
+const SECRET = 'config-test-secret-0123456789abcdef'
+const base = { tierSecret: SECRET, cache: { dir: '/tmp/x' }, origin: 'http://o', signingKeys: { k1: SECRET } }
+
+t.test('workers is 1 by default and set by the file or the environment', async (t) => {
+  t.equal(loadEdgeConfig({ overrides: base, env: {} }).workers, 1)
+  t.equal(loadEdgeConfig({ overrides: { ...base, workers: 4 }, env: {} }).workers, 4)
+  t.equal(loadEdgeConfig({ overrides: base, env: { VCDN_WORKERS: '2' } }).workers, 2)
+})
+
+t.test('workers below 1 or not an integer is refused', async (t) => {
+  t.throws(() => loadEdgeConfig({ overrides: { ...base, workers: 0 }, env: {} }), /workers/)
+  t.throws(() => loadEdgeConfig({ overrides: { ...base, workers: 1.5 }, env: {} }), /workers/)
+})
+
+t.test('workers > 1 with HTTPS is refused: worker threads serve plain HTTP only for now', async (t) => {
+  const tls = { cert: '/etc/vcdn/cert.pem', key: '/etc/vcdn/key.pem' }
+  t.throws(
+    () => loadEdgeConfig({ overrides: { ...base, workers: 2, tls }, env: {} }),
+    /workers > 1 serves plain HTTP only/,
+  )
+  t.equal(
+    loadEdgeConfig({ overrides: { ...base, workers: 1, tls }, env: {} }).workers,
+    1,
+    'one worker: HTTPS as before',
+  )
+})
