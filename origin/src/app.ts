@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobBus } from '../../shared/bus/index.js'
 import { isVcdnError } from '../../shared/errors/index.js'
-import { createAdminServer, HttpServer, sendError, sendJson } from '../../shared/http/index.js'
+import { createAdminServer, HttpServer, sendError, sendJson, type IncomingRequest } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { redactPath } from '../../shared/log/index.js'
 import { createMetrics } from '../../shared/metrics/index.js'
@@ -39,6 +39,10 @@ export interface Origin {
 const originMetrics = {
   requests_total: { type: 'counter', help: 'content requests by status', labels: ['status'] },
   sent_bytes_total: { type: 'counter', help: 'content body bytes sent' },
+  received_bytes_total: {
+    type: 'counter',
+    help: 'request body bytes the origin read (control API, tus uploads, worker outputs)',
+  },
 } as const
 
 // Every control-API answer: CORS for browsers and Uppy (tus headers must be readable by scripts),
@@ -166,7 +170,13 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         if (req.method === 'OPTIONS') {
           tracked.start(204, { ...PREFLIGHT_HEADERS, ...tusOptionsHeaders(config.maxUploadBytes) })
           tracked.end()
-        } else if (!(await api.handle(req, tracked, onApiError))) {
+        } else if (
+          !(await api.handle(
+            countingBody(req, (n) => metrics.m.received_bytes_total.inc(n)),
+            tracked,
+            onApiError,
+          ))
+        ) {
           sendError(tracked, 'ERR_NOT_FOUND')
         }
         result = { status: tracked.status, bytes: 0 }
@@ -223,6 +233,35 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     },
     uploads,
   }
+}
+
+/**
+ * The request with its body counted as it is read (received_bytes_total): what shows that direct
+ * uploads and outputs do not cross the origin. The request's own getters run on the request.
+ */
+function countingBody(req: IncomingRequest, count: (bytes: number) => void): IncomingRequest {
+  const body: AsyncIterable<Uint8Array> = {
+    async *[Symbol.asyncIterator]() {
+      for await (const chunk of req.body) {
+        count(chunk.byteLength)
+        yield chunk
+      }
+    },
+  }
+  return new Proxy(req, {
+    get(target, prop) {
+      if (prop === 'body') return body
+      if (prop === 'readBody') {
+        return async (maxBytes: number): Promise<Buffer | null> => {
+          const got = await target.readBody(maxBytes)
+          count(got === null ? maxBytes : got.byteLength)
+          return got
+        }
+      }
+      const value: unknown = Reflect.get(target, prop, target)
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
 }
 
 function newS3Store(config: OriginConfig): S3Store {

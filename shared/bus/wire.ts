@@ -64,6 +64,18 @@ export interface FailRequest {
   error: JobError
 }
 
+/**
+ * `POST /v1/jobs/:id/direct`: with an S3 store the worker moves the bytes straight to and from the
+ * bucket: it asks for a presigned request for the source (`source: true`) or for one output
+ * (`output`). A store without direct access answers 404 ERR_STORE_NOT_DIRECT, and the worker uses
+ * the source and output routes instead (docs/architecture.md §8).
+ */
+export interface DirectRequest {
+  workerId: string
+  source?: boolean
+  output?: { key: string; contentType: string }
+}
+
 // ---- answers (origin → worker) ----------------------------------------------------------------
 
 export interface ClaimedJob {
@@ -84,6 +96,11 @@ export interface ClaimResponse {
 export interface HeartbeatResponse {
   ok: true
   leaseUntilMs: number | null
+}
+
+/** `POST /v1/jobs/:id/direct` → 200: send exactly this (the headers are signed). */
+export interface DirectResponse {
+  request: { method: 'GET' | 'PUT'; url: string; headers: Record<string, string>; expiresAtMs: number }
 }
 
 // ---- parsing incoming bodies (the origin side) -----------------------------------------------
@@ -186,6 +203,19 @@ export function parseFailRequest(body: Record<string, unknown>): FailRequest {
       code: reqString(err['code'], 'error.code', 128),
       message: reqString(err['message'] ?? '', 'error.message', 2000),
       isRetryable: err['isRetryable'] === true,
+    },
+  }
+}
+
+export function parseDirectRequest(body: Record<string, unknown>): DirectRequest {
+  const workerId = parseWorkerId(body['workerId'])
+  if (body['source'] === true) return { workerId, source: true }
+  const o = object(body['output'], 'output')
+  return {
+    workerId,
+    output: {
+      key: reqString(o['key'], 'output.key'),
+      contentType: reqString(o['contentType'], 'output.contentType', 256),
     },
   }
 }
