@@ -6,7 +6,7 @@ import { createAdminServer, HttpServer, sendError, sendJson, type IncomingReques
 import type { Logger } from '../../shared/log/index.js'
 import { redactPath } from '../../shared/log/index.js'
 import { createMetrics } from '../../shared/metrics/index.js'
-import { FsStore, S3Store, type Store } from '../../shared/store/index.js'
+import { FsStore, isDirectStore, S3Store, type Store } from '../../shared/store/index.js'
 import { buildApiRouter, TrackedResponse, tusOptionsHeaders } from './api/index.js'
 import type { OriginConfig } from './config.js'
 import { serveContent } from './content.js'
@@ -14,6 +14,7 @@ import { MetadataDb, openDb } from './db.js'
 import { SqliteJobQueue } from './job-queue.js'
 import { NodeFanout } from './node-fanout.js'
 import { probeUpload } from './probe-upload.js'
+import { S3UploadManager } from './s3-uploads.js'
 import { UploadManager } from './uploads.js'
 import { VideoLifecycle } from './videos.js'
 import { WebhookDispatcher } from './webhooks.js'
@@ -140,6 +141,22 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
           probeUpload(path, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
       : undefined,
   })
+  // Direct-to-store uploads exist only with a store that presigns (S3).
+  const s3Uploads = isDirectStore(store)
+    ? new S3UploadManager({
+        meta,
+        videos,
+        store,
+        log,
+        now,
+        ttlMs: config.uploadTtlMs,
+        maxBytes: config.maxUploadBytes,
+        probe: config.upload.isProbed
+          ? (url) =>
+              probeUpload(url, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
+          : undefined,
+      })
+    : null
   const nodes = new NodeFanout({
     meta,
     staticNodes: config.nodes,
@@ -149,7 +166,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     now,
     log,
   })
-  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, nodes, webhooks, log, now })
+  const api = buildApiRouter({ config, meta, videos, queue, store, uploads, s3Uploads, nodes, webhooks, log, now })
   const onApiError = (err: unknown): void => log.error({ err }, 'control API handler failed')
 
   const server = new HttpServer({
@@ -216,6 +233,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       webhooks.start()
       await uploads.init()
       uploads.startSweeper()
+      s3Uploads?.startSweeper()
       const port = await server.listen()
       const adminPort = await admin.listen()
       isReady = true
@@ -226,6 +244,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await server.drain(config.drainTimeoutMs)
       await admin.drain(0)
       await uploads.close()
+      await s3Uploads?.close()
       await videos.close()
       await webhooks.close()
       meta.close()
