@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
 import { S3Store } from '../../shared/store/index.js'
-import { startS3Server, startTier, tempDir, VCDN_BIN, type S3Server } from '../../shared/testing/index.js'
+import { freePort, startS3Server, startTier, tempDir, VCDN_BIN, type S3Server } from '../../shared/testing/index.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
@@ -164,6 +164,46 @@ t.test('with the S3 store', async (t) => {
     t.equal(await pending(), 0)
     t.equal((await origin.call('GET', `/v1/videos/${c.body.id}/upload/parts`)).status, 404)
   })
+
+  // Last: it stops the S3 server.
+  t.test('with the S3 server gone, direct-upload calls answer 503 ERR_STORE_UNAVAILABLE, not a hang', async (t) => {
+    const c = await origin.call<Created>('POST', '/v1/videos', { size: 100, upload: { protocols: ['s3-multipart'] } })
+    await server.stop()
+    const count = async (): Promise<number> =>
+      (await origin.call<{ videos: unknown[] }>('GET', '/v1/videos?limit=100')).body.videos.length
+    const before = await count()
+    const startedMs = Date.now()
+    const parts = await origin.call<{ error: { code: string } }>('GET', `/v1/videos/${c.body.id}/upload/parts`)
+    t.equal(parts.status, 503)
+    t.equal(parts.body.error.code, 'ERR_STORE_UNAVAILABLE')
+    const created = await origin.call<{ error: { code: string } }>('POST', '/v1/videos', {
+      size: 100,
+      upload: { protocols: ['s3-multipart'] },
+    })
+    t.equal(created.status, 503)
+    t.equal(created.body.error.code, 'ERR_STORE_UNAVAILABLE')
+    t.ok(Date.now() - startedMs < 60_000, 'answered within the store timeouts')
+    t.equal(await count(), before, 'no video is left behind by the refused create')
+  })
+})
+
+t.test('an origin whose S3 server is down refuses to start with ERR_STORE_UNAVAILABLE', async (t) => {
+  const tmp = tempDir('vcdn-s3-down-')
+  t.teardown(tmp.remove)
+  const port = await freePort() // nothing listens there
+  await t.rejects(
+    startOrigin(tmp.dir, {
+      kind: 's3',
+      s3: {
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        bucket: 'any',
+        accessKeyId: 'any-key',
+        secretAccessKey: 'any-secret-0123456789abcdefghijklmnopqrstuv',
+      },
+    }),
+    /exited with 2 before listening:[\s\S]*ERR_STORE_UNAVAILABLE/,
+  )
 })
 
 t.test('an origin on the fs store offers tus only', async (t) => {
