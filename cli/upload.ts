@@ -1,7 +1,9 @@
 // `vcdn upload <file>` and `vcdn status <id>`: a creator's view of the control API. Uploads use
 // the tus 1.0 protocol (tus-js-client), so a flaky link resumes where it stopped; across runs, the
 // upload URL is remembered per file fingerprint (as tus-js-client's urlStorage does in a browser),
-// so running the command again after an interruption resumes into the same video.
+// so running the command again after an interruption resumes into the same video. When the origin
+// offers direct-to-store uploads (S3: `s3-multipart` in the create answer), the file goes straight
+// to the bucket in parts with presigned URLs instead, resumed the same way (direct-upload.ts).
 import { createHash } from 'node:crypto'
 import {
   closeSync,
@@ -17,6 +19,7 @@ import {
 import { homedir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import * as tus from 'tus-js-client'
+import { storedBytes, uploadDirect } from './direct-upload.js'
 
 export interface ApiTarget {
   origin: string
@@ -85,7 +88,10 @@ export function uploadFingerprint(file: string, origin: string): string {
 
 interface RememberedUpload {
   videoId: string
+  /** tus: the upload URL; s3-multipart: the parts URL. */
   uploadUrl: string
+  /** Absent in entries written before direct uploads existed: tus. */
+  protocol?: 'tus' | 's3-multipart'
   file: string
   createdAtMs: number
 }
@@ -154,21 +160,47 @@ export async function uploadFile(
   const memory = opts.stateFile === undefined ? null : new UploadMemory(opts.stateFile)
   const fingerprint = memory === null ? '' : uploadFingerprint(file, originBase)
   let remembered = memory?.get(fingerprint)
-  const resumedAt = remembered === undefined ? null : await remoteOffset(target, remembered.uploadUrl)
+  let resumedAt: number | null = null
+  if (remembered !== undefined) {
+    resumedAt =
+      remembered.protocol === 's3-multipart'
+        ? await storedBytes(target, remembered.uploadUrl)
+        : await remoteOffset(target, remembered.uploadUrl)
+  }
   if (remembered !== undefined && resumedAt === null) {
     memory?.remove(fingerprint) // expired, terminated or its video deleted: start afresh
     remembered = undefined
   }
   if (remembered === undefined) {
-    const created = await api<{ id: string; upload: { url: string } }>(target, 'POST', '/v1/videos', {
-      title: opts.title ?? basename(file),
-      size,
-    })
-    remembered = { videoId: created.id, uploadUrl: `${originBase}${created.upload.url}`, file, createdAtMs: Date.now() }
+    const created = await api<{ id: string; upload: { protocol?: string; url?: string; partsUrl?: string } }>(
+      target,
+      'POST',
+      '/v1/videos',
+      // Direct to the store if the origin offers it; an origin that does not answers tus.
+      { title: opts.title ?? basename(file), size, upload: { protocols: ['s3-multipart', 'tus'] } },
+    )
+    const isDirect = created.upload.protocol === 's3-multipart'
+    remembered = {
+      videoId: created.id,
+      uploadUrl: `${originBase}${isDirect ? created.upload.partsUrl : created.upload.url}`,
+      protocol: isDirect ? 's3-multipart' : 'tus',
+      file,
+      createdAtMs: Date.now(),
+    }
     memory?.set(fingerprint, remembered)
   }
   const { videoId, uploadUrl } = remembered
   opts.onVideo?.(videoId, resumedAt)
+  if (remembered.protocol === 's3-multipart') {
+    await uploadDirect(target, file, size, uploadUrl, {
+      onProgress: (sent) => {
+        if (opts.showProgress) process.stderr.write(`\rupload ${bar(sent / size)} ${(sent / 1e6).toFixed(1)} MB`)
+      },
+    })
+    if (opts.showProgress) process.stderr.write('\n')
+    memory?.remove(fingerprint)
+    return videoId
+  }
   await new Promise<void>((resolve, reject) => {
     // Given uploadUrl, tus-js-client asks the offset (HEAD) and sends only the rest.
     const upload = new tus.Upload(createReadStream(file), {

@@ -20,7 +20,8 @@ const USAGE = `usage: vcdn <command> [options]    (vcdn <tier> --help: that tier
                                     print a signed playback path (or URL with --base); the ACL is
                                     one video directory unless --allow-broad (e.g. / opens every video)
   upload  <file> --origin http://origin --token <jwt> [--title t] [--wait] [--state-file f]
-                                    resumable (tus) upload with a progress bar; prints the id first;
+                                    resumable upload with a progress bar (tus, or in parts straight to
+                                    the S3 bucket when the origin offers it); prints the id first;
                                     run again after an interruption to resume into the same video
                                     (remembered in $XDG_STATE_HOME/vcdn/uploads.json)
   videos  list|delete <id> --origin http://origin --token <jwt> [--json]

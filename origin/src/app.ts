@@ -2,11 +2,11 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobBus } from '../../shared/bus/index.js'
 import { isVcdnError } from '../../shared/errors/index.js'
-import { createAdminServer, HttpServer, sendError, sendJson } from '../../shared/http/index.js'
+import { createAdminServer, HttpServer, sendError, sendJson, type IncomingRequest } from '../../shared/http/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { redactPath } from '../../shared/log/index.js'
 import { createMetrics } from '../../shared/metrics/index.js'
-import { FsStore, S3Store, type Store } from '../../shared/store/index.js'
+import { FsStore, isDirectStore, S3Store, type Store } from '../../shared/store/index.js'
 import { buildApiRouter, TrackedResponse, tusOptionsHeaders } from './api/index.js'
 import type { OriginConfig } from './config.js'
 import { serveContent } from './content.js'
@@ -16,6 +16,7 @@ import { SqliteJobQueue } from './job-queue.js'
 import { KafkaJobLedger } from './kafka-jobs.js'
 import { NodeFanout } from './node-fanout.js'
 import { probeUpload } from './probe-upload.js'
+import { S3UploadManager } from './s3-uploads.js'
 import { UploadManager } from './uploads.js'
 import { VideoLifecycle } from './videos.js'
 import { WebhookDispatcher } from './webhooks.js'
@@ -41,6 +42,10 @@ export interface Origin {
 const originMetrics = {
   requests_total: { type: 'counter', help: 'content requests by status', labels: ['status'] },
   sent_bytes_total: { type: 'counter', help: 'content body bytes sent' },
+  received_bytes_total: {
+    type: 'counter',
+    help: 'request body bytes the origin read (control API, tus uploads, worker outputs)',
+  },
 } as const
 
 // Every control-API answer: CORS for browsers and Uppy (tus headers must be readable by scripts),
@@ -148,6 +153,22 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   })
   // Control events over Kafka (docs/architecture.md §9): purges and prewarms go on a topic instead of to each node.
   const control = config.control.kind === 'kafka' ? new ControlPublisher({ kafka: config.control.kafka, log }) : null
+  // Direct-to-store uploads exist only with a store that presigns (S3).
+  const s3Uploads = isDirectStore(store)
+    ? new S3UploadManager({
+        meta,
+        videos,
+        store,
+        log,
+        now,
+        ttlMs: config.uploadTtlMs,
+        maxBytes: config.maxUploadBytes,
+        probe: config.upload.isProbed
+          ? (url) =>
+              probeUpload(url, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
+          : undefined,
+      })
+    : null
   const nodes = new NodeFanout({
     control,
     meta,
@@ -166,6 +187,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     ...(kafkaJobs !== null ? { leases: kafkaJobs } : {}),
     store,
     uploads,
+    s3Uploads,
     nodes,
     webhooks,
     log,
@@ -191,7 +213,13 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         if (req.method === 'OPTIONS') {
           tracked.start(204, { ...PREFLIGHT_HEADERS, ...tusOptionsHeaders(config.maxUploadBytes) })
           tracked.end()
-        } else if (!(await api.handle(req, tracked, onApiError))) {
+        } else if (
+          !(await api.handle(
+            countingBody(req, (n) => metrics.m.received_bytes_total.inc(n)),
+            tracked,
+            onApiError,
+          ))
+        ) {
           sendError(tracked, 'ERR_NOT_FOUND')
         }
         result = { status: tracked.status, bytes: 0 }
@@ -234,6 +262,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await uploads.init()
       uploads.startSweeper()
       control?.start()
+      s3Uploads?.startSweeper()
       const port = await server.listen()
       const adminPort = await admin.listen()
       isReady = true
@@ -244,6 +273,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       await server.drain(config.drainTimeoutMs)
       await admin.drain(0)
       await uploads.close()
+      await s3Uploads?.close()
       await videos.close()
       await webhooks.close()
       await kafkaJobs?.close()
@@ -253,6 +283,35 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     },
     uploads,
   }
+}
+
+/**
+ * The request with its body counted as it is read (received_bytes_total): what shows that direct
+ * uploads and outputs do not cross the origin. The request's own getters run on the request.
+ */
+function countingBody(req: IncomingRequest, count: (bytes: number) => void): IncomingRequest {
+  const body: AsyncIterable<Uint8Array> = {
+    async *[Symbol.asyncIterator]() {
+      for await (const chunk of req.body) {
+        count(chunk.byteLength)
+        yield chunk
+      }
+    },
+  }
+  return new Proxy(req, {
+    get(target, prop) {
+      if (prop === 'body') return body
+      if (prop === 'readBody') {
+        return async (maxBytes: number): Promise<Buffer | null> => {
+          const got = await target.readBody(maxBytes)
+          count(got === null ? maxBytes : got.byteLength)
+          return got
+        }
+      }
+      const value: unknown = Reflect.get(target, prop, target)
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
 }
 
 function newS3Store(config: OriginConfig): S3Store {

@@ -64,6 +64,18 @@ export interface FailRequest {
   error: JobError
 }
 
+/**
+ * `POST /v1/jobs/:id/direct`: with an S3 store the worker moves the bytes straight to and from the
+ * bucket: it asks for a presigned request for the source (`source: true`) or for one output
+ * (`output`). A store without direct access answers 404 ERR_STORE_NOT_DIRECT, and the worker uses
+ * the source and output routes instead (docs/architecture.md §8).
+ */
+export interface DirectRequest {
+  workerId: string
+  source?: boolean
+  output?: { key: string; contentType: string }
+}
+
 // ---- answers (origin → worker) ----------------------------------------------------------------
 
 export interface ClaimedJob {
@@ -142,6 +154,11 @@ export function parseChunkPayload(p: Record<string, unknown>): ChunkJobPayload {
 export function parseStitchPayload(p: Record<string, unknown>): StitchJobPayload {
   if (typeof p['sourceKey'] !== 'string') payloadProblem('sourceKey must be a string')
   return { sourceKey: p['sourceKey'], count: wholeNumber(p, 'count', 1) }
+}
+
+/** `POST /v1/jobs/:id/direct` → 200: send exactly this (the headers are signed). */
+export interface DirectResponse {
+  request: { method: 'GET' | 'PUT'; url: string; headers: Record<string, string>; expiresAtMs: number }
 }
 
 // ---- parsing incoming bodies (the origin side) -----------------------------------------------
@@ -271,5 +288,18 @@ export function parseLeaseRequest(body: Record<string, unknown>): Required<Lease
     workerId: parseWorkerId(body['workerId']),
     leaseMs: parseLeaseMs(body['leaseMs']),
     attempt: Math.round(reqNumber(body['attempt'], 'attempt', 1, 1_000_000)),
+  }
+}
+
+export function parseDirectRequest(body: Record<string, unknown>): DirectRequest {
+  const workerId = parseWorkerId(body['workerId'])
+  if (body['source'] === true) return { workerId, source: true }
+  const o = object(body['output'], 'output')
+  return {
+    workerId,
+    output: {
+      key: reqString(o['key'], 'output.key'),
+      contentType: reqString(o['contentType'], 'output.contentType', 256),
+    },
   }
 }

@@ -46,6 +46,12 @@ export const ERRORS = {
   ERR_STORE_AUTH: { status: 503, message: 'object store refused the credentials' },
   ERR_STORE_BUCKET: { status: 503, message: 'object store bucket does not exist' },
   ERR_STORE_UNAVAILABLE: { status: 503, message: 'object store unreachable or timed out' },
+  // Presigned (direct-to-store) requests exist only with the S3 store (docs/architecture.md §7.2).
+  ERR_STORE_NOT_DIRECT: { status: 404, message: 'the object store takes no direct (presigned) requests' },
+  ERR_STORE_MULTIPART: {
+    status: 409,
+    message: 'the multipart upload is gone from the object store or the parts do not match it',
+  },
   ERR_SHUTTING_DOWN: { status: 503, message: 'server is shutting down' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
   ERR_TRANSCODE_NOT_VIDEO: { status: 422, message: 'source is not a decodable video' },

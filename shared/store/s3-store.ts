@@ -1,7 +1,7 @@
 // The Store on any S3-compatible server (AWS S3, SeaweedFS, Garage, Ceph RGW, MinIO). The one home of
 // @aws-sdk/client-s3 (docs/style.md "Layout"). Behaviour matches FsStore through the contract suite
 // (./test/contract.ts); the README says where S3 forced a choice.
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes, type Hash, type Hmac } from 'node:crypto'
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -13,15 +13,25 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
   UploadPartCommand,
 } from '@aws-sdk/client-s3'
+import { SignatureV4 } from '@smithy/signature-v4'
 import { VcdnError, isVcdnError } from '../errors/index.js'
 import { contentTypeFor } from './content-type.js'
 import { validateStoreKey, validateStorePrefix } from './keys.js'
-import type { ByteRange, ListOptions, ObjectInfo, PutOptions, Store } from './types.js'
+import type {
+  ByteRange,
+  DirectStore,
+  ListOptions,
+  ObjectInfo,
+  PresignedRequest,
+  PutOptions,
+  UploadedPart,
+} from './types.js'
 
 export interface S3StoreOptions {
   bucket: string
@@ -58,6 +68,8 @@ const HEAD_CONCURRENCY = 16
 // version"), and Last-Modified has one-second precision while put must return what head will say.
 const META_PUT_ID = 'vcdn-put-id'
 const META_MTIME = 'vcdn-mtime-ms'
+/** SigV4 presigned URLs live at most a week. */
+const MAX_PRESIGN_S = 7 * 24 * 3600
 
 /**
  * - get is one GetObject: info and bytes come from the same response, so they are one version.
@@ -67,8 +79,11 @@ const META_MTIME = 'vcdn-mtime-ms'
  * - Every S3 failure becomes a coded error (`#fail`): credentials → ERR_STORE_AUTH, missing bucket
  *   → ERR_STORE_BUCKET, unreachable/timeout → ERR_STORE_UNAVAILABLE, anything else → ERR_STORE_IO.
  */
-export class S3Store implements Store {
+export class S3Store implements DirectStore {
   readonly #client: S3Client
+  readonly #signer: SignatureV4
+  /** Where presigned URLs point: the endpoint's origin and the path before the key. */
+  readonly #url: { protocol: string; hostname: string; port: number | undefined; pathPrefix: string }
   readonly #bucket: string
   readonly #thresholdBytes: number
   readonly #partBytes: number
@@ -99,6 +114,18 @@ export class S3Store implements Store {
     const requestTimeoutMs = intOption(opts.requestTimeoutMs, 30_000, 1, 3_600_000, 'requestTimeoutMs')
     const maxAttempts = intOption(opts.maxAttempts, 3, 1, 10, 'maxAttempts')
     this.#bucket = opts.bucket
+    this.#url = presignTarget(opts)
+    // SigV4 query authentication (AWS S3 API "Authenticating Requests: Using Query Parameters"),
+    // as @aws-sdk/s3-request-presigner does it: S3 paths are not escaped twice, and the payload is
+    // UNSIGNED-PAYLOAD (the client's bytes are not known when the URL is made).
+    this.#signer = new SignatureV4({
+      service: 's3',
+      region: opts.region,
+      credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+      sha256: NodeSha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    })
     this.#client = new S3Client({
       region: opts.region,
       ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
@@ -315,6 +342,162 @@ export class S3Store implements Store {
     }
   }
 
+  presignGet(key: string, opts: { expiresInS: number }): Promise<PresignedRequest> {
+    validateStoreKey(key)
+    return this.#presign('GET', key, {}, {}, opts.expiresInS)
+  }
+
+  /**
+   * A single-object PUT (up to S3's 5 GB) carrying the same user metadata as put(), so head()
+   * answers the Store's ETag and mtime for it; content type and metadata are signed headers the
+   * client must send as given.
+   */
+  presignPut(key: string, opts: { expiresInS: number; contentType?: string }): Promise<PresignedRequest> {
+    validateStoreKey(key)
+    const headers = { 'content-type': checkedContentType(key, opts.contentType), ...putMetadataHeaders() }
+    return this.#presign('PUT', key, {}, headers, opts.expiresInS)
+  }
+
+  async createMultipart(key: string, opts?: PutOptions): Promise<string> {
+    validateStoreKey(key)
+    const metadata = { [META_PUT_ID]: randomBytes(12).toString('hex'), [META_MTIME]: String(Date.now()) }
+    try {
+      const created = await this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          ContentType: checkedContentType(key, opts?.contentType),
+          Metadata: metadata,
+        }),
+      )
+      if (created.UploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId')
+      return created.UploadId
+    } catch (err) {
+      throw this.#fail('createMultipart', key, err)
+    }
+  }
+
+  presignPart(key: string, uploadId: string, n: number, opts: { expiresInS: number }): Promise<PresignedRequest> {
+    validateStoreKey(key)
+    if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS)
+      throw new TypeError(`S3Store.presignPart: n must be in 1..${MAX_PARTS}`)
+    return this.#presign('PUT', key, { partNumber: String(n), uploadId }, {}, opts.expiresInS)
+  }
+
+  async listParts(key: string, uploadId: string): Promise<UploadedPart[]> {
+    validateStoreKey(key)
+    const out: UploadedPart[] = []
+    let marker: string | undefined
+    // Bounded: at most MAX_PARTS parts, 1000 a page.
+    for (let page = 0; page <= MAX_PARTS / 1000; page++) {
+      let res
+      try {
+        res = await this.#client.send(
+          new ListPartsCommand({
+            Bucket: this.#bucket,
+            Key: key,
+            UploadId: uploadId,
+            ...(marker !== undefined ? { PartNumberMarker: marker } : {}),
+          }),
+        )
+      } catch (err) {
+        throw this.#multipartFail('listParts', key, err)
+      }
+      for (const p of res.Parts ?? []) {
+        if (p.PartNumber !== undefined && p.ETag !== undefined) {
+          out.push({ n: p.PartNumber, etag: p.ETag, size: p.Size ?? 0 })
+        }
+      }
+      marker = res.NextPartNumberMarker
+      if (res.IsTruncated !== true || marker === undefined) break
+    }
+    return out.sort((a, b) => a.n - b.n)
+  }
+
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly { n: number; etag: string }[],
+  ): Promise<ObjectInfo> {
+    validateStoreKey(key)
+    try {
+      await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+        }),
+      )
+    } catch (err) {
+      throw this.#multipartFail('completeMultipart', key, err)
+    }
+    const info = await this.head(key)
+    if (info === null) throw new VcdnError('ERR_STORE_IO', `completeMultipart ${key}: object missing after completion`)
+    return info
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    validateStoreKey(key)
+    try {
+      await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }))
+    } catch (err) {
+      if (statusOf(err) === 404) return
+      throw this.#fail('abortMultipart', key, err)
+    }
+  }
+
+  async #presign(
+    method: 'GET' | 'PUT',
+    key: string,
+    query: Record<string, string>,
+    signedHeaders: Record<string, string>,
+    expiresInS: number,
+  ): Promise<PresignedRequest> {
+    if (!Number.isInteger(expiresInS) || expiresInS < 1 || expiresInS > MAX_PRESIGN_S) {
+      throw new TypeError(`S3Store: expiresInS must be an integer in 1..${MAX_PRESIGN_S}`)
+    }
+    const { protocol, hostname, port, pathPrefix } = this.#url
+    const host = port === undefined ? hostname : `${hostname}:${port}`
+    const signingDate = new Date()
+    const signed = await this.#signer.presign(
+      {
+        method,
+        protocol,
+        hostname,
+        ...(port !== undefined ? { port } : {}),
+        path: `${pathPrefix}/${key}`,
+        query: { ...query },
+        headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...signedHeaders },
+      },
+      // The signed headers stay headers (not hoisted into the query): servers differ in whether
+      // they read x-amz-meta-* from a query string, all read them from headers.
+      { expiresIn: expiresInS, signingDate, unhoistableHeaders: new Set(Object.keys(signedHeaders)) },
+    )
+    const search = Object.entries(signed.query ?? {})
+      .map(([k, v]) => `${rfc3986(k)}=${rfc3986(Array.isArray(v) ? (v[0] ?? '') : (v ?? ''))}`)
+      .join('&')
+    return {
+      method,
+      url: `${protocol}//${host}${signed.path}?${search}`,
+      headers: signedHeaders,
+      expiresAtMs: signingDate.getTime() + expiresInS * 1000,
+    }
+  }
+
+  /** NoSuchUpload / InvalidPart / a part too small: the client's multipart state is wrong. */
+  #multipartFail(op: string, key: string, err: unknown): VcdnError {
+    const name = err instanceof Error ? err.name : ''
+    const status = statusOf(err)
+    if (
+      ['NoSuchUpload', 'InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'].includes(name) ||
+      (status === 404 && !isNoSuchBucket(err))
+    ) {
+      return new VcdnError('ERR_STORE_MULTIPART', `${op} ${key}: ${name}`, { cause: err })
+    }
+    return this.#fail(op, key, err)
+  }
+
   async delete(key: string): Promise<boolean> {
     validateStoreKey(key)
     // S3's DELETE answers 204 whether or not the key existed; the HEAD answers the Store's question
@@ -528,4 +711,63 @@ async function fill(it: AsyncIterator<Uint8Array>, wantBytes: number): Promise<{
     length += chunk.length
   }
   return { bytes: Buffer.concat(chunks, length), done: false }
+}
+
+/** The signed headers of a presigned PUT that head() reads back as the Store's ETag and mtime. */
+function putMetadataHeaders(): Record<string, string> {
+  return {
+    [`x-amz-meta-${META_PUT_ID}`]: randomBytes(12).toString('hex'),
+    [`x-amz-meta-${META_MTIME}`]: String(Date.now()),
+  }
+}
+
+function checkedContentType(key: string, contentType: string | undefined): string {
+  const type = contentType ?? contentTypeFor(key)
+  if (typeof type !== 'string' || type.length === 0 || type.length > 256 || !/^[\x21-\x7e][\x20-\x7e]*$/.test(type)) {
+    throw new TypeError('S3Store: contentType must be a printable string of at most 256 chars')
+  }
+  return type
+}
+
+/** Path style `http://host/bucket/key`, or virtual-host style `http://bucket.host/key` (AWS default). */
+function presignTarget(opts: S3StoreOptions): {
+  protocol: string
+  hostname: string
+  port: number | undefined
+  pathPrefix: string
+} {
+  const base = new URL(opts.endpoint ?? `https://s3.${opts.region}.amazonaws.com`)
+  const port = base.port === '' ? undefined : Number(base.port)
+  const basePath = base.pathname.replace(/\/+$/, '')
+  return opts.forcePathStyle === true
+    ? { protocol: base.protocol, hostname: base.hostname, port, pathPrefix: `${basePath}/${opts.bucket}` }
+    : { protocol: base.protocol, hostname: `${opts.bucket}.${base.hostname}`, port, pathPrefix: basePath }
+}
+
+/** RFC 3986 §2.3 unreserved characters stay, everything else is percent-encoded (as SigV4 does). */
+function rfc3986(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+}
+
+/** SHA-256 and HMAC-SHA-256 for the signer, from node:crypto. */
+class NodeSha256 {
+  readonly #h: Hash | Hmac
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#h = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret))
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#h.update(toBytes(data))
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.#h.digest()))
+  }
+  reset(): void {
+    throw new Error('NodeSha256.reset is not used by the signer')
+  }
+}
+
+function toBytes(data: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  return Buffer.from(data)
 }

@@ -44,3 +44,39 @@ export interface Store {
   /** Objects whose key starts with `prefix`, sorted by key (byte order, like S3 ListObjectsV2). */
   list(prefix: string, opts?: ListOptions): Promise<ObjectInfo[]>
 }
+
+/** A request a client sends to the store itself (a presigned URL, SigV4 query auth). */
+export interface PresignedRequest {
+  method: 'GET' | 'PUT'
+  url: string
+  /** Headers the client must send as given (they are signed). */
+  headers: Record<string, string>
+  expiresAtMs: number
+}
+
+/** A part a multipart upload has received (ListParts). */
+export interface UploadedPart {
+  n: number
+  etag: string
+  size: number
+}
+
+/**
+ * A store that clients can reach directly (S3): presigned single-object GET/PUT, and multipart
+ * uploads whose parts clients send straight to the store (docs/architecture.md §7.2, §9).
+ */
+export interface DirectStore extends Store {
+  presignGet(key: string, opts: { expiresInS: number }): Promise<PresignedRequest>
+  presignPut(key: string, opts: { expiresInS: number; contentType?: string }): Promise<PresignedRequest>
+  createMultipart(key: string, opts?: PutOptions): Promise<string>
+  presignPart(key: string, uploadId: string, n: number, opts: { expiresInS: number }): Promise<PresignedRequest>
+  /** Parts received so far, by number; ERR_STORE_MULTIPART when the upload is gone. */
+  listParts(key: string, uploadId: string): Promise<UploadedPart[]>
+  completeMultipart(key: string, uploadId: string, parts: readonly { n: number; etag: string }[]): Promise<ObjectInfo>
+  /** Best effort: an upload already gone is not an error. */
+  abortMultipart(key: string, uploadId: string): Promise<void>
+}
+
+export function isDirectStore(store: Store): store is DirectStore {
+  return typeof (store as Partial<DirectStore>).presignGet === 'function'
+}

@@ -12,6 +12,8 @@ import type {
   ClaimRequest,
   ClaimResponse,
   CompleteRequest,
+  DirectRequest,
+  DirectResponse,
   FailRequest,
   HeartbeatRequest,
   JobError,
@@ -41,6 +43,11 @@ export class HttpJobSource implements JobSource {
   #workerId: string
 
   #completeRetryDelaysMs: readonly number[]
+  /**
+   * Whether the origin's store takes direct (presigned) requests: unknown until the first answer,
+   * then fixed (an origin does not change its store while running).
+   */
+  #isDirect: boolean | null = null
 
   constructor(opts: { origin: string; token: string; workerId: string; completeRetryDelaysMs?: readonly number[] }) {
     if (typeof opts.token !== 'string' || opts.token === '') throw new TypeError('opts.token must be a JWT')
@@ -88,7 +95,28 @@ export class HttpJobSource implements JobSource {
     return true
   }
 
-  downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number> {
+  /**
+   * The presigned request for a source or an output when the origin's store is S3 (wire.ts
+   * DirectRequest), or null: the origin carries the bytes itself.
+   */
+  async #direct(jobId: string, what: Omit<DirectRequest, 'workerId'>): Promise<DirectResponse['request'] | null> {
+    if (this.#isDirect === false) return null
+    const body: DirectRequest = { workerId: this.#workerId, ...what }
+    const { status, value } = await this.#json('POST', `/v1/jobs/${jobId}/direct`, body)
+    const code = (value as { error?: { code?: string } } | null)?.error?.code
+    // An origin from before the direct route answers a plain 404 ERR_NOT_FOUND.
+    if (status === 404 && (code === 'ERR_STORE_NOT_DIRECT' || code === 'ERR_NOT_FOUND')) {
+      this.#isDirect = false
+      return null
+    }
+    if (status !== 200) this.#fail('direct request', status, value)
+    this.#isDirect = true
+    return (value as DirectResponse).request
+  }
+
+  async downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number> {
+    const direct = await this.#direct(jobId, { source: true })
+    if (direct !== null) return downloadDirect(direct, toPath, signal)
     return this.#download(`/v1/jobs/${jobId}/source`, 'source download', toPath, signal)
   }
 
@@ -123,6 +151,15 @@ export class HttpJobSource implements JobSource {
   async uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void> {
     // Outputs are segments and playlists (a few MB at most): one buffer per file is fine.
     const body = await readFile(path)
+    const direct = await this.#direct(jobId, { output: { key, contentType } })
+    if (direct !== null) {
+      const res = await fetch(direct.url, { method: 'PUT', headers: direct.headers, body: new Uint8Array(body) })
+      const text = await res.text()
+      if (res.status !== 200 && res.status !== 201) {
+        throw new VcdnError('ERR_UPSTREAM_STATUS', `direct upload ${key}: HTTP ${res.status} ${s3Code(text)}`)
+      }
+      return
+    }
     const res = await this.#client.request(
       `/v1/jobs/${jobId}/outputs/${key}?workerId=${encodeURIComponent(this.#workerId)}`,
       { method: 'PUT', headers: { ...this.#auth, 'content-type': contentType }, body },
@@ -183,6 +220,32 @@ export class HttpJobSource implements JobSource {
   close(): Promise<void> {
     return this.#client.close()
   }
+}
+
+/** A presigned GET straight from the store (fetch: the URL is not the origin's). */
+async function downloadDirect(direct: DirectResponse['request'], toPath: string, signal: AbortSignal): Promise<number> {
+  const res = await fetch(direct.url, { method: 'GET', headers: direct.headers, signal })
+  if (res.status !== 200 || res.body === null) {
+    const text = await res.text()
+    throw new VcdnError('ERR_UPSTREAM_STATUS', `direct source download: HTTP ${res.status} ${s3Code(text)}`)
+  }
+  let bytes = 0
+  const body = res.body
+  const counted = Readable.from(
+    (async function* () {
+      for await (const chunk of body) {
+        bytes += chunk.byteLength
+        yield chunk
+      }
+    })(),
+  )
+  await pipeline(counted, createWriteStream(toPath), { signal })
+  return bytes
+}
+
+/** The <Code> of an S3 error document, for the message (never the whole body). */
+function s3Code(text: string): string {
+  return /<Code>([A-Za-z0-9]{1,64})<\/Code>/.exec(text)?.[1] ?? ''
 }
 
 function safeJson(text: string): unknown {

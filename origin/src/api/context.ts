@@ -8,6 +8,7 @@ import { authenticate, requireRole, type Principal, type Role } from '../auth.js
 import type { OriginConfig } from '../config.js'
 import type { MetadataDb } from '../db.js'
 import type { NodeFanout } from '../node-fanout.js'
+import type { S3UploadManager } from '../s3-uploads.js'
 import type { UploadManager } from '../uploads.js'
 import type { VideoLifecycle } from '../videos.js'
 import type { WebhookDispatcher } from '../webhooks.js'
@@ -26,6 +27,8 @@ export interface ApiDeps {
   leases?: { lease(jobId: string, workerId: string, leaseMs: number, attempt: number): Promise<Job | null> }
   store: Store
   uploads: UploadManager
+  /** Direct-to-store (S3 multipart) uploads; null or absent when the store is not S3. */
+  s3Uploads?: S3UploadManager | null
   /** Purge and prewarm on every registered shield and edge. */
   nodes: NodeFanout
   /** Webhook deliveries (their list). */

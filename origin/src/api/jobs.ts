@@ -6,12 +6,14 @@
 // lease, and a lease belongs to the credential that claimed it (see leaseHolder).
 import {
   parseClaimRequest,
+  parseDirectRequest,
   parseFailRequest,
   parseHeartbeatRequest,
   parseJobResult,
   parseLeaseRequest,
   parseWorkerId,
   type ClaimResponse,
+  type DirectResponse,
   type HeartbeatResponse,
   type Job,
   type LeaseResponse,
@@ -19,7 +21,7 @@ import {
 import { ERRORS, isVcdnError, VcdnError } from '../../../shared/errors/index.js'
 import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../../../shared/http/index.js'
 import { videoDir, videoStorePrefix } from '../../../shared/namespace/index.js'
-import { validateStoreKey } from '../../../shared/store/index.js'
+import { isDirectStore, validateStoreKey } from '../../../shared/store/index.js'
 import { sourceKey } from '../uploads.js'
 import { JOB_KIND_CHUNK, JOB_KIND_STITCH, workStorePrefix } from '../split-plan.js'
 import type { Principal } from '../auth.js'
@@ -27,6 +29,11 @@ import { principal, readJson, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
 
 const WORKER_ROLES = ['worker', 'admin'] as const
+/**
+ * Lifetime of a presigned source or output request: it is asked for right before use, and S3
+ * checks the expiry when a request starts, so a long transfer that started in time finishes.
+ */
+const DIRECT_TTL_S = 900
 
 /**
  * Who holds a lease: the authenticated worker (JWT `sub`) and the `workerId` it names. A workerId
@@ -191,16 +198,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   router.add('PUT', '/v1/jobs/:id/outputs/*key', async ({ req, res, params, query }) => {
     const p = principal(req, deps, WORKER_ROLES)
     const job = await held(params['id'], leaseHolder(p, parseWorkerId(query.get('workerId') ?? undefined)))
-    const key = params['key'] as string
-    try {
-      validateStoreKey(key)
-    } catch {
-      throw new VcdnError('ERR_JOB_OUTPUT_KEY')
-    }
-    // A chunk job writes its rungs under the video's work prefix (never served); every other job
-    // publishes under v/<videoId>/.
-    const prefix = job.kind === JOB_KIND_CHUNK ? workStorePrefix(job.videoId) : videoStorePrefix(job.videoId)
-    if (!key.startsWith(prefix)) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
+    const key = outputKey(params['key'] as string, job)
     // Streamed into the store (atomic rename at the end): a cut upload leaves nothing behind.
     const info = await deps.store.put(key, req.body)
     // The video may have been deleted while the bytes streamed in, after its prefix was emptied:
@@ -211,6 +209,32 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       throw new VcdnError('ERR_JOB_NOT_FOUND')
     }
     sendJson(res, 201, { key: info.key, size: info.size, etag: info.etag })
+  })
+
+  // The direct variant of the two routes above (wire.ts DirectRequest): with an S3 store the origin
+  // answers a presigned request and the bytes go between worker and bucket without crossing it.
+  router.add('POST', '/v1/jobs/:id/direct', async ({ req, res, params }) => {
+    const p = principal(req, deps, WORKER_ROLES)
+    const direct = parseDirectRequest(await readJson(req))
+    const job = await held(params['id'], leaseHolder(p, direct.workerId))
+    const store = deps.store
+    if (!isDirectStore(store)) throw new VcdnError('ERR_STORE_NOT_DIRECT')
+    let request: DirectResponse['request']
+    if (direct.source === true) {
+      const key = sourceKey(job.videoId)
+      if ((await store.head(key)) === null) throw new VcdnError('ERR_NOT_FOUND')
+      request = await store.presignGet(key, { expiresInS: DIRECT_TTL_S })
+    } else {
+      const output = direct.output as { key: string; contentType: string }
+      const key = outputKey(output.key, job)
+      try {
+        request = await store.presignPut(key, { expiresInS: DIRECT_TTL_S, contentType: output.contentType })
+      } catch (err) {
+        if (err instanceof TypeError) throw new VcdnError('ERR_API_BODY', 'output.contentType is not a media type')
+        throw err
+      }
+    }
+    sendJson(res, 200, { request } satisfies DirectResponse)
   })
 
   router.add('POST', '/v1/jobs/:id/complete', async ({ req, res, params }) => {
@@ -295,6 +319,22 @@ function chunkIndex(job: Pick<Job, 'payload'>): number {
   const index = job.payload['index']
   if (typeof index !== 'number') throw new VcdnError('ERR_INTERNAL', 'chunk job without an index')
   return index
+}
+
+/**
+ * An output key must be a valid store key under the job's video (ERR_JOB_OUTPUT_KEY): a chunk job
+ * writes its rungs under the video's work prefix (never served); every other job publishes under
+ * v/<videoId>/.
+ */
+function outputKey(key: string, job: Job): string {
+  try {
+    validateStoreKey(key)
+  } catch {
+    throw new VcdnError('ERR_JOB_OUTPUT_KEY')
+  }
+  const prefix = job.kind === JOB_KIND_CHUNK ? workStorePrefix(job.videoId) : videoStorePrefix(job.videoId)
+  if (!key.startsWith(prefix)) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
+  return key
 }
 
 const CODE_RE = /^ERR_[A-Z0-9_]{1,100}$/

@@ -11,6 +11,7 @@ import { ID_RE } from '../ids.js'
 import { MAX_PREWARM_SEGMENTS, prewarmKeys } from '../prewarm.js'
 import { workStorePrefix } from '../split-plan.js'
 import { optNumber, optString, principal, readJson, reqString, type ApiDeps } from './context.js'
+import { multipartView, uploadProtocol } from '../s3-uploads.js'
 import type { Router } from './router.js'
 
 const DEFAULT_PAGE = 20
@@ -26,7 +27,32 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     const size = optNumber(body['size'], 'size', 0, Number.MAX_SAFE_INTEGER)
     if (size !== undefined && !Number.isInteger(size)) throw new VcdnError('ERR_API_BODY', 'size must be an integer')
     if (size !== undefined && size > deps.config.maxUploadBytes) throw new VcdnError('ERR_UPLOAD_TOO_LARGE')
+    const protocol = uploadProtocol(body['upload'], Boolean(deps.s3Uploads))
+    const askedPartBytes = optNumber(
+      (body['upload'] as Record<string, unknown> | undefined)?.['partSize'],
+      'upload.partSize',
+      1,
+      Number.MAX_SAFE_INTEGER,
+    )
+    if (protocol === 's3-multipart' && size === undefined) throw new VcdnError('ERR_UPLOAD_LENGTH')
     const video = deps.videos.create(p.sub, title)
+    const offers = deps.s3Uploads ? ['s3-multipart', 'tus'] : ['tus']
+    if (protocol === 's3-multipart' && deps.s3Uploads) {
+      let upload
+      try {
+        upload = await deps.s3Uploads.create(video.id, p.sub, size ?? 0, askedPartBytes)
+      } catch (err) {
+        deps.videos.delete(video.id) // nothing of it exists yet: no video without an upload
+        throw err
+      }
+      sendJson(
+        res,
+        201,
+        { ...view(video, deps), upload: await multipartView(upload, deps.s3Uploads, offers) },
+        { location: `/v1/videos/${video.id}` },
+      )
+      return
+    }
     const metadata = `videoId ${Buffer.from(video.id).toString('base64')}`
     const upload = await deps.uploads.create(video.id, p.sub, size ?? null, metadata)
     sendJson(
@@ -36,6 +62,7 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
         ...view(video, deps),
         upload: {
           protocol: 'tus',
+          offers,
           url: `/v1/uploads/${upload.id}`,
           endpoint: '/v1/uploads/',
           metadata: { videoId: video.id },
@@ -89,6 +116,7 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     // Row first: from here on workers get ERR_JOB_NOT_FOUND and nobody can read the video; then
     // the bytes; then the caches (docs/architecture.md §2: playlists are purged on delete).
     await deps.uploads.removeFilesOfVideo(video.id)
+    await deps.s3Uploads?.abortOfVideo(video.id)
     deps.videos.delete(video.id)
     const removedObjects =
       (await deps.store.deletePrefix(videoStorePrefix(video.id))) +
