@@ -74,6 +74,7 @@ t.test('prefetch at a real edge', async (t) => {
       await waitFor(async () => (await edgeMetric('cache_objects')) >= objectsBefore, { what: 'the playlists stored' })
       const issuedBefore = await edgeMetric('prefetch_issued_total')
       const usedBefore = await edgeMetric('prefetch_used_total')
+      const wastedBefore = await edgeMetric('prefetch_wasted_total')
       const outcomes: (string | null)[] = []
       for (let n = 1; n <= N; n++) {
         const r = await get(dir + segName(n))
@@ -94,6 +95,7 @@ t.test('prefetch at a real edge', async (t) => {
       t.equal(origin.count(dir + segName(N + 1)), 0, 'nothing past the end of the playlist')
       t.equal((await edgeMetric('prefetch_issued_total')) - issuedBefore, N - 1, 'prefetches issued: segments 2..N')
       t.equal((await edgeMetric('prefetch_used_total')) - usedBefore, N - 1, 'every prefetched segment was used')
+      t.equal((await edgeMetric('prefetch_wasted_total')) - wastedBefore, 0, 'no prefetched segment was wasted')
     },
   )
 
