@@ -14,7 +14,7 @@ import type { Logger } from '../../shared/log/index.js'
 import { contentTypeFor, validatePath } from '../../shared/namespace/index.js'
 import { queryToken, splitTokenPath, TOKEN_PARAM, TokenVerifier } from '../../shared/token/index.js'
 import type { EdgeConfig } from './config.js'
-import { FAVICON_PATH, PLAYER_SCRIPT_PATH, REFUSED_PAGE_KEY, refusedPage, serveLocal } from './player.js'
+import { FAVICON_PATH, PLAYER_SCRIPT_PATH, renderRefusal, serveLocal } from './player.js'
 import { Prefetcher, resolveKeyPath } from './prefetch.js'
 
 export interface EdgeDeps {
@@ -146,14 +146,7 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
 
   /** The front door: the key path of a request, or a coded refusal (thrown). */
   const gate = (req: IncomingRequest): string => {
-    let path: string
-    try {
-      path = keyPathOf(req.path, req)
-    } catch (err) {
-      // A browser opening the player page gets a page for people; serveLocal sends it.
-      if (err instanceof VcdnError && refusedPage(req, err)) return REFUSED_PAGE_KEY
-      throw err
-    }
+    const path = keyPathOf(req.path, req)
     if (isCmcdPrefetch && req.method === 'GET') noteCmcd(req)
     return path
   }
@@ -172,6 +165,8 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     gate,
     serveLocal,
     rewriteFor,
+    // A browser opening the player page with a refused token gets a page for people.
+    renderRefusal,
     ...(isPrefetching ? { onServed: (key, result) => prefetcher?.served(key, result) } : {}),
   })
   if (!isPrefetching) return tier
