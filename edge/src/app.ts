@@ -16,6 +16,7 @@ import { queryToken, splitTokenPath, TOKEN_PARAM, TokenVerifier } from '../../sh
 import type { EdgeConfig } from './config.js'
 import { FAVICON_PATH, PLAYER_SCRIPT_PATH, renderRefusal, serveLocal } from './player.js'
 import { Prefetcher, resolveKeyPath } from './prefetch.js'
+import { shieldWarmer } from './prefetch-shield.js'
 
 export interface EdgeDeps {
   log: Logger
@@ -171,7 +172,8 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
   })
   if (!isPrefetching) return tier
   prefetcher = new Prefetcher({
-    engine: tier.engine,
+    // mode 'shield': the HRW-chosen shield fills what a player asks next (prefetch-shield.ts).
+    engine: config.prefetch.mode === 'shield' && hasShields ? shieldWarmer(tier.engine, tier.upstreams) : tier.engine,
     segments: config.prefetch.segments,
     concurrency: config.prefetch.concurrency,
     failureBackoffMs: config.prefetch.failureBackoffMs,
@@ -182,6 +184,7 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
   const running = prefetcher
   return {
     engine: tier.engine,
+    upstreams: tier.upstreams,
     listen: () => tier.listen(),
     reloadTls: () => tier.reloadTls(),
     close: () => {

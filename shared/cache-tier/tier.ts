@@ -90,6 +90,8 @@ export interface CacheTier {
   reloadTls(): Promise<boolean>
   close(): Promise<void>
   readonly engine: CacheEngine
+  /** The upstreams picked per key by HRW (the edge's shield prefetch asks the chosen shield). */
+  readonly upstreams: UpstreamSet
 }
 
 const NO_HEADERS: HeaderMap = Object.freeze({})
@@ -328,6 +330,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
 
   return {
     engine,
+    upstreams,
     async listen() {
       upstreams.start()
       void upstreams.probe() // readiness need not wait a probe interval (§10.2)
