@@ -1,6 +1,7 @@
 // The players scenario runs small: `node dist/bench/run.js --scenario players --smoke` plays 10
 // simulated players over 5 real ladders (20 s each, encoded by ffmpeg once into .cache/bench/)
-// through 2 edges and 1 shield, in each prefetch mode, cold and warm, and reports finite numbers.
+// through 2 edges and 1 shield, in each prefetch mode (off, playlist, CMCD, into the shield), cold
+// and warm, and reports finite numbers.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -35,7 +36,7 @@ t.test('the players scenario plays every mode to the end and reports its numbers
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
   t.match(
     stdout,
-    /^players\s+10 players × 5 videos \(cold\/warm\)\s+off: edge hit [\d.]+%\/[\d.]+% .*\| {2}playlist: .*\| {2}cmcd: .*miss p99 gain/m,
+    /^players\s+10 players × 5 videos \(cold\/warm\)\s+off: edge hit [\d.]+%\/[\d.]+% .*\| {2}playlist: .*\| {2}cmcd: .*\| {2}shield: .*miss p99 gain/m,
     'the summary line',
   )
 
@@ -48,7 +49,7 @@ t.test('the players scenario plays every mode to the end and reports its numbers
   }
   const n = (field: string): number => (typeof s[field] === 'number' ? s[field] : NaN)
   t.equal(n('playerErrors'), 0, 'no player request failed')
-  for (const mode of ['off', 'playlist', 'cmcd']) {
+  for (const mode of ['off', 'playlist', 'cmcd', 'shield']) {
     for (const wave of ['Cold', 'Warm']) {
       t.equal(
         n(`${mode}${wave}SegmentRequests`),
@@ -64,4 +65,5 @@ t.test('the players scenario plays every mode to the end and reports its numbers
   t.ok(n('playlistColdPrefetchIssued') > 0, 'playlist prefetch issued fills')
   t.ok(n('playlistColdPrefetchUsed') > 0, 'and players used them')
   t.ok(n('cmcdColdPrefetchIssued') > 0, 'CMCD prefetch issued fills')
+  t.equal(n('shieldColdPrefetchIssued'), 0, 'prefetch into the shield fills nothing at the edges')
 })
