@@ -3,6 +3,7 @@
 //                          [--client wrk|autocannon|stream] [--segment-client wrk|stream|trunc]
 //                          [--headers player|bare] [--no-pin] [--out dir] [--smoke]
 //                          [--jobs n] [--workers n] (job-bus) [--segments n] [--clients n] (origin-store)
+//                          [--players n] [--videos n] [--video-seconds s] [--speed x] (players)
 // Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
 // ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
 // scenario ran (targets missed are results, not failures), 1 when one could not run.
@@ -22,6 +23,7 @@ import { jobBusScenario } from './scenarios/job-bus.js'
 import { largeHit } from './scenarios/large-hit.js'
 import { missStorm } from './scenarios/miss-storm.js'
 import { originStoreScenario } from './scenarios/origin-store.js'
+import { playersScenario } from './scenarios/players.js'
 import { transcodeScenario } from './scenarios/transcode.js'
 
 export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = {
@@ -36,15 +38,17 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
   'job-bus': jobBusScenario,
   'origin-store': originStoreScenario,
   'large-hit': largeHit,
+  players: playersScenario,
 }
 
 /**
- * Run only when named (`--scenario`): they start a Kafka broker and SeaweedFS (`make test-servers`),
- * which alone can take a minute on a busy machine, and they compare vcdn's own back ends rather
- * than vcdn with nginx. large-hit writes 200 distinct 2 MB segments and warms them through three
- * servers (~2 GB on disk, ~1.2 GB in memory), too heavy for the default run.
+ * Run only when named (`--scenario`): job-bus and origin-store start a Kafka broker and SeaweedFS
+ * (`make test-servers`), which alone can take a minute on a busy machine, and they compare vcdn's
+ * own back ends rather than vcdn with nginx; large-hit writes 200 distinct 2 MB segments and warms
+ * them through three servers (~2 GB on disk, ~1.2 GB in memory); players encodes its ladders with
+ * ffmpeg on first use and starts three vcdn stacks (bench/test/players.test.ts runs it small).
  */
-const ON_REQUEST = new Set(['job-bus', 'origin-store', 'large-hit'])
+const ON_REQUEST = new Set(['job-bus', 'origin-store', 'large-hit', 'players'])
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -78,6 +82,10 @@ async function main(): Promise<number> {
       workers: { type: 'string' },
       segments: { type: 'string' },
       clients: { type: 'string' },
+      players: { type: 'string' },
+      videos: { type: 'string' },
+      'video-seconds': { type: 'string' },
+      speed: { type: 'string' },
     },
     strict: true,
   })
@@ -101,6 +109,14 @@ async function main(): Promise<number> {
     workers: Math.round(positive('workers', values.workers, 2)),
     segments: Math.round(positive('segments', values.segments, isSmoke ? 8 : 64)),
     clients: Math.round(positive('clients', values.clients, isSmoke ? 4 : 16)),
+    players: {
+      players: Math.round(positive('players', values.players, isSmoke ? 10 : 200)),
+      videos: Math.round(positive('videos', values.videos, isSmoke ? 5 : 50)),
+      videoSeconds: Math.round(positive('video-seconds', values['video-seconds'], 20)),
+      speed: positive('speed', values.speed, 4),
+      // The players start evenly over the run's duration.
+      rampS: positive('duration', values.duration, isSmoke ? 1 : 10),
+    },
     isSmoke,
     outDir: values.out ?? join(ROOT, 'bench', 'results'),
     stamp: stamp(),

@@ -37,6 +37,8 @@ export interface RunContext {
   /** origin-store: distinct 2 MB segments in each store, and concurrent client connections. */
   segments: number
   clients: number
+  /** players: simulated players, videos, each video's length, time compression, start ramp. */
+  players: { players: number; videos: number; videoSeconds: number; speed: number; rampS: number }
   isSmoke: boolean
   outDir: string
   stamp: string
@@ -60,6 +62,7 @@ export function writeResult(ctx: RunContext, r: ScenarioResult): string {
     workers: ctx.workers,
     segments: ctx.segments,
     clients: ctx.clients,
+    players: ctx.players,
     isSmoke: ctx.isSmoke,
   }
   writeFileSync(file, JSON.stringify({ ...r, options, startedAt: ctx.stamp }, null, 2) + '\n')

@@ -36,18 +36,18 @@ export class LoadHttp {
   }
 
   /**
-   * GET `url`; reads the body to the end (as text when `isText`). Throws a coded VcdnError for
+   * GET `url` (with `extraHeaders` besides the run's own); reads the body to the end (as text when `isText`). Throws a coded VcdnError for
    * anything that is not an HTTP answer: ERR_UPSTREAM_CONNECT (refused, reset, DNS),
    * ERR_UPSTREAM_TIMEOUT (the overall timeout), ERR_UPSTREAM_BODY (cut short, too large).
    */
-  async get(url: URL, isText: boolean): Promise<Fetched> {
+  async get(url: URL, isText: boolean, extraHeaders?: Readonly<Record<string, string>>): Promise<Fetched> {
     const client = this.#client(url)
     const signal = AbortSignal.timeout(this.#o.timeoutMs)
     const t0 = performance.now()
     try {
       const res = await client.request(url.pathname + url.search, {
         method: 'GET',
-        headers: { ...this.#o.headers },
+        headers: extraHeaders === undefined ? { ...this.#o.headers } : { ...this.#o.headers, ...extraHeaders },
         signal,
       })
       const ttfbMs = performance.now() - t0

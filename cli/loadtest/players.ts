@@ -3,6 +3,9 @@
 // order at real-time pace (÷ speed), switching variants by throughput (abr.ts); an audio
 // rendition, when the variant names one, plays alongside on its own timeline. A failed request is
 // retried with backoff like hls.js's fragment retry, a few times, then the player gives up.
+// With `isCmcd`, segment requests carry CMCD (CTA-5004) as hls.js and dash.js send it in headers:
+// the player's session id and the next object it will ask for (nor), which an edge may prefetch.
+import { randomUUID } from 'node:crypto'
 import { VcdnError, toCode } from '../../shared/errors/index.js'
 import { parseMaster, parseMedia, type MasterPlaylistInfo } from '../../shared/hls/index.js'
 import { nextLevel, startLevel, type AbrState } from './abr.js'
@@ -20,6 +23,8 @@ export interface PlayersOptions {
   isLoop: boolean
   /** Attempts after the first for one object before the player gives up. */
   retries: number
+  /** Send CMCD headers (CTA-5004): sid on every segment request, nor naming the next segment. */
+  isCmcd?: boolean
   http: LoadHttp
   recorder: Recorder
   /** Aborted at the deadline or on SIGINT: no new request starts, requests in flight finish. */
@@ -157,8 +162,10 @@ export class Players {
     // A player whose video or audio gives up stops altogether, as hls.js does on a fatal error.
     const quit = new AbortController()
     const signal = AbortSignal.any([this.#o.stop, quit.signal])
+    // CTA-5004 sid: one per playback session, shared by its video and audio tracks.
+    const sid = this.#o.isCmcd === true ? randomUUID() : null
     const play = async (renditions: readonly Rendition[], start: number, isAbr: boolean): Promise<Outcome> => {
-      const outcome = await this.#track(renditions, start, isAbr, signal)
+      const outcome = await this.#track(renditions, start, isAbr, signal, sid)
       if (outcome === 'failed') quit.abort()
       return outcome
     }
@@ -170,7 +177,13 @@ export class Players {
   }
 
   /** One track: playlist, init, segments at pace; `isAbr` for the video track. */
-  async #track(renditions: readonly Rendition[], start: number, isAbr: boolean, stop: AbortSignal): Promise<Outcome> {
+  async #track(
+    renditions: readonly Rendition[],
+    start: number,
+    isAbr: boolean,
+    stop: AbortSignal,
+    sid: string | null,
+  ): Promise<Outcome> {
     const { recorder, speed, isLoop } = this.#o
     const playlists = new Map<number, Playlist>()
     const inits = new Set<number>()
@@ -200,14 +213,16 @@ export class Players {
         continue
       }
       // Switching keeps the play position: the first segment of the new variant at or after it.
-      const segment = playlist.segments.find((s) => s.startS >= positionS - 1e-3)
+      const index = playlist.segments.findIndex((s) => s.startS >= positionS - 1e-3)
+      const segment = playlist.segments[index]
       if (segment === undefined) {
         if (!isLoop) return 'finished'
         positionS = 0
         continue
       }
       const t0 = performance.now()
-      const r = await this.#get('segment', segment.url, false, stop)
+      const cmcd = sid === null ? undefined : cmcdHeaders(sid, segment.url, playlist.segments[index + 1]?.url)
+      const r = await this.#get('segment', segment.url, false, stop, cmcd)
       if (r === null) return stop.aborted ? 'stopped' : 'failed'
       const fetchMs = performance.now() - t0
       const paceMs = (segment.durationS * 1000) / speed
@@ -251,7 +266,13 @@ export class Players {
   }
 
   /** GET with hls.js-like retries; null when the player gives up or the run stops. */
-  async #get(kind: RequestKind, url: URL, isText: boolean, stop: AbortSignal): Promise<Fetched | null> {
+  async #get(
+    kind: RequestKind,
+    url: URL,
+    isText: boolean,
+    stop: AbortSignal,
+    headers?: Readonly<Record<string, string>>,
+  ): Promise<Fetched | null> {
     const { http, recorder } = this.#o
     for (let attempt = 0; attempt <= this.#o.retries; attempt++) {
       if (attempt > 0) await sleep((RETRY_BASE_MS * 2 ** (attempt - 1)) / this.#o.speed, stop)
@@ -259,7 +280,7 @@ export class Players {
       const isRepeat = performance.now() - (this.#fetched.get(url.href) ?? Infinity) >= REPEAT_AFTER_MS
       let r: Fetched
       try {
-        r = await http.get(url, isText)
+        r = await http.get(url, isText, headers)
       } catch (err) {
         recorder.failure(kind, toCode(err))
         continue
@@ -285,4 +306,20 @@ export class Players {
       this.#fetched.set(url.href, performance.now())
     }
   }
+}
+
+/**
+ * CMCD (CTA-5004) request headers for a segment: the session id, and `nor` naming the next segment
+ * relative to this one (its file name when in the same directory, else its path), URL-encoded as
+ * CTA-5004 asks; no nor after the last segment.
+ */
+export function cmcdHeaders(sid: string, url: URL, next: URL | undefined): Record<string, string> {
+  const headers: Record<string, string> = { 'cmcd-session': `sid="${sid}"` }
+  if (next === undefined) return headers
+  const dir = url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)
+  const isSibling =
+    next.origin === url.origin && next.pathname.startsWith(dir) && !next.pathname.slice(dir.length).includes('/')
+  const nor = isSibling ? next.pathname.slice(dir.length) : next.pathname
+  headers['cmcd-request'] = `nor="${encodeURIComponent(nor)}"`
+  return headers
 }

@@ -13,6 +13,9 @@ import { freePort, ScriptedOrigin, startTier, tempDir, VCDN_BIN, waitFor } from 
 import { signedPath } from '../../shared/token/index.js'
 import { nextLevel, startLevel, UP_STREAK } from '../loadtest/abr.js'
 import { Histogram } from '../loadtest/histogram.js'
+import { LoadHttp } from '../loadtest/http.js'
+import { cmcdHeaders, Players } from '../loadtest/players.js'
+import { Recorder } from '../loadtest/stats.js'
 import type { Summary } from '../loadtest/stats.js'
 
 const SECRET = 'loadtest-tier-secret-0123456789abcdef'
@@ -328,6 +331,49 @@ t.test(
     t.ok(hung.ms < 15_000, `a master playlist that never comes ends the run after ${hung.ms} ms`)
   },
 )
+
+t.test('a CMCD player names its session and, on each segment, the next segment (nor)', async (t) => {
+  const upstream = new ScriptedOrigin()
+  await upstream.listen()
+  t.teardown(() => upstream.close())
+  upstream.static('/c/master.m3u8', Buffer.from('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv/index.m3u8\n'))
+  const media = ['#EXTM3U', '#EXT-X-TARGETDURATION:1', '#EXT-X-PLAYLIST-TYPE:VOD']
+  for (const name of ['s1.m4s', 's2.m4s', 'other/s3.m4s']) media.push('#EXTINF:1.0,', name)
+  upstream.static('/c/v/index.m3u8', Buffer.from([...media, '#EXT-X-ENDLIST', ''].join('\n')))
+  const seen: Record<string, { request: unknown; session: unknown }> = {}
+  for (const path of ['/c/v/s1.m4s', '/c/v/s2.m4s', '/c/v/other/s3.m4s']) {
+    upstream.routes.set(path, (req, res) => {
+      seen[path] = { request: req.headers['cmcd-request'], session: req.headers['cmcd-session'] }
+      res.writeHead(200, { 'content-length': '10' }).end(Buffer.alloc(10))
+    })
+  }
+  const http = new LoadHttp({ timeoutMs: 10_000, connections: 2, headers: {} })
+  t.teardown(() => http.close())
+  const recorder = new Recorder()
+  const players = new Players({
+    masterUrl: new URL(`${upstream.url}/c/master.m3u8`),
+    ...{ players: 1, rampMs: 0, speed: 100, isLoop: false, retries: 0, http, recorder },
+    stop: AbortSignal.timeout(30_000),
+    isCmcd: true,
+  })
+  await players.run()
+  t.equal(recorder.players.finished, 1, 'played to the end')
+  const sid = /^sid="([0-9a-f-]{36})"$/.exec(String(seen['/c/v/s1.m4s']?.session))?.[1]
+  t.ok(sid, `a session id (${String(seen['/c/v/s1.m4s']?.session)})`)
+  t.same(seen, {
+    '/c/v/s1.m4s': { request: 'nor="s2.m4s"', session: `sid="${sid}"` },
+    '/c/v/s2.m4s': { request: `nor="${encodeURIComponent('/c/v/other/s3.m4s')}"`, session: `sid="${sid}"` },
+    '/c/v/other/s3.m4s': { request: undefined, session: `sid="${sid}"` },
+  })
+  t.same(
+    cmcdHeaders('x', new URL('http://h/a/b.m4s'), new URL('http://h/a/c%20d.m4s')),
+    {
+      'cmcd-session': 'sid="x"',
+      'cmcd-request': 'nor="c%2520d.m4s"',
+    },
+    'nor is URL-encoded (CTA-5004)',
+  )
+})
 
 t.test('a player whose video keeps failing retries, then gives up whole, audio and all', async (t) => {
   const upstream = new ScriptedOrigin()

@@ -14,8 +14,9 @@ import type { Logger } from '../../shared/log/index.js'
 import { contentTypeFor, validatePath } from '../../shared/namespace/index.js'
 import { queryToken, splitTokenPath, TOKEN_PARAM, TokenVerifier } from '../../shared/token/index.js'
 import type { EdgeConfig } from './config.js'
-import { FAVICON_PATH, PLAYER_SCRIPT_PATH, REFUSED_PAGE_KEY, refusedPage, serveLocal } from './player.js'
+import { FAVICON_PATH, PLAYER_SCRIPT_PATH, renderRefusal, serveLocal } from './player.js'
 import { Prefetcher, resolveKeyPath } from './prefetch.js'
+import { shieldWarmer } from './prefetch-shield.js'
 
 export interface EdgeDeps {
   log: Logger
@@ -146,14 +147,7 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
 
   /** The front door: the key path of a request, or a coded refusal (thrown). */
   const gate = (req: IncomingRequest): string => {
-    let path: string
-    try {
-      path = keyPathOf(req.path, req)
-    } catch (err) {
-      // A browser opening the player page gets a page for people; serveLocal sends it.
-      if (err instanceof VcdnError && refusedPage(req, err)) return REFUSED_PAGE_KEY
-      throw err
-    }
+    const path = keyPathOf(req.path, req)
     if (isCmcdPrefetch && req.method === 'GET') noteCmcd(req)
     return path
   }
@@ -172,11 +166,17 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     gate,
     serveLocal,
     rewriteFor,
+    // A browser opening the player page with a refused token gets a page for people.
+    renderRefusal,
     ...(isPrefetching ? { onServed: (key, result) => prefetcher?.served(key, result) } : {}),
   })
   if (!isPrefetching) return tier
   prefetcher = new Prefetcher({
-    engine: tier.engine,
+    // mode 'shield': the HRW-chosen shield fills what a player asks next (prefetch-shield.ts).
+    engine:
+      config.prefetch.mode === 'shield' && hasShields && tier.local !== null
+        ? shieldWarmer(tier.local.engine, tier.local.upstreams)
+        : tier.engine,
     segments: config.prefetch.segments,
     concurrency: config.prefetch.concurrency,
     failureBackoffMs: config.prefetch.failureBackoffMs,
@@ -187,6 +187,7 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
   const running = prefetcher
   return {
     engine: tier.engine,
+    local: tier.local,
     listen: () => tier.listen(),
     reloadTls: () => tier.reloadTls(),
     close: () => {

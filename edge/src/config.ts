@@ -52,6 +52,12 @@ export const edgeSchema = {
       default: true,
       doc: "prefetch the next object a player names in CMCD (nor), within its token's scope",
     },
+    mode: {
+      type: 'string',
+      default: 'edge',
+      oneOf: ['edge', 'shield'],
+      doc: 'edge: the edge fills prefetched objects itself; shield: it asks the HRW-chosen shield to fill them (HEAD) and keeps none (without shields: edge)',
+    },
   },
   ...tlsSchema,
   cors: {
@@ -78,7 +84,7 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
   signingKeys: Record<string, string>
   requireToken: boolean
   tokenMemoMax: number
-  prefetch: { segments: number; concurrency: number; failureBackoffMs: number; cmcd: boolean }
+  prefetch: { segments: number; concurrency: number; failureBackoffMs: number; cmcd: boolean; mode: 'edge' | 'shield' }
   tls: TlsConfig
   cors: CorsOptions
   trustedProxies: string[]

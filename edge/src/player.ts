@@ -29,21 +29,16 @@ function playerPageVideoId(path: string): string | null {
   return parts !== null && parts.file === PLAYER_PAGE_FILE && isVideoId(parts.videoId) ? parts.videoId : null
 }
 
-/** The key the front door gives a refused page request that a browser made (refusedPage). */
-export const REFUSED_PAGE_KEY = '/_vcdn/refused.html'
-// Refusals waiting for serveLocal, by request: the gate and serveLocal run in one synchronous turn.
-const refusals = new WeakMap<IncomingRequest, ErrorCode>()
-
 /**
- * A refused request for the player page itself that accepts text/html: noted, so serveLocal
- * answers a short page for people with the code (same status) instead of JSON; true then. Every
- * other refusal (media, scripts, Accept: application/json) stays coded JSON.
+ * The tier's renderRefusal (shared/cache-tier RenderRefusal): a refused request for the player page
+ * itself that accepts text/html gets a short page for people with the code (same status) instead of
+ * JSON; the tier has counted the refusal and named its code in the access line already. Every other
+ * refusal (media, scripts, Accept: application/json) stays coded JSON (0).
  */
-export function refusedPage(req: IncomingRequest, err: VcdnError): boolean {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return false
-  if (!req.path.endsWith(PLAYER_PAGE_SUFFIX) || !(req.header('accept') ?? '').includes('text/html')) return false
-  refusals.set(req, err.code)
-  return true
+export function renderRefusal(req: IncomingRequest, err: VcdnError, res: ResponseSink): number {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return 0
+  if (!req.path.endsWith(PLAYER_PAGE_SUFFIX) || !(req.header('accept') ?? '').includes('text/html')) return 0
+  return sendRefusedPage(res, err.code)
 }
 
 /**
@@ -55,8 +50,6 @@ export function serveLocal(path: string, req: IncomingRequest, res: ResponseSink
   if (req.method !== 'GET' && req.method !== 'HEAD') return 0
   if (path === PLAYER_SCRIPT_PATH) return sendPlayerScript(res)
   if (path === FAVICON_PATH) return sendNoFavicon(res)
-  const refused = path === REFUSED_PAGE_KEY ? refusals.get(req) : undefined
-  if (refused !== undefined) return sendRefusedPage(res, refused)
   const videoId = playerPageVideoId(path)
   return videoId === null ? 0 : sendPlayerPage(res, videoId)
 }

@@ -38,7 +38,7 @@ export interface PrefetcherOptions {
   now?: () => number
 }
 
-/** The prefetcher's own counts (the engine counts prefetchIssued and prefetchUsed). */
+/** The prefetcher's own counts (the engine counts prefetchIssued, prefetchUsed and prefetchWasted). */
 export interface PrefetchCounters {
   /** Media playlists read and remembered. */
   playlists: number

@@ -170,6 +170,10 @@ export function tierMetrics(
     cache_objects: gauge('objects in the disk index', (c) => c.objects),
     prefetch_issued_total: counter('prefetches issued', (c) => c.prefetchIssued),
     prefetch_used_total: counter('prefetched objects later hit', (c) => c.prefetchUsed),
+    prefetch_wasted_total: counter(
+      'prefetched objects evicted or purged before any client hit them',
+      (c) => c.prefetchWasted,
+    ),
     cache_index_rebuilds_total: counter('damaged disk indexes moved aside at start', (c) => c.indexRebuilds),
     cache_index_errors_total: counter('index operations that found damage at run time', (c) => c.indexErrors),
   } satisfies Record<string, MetricSpec>

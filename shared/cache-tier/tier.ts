@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { CacheEngine, type QueryPolicy, type ServeRequest, type ServeResult } from '../cache/index.js'
 import { TIER_SECRET_HEADER } from '../config/index.js'
-import { isVcdnError, toCode, type ErrorCode } from '../errors/index.js'
+import { isVcdnError, toCode, type ErrorCode, type VcdnError } from '../errors/index.js'
 import {
   HttpServer,
   reservePort,
@@ -56,6 +56,14 @@ export type ServeLocal = (path: string, req: IncomingRequest, res: ResponseSink)
  */
 export type RewriteFor = (key: string, req: IncomingRequest) => BodyRewrite | null
 
+/**
+ * A front-door refusal answered in the tier's own words (the edge's page for people when a browser
+ * opens its player page with a refused token): called synchronously with the request and its coded
+ * error, after the refusal is counted and named in the access line; returns the status it sent, or
+ * 0 for the coded JSON answer.
+ */
+export type RenderRefusal = (req: IncomingRequest, err: VcdnError, res: ResponseSink) => number
+
 export interface CacheTierOptions {
   tier: 'edge' | 'shield'
   config: CacheTierConfig
@@ -68,6 +76,7 @@ export interface CacheTierOptions {
   gate: Gate
   serveLocal?: ServeLocal
   rewriteFor?: RewriteFor
+  renderRefusal?: RenderRefusal
   /** The origin this node registers with (docs/architecture.md §7.4); undefined: none. */
   registerWith?: string | undefined
   /** Called after a request was served (the edge's prefetch hooks in here). */
@@ -87,6 +96,11 @@ export interface CacheTier {
   close(): Promise<void>
   /** The engine, or in a worker thread (docs/architecture.md §12) the link to the coordinator's. */
   readonly engine: TierEngine
+  /**
+   * This thread's own engine and the upstreams it picks per key by HRW (the edge's shield prefetch
+   * asks the chosen shield); null in a worker thread, whose coordinator holds them.
+   */
+  readonly local: { readonly engine: CacheEngine; readonly upstreams: UpstreamSet } | null
 }
 
 const NO_HEADERS: HeaderMap = Object.freeze({})
@@ -177,6 +191,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   const { config, log, tier, gate } = opts
   const serveLocal = opts.serveLocal
   const rewriteFor = opts.rewriteFor
+  const renderRefusal = opts.renderRefusal
   const isPassing = opts.passUnsafeMethods === true
   // In a worker thread the request logic below talks to the coordinator's engine through a link;
   // everywhere else to the engine itself (docs/architecture.md §12).
@@ -216,12 +231,15 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     if (line !== null) logAccess(log, req, key, status, result, line)
   }
 
-  const refuse = (res: ResponseSink, err: unknown, line: AccessLine | null): number => {
+  /** `req` only from the synchronous front door: its fields are not valid after an await (uWS). */
+  const refuse = (res: ResponseSink, err: unknown, line: AccessLine | null, req?: IncomingRequest): number => {
     if (!isVcdnError(err)) throw err
     const code = toCode(err)
     countRefused(code)
     if (line !== null) line.code = code
-    return res.isAborted ? 0 : sendError(res, err.code)
+    if (res.isAborted) return 0
+    const rendered = req !== undefined && renderRefusal !== undefined ? renderRefusal(req, err, res) : 0
+    return rendered !== 0 ? rendered : sendError(res, err.code)
   }
 
   /** A coded answer of the front door itself, named in the access line. */
@@ -330,7 +348,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         return
       }
     } catch (err) {
-      status = refuse(res, err, line)
+      status = refuse(res, err, line, req)
     }
     finish(req, key, status, null, line, startedMs)
   }
@@ -371,6 +389,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
 
   return {
     engine,
+    local: { engine: cacheEngine, upstreams },
     async listen() {
       upstreams.start()
       void upstreams.probe() // readiness need not wait a probe interval (§10.2)
@@ -484,6 +503,7 @@ function workerTier(
   }
   return {
     engine,
+    local: null,
     async listen() {
       process.on('uncaughtException', onCrash)
       process.on('unhandledRejection', onCrash)

@@ -23,6 +23,8 @@ export interface FileRef {
   key: string
   file: string
   size: number
+  /** 1 while a prefetched object has not been hit yet (eviction and purge count it as wasted). */
+  prefetched?: number
 }
 
 const SCHEMA = `
@@ -147,7 +149,7 @@ export class DiskIndex {
     this.#onCorrupt = onCorrupt
     this.#db = openChecked(path)
     this.#get = this.#db.prepare('SELECT * FROM objects WHERE key = ?')
-    this.#getRef = this.#db.prepare('SELECT key, file, size FROM objects WHERE key = ?')
+    this.#getRef = this.#db.prepare('SELECT key, file, size, prefetched FROM objects WHERE key = ?')
     this.#upsert = this.#db.prepare(
       `INSERT OR REPLACE INTO objects (key, file, size, status, headers, stored_at, expires_at, last_access, etag, last_modified, prefetched)
        VALUES (@key, @file, @size, @status, @headers, @stored_at, @expires_at, @last_access, @etag, @last_modified, @prefetched)`,
@@ -158,9 +160,9 @@ export class DiskIndex {
       'UPDATE objects SET headers = ?, stored_at = ?, expires_at = ?, etag = ?, last_modified = ? WHERE key = ?',
     )
     this.#clearPrefetched = this.#db.prepare('UPDATE objects SET prefetched = 0 WHERE key = ?')
-    this.#oldest = this.#db.prepare('SELECT key, file, size FROM objects ORDER BY last_access ASC LIMIT ?')
+    this.#oldest = this.#db.prepare('SELECT key, file, size, prefetched FROM objects ORDER BY last_access ASC LIMIT ?')
     // A range on the primary key, not a LIKE scan: prefix purge stays O(log n + matches).
-    this.#range = this.#db.prepare('SELECT key, file, size FROM objects WHERE key >= ? AND key < ?')
+    this.#range = this.#db.prepare('SELECT key, file, size, prefetched FROM objects WHERE key >= ? AND key < ?')
     this.#firstInRange = this.#db.prepare('SELECT * FROM objects WHERE key >= ? AND key < ? LIMIT 1')
     this.#deleteRange = this.#db.prepare('DELETE FROM objects WHERE key >= ? AND key < ?')
     this.#expireRange = this.#db.prepare(

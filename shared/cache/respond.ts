@@ -28,6 +28,7 @@ export function zeroCounters(): CacheCounters {
     objects: 0,
     prefetchIssued: 0,
     prefetchUsed: 0,
+    prefetchWasted: 0,
     indexRebuilds: 0,
     indexErrors: 0,
   }

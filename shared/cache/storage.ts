@@ -417,6 +417,7 @@ export class CacheStore {
       removedKeys.add(ref.key)
       this.#counters.diskBytes -= ref.size
       this.#counters.objects--
+      if (ref.prefetched === 1) this.#counters.prefetchWasted++
     }
     this.#counters.purged += removedKeys.size
     await Promise.all(refs.map((ref) => this.unlinkObject(ref.file)))
@@ -555,6 +556,8 @@ export class CacheStore {
         this.#counters.objects--
         this.#counters.evictions++
         this.#counters.evictedBytes += ref.size
+        // Still marked: no client hit it between its prefetch and now (docs/architecture.md §6).
+        if (ref.prefetched === 1) this.#counters.prefetchWasted++
       }
       // Readers hold open descriptors, so unlinking under them is safe (POSIX).
       await Promise.all(refs.map((ref) => this.unlinkObject(ref.file)))

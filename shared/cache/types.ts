@@ -149,6 +149,8 @@ export interface CacheCounters {
   objects: number
   prefetchIssued: number
   prefetchUsed: number
+  /** Prefetched objects evicted or hard-purged before any client hit them. */
+  prefetchWasted: number
   /** Damaged indexes moved aside at open and replaced by an empty one. */
   indexRebuilds: number
   /** Index operations that found damage at run time (answered as a miss or skipped). */

@@ -1,11 +1,12 @@
 // Playback by a real player: Debian's chromium, driven by playwright-core, plays an uploaded and
 // transcoded video with hls.js through edge → shield → origin on the signed URL, to the end, and
-// the DASH MPD of the same segments with dash.js.
+// the DASH MPD of the same segments with dash.js. The player page turns CMCD on (CTA-5004, the
+// CMCD= query key): the edge's access log carries the session id hls.js sent.
 import t from 'tap'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { Request } from 'playwright-core'
-import { launchChromium, makeClip, metric, startFullStack, tempDir } from '../../../shared/testing/index.js'
+import { launchChromium, makeClip, metric, startFullStack, tempDir, waitFor } from '../../../shared/testing/index.js'
 
 // dash.js's browser bundle (its package exports only the ESM build; the UMD one sets window.dashjs).
 const DASHJS = join(dirname(createRequire(import.meta.url).resolve('dashjs')), '..', 'umd', 'dash.all.min.js')
@@ -20,7 +21,7 @@ interface PlayerState {
 t.test('a real browser plays the video through the tier, and a tampered token fails', async (t) => {
   const tmp = tempDir('vcdn-play-')
   t.teardown(tmp.remove)
-  const stack = await startFullStack({ dir: tmp.dir, transcoder: { preset: 'ultrafast' } })
+  const stack = await startFullStack({ dir: tmp.dir, transcoder: { preset: 'ultrafast' }, edge: { accessLog: true } })
   t.teardown(() => stack.close())
   const clip = makeClip(join(tmp.dir, 'clip.mp4'), { seconds: 8, width: 640, height: 360 })
   const id = await stack.upload(clip)
@@ -37,7 +38,13 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   // What the page fetched, for the message of a stall: requests still open, failed, or non-2xx.
   const open = new Map<Request, number>()
   const failed: string[] = []
-  page.on('request', (r) => open.set(r, Date.now()))
+  // The CMCD session ids hls.js sent (CTA-5004 §3: sid in the CMCD= query, URL-encoded).
+  const sentSids = new Set<string>()
+  page.on('request', (r) => {
+    open.set(r, Date.now())
+    const sid = /(?:^|,)sid="([^"]+)"/.exec(new URL(r.url()).searchParams.get('CMCD') ?? '')?.[1]
+    if (sid !== undefined) sentSids.add(sid)
+  })
   page.on('requestfinished', (r) => {
     open.delete(r)
     // The browser may close before the response is read (teardown): that is no failure of the
@@ -98,6 +105,28 @@ t.test('a real browser plays the video through the tier, and a tampered token fa
   t.ok(state.frames > 100, `frames were decoded (${state.frames})`)
   t.same(consoleErrors, [], 'no page errors')
   t.ok((await metric(stack.edge.adminUrl, 'vcdn_edge_cache_misses_total')) > 0, 'segments came through the edge')
+
+  // CMCD end to end: hls.js sent one session id, and the edge logged it on its access lines.
+  t.equal(sentSids.size, 1, `hls.js sent one CMCD session id (${[...sentSids].join(' ')})`)
+  const [sid] = sentSids
+  // The edge's stdout reaches this process asynchronously: wait for the line (deadline).
+  const sidOf = (line: string): unknown => {
+    try {
+      return (JSON.parse(line) as { cmcd?: { sid?: unknown } }).cmcd?.sid
+    } catch {
+      return undefined // the last line may still be arriving
+    }
+  }
+  const isLogged = (): boolean =>
+    stack.edge
+      .output()
+      .split('\n')
+      .some((l) => l.includes('"access":true') && sidOf(l) === sid)
+  const logged = await waitFor(isLogged, { timeoutMs: 30_000, what: 'an access line with the CMCD sid' }).then(
+    () => true,
+    () => false,
+  )
+  t.ok(sid !== undefined && logged, `the edge's access log carries sid ${sid ?? '(none)'}`)
 
   // The DASH MPD over the same CMAF segments, played by dash.js on the same signed path.
   const dash = video.playback?.dash ?? ''

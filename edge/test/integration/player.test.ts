@@ -5,7 +5,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { launchChromium, tempDir } from '../../../shared/testing/index.js'
+import { launchChromium, metric, tempDir, waitFor } from '../../../shared/testing/index.js'
 import { signToken } from '../../../shared/token/index.js'
 import { KEYS, topology } from './topology.js'
 
@@ -35,7 +35,7 @@ t.test('the player page', async (t) => {
   ])
   ffmpeg(dir, ['-f', 'lavfi', '-i', 'testsrc=size=160x120', '-frames:v', '1', 'poster.jpg'])
   ffmpeg(dir, ['-f', 'lavfi', '-i', 'testsrc=size=160x45', '-frames:v', '1', 'sprite_000.jpg'])
-  const topo = await topology({ shields: 1 })
+  const topo = await topology({ shields: 1, edge: { accessLog: true } })
   t.teardown(() => topo.close())
   for (const file of readdirSync(dir).filter((f) => /\.(m3u8|m4s|mp4)$/.test(f))) {
     for (const level of ['240p', '120p']) await topo.store.put(`v/pl1/${level}/${file}`, readFileSync(join(dir, file)))
@@ -120,12 +120,26 @@ t.test('the player page', async (t) => {
   t.test('an expired token gives a page for people with the code, and JSON to others', async (t) => {
     const expired = signToken({ exp: Math.floor(Date.now() / 1000) - 10, acl: '/v/pl1/', kid: 'k1' }, KEYS)
     const url = `${topo.edge.url}/t/${expired}/v/pl1/player.html`
+    const refused = (): Promise<number> =>
+      metric(topo.edge.adminUrl, 'vcdn_edge_refused_total{code="ERR_TOKEN_EXPIRED"}')
+    const refusedBefore = await refused()
     const html = await fetch(url, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } })
     t.equal(html.status, 403)
     t.match(html.headers.get('content-type'), /^text\/html/)
     const text = await html.text()
     t.match(text, /expired/)
     t.match(text, /ERR_TOKEN_EXPIRED/)
+    // The page for people is still a refusal of the front door: counted, and its access line has the code.
+    t.equal((await refused()) - refusedBefore, 1, 'the HTML refusal is counted in refused_total')
+    const line = await waitFor(
+      () =>
+        topo.edge
+          .output()
+          .split('\n')
+          .find((l) => l.includes('"access":true') && l.includes('player.html') && l.includes('"status":403')),
+      { timeoutMs: 30_000, what: "the refused page's access line" },
+    )
+    t.match(JSON.parse(line), { status: 403, code: 'ERR_TOKEN_EXPIRED' }, 'the access line carries the code')
     const json = await fetch(url, { headers: { accept: 'application/json' } })
     t.equal(json.status, 403)
     t.match(json.headers.get('content-type'), /^application\/json/)

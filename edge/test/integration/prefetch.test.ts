@@ -74,6 +74,7 @@ t.test('prefetch at a real edge', async (t) => {
       await waitFor(async () => (await edgeMetric('cache_objects')) >= objectsBefore, { what: 'the playlists stored' })
       const issuedBefore = await edgeMetric('prefetch_issued_total')
       const usedBefore = await edgeMetric('prefetch_used_total')
+      const wastedBefore = await edgeMetric('prefetch_wasted_total')
       const outcomes: (string | null)[] = []
       for (let n = 1; n <= N; n++) {
         const r = await get(dir + segName(n))
@@ -94,6 +95,7 @@ t.test('prefetch at a real edge', async (t) => {
       t.equal(origin.count(dir + segName(N + 1)), 0, 'nothing past the end of the playlist')
       t.equal((await edgeMetric('prefetch_issued_total')) - issuedBefore, N - 1, 'prefetches issued: segments 2..N')
       t.equal((await edgeMetric('prefetch_used_total')) - usedBefore, N - 1, 'every prefetched segment was used')
+      t.equal((await edgeMetric('prefetch_wasted_total')) - wastedBefore, 0, 'no prefetched segment was wasted')
     },
   )
 
@@ -180,4 +182,51 @@ t.test('prefetch at a real edge', async (t) => {
     t.equal(origin.count(dir + segName(5)), 0, 'segment 5 not prefetched')
     t.equal(origin.count(dir + segName(6)), 0, 'segment 6 not prefetched')
   })
+})
+
+t.test('prefetch into the shield: the HRW-chosen shield fills the next segments, the edge keeps none', async (t) => {
+  const origin = new ScriptedOrigin()
+  await origin.listen()
+  t.teardown(() => origin.close())
+  const topo = await topology({
+    shields: 2,
+    originUrl: origin.url,
+    edge: { prefetch: { segments: K, concurrency: 4, failureBackoffMs: 600_000, mode: 'shield' } },
+  })
+  t.teardown(() => topo.close())
+  const edgeMetric = (name: string): Promise<number> => metric(topo.edge.adminUrl, `vcdn_edge_${name}`)
+  const shieldsMetric = async (name: string): Promise<number> => {
+    let n = 0
+    for (const s of topo.shields) n += await metric(s.adminUrl, `vcdn_shield_${name}`)
+    return n
+  }
+  const get = async (path: string) => {
+    const r = await fetch(topo.edge.url + topo.sign(path))
+    const body = Buffer.from(await r.arrayBuffer())
+    return { status: r.status, cache: r.headers.get('x-cache'), body }
+  }
+  addVideo(origin, 'sh', 6, 6)
+  const dir = '/v/sh/720p/'
+  t.equal((await get(`${dir}index.m3u8`)).status, 200)
+  await waitFor(async () => (await edgeMetric('cache_objects')) >= 1, { what: 'the playlist stored' })
+  t.equal((await get(dir + segName(1))).status, 200)
+  // Segments 2 and 3 reach the origin through a shield, asked by the edge's HEAD.
+  for (const n of [2, 3]) {
+    await waitFor(() => origin.count(dir + segName(n)) === 1, { timeoutMs: 30_000, what: `segment ${n} at a shield` })
+  }
+  await waitFor(async () => (await shieldsMetric('cache_objects')) >= 4, {
+    timeoutMs: 30_000,
+    what: 'the shields to store the playlist and segments 1..3',
+  })
+  const r = await get(dir + segName(2))
+  t.equal(r.status, 200)
+  t.equal(r.body.length, 20_002, "segment 2's bytes")
+  t.equal(r.cache, 'MISS', 'the edge did not keep the prefetched segment')
+  t.equal(origin.count(dir + segName(2)), 1, 'the shield answered it: the origin saw segment 2 once')
+  t.equal(await edgeMetric('prefetch_issued_total'), 0, 'the edge filled nothing itself')
+  await waitFor(() => origin.count(dir + segName(4)) === 1, {
+    timeoutMs: 30_000,
+    what: 'segment 2 to have a shield fetch segment 4',
+  })
+  t.equal(await edgeMetric('prefetch_issued_total'), 0, 'still nothing filled by the edge itself')
 })

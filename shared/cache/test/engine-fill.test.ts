@@ -263,3 +263,40 @@ void t.test(
     t.equal(h.engine.counters.prefetchUsed, 1, 'counted on the first hit only')
   },
 )
+
+void t.test(
+  'a prefetched object evicted or purged before any client hit it counts as wasted, a used one does not',
+  async (t) => {
+    // Disk-only objects (memoryObjectMaxBytes 1), so the index's prefetched mark is what counts.
+    const h = await harness(t, { maxBytes: 500_000, memoryMaxBytes: 100_000, memoryObjectMaxBytes: 1 })
+    h.upstream.handler = () => ok(bytes(100_000))
+    t.equal(await h.engine.prefetch('/v/w/0.m4s'), 'filled')
+    t.equal(await h.engine.prefetch('/v/w/1.m4s'), 'filled')
+    t.equal(await h.engine.prefetch('/v/w/2.m4s'), 'filled')
+    t.equal((await h.get('/v/w/2.m4s')).result.outcome, 'HIT')
+    t.equal(h.engine.counters.prefetchUsed, 1)
+
+    // A hard purge of a used prefetch wastes nothing; of an unused one, it does (by key and by prefix).
+    await h.engine.purge({ key: '/v/w/2.m4s' })
+    t.equal(h.engine.counters.prefetchWasted, 0, 'a used prefetch is not wasted')
+    await h.engine.purge({ key: '/v/w/1.m4s' })
+    t.equal(h.engine.counters.prefetchWasted, 1, 'purged by key before any hit')
+    t.equal(await h.engine.prefetch('/v/x/0.m4s'), 'filled')
+    await h.engine.purge({ prefix: '/v/x/' })
+    t.equal(h.engine.counters.prefetchWasted, 2, 'purged by prefix before any hit')
+
+    // A soft purge keeps the object: not wasted (yet).
+    await h.engine.purge({ key: '/v/w/0.m4s' }, 'soft')
+    t.equal(h.engine.counters.prefetchWasted, 2, 'a soft purge wastes nothing')
+
+    // Eviction: /v/w/0 (prefetched, never hit) is the least recently used object.
+    h.clock.now += 1000
+    for (let i = 0; i < 5; i++) {
+      await h.get(`/v/y/${i}.m4s`)
+      h.clock.now += 1000
+    }
+    await until(() => !h.engine.has('/v/w/0.m4s'), 'eviction of the unused prefetch')
+    t.equal(h.engine.counters.prefetchWasted, 3, 'evicted before any hit')
+    t.equal(h.engine.counters.prefetchUsed, 1)
+  },
+)

@@ -1,0 +1,69 @@
+// The players scenario runs small: `node dist/bench/run.js --scenario players --smoke` plays 10
+// simulated players over 5 real ladders (20 s each, encoded by ffmpeg once into .cache/bench/)
+// through 2 edges and 1 shield, in each prefetch mode (off, playlist, CMCD, into the shield), cold
+// and warm, and reports finite numbers.
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { ROOT, tempDir } from '../../shared/testing/index.js'
+
+const PLAYERS = 10
+const VIDEOS = 5
+/** 20 s videos in 2 s segments, played to the end by every player. */
+const SEGMENTS_PER_PLAYER = 10
+
+// Encoding 5 ladders on first use and starting three stacks on a busy 2-core machine.
+t.setTimeout(600_000)
+
+t.test('the players scenario plays every mode to the end and reports its numbers', async (t) => {
+  const out = tempDir('vcdn-bench-players-')
+  t.teardown(out.remove)
+  const args = [join(ROOT, 'dist', 'bench', 'run.js'), '--scenario', 'players', '--smoke', '--no-pin', '--out', out.dir]
+  args.push('--players', String(PLAYERS), '--videos', String(VIDEOS))
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 540_000)
+  t.teardown(() => {
+    clearTimeout(deadline)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)))
+  clearTimeout(deadline)
+  t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
+  t.match(
+    stdout,
+    /^players\s+10 players × 5 videos \(cold\/warm\)\s+off: edge hit [\d.]+%\/[\d.]+% .*\| {2}playlist: .*\| {2}cmcd: .*\| {2}shield: .*miss p99 gain/m,
+    'the summary line',
+  )
+
+  const file = readdirSync(out.dir).find((f) => f.startsWith('players-') && f.endsWith('.json'))
+  if (file === undefined) return t.fail(`no players JSON in ${out.dir}`)
+  const result = JSON.parse(readFileSync(join(out.dir, file), 'utf8')) as { summary: Record<string, unknown> }
+  const s = result.summary
+  for (const [field, v] of Object.entries(s)) {
+    t.ok(typeof v === 'number' && Number.isFinite(v), `summary.${field} is a finite number (${String(v)})`)
+  }
+  const n = (field: string): number => (typeof s[field] === 'number' ? s[field] : NaN)
+  t.equal(n('playerErrors'), 0, 'no player request failed')
+  for (const mode of ['off', 'playlist', 'cmcd', 'shield']) {
+    for (const wave of ['Cold', 'Warm']) {
+      t.equal(
+        n(`${mode}${wave}SegmentRequests`),
+        PLAYERS * SEGMENTS_PER_PLAYER,
+        `${mode} ${wave}: every segment played`,
+      )
+      const hit = n(`${mode}${wave}EdgeHitRatio`)
+      t.ok(hit >= 0 && hit <= 1, `${mode} ${wave}: an edge hit ratio (${hit})`)
+    }
+  }
+  t.ok(n('offColdOriginPerSegment') > 0, 'the cold wave reached the origin')
+  t.equal(n('offColdPrefetchIssued') + n('offWarmPrefetchIssued'), 0, 'no prefetch with prefetch off')
+  t.ok(n('playlistColdPrefetchIssued') > 0, 'playlist prefetch issued fills')
+  t.ok(n('playlistColdPrefetchUsed') > 0, 'and players used them')
+  t.ok(n('cmcdColdPrefetchIssued') > 0, 'CMCD prefetch issued fills')
+  t.equal(n('shieldColdPrefetchIssued'), 0, 'prefetch into the shield fills nothing at the edges')
+})
