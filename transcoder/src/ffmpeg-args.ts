@@ -1,6 +1,7 @@
 // The argv of the one ffmpeg run per job: decode once, split to every rung, encode each rung with
 // libx264 on a fixed GOP, the audio once, and mux everything as CMAF fMP4 HLS renditions.
 import type { Rendition } from './ladder.js'
+import { SDR_BT709_TAGS, toneMapFilter, type DynamicRange, type SourceColour } from './tone-map.js'
 
 export const X264_PRESETS = [
   'ultrafast',
@@ -34,6 +35,8 @@ export interface FfmpegJob {
   readonly audioStreamIndex?: number | undefined
   readonly preset?: X264Preset | undefined
   readonly crf?: number | undefined
+  /** A PQ/HLG source is tone-mapped once, before the split, and the ladder tagged BT.709. */
+  readonly toneMap?: { readonly range: Exclude<DynamicRange, 'SDR'>; readonly colour: SourceColour } | undefined
 }
 
 const NAME = /^[A-Za-z0-9_-]+$/
@@ -71,6 +74,8 @@ function validateJob(job: FfmpegJob): void {
     fail('preset', `must be one of ${X264_PRESETS.join(', ')}`)
   if (job.crf !== undefined && !(Number.isInteger(job.crf) && job.crf >= 0 && job.crf <= 51))
     fail('crf', 'must be an integer in [0, 51]')
+  if (job.toneMap !== undefined && job.toneMap.range !== 'PQ' && job.toneMap.range !== 'HLG')
+    fail('toneMap.range', 'must be PQ or HLG')
 }
 
 const kbps = (bps: number): string => `${Math.round(bps / 1000)}k`
@@ -90,7 +95,8 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
   // One decode, split N ways. setsar=1 makes every rung square-pixel (anamorphic sources are
   // scaled to their display size), format=yuv420p keeps 10-bit/4:4:4 sources inside High profile.
   const labels = job.renditions.map((_, i) => `[s${i}]`).join('')
-  const graph = [`[0:${job.videoStreamIndex}]split=${n}${labels}`]
+  const toneMap = job.toneMap ? `${toneMapFilter(job.toneMap.range, job.toneMap.colour)},` : ''
+  const graph = [`[0:${job.videoStreamIndex}]${toneMap}split=${n}${labels}`]
   job.renditions.forEach((r, i) => graph.push(`[s${i}]scale=${r.width}:${r.height},setsar=1,format=yuv420p[v${i}]`))
 
   const args: string[] = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y']
@@ -109,6 +115,7 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
     ['-preset', job.preset ?? 'veryfast'],
     ['-crf', String(job.crf ?? 23)],
   ])
+  if (job.toneMap) args.push(...SDR_BT709_TAGS)
   // Capped CRF: quality-driven, but never above the rung's rate over a 2 s VBV buffer.
   job.renditions.forEach((r, i) =>
     push(args, [

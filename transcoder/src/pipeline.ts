@@ -22,6 +22,7 @@ import { measureRendition, type MeasuredRendition } from './measure.js'
 import { probe } from './probe.js'
 import { createProgressParser, runFfmpeg } from './run-ffmpeg.js'
 import { makeThumbnails, POSTER_FILE, VTT_FILE } from './thumbs.js'
+import { toneMapFilter } from './tone-map.js'
 import { validateOutput } from './validate.js'
 
 export { isRetryableTranscodeError } from './errors.js'
@@ -149,6 +150,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
 
     const ladder = buildLadder(source)
     const hasAudio = source.audioStreamIndex !== undefined
+    const toneMap = source.dynamicRange === 'SDR' ? undefined : { range: source.dynamicRange, colour: source.colour }
     const transcodeSpan = PROGRESS.transcode - PROGRESS.probe
     const encodeStart = { cpuS: childCpuSeconds(), wallMs: Date.now() }
     await runFfmpeg({
@@ -161,6 +163,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         videoStreamIndex: source.videoStreamIndex,
         audioStreamIndex: source.audioStreamIndex,
         preset: opts.preset,
+        toneMap,
       }),
       signal,
       timeoutMs: remainingMs(),
@@ -202,6 +205,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       durationS,
       posterWidth: posterRung.width,
       posterHeight: posterRung.height,
+      posterSourceFilter: toneMap && toneMapFilter(toneMap.range, toneMap.colour),
       spriteSource: {
         initPath: join(outDir, lowest.name, reference.initUri),
         segmentPaths: reference.segments.map((s) => join(outDir, lowest.name, s.uri)),
