@@ -54,7 +54,10 @@ export function formatMasterPlaylist(master: MasterPlaylist): string {
   master.audio.forEach((a, i) => {
     assertUri(a.uri, `audio[${i}].uri`)
     if (!/^[A-Za-z0-9_-]+$/.test(a.groupId)) throw new TypeError(`audio[${i}].groupId is not a safe token`)
-    if (!/^[A-Za-z0-9 _.-]+$/.test(a.name)) throw new TypeError(`audio[${i}].name is not a safe string`)
+    // A quoted-string: no '"', CR or LF (RFC 8216 §4.2); names come from the source's tags.
+    if (!/^[^"\u0000-\u001f\u007f]+$/u.test(a.name)) throw new TypeError(`audio[${i}].name is not a safe string`)
+    if (a.language !== undefined && !/^[A-Za-z0-9-]+$/.test(a.language))
+      throw new TypeError(`audio[${i}].language is not a language tag`)
     const attrs = [
       'TYPE=AUDIO',
       `GROUP-ID="${a.groupId}"`,

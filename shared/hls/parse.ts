@@ -58,6 +58,7 @@ export function parseMaster(text: string): MasterPlaylistInfo {
         uri: r.uri,
         isDefault: r.isDefault,
         isAutoselect: r.autoselect,
+        ...(r.language !== undefined ? { language: r.language } : {}),
       })
     }
     return {

@@ -36,6 +36,8 @@ export interface AudioRenditionInfo {
   readonly uri: string | undefined
   readonly isDefault: boolean
   readonly isAutoselect: boolean
+  /** LANGUAGE (RFC 5646), when the playlist gives one. */
+  readonly language?: string
 }
 
 export interface MasterPlaylistInfo {

@@ -33,6 +33,11 @@ export interface FfmpegJob {
   readonly videoStreamIndex: number
   /** Absolute index of the audio stream to encode; undefined for a video-only output. */
   readonly audioStreamIndex?: number | undefined
+  /**
+   * Every audio track to encode, each as its own rendition (audio-tracks.ts names them); when
+   * given it replaces audioStreamIndex.
+   */
+  readonly audioTracks?: readonly { readonly streamIndex: number; readonly name: string }[] | undefined
   readonly preset?: X264Preset | undefined
   readonly crf?: number | undefined
   /** A PQ/HLG source is tone-mapped once, before the split, and the ladder tagged BT.709. */
@@ -70,6 +75,12 @@ function validateJob(job: FfmpegJob): void {
   if (job.audioStreamIndex !== undefined && !(Number.isInteger(job.audioStreamIndex) && job.audioStreamIndex >= 0)) {
     fail('audioStreamIndex', 'must be an integer ≥ 0')
   }
+  job.audioTracks?.forEach((a, i) => {
+    if (!(Number.isInteger(a.streamIndex) && a.streamIndex >= 0))
+      fail(`audioTracks[${i}].streamIndex`, 'must be an integer ≥ 0')
+    if (!NAME.test(a.name) || names.has(a.name)) fail(`audioTracks[${i}].name`, `must match ${NAME} and be unique`)
+    names.add(a.name)
+  })
   if (job.preset !== undefined && !X264_PRESETS.includes(job.preset))
     fail('preset', `must be one of ${X264_PRESETS.join(', ')}`)
   if (job.crf !== undefined && !(Number.isInteger(job.crf) && job.crf >= 0 && job.crf <= 51))
@@ -90,7 +101,10 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
   validateJob(job)
   const n = job.renditions.length
   const gopFrames = Math.max(1, Math.round(GOP_S * job.fps))
-  const hasAudio = job.audioStreamIndex !== undefined
+  const audio =
+    job.audioTracks ??
+    (job.audioStreamIndex !== undefined ? [{ streamIndex: job.audioStreamIndex, name: AUDIO_RENDITION }] : [])
+  const hasAudio = audio.length > 0
 
   // One decode, split N ways. setsar=1 makes every rung square-pixel (anamorphic sources are
   // scaled to their display size), format=yuv420p keeps 10-bit/4:4:4 sources inside High profile.
@@ -104,7 +118,7 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
     ['-i', job.sourcePath],
     ['-filter_complex', graph.join(';')],
     ...job.renditions.map((_, i): Pair => ['-map', `[v${i}]`]),
-    ...(hasAudio ? [['-map', `0:${job.audioStreamIndex}`] as Pair] : []),
+    ...audio.map((a): Pair => ['-map', `0:${a.streamIndex}`]),
     ['-map_metadata', '-1'],
     ['-map_chapters', '-1'],
   ])
@@ -142,7 +156,8 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
   }
 
   const streamMap = job.renditions.map((r, i) => `v:${i},name:${r.name}`)
-  if (hasAudio) streamMap.push(`a:0,name:${AUDIO_RENDITION}`)
+  // One variant stream per audio track: each becomes its own rendition folder.
+  audio.forEach((a, i) => streamMap.push(`a:${i},name:${a.name}`))
   push(args, [
     ['-max_muxing_queue_size', '4096'],
     ['-f', 'hls'],

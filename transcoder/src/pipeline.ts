@@ -15,9 +15,10 @@ import {
   videoStorePrefix,
 } from '../../shared/namespace/index.js'
 import { buildMpd } from './dash.js'
-import { AUDIO_RENDITION, buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
+import { planAudioRenditions } from './audio-tracks.js'
+import { buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
 import { buildLadder, type Rendition } from './ladder.js'
-import { buildMaster, type AudioRenditionSummary, type VideoRenditionSummary } from './master.js'
+import { buildMaster, type AudioRenditionSummary, type LabelledAudio, type VideoRenditionSummary } from './master.js'
 import { measureRendition, type MeasuredRendition } from './measure.js'
 import { probe } from './probe.js'
 import { createProgressParser, runFfmpeg } from './run-ffmpeg.js'
@@ -58,7 +59,10 @@ export interface TranscodeResult {
   readonly durationS: number
   /** Sorted by bandwidth ascending (the master playlist order). */
   readonly renditions: readonly TranscodeRendition[]
+  /** The default audio rendition. */
   readonly audio: AudioRenditionSummary | null
+  /** Every audio rendition, the default first. */
+  readonly audioTracks: readonly AudioRenditionSummary[]
   /** Store keys. */
   readonly thumbnails: { readonly poster: string; readonly sprites: readonly string[]; readonly vtt: string }
   /**
@@ -149,7 +153,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     report(PROGRESS.probe, 'probe')
 
     const ladder = buildLadder(source)
-    const hasAudio = source.audioStreamIndex !== undefined
+    const audioPlan = planAudioRenditions(source.audioTracks)
     const toneMap = source.dynamicRange === 'SDR' ? undefined : { range: source.dynamicRange, colour: source.colour }
     const transcodeSpan = PROGRESS.transcode - PROGRESS.probe
     const encodeStart = { cpuS: childCpuSeconds(), wallMs: Date.now() }
@@ -161,7 +165,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         renditions: ladder,
         fps: source.fps,
         videoStreamIndex: source.videoStreamIndex,
-        audioStreamIndex: source.audioStreamIndex,
+        audioTracks: audioPlan,
         preset: opts.preset,
         toneMap,
       }),
@@ -174,7 +178,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     const encode = { cpuS: childCpuSeconds() - encodeStart.cpuS, wallS: (Date.now() - encodeStart.wallMs) / 1000 }
     report(PROGRESS.transcode, 'transcode')
 
-    const names = [...ladder.map((r) => r.name), ...(hasAudio ? [AUDIO_RENDITION] : [])]
+    const names = [...ladder.map((r) => r.name), ...audioPlan.map((a) => a.name)]
     const measured = new Map<string, MeasuredRendition>()
     for (const name of names) {
       checkAborted()
@@ -193,7 +197,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     }
     report(PROGRESS.measure, 'measure')
     const video = ladder.map((r) => measured.get(r.name) as MeasuredRendition)
-    const audio = hasAudio ? (measured.get(AUDIO_RENDITION) as MeasuredRendition) : null
+    const audio = audioPlan.map((a): LabelledAudio => ({ ...a, measured: measured.get(a.name) as MeasuredRendition }))
     const reference = video[0] as MeasuredRendition
     const durationS = reference.segments.reduce((sum, s) => sum + s.durationTs, 0) / reference.timescale
 
@@ -228,12 +232,23 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         measured: measured.get(r.name) as MeasuredRendition,
         bandwidth: r.videoBandwidth,
       })),
-      audio: audio && master.audio ? { measured: audio, bandwidth: master.audio.bandwidth } : null,
+      audio: master.audioTracks.map((a) => ({
+        measured: measured.get(a.name) as MeasuredRendition,
+        bandwidth: a.bandwidth,
+        language: a.language,
+        label: a.label,
+        isDefault: a.isDefault,
+      })),
     })
     await writeFile(join(outDir, 'manifest.mpd'), mpd)
 
     const thumbFiles = [...thumbs.sprites, thumbs.poster, thumbs.vtt].map((f) => `${THUMBS_DIR}/${f}`)
-    await validateOutput({ outDir, video, audio, requiredFiles: [...thumbFiles, 'manifest.mpd'] })
+    await validateOutput({
+      outDir,
+      video,
+      audio: audio.map((a) => a.measured),
+      requiredFiles: [...thumbFiles, 'manifest.mpd'],
+    })
     report(PROGRESS.validate, 'validate')
 
     const prefix = videoStorePrefix(opts.videoId)
@@ -253,6 +268,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       durationS,
       renditions: master.renditions.map(({ videoBandwidth: _, ...r }) => r),
       audio: master.audio,
+      audioTracks: master.audioTracks,
       thumbnails: {
         poster: `${prefix}${THUMBS_DIR}/${POSTER_FILE}`,
         sprites: thumbs.sprites.map((s) => `${prefix}${THUMBS_DIR}/${s}`),

@@ -13,6 +13,7 @@ import {
   type FfprobeJson,
   type FfprobeStream,
 } from '../../shared/media/index.js'
+import { audioTracksFromProbe, type AudioTrack } from './audio-tracks.js'
 import { FfmpegExitError, runFfmpeg } from './run-ffmpeg.js'
 import { dynamicRangeOf, type DynamicRange, type SourceColour } from './tone-map.js'
 
@@ -32,6 +33,8 @@ export interface SourceInfo {
   /** Absolute input stream indexes, so ffmpeg maps exactly the streams probed here. */
   readonly videoStreamIndex: number
   readonly audioStreamIndex: number | undefined
+  /** Every audio stream, in stream order (the first is audioStreamIndex). */
+  readonly audioTracks: readonly AudioTrack[]
   /** PQ and HLG sources are tone-mapped to the SDR ladder (tone-map.ts). */
   readonly dynamicRange: DynamicRange
   readonly colour: SourceColour
@@ -111,6 +114,7 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
     bitRate: ratio(json.format?.bit_rate),
     videoStreamIndex: video.index ?? 0,
     audioStreamIndex: audio?.index,
+    audioTracks: audioTracksFromProbe(streams),
     dynamicRange: dynamicRangeOf(colour.transfer),
     colour,
   }
