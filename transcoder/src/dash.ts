@@ -1,5 +1,6 @@
 // A static DASH MPD over the same CMAF files as the HLS playlists (ISO/IEC 23009-1, live
 // profile: SegmentTemplate + SegmentTimeline), so one set of segments serves both protocols.
+import type { SubtitleRendition } from './captions.js'
 import type { MeasuredRendition } from './measure.js'
 
 export interface DashInput {
@@ -9,6 +10,8 @@ export interface DashInput {
   readonly video: readonly { readonly measured: MeasuredRendition; readonly bandwidth: number }[]
   /** One track (the single-track form), every track, or null for video only. */
   readonly audio: DashAudio | readonly DashAudio[] | null
+  /** WebVTT subtitle tracks: one text AdaptationSet each, over the whole file. */
+  readonly subtitles?: readonly SubtitleRendition[] | undefined
 }
 
 export interface DashAudio {
@@ -104,6 +107,19 @@ export function buildMpd(input: DashInput): string {
       `      <Representation id="${xmlAttr(m.name)}" bandwidth="${Math.ceil(a.bandwidth)}" codecs="${xmlAttr(m.codecs)}" audioSamplingRate="${m.sampleRate}">`,
       `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="${m.channels}"/>`,
       template(m, '        '),
+      '      </Representation>',
+      '    </AdaptationSet>',
+    )
+  })
+  // Side-loaded WebVTT (DASH-IF IOP §6.4.5): one file per track through BaseURL.
+  const firstText = audio.length + 1
+  ;(input.subtitles ?? []).forEach((r, i) => {
+    lines.push(
+      `    <AdaptationSet id="${firstText + i}" contentType="text" mimeType="text/vtt" lang="${xmlAttr(r.language ?? 'und')}">`,
+      '      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="subtitle"/>',
+      `      <Label>${xmlAttr(r.label).replace(/>/g, '&gt;')}</Label>`,
+      `      <Representation id="subs_${xmlAttr(r.name)}" bandwidth="256">`,
+      `        <BaseURL>${xmlAttr(r.fileUri)}</BaseURL>`,
       '      </Representation>',
       '    </AdaptationSet>',
     )

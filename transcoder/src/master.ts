@@ -1,10 +1,12 @@
 // The multivariant playlist, written from measured segment sizes: ffmpeg's own BANDWIDTH is an
 // estimate from encoder settings, not the bytes a player will actually fetch.
 import { formatMasterPlaylist, type MasterVariant } from '../../shared/hls/index.js'
+import type { SubtitleRendition } from './captions.js'
 import { SEGMENT_S } from './ffmpeg-args.js'
 import { bandwidthOf, type MeasuredRendition } from './measure.js'
 
 export const AUDIO_GROUP_ID = 'aud'
+export const SUBTITLES_GROUP_ID = 'subs'
 
 export interface VideoRenditionSummary {
   readonly name: string
@@ -72,7 +74,10 @@ export function buildMaster(opts: {
   /** One rendition (the single-track form), every labelled track, or null for video only. */
   readonly audio: MeasuredRendition | readonly LabelledAudio[] | null
   readonly frameRate: number
+  /** WebVTT subtitle renditions (captions.ts); every variant names their group. */
+  readonly subtitles?: readonly SubtitleRendition[] | undefined
 }): MasterResult {
+  const subtitles = opts.subtitles ?? []
   if (opts.video.length === 0) throw new TypeError('opts.video must not be empty')
   if (!(opts.frameRate > 0)) throw new TypeError('opts.frameRate must be positive')
   const tracks = labelledAudio(opts.audio)
@@ -119,6 +124,7 @@ export function buildMaster(opts: {
     height: r.height,
     frameRate: r.frameRate,
     ...(audio ? { audioGroupId: AUDIO_GROUP_ID } : {}),
+    ...(subtitles.length > 0 ? { subtitlesGroupId: SUBTITLES_GROUP_ID } : {}),
   }))
   const text = formatMasterPlaylist({
     variants,
@@ -128,6 +134,12 @@ export function buildMaster(opts: {
       uri: `${a.name}/index.m3u8`,
       channels: a.channels,
       ...(a.language !== undefined ? { language: a.language } : {}),
+    })),
+    subtitles: subtitles.map((r) => ({
+      groupId: SUBTITLES_GROUP_ID,
+      name: r.label,
+      uri: r.playlistUri,
+      ...(r.language !== undefined ? { language: r.language } : {}),
     })),
   })
   return { text, renditions, audio, audioTracks }

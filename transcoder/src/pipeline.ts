@@ -16,6 +16,7 @@ import {
 } from '../../shared/namespace/index.js'
 import { buildMpd } from './dash.js'
 import { planAudioRenditions } from './audio-tracks.js'
+import { makeSubtitles, type CaptionFile, type SubtitleRendition } from './captions.js'
 import { buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
 import { buildLadder, type Rendition } from './ladder.js'
 import { buildMaster, type AudioRenditionSummary, type LabelledAudio, type VideoRenditionSummary } from './master.js'
@@ -41,6 +42,8 @@ export interface TranscodeOptions {
   readonly onProgress?: ((fraction: number, phase: TranscodePhase) => void) | undefined
   /** x264 preset; default veryfast. */
   readonly preset?: X264Preset | undefined
+  /** Caption files attached to the video (WebVTT or SRT), published as WebVTT subtitles. */
+  readonly captions?: readonly CaptionFile[] | undefined
   /** Whole-job limit; default 10 min + 20× the source duration. */
   readonly timeoutMs?: number | undefined
 }
@@ -63,6 +66,8 @@ export interface TranscodeResult {
   readonly audio: AudioRenditionSummary | null
   /** Every audio rendition, the default first. */
   readonly audioTracks: readonly AudioRenditionSummary[]
+  /** WebVTT subtitle renditions (attached captions, then the source's text streams). */
+  readonly subtitles: readonly SubtitleRendition[]
   /** Store keys. */
   readonly thumbnails: { readonly poster: string; readonly sprites: readonly string[]; readonly vtt: string }
   /**
@@ -195,6 +200,15 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         }),
       )
     }
+    const subtitles = await makeSubtitles({
+      sourcePath: opts.sourcePath,
+      captions: opts.captions ?? [],
+      streams: source.subtitleStreams,
+      outDir,
+      reference: measured.get(ladder[0]?.name ?? '') as MeasuredRendition,
+      signal,
+      timeoutMs: remainingMs(),
+    })
     report(PROGRESS.measure, 'measure')
     const video = ladder.map((r) => measured.get(r.name) as MeasuredRendition)
     const audio = audioPlan.map((a): LabelledAudio => ({ ...a, measured: measured.get(a.name) as MeasuredRendition }))
@@ -223,7 +237,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     report(PROGRESS.thumbnails, 'thumbnails')
 
     checkAborted()
-    const master = buildMaster({ video, audio, frameRate: source.fps })
+    const master = buildMaster({ video, audio, frameRate: source.fps, subtitles: subtitles.renditions })
     await writeFile(join(outDir, 'master.m3u8'), master.text)
     const mpd = buildMpd({
       durationS,
@@ -239,6 +253,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         label: a.label,
         isDefault: a.isDefault,
       })),
+      subtitles: subtitles.renditions,
     })
     await writeFile(join(outDir, 'manifest.mpd'), mpd)
 
@@ -257,7 +272,8 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       const m = measured.get(name) as MeasuredRendition
       rel.push(`${name}/${m.initUri}`, ...m.segments.map((s) => `${name}/${s.uri}`))
     }
-    rel.push(...names.map((n) => `${n}/index.m3u8`), ...thumbFiles, 'manifest.mpd', 'master.m3u8')
+    rel.push(...subtitles.media, ...names.map((n) => `${n}/index.m3u8`), ...subtitles.playlists)
+    rel.push(...thumbFiles, 'manifest.mpd', 'master.m3u8')
     const outputs = rel.map((r) => {
       const key = prefix + r
       validateStoreKey(key)
@@ -269,6 +285,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       renditions: master.renditions.map(({ videoBandwidth: _, ...r }) => r),
       audio: master.audio,
       audioTracks: master.audioTracks,
+      subtitles: subtitles.renditions,
       thumbnails: {
         poster: `${prefix}${THUMBS_DIR}/${POSTER_FILE}`,
         sprites: thumbs.sprites.map((s) => `${prefix}${THUMBS_DIR}/${s}`),

@@ -14,6 +14,7 @@ import {
   type FfprobeStream,
 } from '../../shared/media/index.js'
 import { audioTracksFromProbe, type AudioTrack } from './audio-tracks.js'
+import { subtitleStreamsFromProbe, type SubtitleStream } from './captions.js'
 import { FfmpegExitError, runFfmpeg } from './run-ffmpeg.js'
 import { dynamicRangeOf, type DynamicRange, type SourceColour } from './tone-map.js'
 
@@ -35,6 +36,8 @@ export interface SourceInfo {
   readonly audioStreamIndex: number | undefined
   /** Every audio stream, in stream order (the first is audioStreamIndex). */
   readonly audioTracks: readonly AudioTrack[]
+  /** Text subtitle streams (converted to WebVTT by captions.ts). */
+  readonly subtitleStreams: readonly SubtitleStream[]
   /** PQ and HLG sources are tone-mapped to the SDR ladder (tone-map.ts). */
   readonly dynamicRange: DynamicRange
   readonly colour: SourceColour
@@ -115,6 +118,7 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
     videoStreamIndex: video.index ?? 0,
     audioStreamIndex: audio?.index,
     audioTracks: audioTracksFromProbe(streams),
+    subtitleStreams: subtitleStreamsFromProbe(streams),
     dynamicRange: dynamicRangeOf(colour.transfer),
     colour,
   }
