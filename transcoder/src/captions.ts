@@ -108,9 +108,12 @@ export function planSubtitleTracks(
 }
 
 /** An attached caption file's cues; a file the origin accepted parses, anything else is corrupt input. */
-export async function readCaptionFile(file: CaptionFile): Promise<Cue[]> {
+export async function readCaptionFile(file: CaptionFile): Promise<{ cues: Cue[]; title: string | undefined }> {
   try {
-    return parseCaptions(await readFile(file.path, 'utf8'))
+    const text = await readFile(file.path, 'utf8')
+    // The origin stores the caption's name as the WEBVTT line's header text (W3C WebVTT §4.1).
+    const title = /^\uFEFF?WEBVTT[ \t]+([^\r\n]+)/.exec(text)?.[1]?.trim()
+    return { cues: parseCaptions(text), title: title === '' ? undefined : title }
   } catch (err) {
     if (err instanceof CaptionParseError) {
       throw new VcdnError('ERR_TRANSCODE_CORRUPT', `caption file (${file.language ?? 'und'}): ${err.message}`, {
@@ -243,7 +246,8 @@ export async function makeSubtitles(opts: {
   const inputs: { language: string | undefined; label?: string | undefined; cues: readonly Cue[]; offsetS: number }[] =
     []
   for (const file of opts.captions) {
-    inputs.push({ language: file.language, label: file.label, cues: await readCaptionFile(file), offsetS: firstFrameS })
+    const { cues, title } = await readCaptionFile(file)
+    inputs.push({ language: file.language, label: file.label ?? title, cues, offsetS: firstFrameS })
   }
   for (const stream of opts.streams) {
     const cues = await extractSubtitleStream({

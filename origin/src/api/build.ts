@@ -4,11 +4,13 @@ import { nodeRoutes } from './nodes.js'
 import { Router } from './router.js'
 import { uploadRoutes } from './uploads.js'
 import { videoRoutes } from './videos.js'
+import { captionRoutes } from './captions.js'
 import { webhookRoutes } from './webhooks.js'
 
 export function buildApiRouter(deps: ApiDeps): Router {
   const router = new Router()
   videoRoutes(router, deps)
+  captionRoutes(router, deps)
   uploadRoutes(router, deps)
   jobRoutes(router, deps)
   nodeRoutes(router, deps)
