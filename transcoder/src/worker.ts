@@ -124,6 +124,7 @@ export class Worker {
       await mkdir(dir, { recursive: true })
       const sourcePath = join(dir, 'source')
       const bytes = await source.downloadSource(job.id, sourcePath, ac.signal)
+      const captions = (await source.downloadCaptions?.(job.id, dir, ac.signal)) ?? []
       log.info({ job: job.id, videoId: job.videoId, attempt: job.attempt, bytes }, 'job started')
       const result = await transcode({
         sourcePath,
@@ -131,6 +132,7 @@ export class Worker {
         videoId: job.videoId,
         signal: ac.signal,
         preset: this.#opts.preset,
+        captions,
         ...(this.#opts.jobTimeoutMs > 0 ? { timeoutMs: this.#opts.jobTimeoutMs } : {}),
         onProgress: (fraction) => {
           progress = Math.round(fraction * 1000) / 1000
