@@ -37,6 +37,18 @@ t.test('two audio languages and an uploaded caption reach the published master',
   await stack.startTranscoder()
   const v = await stack.settle(id, 240_000)
   t.equal(v.status, 'ready', JSON.stringify(v.error))
+  const view = await stack.api<{ tracks: unknown }>('GET', `/v1/videos/${id}`)
+  t.same(
+    view.body.tracks,
+    {
+      audio: [
+        { name: 'Español (Latinoamérica)', language: 'es', isDefault: true },
+        { name: 'English', language: 'en', isDefault: false },
+      ],
+      subtitles: [{ name: 'Deutsch', language: 'de', isDefault: false }],
+    },
+    'the video view lists its tracks',
+  )
 
   const master = parseMaster(await text(store, `v/${id}/master.m3u8`))
   t.same(
