@@ -7,7 +7,8 @@ t.test('a captions response is a list of language-tagged WebVTT files, checked f
   })
   t.same(parseCaptionsResponse({ captions: [] }), { captions: [] })
   const table: [string, unknown, RegExp][] = [
-    ['not an object', [], /captions response/],
+    ['not an object', null, /captions response/],
+    ['an array', [], /captions must be an array/],
     ['no list', {}, /captions must be an array/],
     ['a path as language', { captions: [{ language: '../x', vtt: '' }] }, /captions\[0\]\.language/],
     ['no text', { captions: [{ language: 'en' }] }, /captions\[0\]\.vtt/],
