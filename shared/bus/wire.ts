@@ -303,3 +303,30 @@ export function parseDirectRequest(body: Record<string, unknown>): DirectRequest
     },
   }
 }
+
+// ---- captions (origin → worker) ---------------------------------------------------------------
+
+/** One caption file attached to the job's video: WebVTT as the origin stored it. */
+export interface JobCaption {
+  /** BCP-47. */
+  language: string
+  vtt: string
+}
+
+/** `GET /v1/jobs/:id/captions`: every caption file of the job's video. */
+export interface CaptionsResponse {
+  captions: JobCaption[]
+}
+
+export function parseCaptionsResponse(v: unknown): CaptionsResponse {
+  const o = object(v, 'captions response')
+  if (!Array.isArray(o['captions'])) bad('captions must be an array')
+  return {
+    captions: (o['captions'] as unknown[]).map((x, i) => {
+      const c = object(x, `captions[${i}]`)
+      const language = reqString(c['language'], `captions[${i}].language`, 35)
+      if (!/^[A-Za-z0-9-]+$/.test(language)) bad(`captions[${i}].language must be a language tag`)
+      return { language, vtt: reqString(c['vtt'], `captions[${i}].vtt`, 8 * 1024 * 1024) }
+    }),
+  }
+}

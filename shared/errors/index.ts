@@ -71,6 +71,7 @@ export const ERRORS = {
   ERR_AUTH_OWNER: { status: 403, message: 'resource belongs to another owner' },
   ERR_VIDEO_NOT_FOUND: { status: 404, message: 'video not found' },
   ERR_VIDEO_STATE: { status: 409, message: 'video is not in a state that allows this' },
+  ERR_CAPTION_INVALID: { status: 400, message: 'caption file is not valid WebVTT or SRT' },
   ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'upload not found' },
   ERR_UPLOAD_VERSION: { status: 412, message: 'Tus-Resumable: 1.0.0 required' },
   ERR_UPLOAD_LENGTH: { status: 400, message: 'Upload-Length is missing or invalid' },

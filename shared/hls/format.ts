@@ -54,7 +54,10 @@ export function formatMasterPlaylist(master: MasterPlaylist): string {
   master.audio.forEach((a, i) => {
     assertUri(a.uri, `audio[${i}].uri`)
     if (!/^[A-Za-z0-9_-]+$/.test(a.groupId)) throw new TypeError(`audio[${i}].groupId is not a safe token`)
-    if (!/^[A-Za-z0-9 _.-]+$/.test(a.name)) throw new TypeError(`audio[${i}].name is not a safe string`)
+    // A quoted-string: no '"', CR or LF (RFC 8216 §4.2); names come from the source's tags.
+    if (!/^[^"\u0000-\u001f\u007f]+$/u.test(a.name)) throw new TypeError(`audio[${i}].name is not a safe string`)
+    if (a.language !== undefined && !/^[A-Za-z0-9-]+$/.test(a.language))
+      throw new TypeError(`audio[${i}].language is not a language tag`)
     const attrs = [
       'TYPE=AUDIO',
       `GROUP-ID="${a.groupId}"`,
@@ -68,6 +71,26 @@ export function formatMasterPlaylist(master: MasterPlaylist): string {
     ]
     lines.push(`#EXT-X-MEDIA:${attrs.join(',')}`)
   })
+  const subtitleGroups = new Set((master.subtitles ?? []).map((r) => r.groupId))
+  ;(master.subtitles ?? []).forEach((r, i) => {
+    assertUri(r.uri, `subtitles[${i}].uri`)
+    if (!/^[A-Za-z0-9_-]+$/.test(r.groupId)) throw new TypeError(`subtitles[${i}].groupId is not a safe token`)
+    if (!/^[^"\u0000-\u001f\u007f]+$/u.test(r.name)) throw new TypeError(`subtitles[${i}].name is not a safe string`)
+    if (r.language !== undefined && !/^[A-Za-z0-9-]+$/.test(r.language))
+      throw new TypeError(`subtitles[${i}].language is not a language tag`)
+    // AUTOSELECT=YES lets a player pick captions by the viewer's language; none is on by default
+    // unless asked (RFC 8216 §4.3.4.1: DEFAULT=YES means play it without a choice).
+    const attrs = [
+      'TYPE=SUBTITLES',
+      `GROUP-ID="${r.groupId}"`,
+      `NAME="${r.name}"`,
+      ...(r.language ? [`LANGUAGE="${r.language}"`] : []),
+      `DEFAULT=${r.isDefault === true ? 'YES' : 'NO'}`,
+      'AUTOSELECT=YES',
+      `URI="${r.uri}"`,
+    ]
+    lines.push(`#EXT-X-MEDIA:${attrs.join(',')}`)
+  })
   master.variants.forEach((v, i) => {
     assertUri(v.uri, `variants[${i}].uri`)
     assertPositive(v.bandwidth, `variants[${i}].bandwidth`)
@@ -78,6 +101,8 @@ export function formatMasterPlaylist(master: MasterPlaylist): string {
       // RFC 8216 §4.3.4.2: AUDIO must match the GROUP-ID of an EXT-X-MEDIA tag.
       throw new TypeError(`variants[${i}].audioGroupId names no audio rendition group`)
     }
+    if (v.subtitlesGroupId !== undefined && !subtitleGroups.has(v.subtitlesGroupId))
+      throw new TypeError(`variants[${i}].subtitlesGroupId names no subtitles rendition group`)
     const attrs = [
       `BANDWIDTH=${Math.ceil(v.bandwidth)}`,
       `AVERAGE-BANDWIDTH=${Math.ceil(v.averageBandwidth)}`,
@@ -85,6 +110,7 @@ export function formatMasterPlaylist(master: MasterPlaylist): string {
       `RESOLUTION=${v.width}x${v.height}`,
       `FRAME-RATE=${v.frameRate.toFixed(3)}`,
       ...(v.audioGroupId !== undefined ? [`AUDIO="${v.audioGroupId}"`] : []),
+      ...(v.subtitlesGroupId !== undefined ? [`SUBTITLES="${v.subtitlesGroupId}"`] : []),
     ]
     lines.push(`#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri)
   })

@@ -3,6 +3,7 @@ export { formatMasterPlaylist, formatMediaPlaylist } from './format.js'
 export type {
   AudioRenditionInfo,
   MasterAudioRendition,
+  MasterSubtitleRendition,
   MasterPlaylist,
   MasterPlaylistInfo,
   MasterVariant,

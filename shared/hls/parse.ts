@@ -50,7 +50,18 @@ export function parseMaster(text: string): MasterPlaylistInfo {
   const playlist = parseStrict(text)
   if (!playlist.isMasterPlaylist) throw new HlsParseError('expected a multivariant playlist, got a media playlist')
   const audio = new Map<string, MasterPlaylistInfo['audio'][number]>()
+  const subtitles = new Map<string, MasterPlaylistInfo['audio'][number]>()
   const variants: VariantInfo[] = playlist.variants.map((v) => {
+    for (const r of v.subtitles) {
+      subtitles.set(`${r.groupId}\n${r.name}`, {
+        groupId: r.groupId,
+        name: r.name,
+        uri: r.uri,
+        isDefault: r.isDefault,
+        isAutoselect: r.autoselect,
+        ...(r.language !== undefined ? { language: r.language } : {}),
+      })
+    }
     for (const r of v.audio) {
       audio.set(`${r.groupId}\n${r.name}`, {
         groupId: r.groupId,
@@ -58,6 +69,7 @@ export function parseMaster(text: string): MasterPlaylistInfo {
         uri: r.uri,
         isDefault: r.isDefault,
         isAutoselect: r.autoselect,
+        ...(r.language !== undefined ? { language: r.language } : {}),
       })
     }
     return {
@@ -68,6 +80,7 @@ export function parseMaster(text: string): MasterPlaylistInfo {
       resolution: v.resolution ? { width: v.resolution.width, height: v.resolution.height } : undefined,
       frameRate: v.frameRate,
       audioGroupId: v.audio[0]?.groupId,
+      ...(v.subtitles[0] !== undefined ? { subtitlesGroupId: v.subtitles[0].groupId } : {}),
     }
   })
   return {
@@ -75,6 +88,7 @@ export function parseMaster(text: string): MasterPlaylistInfo {
     isIndependentSegments: playlist.independentSegments,
     variants,
     audio: [...audio.values()],
+    ...(subtitles.size > 0 ? { subtitles: [...subtitles.values()] } : {}),
   }
 }
 

@@ -28,6 +28,7 @@ export interface VariantInfo {
   readonly resolution: { readonly width: number; readonly height: number } | undefined
   readonly frameRate: number | undefined
   readonly audioGroupId: string | undefined
+  readonly subtitlesGroupId?: string
 }
 
 export interface AudioRenditionInfo {
@@ -36,6 +37,8 @@ export interface AudioRenditionInfo {
   readonly uri: string | undefined
   readonly isDefault: boolean
   readonly isAutoselect: boolean
+  /** LANGUAGE (RFC 5646), when the playlist gives one. */
+  readonly language?: string
 }
 
 export interface MasterPlaylistInfo {
@@ -43,6 +46,8 @@ export interface MasterPlaylistInfo {
   readonly isIndependentSegments: boolean
   readonly variants: readonly VariantInfo[]
   readonly audio: readonly AudioRenditionInfo[]
+  /** EXT-X-MEDIA TYPE=SUBTITLES renditions (same shape as audio). */
+  readonly subtitles?: readonly AudioRenditionInfo[]
 }
 
 /** Input of formatMediaPlaylist: a VOD CMAF media playlist (RFC 8216 §4.3.3). */
@@ -63,6 +68,7 @@ export interface MasterVariant {
   readonly height: number
   readonly frameRate: number
   readonly audioGroupId?: string
+  readonly subtitlesGroupId?: string
 }
 
 export interface MasterAudioRendition {
@@ -73,7 +79,17 @@ export interface MasterAudioRendition {
   readonly channels?: number
 }
 
+/** A WebVTT subtitles rendition (RFC 8216 §4.3.4.1, TYPE=SUBTITLES). */
+export interface MasterSubtitleRendition {
+  readonly groupId: string
+  readonly name: string
+  readonly uri: string
+  readonly language?: string
+  readonly isDefault?: boolean
+}
+
 export interface MasterPlaylist {
   readonly variants: readonly MasterVariant[]
   readonly audio: readonly MasterAudioRendition[]
+  readonly subtitles?: readonly MasterSubtitleRendition[]
 }

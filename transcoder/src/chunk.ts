@@ -59,6 +59,7 @@ export async function encodeChunk(opts: ChunkOptions): Promise<ChunkResult> {
         startS: chunk.startS,
         lengthS: isLast ? undefined : chunk.lengthS,
         preset: opts.preset,
+        toneMap: source.dynamicRange === 'SDR' ? undefined : { range: source.dynamicRange, colour: source.colour },
       }),
       signal,
       timeoutMs: opts.timeoutMs,

@@ -1,5 +1,6 @@
 // A static DASH MPD over the same CMAF files as the HLS playlists (ISO/IEC 23009-1, live
 // profile: SegmentTemplate + SegmentTimeline), so one set of segments serves both protocols.
+import type { SubtitleRendition } from './captions.js'
 import type { MeasuredRendition } from './measure.js'
 
 export interface DashInput {
@@ -7,7 +8,21 @@ export interface DashInput {
   readonly frameRate: number
   /** Video rungs with their own bandwidth (without audio). */
   readonly video: readonly { readonly measured: MeasuredRendition; readonly bandwidth: number }[]
-  readonly audio: { readonly measured: MeasuredRendition; readonly bandwidth: number } | null
+  /** One track (the single-track form), every track, or null for video only. */
+  readonly audio: DashAudio | readonly DashAudio[] | null
+  /** WebVTT subtitle tracks: one text AdaptationSet each, over the whole file. */
+  readonly subtitles?: readonly SubtitleRendition[] | undefined
+}
+
+export interface DashAudio {
+  readonly measured: MeasuredRendition
+  readonly bandwidth: number
+  /** BCP-47 (@lang); `und` when absent. */
+  readonly language?: string | undefined
+  /** A <Label> for players' menus. */
+  readonly label?: string | undefined
+  /** Role main for the default track, alternate for the others (ISO/IEC 23009-1 §5.8.5.5). */
+  readonly isDefault?: boolean | undefined
 }
 
 const xmlAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
@@ -79,17 +94,36 @@ export function buildMpd(input: DashInput): string {
     )
   }
   lines.push('    </AdaptationSet>')
-  if (input.audio) {
-    const m = input.audio.measured
+  const audio = input.audio === null ? [] : 'measured' in input.audio ? [input.audio] : input.audio
+  // One AdaptationSet per audio track: a language is a choice the viewer makes, not a rung.
+  audio.forEach((a, i) => {
+    const m = a.measured
     lines.push(
-      '    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" lang="und" segmentAlignment="true" startWithSAP="1">',
-      `      <Representation id="${xmlAttr(m.name)}" bandwidth="${Math.ceil(input.audio.bandwidth)}" codecs="${xmlAttr(m.codecs)}" audioSamplingRate="${m.sampleRate}">`,
+      `    <AdaptationSet id="${i + 1}" contentType="audio" mimeType="audio/mp4" lang="${xmlAttr(a.language ?? 'und')}" segmentAlignment="true" startWithSAP="1">`,
+      ...(a.isDefault === undefined
+        ? []
+        : [`      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="${a.isDefault ? 'main' : 'alternate'}"/>`]),
+      ...(a.label === undefined ? [] : [`      <Label>${xmlAttr(a.label).replace(/>/g, '&gt;')}</Label>`]),
+      `      <Representation id="${xmlAttr(m.name)}" bandwidth="${Math.ceil(a.bandwidth)}" codecs="${xmlAttr(m.codecs)}" audioSamplingRate="${m.sampleRate}">`,
       `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="${m.channels}"/>`,
       template(m, '        '),
       '      </Representation>',
       '    </AdaptationSet>',
     )
-  }
+  })
+  // Side-loaded WebVTT (DASH-IF IOP §6.4.5): one file per track through BaseURL.
+  const firstText = audio.length + 1
+  ;(input.subtitles ?? []).forEach((r, i) => {
+    lines.push(
+      `    <AdaptationSet id="${firstText + i}" contentType="text" mimeType="text/vtt" lang="${xmlAttr(r.language ?? 'und')}">`,
+      '      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="subtitle"/>',
+      `      <Label>${xmlAttr(r.label).replace(/>/g, '&gt;')}</Label>`,
+      `      <Representation id="subs_${xmlAttr(r.name)}" bandwidth="256">`,
+      `        <BaseURL>${xmlAttr(r.fileUri)}</BaseURL>`,
+      '      </Representation>',
+      '    </AdaptationSet>',
+    )
+  })
   lines.push('  </Period>', '</MPD>')
   return `${lines.join('\n')}\n`
 }

@@ -1,6 +1,7 @@
 // The argv of the one ffmpeg run per job: decode once, split to every rung, encode each rung with
 // libx264 on a fixed GOP, the audio once, and mux everything as CMAF fMP4 HLS renditions.
 import type { Rendition } from './ladder.js'
+import { SDR_BT709_TAGS, toneMapFilter, type DynamicRange, type SourceColour } from './tone-map.js'
 
 export const X264_PRESETS = [
   'ultrafast',
@@ -32,8 +33,20 @@ export interface FfmpegJob {
   readonly videoStreamIndex: number
   /** Absolute index of the audio stream to encode; undefined for a video-only output. */
   readonly audioStreamIndex?: number | undefined
+  /**
+   * Every audio track to encode, each as its own rendition (audio-tracks.ts names them); when
+   * given it replaces audioStreamIndex.
+   */
+  readonly audioTracks?: readonly AudioTrackJob[] | undefined
   readonly preset?: X264Preset | undefined
   readonly crf?: number | undefined
+  /** A PQ/HLG source is tone-mapped once, before the split, and the ladder tagged BT.709. */
+  readonly toneMap?: { readonly range: Exclude<DynamicRange, 'SDR'>; readonly colour: SourceColour } | undefined
+}
+
+export interface AudioTrackJob {
+  readonly streamIndex: number
+  readonly name: string
 }
 
 const NAME = /^[A-Za-z0-9_-]+$/
@@ -67,10 +80,26 @@ function validateJob(job: FfmpegJob): void {
   if (job.audioStreamIndex !== undefined && !(Number.isInteger(job.audioStreamIndex) && job.audioStreamIndex >= 0)) {
     fail('audioStreamIndex', 'must be an integer ≥ 0')
   }
+  job.audioTracks?.forEach((a, i) => {
+    if (!(Number.isInteger(a.streamIndex) && a.streamIndex >= 0))
+      fail(`audioTracks[${i}].streamIndex`, 'must be an integer ≥ 0')
+    if (!NAME.test(a.name) || names.has(a.name)) fail(`audioTracks[${i}].name`, `must match ${NAME} and be unique`)
+    names.add(a.name)
+  })
   if (job.preset !== undefined && !X264_PRESETS.includes(job.preset))
     fail('preset', `must be one of ${X264_PRESETS.join(', ')}`)
   if (job.crf !== undefined && !(Number.isInteger(job.crf) && job.crf >= 0 && job.crf <= 51))
     fail('crf', 'must be an integer in [0, 51]')
+  if (job.toneMap !== undefined && job.toneMap.range !== 'PQ' && job.toneMap.range !== 'HLG')
+    fail('toneMap.range', 'must be PQ or HLG')
+}
+
+/** The audio tracks a job encodes: audioTracks, or the one audioStreamIndex as the `audio` rendition. */
+export function audioTracksOf(job: Pick<FfmpegJob, 'audioTracks' | 'audioStreamIndex'>): readonly AudioTrackJob[] {
+  return (
+    job.audioTracks ??
+    (job.audioStreamIndex !== undefined ? [{ streamIndex: job.audioStreamIndex, name: AUDIO_RENDITION }] : [])
+  )
 }
 
 const kbps = (bps: number): string => `${Math.round(bps / 1000)}k`
@@ -83,20 +112,20 @@ const push = (args: string[], pairs: readonly Pair[]): void => {
 /** The full argv (without the `ffmpeg` itself). */
 export function buildFfmpegArgs(job: FfmpegJob): string[] {
   validateJob(job)
-  const hasAudio = job.audioStreamIndex !== undefined
+  const audio = audioTracksOf(job)
 
   const args: string[] = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y']
   push(args, [
     ['-i', job.sourcePath],
     ['-filter_complex', ladderGraph(job)],
     ...job.renditions.map((_, i): Pair => ['-map', `[v${i}]`]),
-    ...(hasAudio ? [['-map', `0:${job.audioStreamIndex}`] as Pair] : []),
+    ...audio.map((a): Pair => ['-map', `0:${a.streamIndex}`]),
     ['-map_metadata', '-1'],
     ['-map_chapters', '-1'],
   ])
   args.push(...x264Args(job))
-  if (hasAudio) args.push(...audioArgs())
-  args.push(...hlsMuxerArgs(job.outDir, job.renditions, hasAudio))
+  if (audio.length > 0) args.push(...audioArgs())
+  args.push(...hlsMuxerArgs(job.outDir, job.renditions, audio))
   return args
 }
 
@@ -105,9 +134,11 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
  * square-pixel (anamorphic sources are scaled to their display size), format=yuv420p keeps
  * 10-bit/4:4:4 sources inside High profile.
  */
-export function ladderGraph(job: Pick<FfmpegJob, 'renditions' | 'videoStreamIndex'>): string {
+export function ladderGraph(job: Pick<FfmpegJob, 'renditions' | 'videoStreamIndex' | 'toneMap'>): string {
   const labels = job.renditions.map((_, i) => `[s${i}]`).join('')
-  const graph = [`[0:${job.videoStreamIndex}]split=${job.renditions.length}${labels}`]
+  // A PQ/HLG source is tone-mapped once, before the split (tone-map.ts).
+  const toneMap = job.toneMap ? `${toneMapFilter(job.toneMap.range, job.toneMap.colour)},` : ''
+  const graph = [`[0:${job.videoStreamIndex}]${toneMap}split=${job.renditions.length}${labels}`]
   job.renditions.forEach((r, i) => graph.push(`[s${i}]scale=${r.width}:${r.height},setsar=1,format=yuv420p[v${i}]`))
   return graph.join(';')
 }
@@ -117,7 +148,7 @@ export function ladderGraph(job: Pick<FfmpegJob, 'renditions' | 'videoStreamInde
  * is measured from the output's start, so an encode that starts on the grid (a chunk,
  * docs/architecture.md §8) continues the same grid.
  */
-export function x264Args(job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 'crf'>): string[] {
+export function x264Args(job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 'crf' | 'toneMap'>): string[] {
   const gopFrames = Math.max(1, Math.round(GOP_S * job.fps))
   const args: string[] = []
   push(args, [
@@ -126,6 +157,7 @@ export function x264Args(job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 
     ['-preset', job.preset ?? 'veryfast'],
     ['-crf', String(job.crf ?? 23)],
   ])
+  if (job.toneMap) args.push(...SDR_BT709_TAGS)
   // Capped CRF: quality-driven, but never above the rung's rate over a 2 s VBV buffer.
   job.renditions.forEach((r, i) =>
     push(args, [
@@ -145,7 +177,7 @@ export function x264Args(job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 
   return args
 }
 
-/** The one audio encode (its own rendition). */
+/** The audio encode, the same for every track (each its own rendition). */
 export function audioArgs(): string[] {
   return [
     ...['-c:a', 'aac'],
@@ -155,10 +187,15 @@ export function audioArgs(): string[] {
   ]
 }
 
-/** The CMAF HLS muxer: output video stream i is rung i, the audio (if any) its own rendition. */
-export function hlsMuxerArgs(outDir: string, renditions: readonly Rendition[], hasAudio: boolean): string[] {
+/** The CMAF HLS muxer: output video stream i is rung i, audio stream i the rendition audio[i]. */
+export function hlsMuxerArgs(
+  outDir: string,
+  renditions: readonly Rendition[],
+  audio: readonly Pick<AudioTrackJob, 'name'>[],
+): string[] {
   const streamMap = renditions.map((r, i) => `v:${i},name:${r.name}`)
-  if (hasAudio) streamMap.push(`a:0,name:${AUDIO_RENDITION}`)
+  // One variant stream per audio track: each becomes its own rendition folder.
+  audio.forEach((a, i) => streamMap.push(`a:${i},name:${a.name}`))
   const args: string[] = []
   push(args, [
     ['-max_muxing_queue_size', '4096'],

@@ -23,6 +23,7 @@ import {
   type KafkaJobBus,
 } from '../../shared/bus/index.js'
 import type { Logger } from '../../shared/log/index.js'
+import type { CaptionFile } from './captions.js'
 import { HttpJobSource, type JobSource } from './origin-client.js'
 
 /** How many settled jobs one claim passes over before it answers "nothing" (the worker polls again). */
@@ -110,6 +111,10 @@ export class KafkaJobSource implements JobSource {
 
   downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number> {
     return this.#http.downloadSource(jobId, toPath, signal)
+  }
+
+  downloadCaptions(jobId: string, dir: string, signal: AbortSignal): Promise<CaptionFile[]> {
+    return this.#http.downloadCaptions(jobId, dir, signal)
   }
 
   downloadWork(jobId: string, key: string, toPath: string, signal: AbortSignal): Promise<number> {

@@ -3,7 +3,8 @@
 // on other machines. The bodies are the worker wire protocol of shared/bus (wire.ts), the types the
 // origin parses them with. The Kafka bus will implement the same JobSource.
 import { createWriteStream } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -21,8 +22,10 @@ import type {
   LeaseRequest,
   LeaseResponse,
 } from '../../shared/bus/index.js'
+import { parseCaptionsResponse } from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import { UpstreamClient } from '../../shared/upstream/index.js'
+import type { CaptionFile } from './captions.js'
 
 export interface JobSource {
   claim(leaseMs: number): Promise<ClaimedJob | null>
@@ -31,6 +34,8 @@ export interface JobSource {
   downloadSource(jobId: string, toPath: string, signal: AbortSignal): Promise<number>
   /** An intermediate object of the job's video (a chunk, for a stitch job; docs/architecture.md §8). */
   downloadWork(jobId: string, key: string, toPath: string, signal: AbortSignal): Promise<number>
+  /** Caption files attached to the job's video, written into `dir` (absent: a source without any). */
+  downloadCaptions?(jobId: string, dir: string, signal: AbortSignal): Promise<CaptionFile[]>
   uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void>
   complete(jobId: string, result: JobResult): Promise<void>
   fail(jobId: string, error: JobError): Promise<void>
@@ -146,6 +151,23 @@ export class HttpJobSource implements JobSource {
     )
     await pipeline(counted, createWriteStream(toPath), { signal })
     return bytes
+  }
+
+  async downloadCaptions(jobId: string, dir: string, signal: AbortSignal): Promise<CaptionFile[]> {
+    const res = await this.#client.request(
+      `/v1/jobs/${jobId}/captions?workerId=${encodeURIComponent(this.#workerId)}`,
+      { method: 'GET', headers: this.#auth, signal },
+    )
+    let text = ''
+    for await (const chunk of res.body) text += Buffer.from(chunk).toString('utf8')
+    if (res.status !== 200) this.#fail('captions download', res.status, safeJson(text))
+    const files: CaptionFile[] = []
+    for (const [i, c] of parseCaptionsResponse(safeJson(text)).captions.entries()) {
+      const path = join(dir, `caption_${i}.vtt`)
+      await writeFile(path, c.vtt)
+      files.push({ path, language: c.language })
+    }
+    return files
   }
 
   async uploadOutput(jobId: string, key: string, path: string, contentType: string): Promise<void> {

@@ -15,14 +15,17 @@ import {
   videoStorePrefix,
 } from '../../shared/namespace/index.js'
 import { buildMpd } from './dash.js'
-import { AUDIO_RENDITION, buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
+import { planAudioRenditions } from './audio-tracks.js'
+import { makeSubtitles, type CaptionFile, type SubtitleRendition } from './captions.js'
+import { buildFfmpegArgs, X264_PRESETS, type X264Preset } from './ffmpeg-args.js'
 import { buildLadder, type Rendition } from './ladder.js'
-import { buildMaster, type AudioRenditionSummary, type VideoRenditionSummary } from './master.js'
+import { buildMaster, type AudioRenditionSummary, type LabelledAudio, type VideoRenditionSummary } from './master.js'
 import { measureRendition, type MeasuredRendition } from './measure.js'
 import { probe } from './probe.js'
 import { createProgressParser, runFfmpeg } from './run-ffmpeg.js'
 import { makeThumbnails, POSTER_FILE, VTT_FILE } from './thumbs.js'
 import { buildStitchArgs } from './stitch-args.js'
+import { toneMapFilter } from './tone-map.js'
 import { validateOutput } from './validate.js'
 
 export { isRetryableTranscodeError } from './errors.js'
@@ -40,6 +43,8 @@ export interface TranscodeOptions {
   readonly onProgress?: ((fraction: number, phase: TranscodePhase) => void) | undefined
   /** x264 preset; default veryfast. */
   readonly preset?: X264Preset | undefined
+  /** Caption files attached to the video (WebVTT or SRT), published as WebVTT subtitles. */
+  readonly captions?: readonly CaptionFile[] | undefined
   /** Whole-job limit; default 10 min + 20× the source duration. */
   readonly timeoutMs?: number | undefined
   /**
@@ -64,7 +69,12 @@ export interface TranscodeResult {
   readonly durationS: number
   /** Sorted by bandwidth ascending (the master playlist order). */
   readonly renditions: readonly TranscodeRendition[]
+  /** The default audio rendition. */
   readonly audio: AudioRenditionSummary | null
+  /** Every audio rendition, the default first. */
+  readonly audioTracks: readonly AudioRenditionSummary[]
+  /** WebVTT subtitle renditions (attached captions, then the source's text streams). */
+  readonly subtitles: readonly SubtitleRendition[]
   /** Store keys. */
   readonly thumbnails: { readonly poster: string; readonly sprites: readonly string[]; readonly vtt: string }
   /**
@@ -155,7 +165,8 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     report(PROGRESS.probe, 'probe')
 
     const ladder = buildLadder(source)
-    const hasAudio = source.audioStreamIndex !== undefined
+    const audioPlan = planAudioRenditions(source.audioTracks)
+    const toneMap = source.dynamicRange === 'SDR' ? undefined : { range: source.dynamicRange, colour: source.colour }
     const transcodeSpan = PROGRESS.transcode - PROGRESS.probe
     const encodeStart = { cpuS: childCpuSeconds(), wallMs: Date.now() }
     await runFfmpeg({
@@ -167,7 +178,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
               sourcePath: opts.sourcePath,
               outDir,
               renditions: ladder,
-              audioStreamIndex: source.audioStreamIndex,
+              audioTracks: audioPlan,
             })
           : buildFfmpegArgs({
               sourcePath: opts.sourcePath,
@@ -175,8 +186,9 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
               renditions: ladder,
               fps: source.fps,
               videoStreamIndex: source.videoStreamIndex,
-              audioStreamIndex: source.audioStreamIndex,
+              audioTracks: audioPlan,
               preset: opts.preset,
+              toneMap,
             }),
       signal,
       timeoutMs: remainingMs(),
@@ -187,7 +199,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     const encode = { cpuS: childCpuSeconds() - encodeStart.cpuS, wallS: (Date.now() - encodeStart.wallMs) / 1000 }
     report(PROGRESS.transcode, 'transcode')
 
-    const names = [...ladder.map((r) => r.name), ...(hasAudio ? [AUDIO_RENDITION] : [])]
+    const names = [...ladder.map((r) => r.name), ...audioPlan.map((a) => a.name)]
     const measured = new Map<string, MeasuredRendition>()
     for (const name of names) {
       checkAborted()
@@ -204,9 +216,18 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         }),
       )
     }
+    const subtitles = await makeSubtitles({
+      sourcePath: opts.sourcePath,
+      captions: opts.captions ?? [],
+      streams: source.subtitleStreams,
+      outDir,
+      reference: measured.get(ladder[0]?.name ?? '') as MeasuredRendition,
+      signal,
+      timeoutMs: remainingMs(),
+    })
     report(PROGRESS.measure, 'measure')
     const video = ladder.map((r) => measured.get(r.name) as MeasuredRendition)
-    const audio = hasAudio ? (measured.get(AUDIO_RENDITION) as MeasuredRendition) : null
+    const audio = audioPlan.map((a): LabelledAudio => ({ ...a, measured: measured.get(a.name) as MeasuredRendition }))
     const reference = video[0] as MeasuredRendition
     const durationS = reference.segments.reduce((sum, s) => sum + s.durationTs, 0) / reference.timescale
 
@@ -218,6 +239,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       durationS,
       posterWidth: posterRung.width,
       posterHeight: posterRung.height,
+      posterSourceFilter: toneMap && toneMapFilter(toneMap.range, toneMap.colour),
       spriteSource: {
         initPath: join(outDir, lowest.name, reference.initUri),
         segmentPaths: reference.segments.map((s) => join(outDir, lowest.name, s.uri)),
@@ -231,7 +253,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
     report(PROGRESS.thumbnails, 'thumbnails')
 
     checkAborted()
-    const master = buildMaster({ video, audio, frameRate: source.fps })
+    const master = buildMaster({ video, audio, frameRate: source.fps, subtitles: subtitles.renditions })
     await writeFile(join(outDir, 'master.m3u8'), master.text)
     const mpd = buildMpd({
       durationS,
@@ -240,12 +262,24 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         measured: measured.get(r.name) as MeasuredRendition,
         bandwidth: r.videoBandwidth,
       })),
-      audio: audio && master.audio ? { measured: audio, bandwidth: master.audio.bandwidth } : null,
+      audio: master.audioTracks.map((a) => ({
+        measured: measured.get(a.name) as MeasuredRendition,
+        bandwidth: a.bandwidth,
+        language: a.language,
+        label: a.label,
+        isDefault: a.isDefault,
+      })),
+      subtitles: subtitles.renditions,
     })
     await writeFile(join(outDir, 'manifest.mpd'), mpd)
 
     const thumbFiles = [...thumbs.sprites, thumbs.poster, thumbs.vtt].map((f) => `${THUMBS_DIR}/${f}`)
-    await validateOutput({ outDir, video, audio, requiredFiles: [...thumbFiles, 'manifest.mpd'] })
+    await validateOutput({
+      outDir,
+      video,
+      audio: audio.map((a) => a.measured),
+      requiredFiles: [...thumbFiles, 'manifest.mpd'],
+    })
     report(PROGRESS.validate, 'validate')
 
     const prefix = videoStorePrefix(opts.videoId)
@@ -254,7 +288,8 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       const m = measured.get(name) as MeasuredRendition
       rel.push(`${name}/${m.initUri}`, ...m.segments.map((s) => `${name}/${s.uri}`))
     }
-    rel.push(...names.map((n) => `${n}/index.m3u8`), ...thumbFiles, 'manifest.mpd', 'master.m3u8')
+    rel.push(...subtitles.media, ...names.map((n) => `${n}/index.m3u8`), ...subtitles.playlists)
+    rel.push(...thumbFiles, 'manifest.mpd', 'master.m3u8')
     const outputs = rel.map((r) => {
       const key = prefix + r
       validateStoreKey(key)
@@ -265,6 +300,8 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
       durationS,
       renditions: master.renditions.map(({ videoBandwidth: _, ...r }) => r),
       audio: master.audio,
+      audioTracks: master.audioTracks,
+      subtitles: subtitles.renditions,
       thumbnails: {
         poster: `${prefix}${THUMBS_DIR}/${POSTER_FILE}`,
         sprites: thumbs.sprites.map((s) => `${prefix}${THUMBS_DIR}/${s}`),

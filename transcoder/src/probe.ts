@@ -13,7 +13,10 @@ import {
   type FfprobeJson,
   type FfprobeStream,
 } from '../../shared/media/index.js'
+import { audioTracksFromProbe, type AudioTrack } from './audio-tracks.js'
+import { subtitleStreamsFromProbe, type SubtitleStream } from './captions.js'
 import { FfmpegExitError, runFfmpeg } from './run-ffmpeg.js'
+import { dynamicRangeOf, type DynamicRange, type SourceColour } from './tone-map.js'
 
 export { isRetryableTranscodeError } from './errors.js'
 
@@ -31,6 +34,13 @@ export interface SourceInfo {
   /** Absolute input stream indexes, so ffmpeg maps exactly the streams probed here. */
   readonly videoStreamIndex: number
   readonly audioStreamIndex: number | undefined
+  /** Every audio stream, in stream order (the first is audioStreamIndex). */
+  readonly audioTracks: readonly AudioTrack[]
+  /** Text subtitle streams (converted to WebVTT by captions.ts). */
+  readonly subtitleStreams: readonly SubtitleStream[]
+  /** PQ and HLG sources are tone-mapped to the SDR ladder (tone-map.ts). */
+  readonly dynamicRange: DynamicRange
+  readonly colour: SourceColour
 }
 
 export interface ProbeOptions {
@@ -43,6 +53,20 @@ export interface ProbeOptions {
 // Demuxers that read a single picture; their "video" is one frame.
 const IMAGE_FORMAT = /(^|,)(image2|[a-z0-9]+_pipe|apng|webp|gif)(,|$)/
 const DEFAULT_PROBE_TIMEOUT_MS = 60_000
+
+/** ffprobe's colour description of a video stream (fields shared/media does not read). */
+type ColourTags = Partial<Record<'color_transfer' | 'color_primaries' | 'color_space' | 'color_range', string>>
+
+function colourOf(stream: FfprobeStream): SourceColour {
+  const c = stream as FfprobeStream & ColourTags
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '')
+  return {
+    transfer: text(c.color_transfer),
+    primaries: text(c.color_primaries),
+    matrix: text(c.color_space),
+    range: text(c.color_range),
+  }
+}
 
 function rotationOf(stream: FfprobeStream): number {
   const fromMatrix = stream.side_data_list?.find((d) => d.side_data_type === 'Display Matrix')?.rotation
@@ -81,6 +105,7 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
   let fps = ratio(video.avg_frame_rate)
   if (!(fps > 0 && fps <= 240)) fps = ratio(video.r_frame_rate)
   if (!(fps > 0 && fps <= 240)) fps = 30
+  const colour = colourOf(video)
   return {
     durationS,
     width,
@@ -92,6 +117,10 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
     bitRate: ratio(json.format?.bit_rate),
     videoStreamIndex: video.index ?? 0,
     audioStreamIndex: audio?.index,
+    audioTracks: audioTracksFromProbe(streams),
+    subtitleStreams: subtitleStreamsFromProbe(streams),
+    dynamicRange: dynamicRangeOf(colour.transfer),
+    colour,
   }
 }
 

@@ -7,10 +7,12 @@
 //   CMAF HLS muxer settings.
 import {
   audioArgs,
+  audioTracksOf,
   hlsMuxerArgs,
   ladderGraph,
   X264_PRESETS,
   x264Args,
+  type AudioTrackJob,
   type FfmpegJob,
   type X264Preset,
 } from './ffmpeg-args.js'
@@ -31,6 +33,8 @@ export interface ChunkJob {
   readonly lengthS?: number | undefined
   readonly preset?: X264Preset | undefined
   readonly crf?: FfmpegJob['crf']
+  /** A PQ/HLG source: every chunk is tone-mapped as a whole transcode is (FfmpegJob.toneMap). */
+  readonly toneMap?: FfmpegJob['toneMap']
 }
 
 function check(isOk: boolean, path: string, msg: string): void {
@@ -94,6 +98,8 @@ export interface StitchJob {
   readonly outDir: string
   readonly renditions: readonly Rendition[]
   readonly audioStreamIndex?: number | undefined
+  /** Every audio track, as FfmpegJob.audioTracks (replaces audioStreamIndex when given). */
+  readonly audioTracks?: readonly AudioTrackJob[] | undefined
 }
 
 /** The argv of the packaging run: the rungs stream-copied, the audio encoded once, CMAF HLS as buildFfmpegArgs. */
@@ -102,17 +108,17 @@ export function buildStitchArgs(job: StitchJob): string[] {
   check(typeof job.sourcePath === 'string' && job.sourcePath !== '', 'sourcePath', 'must be a non-empty string')
   check(typeof job.outDir === 'string' && job.outDir !== '' && !job.outDir.includes('%'), 'outDir', 'must be set, no %')
   check(Array.isArray(job.renditions) && job.renditions.length > 0, 'renditions', 'must be a non-empty array')
-  const hasAudio = job.audioStreamIndex !== undefined
+  const audio = audioTracksOf(job)
   return [
     ...HEAD,
     ...['-i', job.videoPath],
     ...['-i', job.sourcePath],
     ...job.renditions.flatMap((_, i) => ['-map', `0:v:${i}`]),
-    ...(hasAudio ? ['-map', `1:${job.audioStreamIndex}`] : []),
+    ...audio.flatMap((a) => ['-map', `1:${a.streamIndex}`]),
     ...['-map_metadata', '-1'],
     ...['-map_chapters', '-1'],
     ...['-c:v', 'copy'],
-    ...(hasAudio ? audioArgs() : []),
-    ...hlsMuxerArgs(job.outDir, job.renditions, hasAudio),
+    ...(audio.length > 0 ? audioArgs() : []),
+    ...hlsMuxerArgs(job.outDir, job.renditions, audio),
   ]
 }

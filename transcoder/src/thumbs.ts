@@ -17,6 +17,8 @@ export interface ThumbnailOptions {
   /** Poster size (even, display aspect). */
   readonly posterWidth: number
   readonly posterHeight: number
+  /** Filters applied to the source frame before it is scaled to the poster (an HDR tone-map). */
+  readonly posterSourceFilter?: string | undefined
   /** The lowest rung: its init segment and media segments in order. */
   readonly spriteSource: {
     readonly initPath: string
@@ -160,7 +162,7 @@ export async function makeThumbnails(o: ThumbnailOptions): Promise<Thumbnails> {
         '-frames:v',
         '1',
         '-vf',
-        `scale=${o.posterWidth}:${o.posterHeight},setsar=1`,
+        `${o.posterSourceFilter ? `${o.posterSourceFilter},` : ''}scale=${o.posterWidth}:${o.posterHeight},setsar=1`,
         '-q:v',
         '3',
         '-update',

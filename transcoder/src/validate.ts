@@ -14,7 +14,8 @@ export const BOUNDARY_TOLERANCE_S = 0.001
 export interface ValidateOptions {
   readonly outDir: string
   readonly video: readonly MeasuredRendition[]
-  readonly audio: MeasuredRendition | null
+  /** One audio rendition, every audio rendition, or null for video only. */
+  readonly audio: MeasuredRendition | readonly MeasuredRendition[] | null
   /** Extra files that must exist and be non-empty (thumbnails, manifest.mpd). */
   readonly requiredFiles?: readonly string[]
 }
@@ -83,16 +84,22 @@ export async function validateOutput(opts: ValidateOptions): Promise<void> {
       fail('master.m3u8: variants are not sorted by bandwidth')
   }
 
+  const audio = opts.audio === null ? [] : 'segments' in opts.audio ? [opts.audio] : opts.audio
+  // BANDWIDTH must cover the highest-rate audio rendition a variant may play with (§4.3.4.2).
   let audioPeak = 0
-  if (opts.audio) {
-    const { playlist, sizes } = await checkMediaPlaylist(outDir, opts.audio.name)
-    audioPeak = bandwidthOf(
-      playlist.segments.map((s, i) => ({ bytes: sizes[i] ?? 0, durationS: s.durationS })),
-      SEGMENT_S,
-    ).peak
-    const uris = master.audio.map((a) => a.uri)
-    if (!uris.includes(`${opts.audio.name}/index.m3u8`)) fail('master.m3u8 has no EXT-X-MEDIA for the audio rendition')
-  } else if (master.audio.length > 0) fail('master.m3u8 names an audio group but there is no audio')
+  for (const rendition of audio) {
+    const { playlist, sizes } = await checkMediaPlaylist(outDir, rendition.name)
+    audioPeak = Math.max(
+      audioPeak,
+      bandwidthOf(
+        playlist.segments.map((s, i) => ({ bytes: sizes[i] ?? 0, durationS: s.durationS })),
+        SEGMENT_S,
+      ).peak,
+    )
+    if (!master.audio.some((a) => a.uri === `${rendition.name}/index.m3u8`))
+      fail(`master.m3u8 has no EXT-X-MEDIA for the audio rendition ${rendition.name}`)
+  }
+  if (audio.length === 0 && master.audio.length > 0) fail('master.m3u8 names an audio group but there is no audio')
 
   const reference = opts.video[0] as MeasuredRendition
   for (const rendition of opts.video) {
@@ -100,7 +107,7 @@ export async function validateOutput(opts: ValidateOptions): Promise<void> {
     const { playlist, sizes } = await checkMediaPlaylist(outDir, name)
     const variant = master.variants.find((v) => v.uri === `${name}/index.m3u8`)
     if (!variant) fail(`master.m3u8 has no variant for ${name}`)
-    if (opts.audio && variant.audioGroupId === undefined) fail(`master.m3u8: variant ${name} has no AUDIO group`)
+    if (audio.length > 0 && variant.audioGroupId === undefined) fail(`master.m3u8: variant ${name} has no AUDIO group`)
 
     // Boundaries identical across rungs, from the playlists and from the packets, so a player can
     // switch at any segment boundary (HLS authoring: aligned segments; DASH segmentAlignment).

@@ -133,12 +133,14 @@ export class Worker {
       await mkdir(dir, { recursive: true })
       const sourcePath = join(dir, 'source')
       const bytes = await source.downloadSource(job.id, sourcePath, ac.signal)
+      const captions = (await source.downloadCaptions?.(job.id, dir, ac.signal)) ?? []
       log.info({ job: job.id, videoId: job.videoId, attempt: job.attempt, bytes }, 'job started')
       const common = {
         sourcePath,
         workDir: dir,
         signal: ac.signal,
         preset: this.#opts.preset,
+        captions,
         ...(this.#opts.jobTimeoutMs > 0 ? { timeoutMs: this.#opts.jobTimeoutMs } : {}),
         onProgress: (fraction: number) => {
           progress = Math.round(fraction * 1000) / 1000

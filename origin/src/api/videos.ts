@@ -10,6 +10,7 @@ import type { Video } from '../db.js'
 import { ID_RE } from '../ids.js'
 import { MAX_PREWARM_SEGMENTS, prewarmKeys } from '../prewarm.js'
 import { workStorePrefix } from '../split-plan.js'
+import { videoTracks } from '../tracks.js'
 import { optNumber, optString, principal, readJson, reqString, type ApiDeps } from './context.js'
 import { multipartView, uploadProtocol } from '../s3-uploads.js'
 import type { Router } from './router.js'
@@ -96,9 +97,12 @@ export function videoRoutes(router: Router, deps: ApiDeps): void {
     })
   })
 
-  router.add('GET', '/v1/videos/:id', ({ req, res, params }) => {
+  router.add('GET', '/v1/videos/:id', async ({ req, res, params }) => {
     const p = principal(req, deps, ['uploader', 'admin'])
-    sendJson(res, 200, view(ownedVideo(p, params['id'], deps), deps))
+    const video = ownedVideo(p, params['id'], deps)
+    // A ready video lists its audio and subtitle tracks, read from its master playlist.
+    const tracks = video.status === 'ready' ? await videoTracks(deps.store, video.id) : null
+    sendJson(res, 200, { ...view(video, deps), tracks })
   })
 
   router.add('PATCH', '/v1/videos/:id', async ({ req, res, params }) => {
