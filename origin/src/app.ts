@@ -137,6 +137,11 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
             },
       ),
   })
+  // An upload is probed when it completes (a file path for tus, a presigned URL for S3 multipart).
+  const probe = config.upload.isProbed
+    ? (pathOrUrl: string) =>
+        probeUpload(pathOrUrl, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
+    : undefined
   const uploads = new UploadManager({
     dir: join(config.dataDir, 'uploads'),
     meta,
@@ -146,10 +151,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     now,
     ttlMs: config.uploadTtlMs,
     maxBytes: config.maxUploadBytes,
-    probe: config.upload.isProbed
-      ? (path) =>
-          probeUpload(path, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
-      : undefined,
+    probe,
   })
   // Control events over Kafka (docs/architecture.md §9): purges and prewarms go on a topic instead of to each node.
   const control = config.control.kind === 'kafka' ? new ControlPublisher({ kafka: config.control.kafka, log }) : null
@@ -163,10 +165,7 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         now,
         ttlMs: config.uploadTtlMs,
         maxBytes: config.maxUploadBytes,
-        probe: config.upload.isProbed
-          ? (url) =>
-              probeUpload(url, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
-          : undefined,
+        probe,
       })
     : null
   const nodes = new NodeFanout({

@@ -12,6 +12,7 @@ import {
   parseJobResult,
   parseLeaseRequest,
   parseWorkerId,
+  type ClaimedJob,
   type ClaimResponse,
   type DirectResponse,
   type HeartbeatResponse,
@@ -64,28 +65,12 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
         sendJson(res, 200, { job: null } satisfies ClaimResponse)
         return
       }
-      const split =
-        job.kind === JOB_KIND_CHUNK
-          ? { index: chunkIndex(job), workerId: claim.workerId }
-          : job.kind === JOB_KIND_STITCH
-            ? ('stitch' as const)
-            : undefined
-      if (!deps.videos.claimed(job.videoId, split)) {
+      if (!deps.videos.claimed(job.videoId, splitClaimOf(job, claim.workerId))) {
         // The video was deleted after the job was queued: nothing to do, retire the job.
         await deps.queue.complete(job.id, workerId, { isCancelled: true })
         continue
       }
-      const answer: ClaimResponse = {
-        job: {
-          id: job.id,
-          kind: job.kind,
-          videoId: job.videoId,
-          attempt: job.attempt,
-          leaseUntilMs: job.leaseUntilMs,
-          payload: job.payload,
-        },
-      }
-      sendJson(res, 200, answer)
+      sendJson(res, 200, { job: claimedView(job) } satisfies ClaimResponse)
       return
     }
   })
@@ -102,23 +87,13 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       sendJson(res, 200, { job: null } satisfies LeaseResponse)
       return
     }
-    if (!deps.videos.claimed(job.videoId)) {
+    if (!deps.videos.claimed(job.videoId, splitClaimOf(job, body.workerId))) {
       // The video was deleted (or failed) after the job was queued: nothing to run.
       await deps.queue.complete(job.id, workerId, { isCancelled: true })
       sendJson(res, 200, { job: null } satisfies LeaseResponse)
       return
     }
-    const answer: LeaseResponse = {
-      job: {
-        id: job.id,
-        kind: job.kind,
-        videoId: job.videoId,
-        attempt: job.attempt,
-        leaseUntilMs: job.leaseUntilMs,
-        payload: job.payload,
-      },
-    }
-    sendJson(res, 200, answer)
+    sendJson(res, 200, { job: claimedView(job) } satisfies LeaseResponse)
   })
 
   router.add('POST', '/v1/jobs/:id/heartbeat', async ({ req, res, params }) => {
@@ -312,6 +287,24 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     principal(req, deps, ['admin'])
     sendJson(res, 200, { jobs: await deps.queue.deadLetters() })
   })
+}
+
+/** What a claim of a split video's job records (processing.chunks, docs/architecture.md §8). */
+function splitClaimOf(job: Job, workerId: string): { index: number; workerId: string } | 'stitch' | undefined {
+  if (job.kind === JOB_KIND_CHUNK) return { index: chunkIndex(job), workerId }
+  return job.kind === JOB_KIND_STITCH ? 'stitch' : undefined
+}
+
+/** A job as the worker that now holds it is told of it. */
+function claimedView(job: Job): ClaimedJob {
+  return {
+    id: job.id,
+    kind: job.kind,
+    videoId: job.videoId,
+    attempt: job.attempt,
+    leaseUntilMs: job.leaseUntilMs,
+    payload: job.payload,
+  }
 }
 
 /** The chunk index of a `transcode.chunk` job (written by VideoLifecycle, so always a number). */
