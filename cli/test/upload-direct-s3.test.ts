@@ -93,7 +93,22 @@ t.test(
     t.equal(first.exitCode, null, 'the first run is still uploading when killed')
     first.kill('SIGKILL')
     await firstExit
-    const cut = await parts(id)
+    // A part whose bytes were all sent before the kill may still be committed by the server just
+    // after it (CI saw one more part on the resume than a listing made at once): wait until the
+    // listing has stayed the same for 2 s.
+    let cut = await parts(id)
+    let sameSinceMs = Date.now()
+    await waitFor(
+      async () => {
+        const now = await parts(id)
+        if (now.parts.length !== cut.parts.length) {
+          cut = now
+          sameSinceMs = Date.now()
+        }
+        return Date.now() - sameSinceMs >= 2000
+      },
+      { timeoutMs: 60_000, what: 'the bucket’s part list to settle after the kill' },
+    )
     const stored = cut.parts.reduce((sum, p) => sum + p.size, 0)
     t.ok(cut.parts.length < cut.partCount, `${cut.parts.length} of ${cut.partCount} parts in the bucket`)
     const remembered = Object.values(JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, { videoId: string }>)
