@@ -87,8 +87,8 @@ async function readTopic(bootstrap: string, topic: string, count: number): Promi
 }
 
 /**
- * How many distinct log lines of the transcoders say they completed a job of this video (distinct:
- * startTier's output() can hold a chunk twice; two completions differ in time and pid).
+ * How many distinct log lines of the transcoders say they completed a job of this video (two
+ * completions differ in time and pid).
  */
 function completions(transcoders: readonly TierProcess[], videoId: string): number {
   const lines = new Set<string>()
