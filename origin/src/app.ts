@@ -142,8 +142,8 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     ? (pathOrUrl: string) =>
         probeUpload(pathOrUrl, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
     : undefined
-  const uploads = new UploadManager({
-    dir: join(config.dataDir, 'uploads'),
+  // What both upload paths (tus, S3 multipart) share.
+  const uploadDeps = {
     meta,
     videos,
     store,
@@ -152,22 +152,12 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     ttlMs: config.uploadTtlMs,
     maxBytes: config.maxUploadBytes,
     probe,
-  })
+  }
+  const uploads = new UploadManager({ dir: join(config.dataDir, 'uploads'), ...uploadDeps })
   // Control events over Kafka (docs/architecture.md §9): purges and prewarms go on a topic instead of to each node.
   const control = config.control.kind === 'kafka' ? new ControlPublisher({ kafka: config.control.kafka, log }) : null
   // Direct-to-store uploads exist only with a store that presigns (S3).
-  const s3Uploads = isDirectStore(store)
-    ? new S3UploadManager({
-        meta,
-        videos,
-        store,
-        log,
-        now,
-        ttlMs: config.uploadTtlMs,
-        maxBytes: config.maxUploadBytes,
-        probe,
-      })
-    : null
+  const s3Uploads = isDirectStore(store) ? new S3UploadManager({ ...uploadDeps, store }) : null
   const nodes = new NodeFanout({
     control,
     meta,

@@ -134,15 +134,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       'cache-control': 'no-store',
     }
     if (isPartial) headers['content-range'] = contentRange(range.start, range.end, info.size)
-    res.onAbort(() => (got.body as NodeJS.ReadableStream & { destroy(): void }).destroy())
-    res.start(isPartial ? 206 : 200, headers, isPartial ? range.end - range.start + 1 : info.size)
-    try {
-      await pipeToSink(got.body as AsyncIterable<Uint8Array>, res)
-      res.end()
-    } catch (err) {
-      res.abort()
-      if (!isVcdnError(err)) throw err
-    }
+    await sendStored(res, got.body, isPartial ? 206 : 200, headers, isPartial ? range.end - range.start + 1 : info.size)
   })
 
   // The stitch job reads the chunk outputs of its video (split-and-stitch, docs/architecture.md §8).
@@ -159,15 +151,8 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       throw new VcdnError('ERR_JOB_OUTPUT_KEY')
     const got = await deps.store.get(key)
     if (got === null) throw new VcdnError('ERR_NOT_FOUND')
-    res.onAbort(() => (got.body as NodeJS.ReadableStream & { destroy(): void }).destroy())
-    res.start(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' }, got.info.size)
-    try {
-      await pipeToSink(got.body as AsyncIterable<Uint8Array>, res)
-      res.end()
-    } catch (err) {
-      res.abort()
-      if (!isVcdnError(err)) throw err
-    }
+    const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' }
+    await sendStored(res, got.body, 200, headers, got.info.size)
   })
 
   router.add('PUT', '/v1/jobs/:id/outputs/*key', async ({ req, res, params, query }) => {
@@ -287,6 +272,28 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     principal(req, deps, ['admin'])
     sendJson(res, 200, { jobs: await deps.queue.deadLetters() })
   })
+}
+
+/**
+ * A store object's body to a worker: the store stream is destroyed when the worker leaves, and a
+ * coded store failure mid-body aborts the response (its head is already sent).
+ */
+async function sendStored(
+  res: Parameters<typeof pipeToSink>[1],
+  body: unknown,
+  status: number,
+  headers: Record<string, string>,
+  length: number,
+): Promise<void> {
+  res.onAbort(() => (body as NodeJS.ReadableStream & { destroy(): void }).destroy())
+  res.start(status, headers, length)
+  try {
+    await pipeToSink(body as AsyncIterable<Uint8Array>, res)
+    res.end()
+  } catch (err) {
+    res.abort()
+    if (!isVcdnError(err)) throw err
+  }
 }
 
 /** What a claim of a split video's job records (processing.chunks, docs/architecture.md §8). */
