@@ -11,7 +11,8 @@ export type JobStatus = 'queued' | 'leased' | 'done' | 'failed'
 /**
  * Job kinds. `transcode` encodes and publishes a whole video; a long video is split
  * (docs/architecture.md §8) into `transcode.chunk` jobs, one per chunk on the segment grid, and one
- * `transcode.stitch` job queued once every chunk is done. All are keyed by video id.
+ * `transcode.stitch` job queued once every chunk is done. All are keyed by video id on the Kafka
+ * bus, but a chunk job by video id and index, so a video's chunks spread over the group.
  */
 export const JOB_KIND_TRANSCODE = 'transcode'
 export const JOB_KIND_CHUNK = 'transcode.chunk'

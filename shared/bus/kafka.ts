@@ -5,7 +5,8 @@
 // Leases are this member's: a lease that expires hands the job to another worker of the same bus;
 // a member that dies hands its uncommitted jobs to the group.
 //
-// Topics per job kind K (prefix P, keyed by video id so one video's jobs stay in one partition):
+// Topics per job kind K (prefix P, keyed by video id so one video's jobs stay in one partition, but
+// a chunk job by video id and chunk index, so a video's chunks spread over the group: messageKey):
 //   P+K              new jobs (enqueue)
 //   P+K.retry        a retryable failure, republished with its attempt count and the epoch ms
 //                    before which it must not run (the backoff)
@@ -29,6 +30,7 @@ import {
   DEFAULT_BACKOFF_MAX_MS,
   DEFAULT_MAX_ATTEMPTS,
   JOB_ID_RE,
+  JOB_KIND_CHUNK,
   type EnqueueOptions,
   type Job,
   type JobBus,
@@ -116,6 +118,17 @@ function nonEmptyString(value: unknown, path: string): string {
 }
 
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
+
+/**
+ * The key a job's messages carry, which picks their partition: the video id, so one video's jobs
+ * keep their order in one partition and reach one member. A chunk job of a split video (§8) is
+ * keyed by its video id and chunk index instead, so the chunks spread over the partitions and
+ * the group's members encode them side by side; its retry messages carry the same key.
+ */
+function messageKey(msg: Pick<JobMessage, 'kind' | 'videoId' | 'payload'>): string {
+  const index = msg.payload['index']
+  return msg.kind === JOB_KIND_CHUNK && Number.isSafeInteger(index) ? `${msg.videoId}/${String(index)}` : msg.videoId
+}
 
 function unavailable(what: string, cause?: unknown): VcdnError {
   return new VcdnError('ERR_JOB_BUS_UNAVAILABLE', `${what}`, cause === undefined ? undefined : { cause })
@@ -538,7 +551,7 @@ export class KafkaJobBus implements JobBus {
       `produce to ${topic}`,
       this.#timeoutMs,
       new Promise<void>((res, rej) => {
-        this.#producer.produce(topic, null, Buffer.from(JSON.stringify(msg)), msg.videoId, Date.now(), (err) =>
+        this.#producer.produce(topic, null, Buffer.from(JSON.stringify(msg)), messageKey(msg), Date.now(), (err) =>
           err ? rej(unavailable(`produce to ${topic}`, err)) : res(),
         )
       }),

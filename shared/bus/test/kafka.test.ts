@@ -5,7 +5,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import Kafka from 'node-rdkafka'
 import { startKafkaBroker, type KafkaBroker } from '../../testing/index.js'
-import { connectKafkaJobBus, memoryJobStateStore, type KafkaJobBusOptions } from '../index.js'
+import { connectKafkaJobBus, JOB_KIND_CHUNK, memoryJobStateStore, type KafkaJobBusOptions } from '../index.js'
 import { fakeClock, jobBusContract } from './contract.js'
 
 const LEASE_MS = 30_000
@@ -264,6 +264,36 @@ t.test('jobs are keyed by video id: one video stays in one partition', async (t)
     new Set(msgs.filter((m) => m.key?.toString() === key).map((m) => m.partition))
   t.equal(partitionsOf('even').size, 1)
   t.equal(partitionsOf('odd').size, 1)
+})
+
+t.test("a split video's chunk jobs are keyed per chunk: they spread over the partitions", async (t) => {
+  const prefix = uniquePrefix()
+  const bus = await connectKafkaJobBus(busOptions(prefix, { partitions: 4, kinds: [JOB_KIND_CHUNK] }))
+  t.teardown(() => bus.close())
+  const count = 8
+  for (let index = 0; index < count; index++) {
+    await bus.enqueue(JOB_KIND_CHUNK, 'long', {
+      sourceKey: 'sources/long',
+      index,
+      startS: index * 32,
+      lengthS: 32,
+      count,
+    })
+  }
+  const msgs = await readTopic(`${prefix}${JOB_KIND_CHUNK}`, count)
+  t.same(
+    msgs.map((m) => m.key?.toString()).sort(),
+    Array.from({ length: count }, (_, i) => `long/${i}`).sort(),
+    'each keyed by its video and index',
+  )
+  const partitions = new Set(msgs.map((m) => m.partition))
+  t.ok(partitions.size > 1, `on more than one partition (${[...partitions].join(', ')}), so more than one member`)
+  // A retry keeps the chunk's key (and so its partition).
+  const job = await bus.claim('w1', LEASE_MS)
+  if (job === null) throw new Error('nothing to claim')
+  await bus.fail(job.id, 'w1', { code: 'ERR_TRANSCODE_FFMPEG', message: 'crashed', isRetryable: true })
+  const [retry] = await readTopic(`${prefix}${JOB_KIND_CHUNK}.retry`, 1)
+  t.equal(retry?.key?.toString(), `long/${String(job.payload['index'])}`, 'the retry message has the same key')
 })
 
 t.test('a broker restarted mid-run loses no job and runs none twice', async (t) => {
