@@ -59,13 +59,10 @@ export class KafkaJobLedger implements JobBus {
     this.#now = opts.now ?? Date.now
     this.#backoffBaseMs = opts.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS
     this.#backoffMaxMs = opts.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS
-    const { brokers, topicPrefix, groupId, partitions, timeoutMs } = opts.kafka
+    // The config's kafka keys are the bus's option names (a producer joins no group: its
+    // sessionTimeoutMs is unused).
     this.#busOptions = {
-      brokers,
-      topicPrefix,
-      groupId,
-      partitions,
-      timeoutMs,
+      ...opts.kafka,
       kinds: opts.kinds ?? [...JOB_KINDS],
       shouldConsume: false,
       state: this.#state,

@@ -10,6 +10,7 @@
 // once librdkafka reconnects.
 import Kafka from 'node-rdkafka'
 import { VcdnError } from '../errors/index.js'
+import { ensureTopics, withDeadline as raceDeadline } from './kafka-admin.js'
 
 export interface TopicMessage {
   key: string | null
@@ -28,31 +29,7 @@ function unavailable(what: string, cause?: unknown): VcdnError {
 }
 
 function withDeadline<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(unavailable(`${what}: no answer from Kafka within ${ms} ms`)), ms)
-  })
-  return Promise.race([p, late]).finally(() => clearTimeout(timer))
-}
-
-/** Creates `topic` with `partitions` when it is missing (an existing topic is left as it is). */
-async function ensureTopic(brokers: string, topic: string, partitions: number, timeoutMs: number): Promise<void> {
-  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': brokers })
-  try {
-    await withDeadline(
-      `create topic ${topic}`,
-      timeoutMs,
-      new Promise<void>((res, rej) =>
-        admin.createTopic({ topic, num_partitions: partitions, replication_factor: 1 }, timeoutMs, (err) =>
-          !err || err.code === Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
-            ? res()
-            : rej(unavailable(`create topic ${topic}`, err)),
-        ),
-      ),
-    )
-  } finally {
-    admin.disconnect()
-  }
+  return raceDeadline(what, ms, p, unavailable)
 }
 
 export interface TopicProducerOptions {
@@ -80,7 +57,7 @@ export class KafkaTopicProducer {
   static async connect(o: TopicProducerOptions): Promise<KafkaTopicProducer> {
     const p = new KafkaTopicProducer(o)
     try {
-      await ensureTopic(o.brokers, o.topic, o.partitions, o.timeoutMs)
+      await ensureTopics(o.brokers, [o.topic], o.partitions, o.timeoutMs, unavailable)
       await withDeadline(
         'producer connect',
         o.timeoutMs,
@@ -216,7 +193,7 @@ export class KafkaTopicConsumer {
 
   async #connect(): Promise<void> {
     const o = this.#o
-    await ensureTopic(o.brokers, o.topic, o.partitions, o.timeoutMs)
+    await ensureTopics(o.brokers, [o.topic], o.partitions, o.timeoutMs, unavailable)
     const consumer = new Kafka.KafkaConsumer(
       {
         'metadata.broker.list': o.brokers,

@@ -1,7 +1,8 @@
-// The Kafka job bus (docs/architecture.md §9, scale-out column), the one home of node-rdkafka. Kafka carries
-// delivery; the job's state (status, lease, progress, result, last error) lives in a JobStateStore
-// (./state.ts: in memory by default; the origin's metadata is the store meant for several
-// processes), because Kafka cannot be asked "what state is job X in" or "list the failed jobs".
+// The Kafka job bus (docs/architecture.md §9, scale-out column) on node-rdkafka, which only this
+// file, ./kafka-client.ts and ./kafka-admin.ts load. Kafka carries delivery; the job's state
+// (status, lease, progress, result, last error) lives in a JobStateStore (./state.ts: in memory by
+// default; the origin's metadata is the store meant for several processes), because Kafka cannot
+// be asked "what state is job X in" or "list the failed jobs".
 // Leases are this member's: a lease that expires hands the job to another worker of the same bus;
 // a member that dies hands its uncommitted jobs to the group.
 //
@@ -37,6 +38,7 @@ import {
   type JobBusOptions,
   type JobError,
 } from './job.js'
+import { ensureTopics, withDeadline as raceDeadline } from './kafka-admin.js'
 import { memoryJobStateStore, type JobStateStore } from './state.js'
 
 export interface KafkaJobBusOptions extends JobBusOptions {
@@ -135,11 +137,7 @@ function unavailable(what: string, cause?: unknown): VcdnError {
 }
 
 function withDeadline<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(unavailable(`${what}: no answer from Kafka within ${ms} ms`)), ms)
-  })
-  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+  return raceDeadline(what, ms, p, unavailable)
 }
 
 export class KafkaJobBus implements JobBus {
@@ -250,26 +248,8 @@ export class KafkaJobBus implements JobBus {
   }
 
   async #createTopics(brokers: string, partitions: number): Promise<void> {
-    const admin = Kafka.AdminClient.create({ 'metadata.broker.list': brokers })
-    try {
-      for (const kind of this.#kinds) {
-        for (const topic of [this.#topic(kind), this.#retryTopic(kind), this.#deadLetterTopic(kind)]) {
-          await withDeadline(
-            `create topic ${topic}`,
-            this.#timeoutMs,
-            new Promise<void>((res, rej) =>
-              admin.createTopic({ topic, num_partitions: partitions, replication_factor: 1 }, this.#timeoutMs, (err) =>
-                !err || err.code === Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
-                  ? res()
-                  : rej(unavailable(`create topic ${topic}`, err)),
-              ),
-            ),
-          )
-        }
-      }
-    } finally {
-      admin.disconnect()
-    }
+    const topics = this.#kinds.flatMap((k) => [this.#topic(k), this.#retryTopic(k), this.#deadLetterTopic(k)])
+    await ensureTopics(brokers, topics, partitions, this.#timeoutMs, unavailable)
   }
 
   async #connect(): Promise<void> {

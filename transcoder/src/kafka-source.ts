@@ -57,14 +57,8 @@ export class KafkaJobSource implements JobSource {
     this.#http = opts.http ?? new HttpJobSource({ origin: opts.origin, token: opts.token, workerId: opts.workerId })
     this.#workerId = opts.workerId
     this.#log = opts.log
-    const { brokers, topicPrefix, groupId, partitions, timeoutMs, sessionTimeoutMs } = opts.kafka
     this.#busOptions = {
-      brokers,
-      topicPrefix,
-      groupId,
-      partitions,
-      timeoutMs,
-      sessionTimeoutMs,
+      ...opts.kafka, // the config's kafka keys are the bus's option names
       kinds: opts.kinds ?? [...JOB_KINDS],
       // Only this member's own lease expiries can exhaust a job here (a crashed member's job
       // comes back with the attempt count of its message): the origin learns it from the lease
