@@ -7,10 +7,10 @@ import t from 'tap'
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { S3Store } from '../../shared/store/index.js'
 import {
   metric,
   startFullStack,
+  s3Bucket,
   startS3Server,
   tempDir,
   VCDN_BIN,
@@ -52,16 +52,8 @@ t.test(
   async (t) => {
     const tmp = tempDir('vcdn-upload-direct-')
     t.teardown(tmp.remove)
-    const s3 = {
-      endpoint: server.endpoint,
-      region: server.region,
-      bucket: 'direct-upload',
-      accessKeyId: server.accessKeyId,
-      secretAccessKey: server.secretAccessKey,
-    }
-    const bucket = new S3Store({ ...s3, forcePathStyle: true })
+    const { s3, bucket } = await s3Bucket(server, 'direct-upload')
     t.teardown(() => bucket.close())
-    await bucket.ensureBucket()
     const stack = await startFullStack({
       dir: tmp.dir,
       origin: { store: { kind: 's3', s3 } },

@@ -7,8 +7,15 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
-import { S3Store } from '../../shared/store/index.js'
-import { freePort, startS3Server, startTier, tempDir, VCDN_BIN, type S3Server } from '../../shared/testing/index.js'
+import {
+  freePort,
+  s3Bucket,
+  startS3Server,
+  startTier,
+  tempDir,
+  VCDN_BIN,
+  type S3Server,
+} from '../../shared/testing/index.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
@@ -73,16 +80,8 @@ async function startOrigin(
 t.test('with the S3 store', async (t) => {
   const tmp = tempDir('vcdn-s3-uploads-')
   t.teardown(tmp.remove)
-  const s3 = {
-    endpoint: server.endpoint,
-    region: server.region,
-    bucket: 's3-uploads',
-    accessKeyId: server.accessKeyId,
-    secretAccessKey: server.secretAccessKey,
-  }
-  const bucket = new S3Store({ ...s3, forcePathStyle: true })
+  const { s3, bucket } = await s3Bucket(server, 's3-uploads')
   t.teardown(() => bucket.close())
-  await bucket.ensureBucket()
   const admin = new S3Client({
     endpoint: server.endpoint,
     region: server.region,

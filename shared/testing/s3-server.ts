@@ -193,6 +193,41 @@ async function isReady(ports: { master: number; volume: number; filer: number; s
   )
 }
 
+/** A bucket's settings as the origin's `store.s3` config takes them. */
+export interface S3BucketConfig {
+  endpoint: string
+  region: string
+  bucket: string
+  accessKeyId: string
+  secretAccessKey: string
+}
+
+/**
+ * Bucket `name` on `server`, created when missing: its `store.s3` config for a stack, and a store
+ * to look into it with (the caller closes it). The store module (and the AWS SDK) loads only here.
+ */
+export async function s3Bucket(
+  server: S3Server,
+  name: string,
+): Promise<{ s3: S3BucketConfig; bucket: import('../store/index.js').S3Store }> {
+  const { S3Store } = await import('../store/index.js')
+  const s3 = {
+    endpoint: server.endpoint,
+    region: server.region,
+    bucket: name,
+    accessKeyId: server.accessKeyId,
+    secretAccessKey: server.secretAccessKey,
+  }
+  const bucket = new S3Store({ ...s3, forcePathStyle: true })
+  try {
+    await bucket.ensureBucket()
+  } catch (err) {
+    bucket.close()
+    throw err
+  }
+  return { s3, bucket }
+}
+
 function probe(port: number, path: string): Promise<{ status: number; body: string } | null> {
   return new Promise((res) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: 2000 }, (r) => {

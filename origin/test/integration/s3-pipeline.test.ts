@@ -5,11 +5,11 @@
 import t from 'tap'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { S3Store } from '../../../shared/store/index.js'
 import {
   makeClip,
   metric,
   startFullStack,
+  s3Bucket,
   startS3Server,
   STACK_SECRET,
   tempDir,
@@ -35,16 +35,8 @@ t.test(
   async (t) => {
     const tmp = tempDir('vcdn-s3-pipeline-')
     t.teardown(tmp.remove)
-    const s3 = {
-      endpoint: server.endpoint,
-      region: server.region,
-      bucket: 'pipeline',
-      accessKeyId: server.accessKeyId,
-      secretAccessKey: server.secretAccessKey,
-    }
-    const bucket = new S3Store({ ...s3, forcePathStyle: true })
+    const { s3, bucket } = await s3Bucket(server, 'pipeline')
     t.teardown(() => bucket.close())
-    await bucket.ensureBucket()
     const stack = await startFullStack({
       dir: tmp.dir,
       origin: { store: { kind: 's3', s3 } },

@@ -7,11 +7,11 @@
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { S3Store } from '../../../shared/store/index.js'
 import {
   makeClip,
   startFullStack,
   startKafkaBroker,
+  s3Bucket,
   startS3Server,
   tempDir,
   type FullStack,
@@ -48,16 +48,8 @@ t.test('S3 store and Kafka bus together, two transcoders in the group', async (t
   const [s3Server, broker] = await Promise.all([startS3Server(), startKafkaBroker()])
   t.teardown(() => s3Server.stop())
   t.teardown(() => broker.close())
-  const s3 = {
-    endpoint: s3Server.endpoint,
-    region: s3Server.region,
-    bucket: 'scale-out',
-    accessKeyId: s3Server.accessKeyId,
-    secretAccessKey: s3Server.secretAccessKey,
-  }
-  const bucket = new S3Store({ ...s3, forcePathStyle: true })
+  const { s3, bucket } = await s3Bucket(s3Server, 'scale-out')
   t.teardown(() => bucket.close())
-  await bucket.ensureBucket()
   const prefix = `s${randomBytes(4).toString('hex')}.`
   const bus = {
     kind: 'kafka',
