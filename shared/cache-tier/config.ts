@@ -111,14 +111,7 @@ export function cacheTierProblems(
     ...trustedProxiesProblems(config.trustedProxies),
     ...proxyProtocolProblems(config),
     ...controlProblems(config.control),
-    ...workersProblems(config),
   ]
-}
-
-/** The problems with `workers` (empty when none): this first slice serves plain HTTP only. */
-export function workersProblems(config: Pick<CacheTierConfig, 'workers' | 'tls'>): string[] {
-  if ((config.workers ?? 1) === 1 || config.tls === undefined || config.tls.cert === '') return []
-  return ['workers > 1 serves plain HTTP only for now (docs/architecture.md §13): unset tls.cert or set workers to 1']
 }
 
 /** Schema fragment for the `cache` and `upstream` keys, shared by the edge and shield tables. */
@@ -144,7 +137,7 @@ export const cacheTierSchema = {
     default: 1,
     min: 1,
     max: 256,
-    doc: 'request-serving threads sharing the public port and one cache (memory tier in shared memory, one disk tier and index, one upstream fetch per key); 1: the main thread serves, as before; > 1: plain HTTP only for now (docs/architecture.md §12)',
+    doc: 'request-serving threads sharing the public port and one cache (memory tier in shared memory, one disk tier and index, one upstream fetch per key); 1: the main thread serves, as before (docs/architecture.md §9.1)',
   },
   cache: {
     dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },

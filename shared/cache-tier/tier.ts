@@ -354,6 +354,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   }
 
   const workers = config.workers ?? 1
+  const tls = tlsOptionsFrom(config.tls, config.listen.host)
   const server = new HttpServer({
     host: config.listen.host,
     // Workers share the port the coordinator checked and chose (worker-pool.ts).
@@ -363,7 +364,11 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     handler: handle,
     onHandlerError: (err) => log.error({ err }, 'handler failed'),
     cors: config.cors,
-    tls: tlsOptionsFrom(config.tls, config.listen.host),
+    // A worker's HTTPS beside plain HTTP binds the port its coordinator checked and chose.
+    tls:
+      tls?.listen !== undefined && asWorker?.tlsPort !== undefined
+        ? { ...tls, listen: { ...tls.listen, port: asWorker.tlsPort } }
+        : tls,
     log,
     proxyProtocol: config.proxyProtocol === true ? (proxies ?? undefined) : undefined,
   })
@@ -436,9 +441,14 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       // Workers bind with SO_REUSEPORT, so the port is checked free first, as the HTTPS listener
       // does (listen.ts reservePort); port 0 becomes the kernel's pick, shared by every worker.
       const port = await reservePort(config.listen.host, config.listen.port)
+      // HTTPS: each worker has its own listener on the shared port, beside plain HTTP (tls.listen)
+      // or in its place (then `port` is the HTTPS port).
+      const tlsPort =
+        tls === undefined ? 0 : tls.listen === undefined ? port : await reservePort(tls.listen.host, tls.listen.port)
       pool = new WorkerPool({
         count: workers,
         port,
+        ...(tls?.listen !== undefined ? { tlsPort } : {}),
         engine: cacheEngine,
         log,
         onCounts: (numbers, caches, refused) => {
@@ -454,9 +464,10 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       ;(node as NonNullable<typeof node>).setPool(pool)
       await pool.start()
       isReady = true
-      return { port, adminPort, tlsPort: 0 }
+      return { port, adminPort, tlsPort }
     },
-    reloadTls: () => server.reloadTls('SIGHUP'),
+    // With workers the coordinator serves nothing: its workers' listeners reload.
+    reloadTls: () => (pool !== null ? pool.reloadTls('SIGHUP') : server.reloadTls('SIGHUP')),
     async close() {
       isReady = false
       await control?.close()
@@ -508,6 +519,7 @@ function workerTier(
       process.on('uncaughtException', onCrash)
       process.on('unhandledRejection', onCrash)
       link.onClose = (drainTimeoutMs) => end(drainTimeoutMs, 0)
+      link.onReloadTls = (reason) => server.reloadTls(reason)
       // The admin route POST /workers/restart: fail the way a crash does, through the same path.
       link.onCrash = () =>
         setImmediate(() => {

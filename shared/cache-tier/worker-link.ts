@@ -46,9 +46,10 @@ export class CoordinatorLink implements TierEngine {
   #caches: string[] = []
   #refused: string[] = []
   #flushTimer: NodeJS.Timeout | null = null
-  /** Set by the tier: what a `close` or `crash` message does. */
+  /** Set by the tier: what a `close`, `crash` or `reloadTls` message does. */
   onClose: (drainTimeoutMs: number) => void = () => {}
   onCrash: () => void = () => {}
+  onReloadTls: (reason: string) => Promise<boolean> = () => Promise.resolve(false)
 
   constructor(opts: { query: QueryPolicy }) {
     if (parentPort === null) throw new Error('CoordinatorLink runs in a worker thread only')
@@ -216,6 +217,12 @@ export class CoordinatorLink implements TierEngine {
         return
       case 'crash':
         this.onCrash()
+        return
+      case 'reloadTls':
+        this.onReloadTls(m.reason).then(
+          (ok) => this.#post({ t: 'tlsReloaded', id: m.id, ok }),
+          () => this.#post({ t: 'tlsReloaded', id: m.id, ok: false }),
+        )
         return
     }
   }

@@ -156,6 +156,8 @@ export interface WorkerPoolOptions {
   count: number
   /** The public port, checked free: every worker binds it with SO_REUSEPORT. */
   port: number
+  /** The HTTPS port when HTTPS listens beside plain HTTP, checked and shared the same way. */
+  tlsPort?: number
   engine: CacheEngine
   log: Logger
   /** Finished requests a worker reports: [status, bytes, seconds] per request, caches beside. */
@@ -172,6 +174,9 @@ export class WorkerPool {
   #replaced = 0
   /** Exits in a row of each slot's workers that died soon after starting (crash loop backoff). */
   readonly #quickExits = new Map<number, number>()
+  /** reloadTls answers awaited, by request id. */
+  readonly #tlsReloads = new Map<number, (ok: boolean) => void>()
+  #nextTlsReload = 1
 
   constructor(o: WorkerPoolOptions) {
     if (!Number.isInteger(o.count) || o.count < 1) throw new TypeError('opts.count must be an integer >= 1')
@@ -208,6 +213,34 @@ export class WorkerPool {
     return true
   }
 
+  /**
+   * Every listening worker re-reads the certificate files (each has its own HTTPS listener; a
+   * worker started later reads them as they are then). True when every one serves them now; a
+   * worker that fails keeps its old certificates and logs why (TlsListener.reload).
+   */
+  async reloadTls(reason: string): Promise<boolean> {
+    const answers = this.#slots
+      .filter((slot) => slot.isReady)
+      .map(
+        (slot) =>
+          new Promise<boolean>((resolve) => {
+            const id = this.#nextTlsReload++
+            const timer = setTimeout(() => {
+              this.#tlsReloads.delete(id)
+              resolve(false)
+            }, START_TIMEOUT_MS)
+            timer.unref()
+            this.#tlsReloads.set(id, (ok) => {
+              clearTimeout(timer)
+              resolve(ok)
+            })
+            slot.post({ t: 'reloadTls', id, reason })
+          }),
+      )
+    const results = await Promise.all(answers)
+    return results.length > 0 && results.every((ok) => ok)
+  }
+
   /** Ask every worker to drain (listener first, research §2.1), then wait for them to end. */
   async close(drainTimeoutMs: number): Promise<void> {
     this.#isClosing = true
@@ -227,7 +260,13 @@ export class WorkerPool {
   }
 
   #spawn(index: number): Promise<void> {
-    const data: TierWorkerData = { vcdnTierWorker: { index, port: this.#o.port } }
+    const data: TierWorkerData = {
+      vcdnTierWorker: {
+        index,
+        port: this.#o.port,
+        ...(this.#o.tlsPort !== undefined ? { tlsPort: this.#o.tlsPort } : {}),
+      },
+    }
     const worker = new Worker(this.#o.entry, { argv: [...this.#o.argv], workerData: data })
     let slot = this.#slots.find((s) => s.index === index)
     if (slot === undefined) {
@@ -355,6 +394,12 @@ export class WorkerPool {
       case 'counts':
         this.#o.onCounts(m.numbers, m.caches, m.refused)
         return
+      case 'tlsReloaded': {
+        const resolve = this.#tlsReloads.get(m.id)
+        this.#tlsReloads.delete(m.id)
+        resolve?.(m.ok)
+        return
+      }
       case 'ready':
         return
     }

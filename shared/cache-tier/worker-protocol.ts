@@ -15,6 +15,8 @@ export interface TierWorkerData {
     readonly index: number
     /** The public port, already checked free by the coordinator: every worker binds it with SO_REUSEPORT. */
     readonly port: number
+    /** The HTTPS port when HTTPS listens beside plain HTTP (tls.listen), checked and shared the same way. */
+    readonly tlsPort?: number
   }
 }
 
@@ -68,6 +70,8 @@ export type ToCoordinator =
   | { readonly t: 'peekBody'; readonly id: number; readonly key: string; readonly maxBytes: number }
   /** Finished requests since the last batch: [status, bytes, seconds] per request, caches beside. */
   | { readonly t: 'counts'; readonly numbers: number[]; readonly caches: string[]; readonly refused: string[] }
+  /** The answer to a reloadTls: true when the worker serves the files as they are now. */
+  | { readonly t: 'tlsReloaded'; readonly id: number; readonly ok: boolean }
 
 export type ToWorker =
   | {
@@ -88,3 +92,5 @@ export type ToWorker =
   | { readonly t: 'close'; readonly drainTimeoutMs: number }
   /** Fail as a crash would (the admin route POST /workers/restart): the coordinator replaces the worker. */
   | { readonly t: 'crash' }
+  /** Re-read the certificate files (SIGHUP to the process): every worker has its own HTTPS listener. */
+  | { readonly t: 'reloadTls'; readonly id: number; readonly reason: string }

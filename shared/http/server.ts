@@ -65,9 +65,9 @@ export interface HttpServerOptions {
    */
   proxyProtocol?: TrustedProxies | undefined
   /**
-   * Bind the plain-HTTP listener with SO_REUSEPORT, beside other listeners of this process on the
-   * same port (a tier's worker threads, docs/architecture.md §12). The caller checks first that
-   * no one else holds the port (listen.ts reservePort); default false: exclusive.
+   * Bind the listeners (plain HTTP and HTTPS) with SO_REUSEPORT, beside other listeners of this
+   * process on the same ports (a tier's worker threads, docs/architecture.md §12). The caller
+   * checks first that no one else holds them (listen.ts reservePort); default false: exclusive.
    */
   isPortShared?: boolean
 }
@@ -861,7 +861,14 @@ export class HttpServer {
       }
     }
     if (opts.tls !== undefined) {
-      this.#tls = new TlsListener({ tls: opts.tls, host: opts.host, port: opts.port, route, log: opts.log })
+      this.#tls = new TlsListener({
+        tls: opts.tls,
+        host: opts.host,
+        port: opts.port,
+        route,
+        log: opts.log,
+        isPortShared: opts.isPortShared === true,
+      })
     }
     let plainRoute: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void = route
     if (opts.proxyProtocol !== undefined) {

@@ -262,12 +262,22 @@ export class TlsListener {
   #watched: string[] = []
   #reloadTimer: NodeJS.Timeout | null = null
   #isClosed = false
+  /** The port is bound by sibling worker threads as well (HttpServer isPortShared): no check that it is free. */
+  readonly #isPortShared: boolean
   /** The reload in progress: reloads run one after another (SIGHUP and the watch may coincide). */
   #reloading: Promise<unknown> = Promise.resolve()
 
   /** Reads and checks the files now: a bad one throws ERR_TLS_CERT before anything listens. */
-  constructor(opts: { tls: TlsOptions; host: string; port: number; route: Route; log?: TlsLog | undefined }) {
+  constructor(opts: {
+    tls: TlsOptions
+    host: string
+    port: number
+    route: Route
+    log?: TlsLog | undefined
+    isPortShared?: boolean
+  }) {
     this.#opts = opts.tls
+    this.#isPortShared = opts.isPortShared === true
     this.#route = opts.route
     this.#host = opts.tls.listen?.host ?? opts.host
     this.#port = opts.tls.listen?.port ?? opts.port
@@ -279,10 +289,11 @@ export class TlsListener {
   /**
    * Bind the port and start watching the files; resolves with the port. The port is checked free
    * first (a port another process holds is ERR_LISTEN_IN_USE, as for the plain listener) and then
-   * bound with SO_REUSEPORT, which a reload needs to bind its new app beside the old one.
+   * bound with SO_REUSEPORT, which a reload needs to bind its new app beside the old one (and
+   * worker threads to share it: their coordinator checked it).
    */
   async listen(): Promise<number> {
-    this.#port = await reservePort(this.#host, this.#port)
+    if (!this.#isPortShared) this.#port = await reservePort(this.#host, this.#port)
     this.#socket = await this.#bind(this.#app)
     if (this.#socket === null) throw await listenError(this.#host, this.#port)
     this.#log?.info({ tls: describe(this.#set), port: this.#port }, 'tls loaded')

@@ -1,5 +1,5 @@
 // The `workers` key (docs/architecture.md §9.1): 1 by default (the main thread serves), an integer
-// of at least 1, and plain HTTP only for now.
+// of at least 1, with plain HTTP and HTTPS alike.
 import t from 'tap'
 import { loadEdgeConfig } from '../../src/config.js'
 
@@ -17,15 +17,8 @@ t.test('workers below 1 or not an integer is refused', async (t) => {
   t.throws(() => loadEdgeConfig({ overrides: { ...base, workers: 1.5 }, env: {} }), /workers/)
 })
 
-t.test('workers > 1 with HTTPS is refused: worker threads serve plain HTTP only for now', async (t) => {
+t.test('workers > 1 with HTTPS is accepted: every worker thread has its own HTTPS listener', async (t) => {
   const tls = { cert: '/etc/vcdn/cert.pem', key: '/etc/vcdn/key.pem' }
-  t.throws(
-    () => loadEdgeConfig({ overrides: { ...base, workers: 2, tls }, env: {} }),
-    /workers > 1 serves plain HTTP only/,
-  )
-  t.equal(
-    loadEdgeConfig({ overrides: { ...base, workers: 1, tls }, env: {} }).workers,
-    1,
-    'one worker: HTTPS as before',
-  )
+  t.equal(loadEdgeConfig({ overrides: { ...base, workers: 2, tls }, env: {} }).workers, 2)
+  t.equal(loadEdgeConfig({ overrides: { ...base, workers: 1, tls }, env: {} }).workers, 1, 'one worker: as before')
 })
