@@ -1,7 +1,7 @@
 // The players scenario runs small: `node dist/bench/run.js --scenario players --smoke` plays 10
 // simulated players over 5 real ladders (20 s each, encoded by ffmpeg once into .cache/bench/)
-// through 2 edges and 1 shield, in each prefetch mode (off, playlist, CMCD, into the shield), cold
-// and warm, and reports finite numbers.
+// through 2 edges and 1 shield, in each prefetch mode (off, playlist, CMCD, into the shield), cold,
+// warm and steady, and reports finite numbers.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,8 +13,10 @@ const VIDEOS = 5
 /** 20 s videos in 2 s segments, played to the end by every player. */
 const SEGMENTS_PER_PLAYER = 10
 
-// Encoding 5 ladders on first use and starting three stacks on a busy 2-core machine.
+// Encoding 5 ladders on first use and starting three stacks on a busy 2-core machine (136 s at a
+// load of ~15 with the ladders cached). Both calls: this process's timer and the runner's.
 t.setTimeout(600_000)
+t.comment('timeout=600000')
 
 t.test('the players scenario plays every mode to the end and reports its numbers', async (t) => {
   const out = tempDir('vcdn-bench-players-')
@@ -36,7 +38,7 @@ t.test('the players scenario plays every mode to the end and reports its numbers
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
   t.match(
     stdout,
-    /^players\s+10 players × 5 videos \(cold\/warm\)\s+off: edge hit [\d.]+%\/[\d.]+% .*\| {2}playlist: .*\| {2}cmcd: .*\| {2}shield: .*miss p99 gain/m,
+    /^players\s+10 players × 5 videos \(cold\/warm\/steady\)\s+off: edge hit [\d.]+%\/[\d.]+%\/[\d.]+% .*\| {2}playlist: .*\| {2}cmcd: .*\| {2}shield: .*miss p99 gain/m,
     'the summary line',
   )
 
@@ -50,7 +52,7 @@ t.test('the players scenario plays every mode to the end and reports its numbers
   const n = (field: string): number => (typeof s[field] === 'number' ? s[field] : NaN)
   t.equal(n('playerErrors'), 0, 'no player request failed')
   for (const mode of ['off', 'playlist', 'cmcd', 'shield']) {
-    for (const wave of ['Cold', 'Warm']) {
+    for (const wave of ['Cold', 'Warm', 'Steady']) {
       t.equal(
         n(`${mode}${wave}SegmentRequests`),
         PLAYERS * SEGMENTS_PER_PLAYER,
@@ -61,7 +63,11 @@ t.test('the players scenario plays every mode to the end and reports its numbers
     }
   }
   t.ok(n('offColdOriginPerSegment') > 0, 'the cold wave reached the origin')
-  t.equal(n('offColdPrefetchIssued') + n('offWarmPrefetchIssued'), 0, 'no prefetch with prefetch off')
+  t.equal(
+    n('offColdPrefetchIssued') + n('offWarmPrefetchIssued') + n('offSteadyPrefetchIssued'),
+    0,
+    'no prefetch with prefetch off',
+  )
   t.ok(n('playlistColdPrefetchIssued') > 0, 'playlist prefetch issued fills')
   t.ok(n('playlistColdPrefetchUsed') > 0, 'and players used them')
   t.ok(n('cmcdColdPrefetchIssued') > 0, 'CMCD prefetch issued fills')
