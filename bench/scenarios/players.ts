@@ -13,6 +13,7 @@
 // shield's upstream requests) per player segment request, and the edges' prefetch counters.
 // Targets (docs/architecture.md §6): steady origin requests ≤ 1 % of segment requests; with edge
 // prefetch, cold miss TTFB p99 at least 2× lower than without; prefetch wasted ≤ 10 % of issued.
+import { setMaxListeners } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { Histogram } from '../../cli/loadtest/histogram.js'
@@ -201,6 +202,9 @@ async function runWave(
   })
   const recorder = new Recorder()
   const stop = new AbortController()
+  // Every player waits for its start on this signal: hundreds of listeners is the design, not a
+  // leak (Node warns past 10).
+  setMaxListeners(0, stop.signal)
   const rampMs = o.rampS * 1000
   const deadline = setTimeout(() => stop.abort(), rampMs + (o.videoSeconds * 1000) / o.speed + WAVE_GRACE_MS)
   const draws = zipfDraws(o.players, ladders.length, ZIPF_S, seed)
