@@ -158,11 +158,16 @@ export async function startNginxStack(o: { dir: string; upstream: string; tls?: 
 export interface Origin {
   readonly url: string
   readonly store: FsStore
+  /** Everything the origin printed (its access lines when started with isAccessLogged). */
+  output(): string
   close(): Promise<void>
 }
 
-/** A real `vcdn origin` over a disk store; playlists get a long max-age so no run revalidates. */
-export async function startOrigin(dir: string): Promise<Origin> {
+/**
+ * A real `vcdn origin` over a disk store; playlists get a long max-age so no run revalidates.
+ * isAccessLogged: one access line per request on its output (what was fetched from it, by key).
+ */
+export async function startOrigin(dir: string, opts: { isAccessLogged?: boolean } = {}): Promise<Origin> {
   const storeDir = join(dir, 'store')
   const store = new FsStore({ dir: storeDir })
   const origin = await startTier(
@@ -173,6 +178,7 @@ export async function startOrigin(dir: string): Promise<Origin> {
       store: { kind: 'fs', dir: storeDir },
       cacheControl: { playlist: 'public, max-age=86400' },
       ...QUIET,
+      ...(opts.isAccessLogged === true ? { accessLog: true, logLevel: 'info' } : {}),
     },
     { dir },
   )
@@ -180,6 +186,7 @@ export async function startOrigin(dir: string): Promise<Origin> {
   return {
     url: origin.url,
     store,
+    output: () => origin.output(),
     async close() {
       await origin.stop()
     },

@@ -60,9 +60,15 @@ t.test('the players scenario plays every mode to the end and reports its numbers
       )
       const hit = n(`${mode}${wave}EdgeHitRatio`)
       t.ok(hit >= 0 && hit <= 1, `${mode} ${wave}: an edge hit ratio (${hit})`)
+      const refetch = n(`${mode}${wave}OriginRefetchPerSegment`)
+      t.ok(
+        refetch >= 0 && refetch <= n(`${mode}${wave}OriginPerSegment`),
+        `${mode} ${wave}: refetches (${refetch}) are a part of the origin's requests`,
+      )
     }
   }
   t.ok(n('offColdOriginPerSegment') > 0, 'the cold wave reached the origin')
+  t.equal(n('offColdOriginRefetchPerSegment'), 0, 'with empty caches every origin request is a first fetch')
   t.equal(
     n('offColdPrefetchIssued') + n('offWarmPrefetchIssued') + n('offSteadyPrefetchIssued'),
     0,
