@@ -99,3 +99,80 @@ t.test('captions are attached to a video before it is processed, and bad ones ar
   const health = await fetch(`${origin.url}/v1/videos/${id}`, { headers: as('alice', 'uploader') })
   t.equal(health.status, 200, 'the origin is still serving')
 })
+
+t.test('caption files in tus creation metadata are attached, and bad ones refuse the creation', async (t) => {
+  const tmp = tempDir()
+  t.teardown(tmp.remove)
+  const storeDir = join(tmp.dir, 'store')
+  const origin = await startTier(
+    'origin',
+    {
+      tierSecret: SECRET,
+      dataDir: join(tmp.dir, 'data'),
+      store: { kind: 'fs', dir: storeDir },
+      jwt: JWT,
+      accessLog: false,
+      upload: { isProbed: false },
+    },
+    { dir: tmp.dir },
+  )
+  t.teardown(() => origin.stop())
+  const auth = { authorization: `Bearer ${mintToken({ sub: 'alice', role: 'uploader', ttlS: 600 }, JWT)}` }
+  const created = await fetch(`${origin.url}/v1/videos`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'captions in metadata' }),
+  })
+  t.equal(created.status, 201)
+  const { id } = (await created.json()) as { id: string }
+  const b64 = (text: string | Uint8Array): string => Buffer.from(text).toString('base64')
+  // tus creation (tus core §Upload-Metadata: `key base64value` pairs), as tus-js-client sends it.
+  const create = (metadata: string): Promise<Response> =>
+    fetch(`${origin.url}/v1/uploads`, {
+      method: 'POST',
+      headers: { ...auth, 'tus-resumable': '1.0.0', 'upload-length': '10', 'upload-metadata': metadata },
+    })
+  const captionsDir = join(storeDir, 'sources', id, 'captions')
+  const videoId = `videoId ${b64(id)}`
+
+  const refusals: [string, string, number, string][] = [
+    ['not captions', `${videoId},caption_fr ${b64('just some text\n')}`, 400, 'ERR_CAPTION_INVALID'],
+    ['not UTF-8', `${videoId},caption_fr ${b64(new Uint8Array([0x57, 0x45, 0xff, 0xfe]))}`, 400, 'ERR_CAPTION_INVALID'],
+    ['an empty file', `${videoId},caption_fr`, 400, 'ERR_CAPTION_INVALID'],
+    ['one good, one bad', `${videoId},caption_es ${b64(SRT)},caption_fr ${b64('x')}`, 400, 'ERR_CAPTION_INVALID'],
+    ['no language', `${videoId},caption_ ${b64(SRT)}`, 400, 'ERR_API_BODY'],
+    ['und', `${videoId},caption_und ${b64(SRT)}`, 400, 'ERR_API_BODY'],
+  ]
+  for (const [name, metadata, status, code] of refusals) {
+    const r = await create(metadata)
+    t.equal(r.status, status, name)
+    t.equal(((await r.json()) as { error: { code: string } }).error.code, code, name)
+    t.equal(r.headers.get('location'), null, `${name}: no upload is created`)
+  }
+  t.notOk(existsSync(captionsDir), 'nothing refused is stored')
+
+  const ok = await create(
+    `${videoId},filename ${b64('a.mp4')},caption_spa ${b64(SRT)},caption_en ${b64('WEBVTT\n\n00:01.000 --> 00:02.000\nHello\n')}`,
+  )
+  t.equal(ok.status, 201, 'the upload is created')
+  t.match(ok.headers.get('location'), /^\/v1\/uploads\//)
+  await ok.arrayBuffer()
+  t.equal(
+    readFileSync(join(captionsDir, 'es.vtt'), 'utf8'),
+    'WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nHola &amp; <i>bienvenidos</i>\n\n00:00:03.000 --> 00:00:05.000\nAdiós\n',
+    'SRT stored as WebVTT under the canonical language, as the captions route stores it',
+  )
+  t.equal(readFileSync(join(captionsDir, 'en.vtt'), 'utf8'), 'WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello\n')
+
+  // About 2 KiB of captions still fits the 4 KiB request head uWS.js reads (docs/architecture.md §7.2).
+  const cues = Array.from(
+    { length: 58 },
+    (_, i) => `00:${String(i).padStart(2, '0')}.000 --> 00:${String(i).padStart(2, '0')}.500\nZeile ${i}\n`,
+  )
+  const long = `WEBVTT\n\n${cues.join('\n')}`
+  t.ok(long.length > 1900, `a ${long.length}-byte file`)
+  const fits = await create(`${videoId},caption_de ${b64(long)}`)
+  t.equal(fits.status, 201, 'a file of about 2 KiB fits')
+  await fits.arrayBuffer()
+  t.ok(existsSync(join(captionsDir, 'de.vtt')))
+})

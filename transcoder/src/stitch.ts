@@ -12,6 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { VcdnError } from '../../shared/errors/index.js'
 import { parseMedia } from '../../shared/hls/index.js'
+import type { CaptionFile } from './captions.js'
 import { SEGMENT_S, type X264Preset } from './ffmpeg-args.js'
 import { buildLadder, type Rendition } from './ladder.js'
 import { transcode, type TranscodePhase, type TranscodeResult } from './pipeline.js'
@@ -26,6 +27,8 @@ export interface StitchOptions {
   /** Owned by the caller (the worker's job directory). */
   readonly workDir: string
   readonly videoId: string
+  /** The attached caption files, packaged as a whole transcode packages them. */
+  readonly captions?: readonly CaptionFile[] | undefined
   readonly preset?: X264Preset | undefined
   readonly signal?: AbortSignal | undefined
   readonly timeoutMs?: number | undefined
@@ -55,6 +58,7 @@ export async function stitch(opts: StitchOptions): Promise<TranscodeResult> {
     workDir: opts.workDir,
     videoId: opts.videoId,
     encoded: { videoPath },
+    captions: opts.captions,
     signal,
     preset: opts.preset,
     timeoutMs: opts.timeoutMs,

@@ -9,10 +9,12 @@ export interface MultiTrackOptions {
   /** Also mux this SRT text as a subtitle stream tagged `subtitleLanguage`. */
   readonly subtitleSrt?: string
   readonly subtitleLanguage?: string
+  /** Frame size, `<w>x<h>` (default 320x180). */
+  readonly size?: string
 }
 
 /**
- * 320×180 video with an English track (440 Hz, mono) and a Spanish one (660 Hz, stereo, titled,
+ * 320×180 video (or `size`) with an English track (440 Hz, mono) and a Spanish one (660 Hz, stereo, titled,
  * and the one the container marks default).
  */
 export function makeTwoLanguageClip(dir: string, name: string, o: MultiTrackOptions = {}): string {
@@ -26,7 +28,7 @@ export function makeTwoLanguageClip(dir: string, name: string, o: MultiTrackOpti
   }
   execFileSync('ffmpeg', [
     ...['-v', 'error', '-y'],
-    ...['-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=30:duration=${seconds}`],
+    ...['-f', 'lavfi', '-i', `testsrc2=size=${o.size ?? '320x180'}:rate=30:duration=${seconds}`],
     ...['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`],
     ...['-f', 'lavfi', '-i', `sine=frequency=660:sample_rate=48000:duration=${seconds}`],
     ...subtitle,

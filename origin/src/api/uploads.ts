@@ -8,6 +8,7 @@ import { requireOwner } from '../auth.js'
 import type { Upload } from '../db.js'
 import { ID_RE } from '../ids.js'
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from '../uploads.js'
+import { metadataCaptions, storeCaptions } from './captions.js'
 import { principal, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
 
@@ -77,7 +78,8 @@ export function uploadRoutes(router: Router, deps: ApiDeps): void {
     return upload
   }
 
-  // tus creation: POST with Upload-Length (or Upload-Defer-Length: 1) and Upload-Metadata videoId.
+  // tus creation: POST with Upload-Length (or Upload-Defer-Length: 1) and Upload-Metadata videoId
+  // (and optionally caption files, `caption_<lang>`).
   router.add('POST', '/v1/uploads', async ({ req, res }) => {
     const p = principal(req, deps, ['uploader', 'admin'])
     requireTus(req.headers)
@@ -91,6 +93,10 @@ export function uploadRoutes(router: Router, deps: ApiDeps): void {
     if (video === null) throw new VcdnError('ERR_UPLOAD_METADATA')
     requireOwner(p, video.owner)
     if (video.status !== 'uploading') throw new VcdnError('ERR_VIDEO_STATE', 'the video already has its source')
+    // Caption files in the metadata (`caption_<lang>`, ./captions.ts): every one checked before
+    // anything is stored, stored before the upload exists, so a refused request leaves nothing.
+    const captions = metadataCaptions(metadataHeader)
+    await storeCaptions(deps, video.id, captions)
     const upload = await deps.uploads.create(video.id, video.owner, length, metadataHeader)
     sendEmpty(res, 201, {
       location: `/v1/uploads/${upload.id}`,
