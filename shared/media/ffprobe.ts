@@ -13,6 +13,8 @@ export interface FfprobeStream {
   avg_frame_rate?: string
   r_frame_rate?: string
   duration?: string
+  /** Seconds, as text; with the format's start_time it says where the stream begins in the file. */
+  start_time?: string
   channels?: number
   disposition?: { attached_pic?: number; still_image?: number }
   tags?: Record<string, string>
@@ -21,7 +23,7 @@ export interface FfprobeStream {
 
 export interface FfprobeJson {
   streams?: FfprobeStream[]
-  format?: { format_name?: string; duration?: string; bit_rate?: string }
+  format?: { format_name?: string; duration?: string; bit_rate?: string; start_time?: string }
 }
 
 /** ffprobe's argv for a file's streams and container as JSON (errors only on stderr). */

@@ -56,6 +56,7 @@ export async function encodeChunk(opts: ChunkOptions): Promise<ChunkResult> {
         renditions: ladder,
         fps: source.fps,
         videoStreamIndex: source.videoStreamIndex,
+        videoStartS: source.videoStartS,
         startS: chunk.startS,
         lengthS: isLast ? undefined : chunk.lengthS,
         preset: opts.preset,

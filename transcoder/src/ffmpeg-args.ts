@@ -134,11 +134,17 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
  * square-pixel (anamorphic sources are scaled to their display size), format=yuv420p keeps
  * 10-bit/4:4:4 sources inside High profile.
  */
-export function ladderGraph(job: Pick<FfmpegJob, 'renditions' | 'videoStreamIndex' | 'toneMap'>): string {
+export function ladderGraph(
+  job: Pick<FfmpegJob, 'renditions' | 'videoStreamIndex' | 'toneMap'>,
+  /** Filters before everything else, e.g. a chunk's timestamps restarted at 0 (stitch-args.ts). */
+  lead = '',
+): string {
   const labels = job.renditions.map((_, i) => `[s${i}]`).join('')
   // A PQ/HLG source is tone-mapped once, before the split (tone-map.ts).
   const toneMap = job.toneMap ? `${toneMapFilter(job.toneMap.range, job.toneMap.colour)},` : ''
-  const graph = [`[0:${job.videoStreamIndex}]${toneMap}split=${job.renditions.length}${labels}`]
+  const graph = [
+    `[0:${job.videoStreamIndex}]${lead === '' ? '' : `${lead},`}${toneMap}split=${job.renditions.length}${labels}`,
+  ]
   job.renditions.forEach((r, i) => graph.push(`[s${i}]scale=${r.width}:${r.height},setsar=1,format=yuv420p[v${i}]`))
   return graph.join(';')
 }

@@ -33,6 +33,12 @@ export interface SourceInfo {
   readonly bitRate: number
   /** Absolute input stream indexes, so ffmpeg maps exactly the streams probed here. */
   readonly videoStreamIndex: number
+  /**
+   * Where the video's first frame is after the file's start, in seconds (ffmpeg's -ss counts from
+   * the file's start): 0 for most files; e.g. 0.021 in a Matroska file with AAC audio, whose
+   * encoder delay the audio starts with.
+   */
+  readonly videoStartS: number
   readonly audioStreamIndex: number | undefined
   /** Every audio stream, in stream order (the first is audioStreamIndex). */
   readonly audioTracks: readonly AudioTrack[]
@@ -116,12 +122,21 @@ export function sourceInfoFromProbe(json: FfprobeJson): SourceInfo {
     videoCodec: video.codec_name ?? 'unknown',
     bitRate: ratio(json.format?.bit_rate),
     videoStreamIndex: video.index ?? 0,
+    videoStartS: videoStartOf(json, video),
     audioStreamIndex: audio?.index,
     audioTracks: audioTracksFromProbe(streams),
     subtitleStreams: subtitleStreamsFromProbe(streams),
     dynamicRange: dynamicRangeOf(colour.transfer),
     colour,
   }
+}
+
+/** The video's start after the file's start (0 when either is unknown, or for a negative gap). */
+function videoStartOf(json: FfprobeJson, video: FfprobeStream): number {
+  const stream = Number(video.start_time)
+  const file = Number(json.format?.start_time ?? 0)
+  if (!Number.isFinite(stream) || !Number.isFinite(file)) return 0
+  return Math.max(0, Math.round((stream - file) * 1e6) / 1e6)
 }
 
 /** A tool failure on the input (not a crash of the tool itself) means the bytes are bad. */

@@ -27,6 +27,8 @@ export interface ChunkJob {
   readonly renditions: readonly Rendition[]
   readonly fps: number
   readonly videoStreamIndex: number
+  /** SourceInfo.videoStartS: where the video's first frame is after the file's start (default 0). */
+  readonly videoStartS?: number | undefined
   /** On the GOP grid (a multiple of the segment duration), so the chunk's keyframe grid is the video's. */
   readonly startS: number
   /** undefined: to the end of the source (the last chunk). */
@@ -50,25 +52,36 @@ export function buildChunkArgs(job: ChunkJob): string[] {
   check(Number.isFinite(job.fps) && job.fps > 0 && job.fps <= 240, 'fps', 'must be in (0, 240]')
   check(Number.isInteger(job.videoStreamIndex) && job.videoStreamIndex >= 0, 'videoStreamIndex', 'must be ≥ 0')
   check(Number.isFinite(job.startS) && job.startS >= 0, 'startS', 'must be ≥ 0')
+  const videoStartS = job.videoStartS ?? 0
+  check(Number.isFinite(videoStartS) && videoStartS >= 0, 'videoStartS', 'must be ≥ 0')
   check(job.lengthS === undefined || (Number.isFinite(job.lengthS) && job.lengthS > 0), 'lengthS', 'must be > 0')
   check(job.preset === undefined || X264_PRESETS.includes(job.preset), 'preset', 'must be an x264 preset')
   return [
     ...HEAD,
     // -ss before -i seeks the input and, as the video is re-encoded, decodes from the keyframe before
-    // the start and drops frames until it: frame-accurate. Output timestamps start at 0, so the
-    // forced-keyframe grid (x264Args) is measured from the chunk start.
-    ...['-ss', String(job.startS)],
-    ...(job.lengthS !== undefined ? ['-t', String(job.lengthS)] : []),
+    // the start and drops the frames before it: frame-accurate. The seek counts from the file's
+    // start, so it adds where the video begins (Matroska with AAC: 21 ms after the file), less half
+    // a frame so rounding never drops the chunk's first frame. The chunk's timestamps restart at 0
+    // on its first frame (setpts): the forced-keyframe grid (x264Args) is measured from the chunk
+    // start, and the mp4 muxer's constant frame rate has no gap before the first frame to fill
+    // with a copy of it (what made such a chunk one frame longer). It ends by frame count.
+    ...['-ss', seconds(Math.max(0, job.startS + videoStartS - 0.5 / job.fps))],
     ...['-i', job.sourcePath],
-    ...['-filter_complex', ladderGraph(job)],
+    ...['-filter_complex', ladderGraph(job, 'setpts=PTS-STARTPTS')],
     ...job.renditions.flatMap((_, i) => ['-map', `[v${i}]`]),
     '-an',
     ...['-map_metadata', '-1'],
     ...['-map_chapters', '-1'],
     ...x264Args(job),
+    ...(job.lengthS !== undefined ? ['-frames:v', String(Math.round(job.lengthS * job.fps))] : []),
     ...['-f', 'mp4'],
     job.outPath,
   ]
+}
+
+/** Seconds as ffmpeg reads them, to the microsecond (no exponent, no float noise). */
+function seconds(s: number): string {
+  return String(Math.round(s * 1e6) / 1e6)
 }
 
 /** The argv of joining the chunks listed in `listPath` (concat demuxer, every stream copied). */

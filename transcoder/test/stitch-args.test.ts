@@ -27,19 +27,28 @@ t.test('a chunk seeks before its input, keeps no audio and encodes every rung as
   const args = buildChunkArgs({ ...whole, outPath: '/w/video.mp4', startS: 64, lengthS: 32 })
   const full = buildFfmpegArgs(whole)
   t.ok(args.indexOf('-ss') < args.indexOf('-i'), '-ss is an input option (decode-seek)')
-  t.equal(after(args, '-ss'), '64')
-  t.equal(after(args, '-t'), '32')
-  t.equal(after(args, '-filter_complex'), after(full, '-filter_complex'), 'the same ladder graph')
+  t.equal(after(args, '-ss'), String(Math.round((64 - 0.5 / 30) * 1e6) / 1e6), 'half a frame before the start')
+  t.equal(after(args, '-frames:v'), '960', 'it ends by frame count: 32 s at 30 fps')
+  t.equal(
+    after(args, '-filter_complex'),
+    after(full, '-filter_complex')?.replace('[0:0]', '[0:0]setpts=PTS-STARTPTS,'),
+    'the same ladder graph, its timestamps restarted at the chunk start',
+  )
+  t.equal(
+    after(buildChunkArgs({ ...whole, outPath: '/w/v.mp4', startS: 64, lengthS: 32, videoStartS: 0.021 }), '-ss'),
+    String(Math.round((64 + 0.021 - 0.5 / 30) * 1e6) / 1e6),
+    'a video that starts after the file: the seek adds where it begins',
+  )
   t.ok(args.includes('-an'))
   t.same(
     args.filter((_, i) => args[i - 1] === '-map'),
     ['[v0]', '[v1]'],
   )
   t.same(between(args, '-c:v', '-forced-idr'), between(full, '-c:v', '-forced-idr'), 'the same x264 settings')
-  t.same(between(args, '-c:v', '-f'), x264Args(whole))
+  t.same(between(args, '-c:v', '-frames:v'), x264Args(whole))
   t.equal(args.at(-1), '/w/video.mp4')
   t.notOk(
-    buildChunkArgs({ ...whole, outPath: '/w/v.mp4', startS: 128 }).includes('-t'),
+    buildChunkArgs({ ...whole, outPath: '/w/v.mp4', startS: 128 }).includes('-frames:v'),
     'the last chunk runs to the end',
   )
 })
@@ -48,6 +57,7 @@ t.test('a chunk refuses a bad job, naming the field', async (t) => {
   const base = { ...whole, outPath: '/w/v.mp4', startS: 0 }
   t.throws(() => buildChunkArgs({ ...base, startS: -4 }), /job\.startS/)
   t.throws(() => buildChunkArgs({ ...base, lengthS: 0 }), /job\.lengthS/)
+  t.throws(() => buildChunkArgs({ ...base, videoStartS: -1 }), /job\.videoStartS/)
   t.throws(() => buildChunkArgs({ ...base, renditions: [] }), /job\.renditions/)
 })
 
