@@ -58,11 +58,14 @@ export type PlayersOptions = RunContext['players']
 class MeasuringHttp extends LoadHttp {
   readonly hit = new Histogram()
   readonly miss = new Histogram()
+  /** Every segment request, hit or miss: what the player waits for. */
+  readonly all = new Histogram()
 
   override async get(url: URL, isText: boolean, extraHeaders?: Readonly<Record<string, string>>): Promise<Fetched> {
     const r = await super.get(url, isText, extraHeaders)
     if (url.pathname.endsWith('.m4s') && r.status === 200) {
       ;(r.headers['x-cache'] === 'HIT' ? this.hit : this.miss).record(r.ttfbMs)
+      this.all.record(r.ttfbMs)
     }
     return r
   }
@@ -84,6 +87,8 @@ interface WaveResult {
   hitTtfbP99Ms: number
   missTtfbP50Ms: number
   missTtfbP99Ms: number
+  /** Over every segment request: prefetch turns the misses it can foresee into hits. */
+  segmentTtfbP99Ms: number
   prefetchIssued: number
   prefetchUsed: number
   prefetchWasted: number
@@ -301,6 +306,7 @@ async function runWave(
     hitTtfbP99Ms: round(http.hit.percentileMs(99), 2),
     missTtfbP50Ms: round(http.miss.percentileMs(50), 2),
     missTtfbP99Ms: round(http.miss.percentileMs(99), 2),
+    segmentTtfbP99Ms: round(http.all.percentileMs(99), 2),
     prefetchIssued: (await sumOf(edgeAdmins, 'vcdn_edge_prefetch_issued_total')) - before.issued,
     prefetchUsed: (await sumOf(edgeAdmins, 'vcdn_edge_prefetch_used_total')) - before.used,
     prefetchWasted: (await sumOf(edgeAdmins, 'vcdn_edge_prefetch_wasted_total')) - before.wasted,
@@ -358,6 +364,7 @@ export async function playersScenario(ctx: RunContext): Promise<ScenarioResult> 
     'hitTtfbP99Ms',
     'missTtfbP50Ms',
     'missTtfbP99Ms',
+    'segmentTtfbP99Ms',
     'prefetchIssued',
     'prefetchUsed',
     'prefetchWasted',
@@ -385,6 +392,12 @@ export async function playersScenario(ctx: RunContext): Promise<ScenarioResult> 
     Math.max(of(mode, 'warm').originRefetchPerSegment, of(mode, 'steady').originRefetchPerSegment)
   summary['playlistSteadyOriginShare'] = steadyOrigin('playlist')
   summary['cmcdSteadyOriginShare'] = steadyOrigin('cmcd')
+  // The player's wait over all its segment requests, with and without prefetch (cold wave).
+  const segmentP99Gain = (mode: Mode): number =>
+    ratio(of('off', 'cold').segmentTtfbP99Ms, of(mode, 'cold').segmentTtfbP99Ms)
+  summary['playlistSegmentP99Gain'] = segmentP99Gain('playlist')
+  summary['cmcdSegmentP99Gain'] = segmentP99Gain('cmcd')
+  summary['shieldSegmentP99Gain'] = segmentP99Gain('shield')
   summary['playlistMissP99Gain'] = missP99Gain('playlist')
   summary['cmcdMissP99Gain'] = missP99Gain('cmcd')
   summary['shieldMissP99Gain'] = missP99Gain('shield')
@@ -410,6 +423,8 @@ export async function playersScenario(ctx: RunContext): Promise<ScenarioResult> 
     PLAYER_MODES.map(part).join('  |  ') +
     `  miss p99 gain playlist ${summary['playlistMissP99Gain']}× cmcd ${summary['cmcdMissP99Gain']}×` +
     ` shield ${summary['shieldMissP99Gain']}×` +
+    `  segment p99 gain playlist ${summary['playlistSegmentP99Gain']}× cmcd ${summary['cmcdSegmentP99Gain']}×` +
+    ` shield ${summary['shieldSegmentP99Gain']}×` +
     `  wasted ${pct(wastedShare('playlist'))}/${pct(wastedShare('cmcd'))}` +
     (errors > 0 ? `  WARNING: ${errors} player errors` : '')
   const notes: string[] = []
