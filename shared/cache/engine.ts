@@ -294,9 +294,13 @@ export class CacheEngine {
       fill = undefined
     }
     const isOwner = fill === undefined
+    // A fill whose body is whole answers from the bytes the cache already holds, not from the
+    // upstream: a HIT. Its commit (fsync, rename, index row) can take a while on a busy disk, and
+    // every request meanwhile used to be labelled and counted a MISS although none went upstream.
+    const outcome: CacheOutcome = fill !== undefined && isBodyWhole(fill) ? 'HIT' : 'MISS'
     if (fill !== undefined) this.#counters.coalesced++
     else fill = this.#startFill(key, stale, false, requestHeaders)
-    return this.#serveFromFill(fill, req, sink, stale, !isOwner && !isRetry)
+    return this.#serveFromFill(fill, req, sink, stale, !isOwner && !isRetry, outcome)
   }
 
   /**
@@ -467,6 +471,7 @@ export class CacheEngine {
     sink: ResponseSink,
     stale: StoredObject | null,
     mayNotMatch: boolean,
+    bodyOutcome: 'HIT' | 'MISS' = 'MISS',
   ): Promise<ServeResult> {
     const head: FillHead = fill.head ?? (await fill.headReady)
     if (sink.isAborted) return { outcome: 'MISS', status: 0, bytes: 0, upstreamMs: head.upstreamMs }
@@ -501,9 +506,11 @@ export class CacheEngine {
         return this.#serveSlow({ ...req, key: primaryKey(req.key) }, sink, this.#o.now(), undefined, true)
       }
     }
-    const outcome: CacheOutcome = head.isPass ? 'PASS' : 'MISS'
+    const outcome: CacheOutcome = head.isPass ? 'PASS' : bodyOutcome
     countOutcome(this.#counters, outcome)
-    const headers = responseHeaders(head.headers, outcome, upstreamAgeSec(head.headers))
+    // RFC 9111 §4.2.3: a HIT's age includes the time the answer has been resident here.
+    const residentSec = outcome === 'HIT' ? Math.max(0, Math.floor((now - head.receivedAt) / 1000)) : 0
+    const headers = responseHeaders(head.headers, outcome, upstreamAgeSec(head.headers) + residentSec)
     const plan = planFillAnswer(head.status, head.headers, headers, head.contentLength, req)
     sink.start(plan.status, plan.headers, plan.contentLength)
     if (plan.end <= plan.start) {
