@@ -279,28 +279,32 @@ export class CacheEngine {
       return this.#serveFromFill(this.#startFill(key, stale, false, requestHeaders, false), req, sink, stale, false)
     }
     let fill = this.#fills.get(key) ?? this.#fillOfVariant(key)
-    if (fill !== undefined && !this.#isShareable(fill, now)) {
-      if (isBodyWhole(fill) && !isRetry) {
-        // Its body is whole and being committed: wait for the commit, then revalidate the stored
-        // copy with its validators (RFC 9111 §4.3.1) instead of fetching the whole answer again.
-        // Whole includes the moment its last announced byte reached the clients but the upstream's
-        // end of stream has not been read yet (a busy machine makes that moment long).
-        await fill.settled
-        return this.#serveKey(req, sink, this.#o.now(), this.#memory.get(key), true)
+    if (fill !== undefined && isBodyWhole(fill) && !isRetry) {
+      // Its body is whole and being committed (fsync, rename, index row: long on a busy disk, long
+      // enough for several requests in a row): wait for the commit, then answer from the stored
+      // copy, a HIT while fresh. One that is stale at once (no-cache, max-age=0) is revalidated
+      // with its validators (RFC 9111 §4.3.1) instead of fetched whole again; one that was not
+      // stored is fetched again. Joining instead answered MISS without asking the upstream.
+      // Whole includes the moment its last announced byte reached the clients but the upstream's
+      // end of stream has not been read yet (a busy machine makes that moment long).
+      await fill.settled
+      const later = this.#o.now()
+      const stored = this.#memory.get(key)
+      if (stored !== undefined && later < stored.obj.expiresAt) {
+        return this.#serveMemory(stored, req, sink, 'HIT', null, later)
       }
+      return this.#serveKey(req, sink, later, stored, true)
+    }
+    if (fill !== undefined && !this.#isShareable(fill, now)) {
       // Superseded while streaming: its answer is stale for every later request, so it is not
       // stored either (a purge only marks the fill in the map, which is now the new one).
       fill.isPurged = true
       fill = undefined
     }
     const isOwner = fill === undefined
-    // A fill whose body is whole answers from the bytes the cache already holds, not from the
-    // upstream: a HIT. Its commit (fsync, rename, index row) can take a while on a busy disk, and
-    // every request meanwhile used to be labelled and counted a MISS although none went upstream.
-    const outcome: CacheOutcome = fill !== undefined && isBodyWhole(fill) ? 'HIT' : 'MISS'
     if (fill !== undefined) this.#counters.coalesced++
     else fill = this.#startFill(key, stale, false, requestHeaders)
-    return this.#serveFromFill(fill, req, sink, stale, !isOwner && !isRetry, outcome)
+    return this.#serveFromFill(fill, req, sink, stale, !isOwner && !isRetry)
   }
 
   /**
@@ -471,7 +475,6 @@ export class CacheEngine {
     sink: ResponseSink,
     stale: StoredObject | null,
     mayNotMatch: boolean,
-    bodyOutcome: 'HIT' | 'MISS' = 'MISS',
   ): Promise<ServeResult> {
     const head: FillHead = fill.head ?? (await fill.headReady)
     if (sink.isAborted) return { outcome: 'MISS', status: 0, bytes: 0, upstreamMs: head.upstreamMs }
@@ -506,11 +509,9 @@ export class CacheEngine {
         return this.#serveSlow({ ...req, key: primaryKey(req.key) }, sink, this.#o.now(), undefined, true)
       }
     }
-    const outcome: CacheOutcome = head.isPass ? 'PASS' : bodyOutcome
+    const outcome: CacheOutcome = head.isPass ? 'PASS' : 'MISS'
     countOutcome(this.#counters, outcome)
-    // RFC 9111 §4.2.3: a HIT's age includes the time the answer has been resident here.
-    const residentSec = outcome === 'HIT' ? Math.max(0, Math.floor((now - head.receivedAt) / 1000)) : 0
-    const headers = responseHeaders(head.headers, outcome, upstreamAgeSec(head.headers) + residentSec)
+    const headers = responseHeaders(head.headers, outcome, upstreamAgeSec(head.headers))
     const plan = planFillAnswer(head.status, head.headers, headers, head.contentLength, req)
     sink.start(plan.status, plan.headers, plan.contentLength)
     if (plan.end <= plan.start) {

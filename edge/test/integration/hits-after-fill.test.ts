@@ -3,7 +3,8 @@
 // What the large-hit bench's warm-up met: 2 MB objects answered MISS several times in a row after
 // their first whole response. None of those went upstream; they joined the fill while it was being
 // committed (fsync, rename, index row: slow on a busy disk) and were labelled MISS although the
-// cache held the whole body. A joiner of a whole fill now answers HIT (docs/architecture.md §5.3).
+// cache held the whole body. Such a request now waits for the commit and is answered from the
+// stored copy: a HIT, and a HIT means stored (docs/architecture.md §5.3).
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { metric } from '../../../shared/testing/index.js'
@@ -44,8 +45,12 @@ t.test('hits after a completed fill', async (t) => {
     const body = randomBytes(SEGMENT_BYTES, 101)
     await topo.store.put(key, body)
     const before = await upstreamRequests(topo)
-    const answers: Answer[] = []
-    for (let i = 0; i < 8; i++) answers.push(await get(topo, key))
+    const objectsBefore = await metric(topo.edge.adminUrl, 'vcdn_edge_cache_objects')
+    const answers: Answer[] = [await get(topo, key), await get(topo, key)]
+    // Read at once after the first HIT, without polling.
+    const objects = await metric(topo.edge.adminUrl, 'vcdn_edge_cache_objects')
+    t.equal(objects - objectsBefore, 1, 'the first HIT came once the object was stored')
+    for (let i = 2; i < 8; i++) answers.push(await get(topo, key))
     t.same(
       answers.map((a) => a.xCache),
       ['200 MISS', ...Array.from({ length: 7 }, () => '200 HIT')],
