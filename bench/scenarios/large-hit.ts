@@ -27,8 +27,9 @@ const TARGET_VS_BARE = 0.9
 /** Concurrent fetches of the warm-up (each a whole 2 MB body through fetch). */
 const WARM_CONCURRENCY = 4
 /**
- * On a machine whose disk is busy with other sessions a path can keep missing for several fetches
- * after its first whole response (presumably the fill commits late; not investigated). Poll.
+ * A fetch's last byte comes before its fill is committed (fsync, rename, index row), which a busy
+ * disk makes long; the edge answers a request in that window once the commit is done (a HIT), so a
+ * path is a HIT from its second fetch on. Still polled: a commit that failed fetches again.
  */
 const WARM_ATTEMPTS = 40
 const WARM_RETRY_MS = 100

@@ -15,7 +15,7 @@ import { contentTypeFor, validatePath } from '../../shared/namespace/index.js'
 import { queryToken, splitTokenPath, TOKEN_PARAM, TokenVerifier } from '../../shared/token/index.js'
 import type { EdgeConfig } from './config.js'
 import { FAVICON_PATH, PLAYER_SCRIPT_PATH, renderRefusal, serveLocal } from './player.js'
-import { Prefetcher, resolveKeyPath } from './prefetch.js'
+import { prefetchMetrics, Prefetcher, resolveKeyPath } from './prefetch.js'
 import { shieldWarmer } from './prefetch-shield.js'
 
 export interface EdgeDeps {
@@ -169,6 +169,7 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     // A browser opening the player page with a refused token gets a page for people.
     renderRefusal,
     ...(isPrefetching ? { onServed: (key, result) => prefetcher?.served(key, result) } : {}),
+    metrics: prefetchMetrics(() => prefetcher?.counters ?? null),
   })
   if (!isPrefetching) return tier
   prefetcher = new Prefetcher({

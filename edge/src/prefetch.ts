@@ -15,6 +15,7 @@
 import type { PrefetchResult, ServeResult } from '../../shared/cache/index.js'
 import { parseMedia } from '../../shared/hls/index.js'
 import type { Logger } from '../../shared/log/index.js'
+import type { MetricSpec } from '../../shared/metrics/index.js'
 import { contentClassOf, isValidPath } from '../../shared/namespace/index.js'
 import { dashSegmentLists } from './prefetch-dash.js'
 
@@ -51,6 +52,43 @@ export interface PrefetchCounters {
   hints: number
   /** Keys not prefetched: the queue was full, or the upstream was failing (backoff). */
   dropped: number
+}
+
+/** What the engine answered for a key the prefetcher handed it (PrefetchResult). */
+const RESULTS = ['present', 'joined', 'filled', 'failed'] as const satisfies readonly PrefetchResult[]
+
+/**
+ * The prefetcher's counts as Prometheus counters, read when /metrics is scraped (docs/architecture.md
+ * §10.3); all 0 while there is no prefetcher (prefetch off). Beside the engine's
+ * prefetch_issued/used/wasted_total: issued counts the fills a prefetch started, these what the
+ * prefetcher read, was told and did.
+ */
+export function prefetchMetrics(counters: () => Readonly<PrefetchCounters> | null) {
+  const count = (help: string, pick: (c: Readonly<PrefetchCounters>) => number): MetricSpec => ({
+    type: 'counter',
+    help,
+    collect: () => {
+      const c = counters()
+      return c === null ? 0 : pick(c)
+    },
+  })
+  return {
+    prefetch_playlists_total: count('media playlists the prefetcher read and remembered', (c) => c.playlists),
+    prefetch_hints_total: count('CMCD next-object hints accepted for prefetch', (c) => c.hints),
+    prefetch_results_total: {
+      type: 'counter',
+      help: 'keys the prefetcher handed to the cache, by result (present: stored already, joined: a fill in flight, filled, failed)',
+      labels: ['result'],
+      collect: () => {
+        const c = counters()
+        return RESULTS.map((result) => [{ result }, c === null ? 0 : c[result]] as const)
+      },
+    },
+    prefetch_dropped_total: count(
+      'keys not prefetched: the queue was full, or the upstream was failing (backoff)',
+      (c) => c.dropped,
+    ),
+  } satisfies Record<string, MetricSpec>
 }
 
 /** One media playlist's segments as cache keys, in order. */

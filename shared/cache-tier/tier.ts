@@ -22,7 +22,7 @@ import {
   type ResponseSink,
 } from '../http/index.js'
 import type { Logger } from '../log/index.js'
-import { createMetrics } from '../metrics/index.js'
+import { createMetrics, type MetricSpec } from '../metrics/index.js'
 import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
 import { logAccess, startAccessLine, type AccessLine } from './access-log.js'
 import { createTierAdmin } from './admin.js'
@@ -79,6 +79,8 @@ export interface CacheTierOptions {
   renderRefusal?: RenderRefusal
   /** The origin this node registers with (docs/architecture.md §7.4); undefined: none. */
   registerWith?: string | undefined
+  /** The tier's own metrics beside the shared table (the edge's prefetcher counts). */
+  metrics?: Record<string, MetricSpec>
   /** Called after a request was served (the edge's prefetch hooks in here). */
   onServed?: (key: string, result: ServeResult) => void
   /**
@@ -167,15 +169,15 @@ async function openCacheNode(opts: CacheTierOptions) {
   })
   const requests = new RequestCounts()
   let pool: WorkerPool | null = null
-  const metrics = createMetrics(
-    `vcdn_${tier}`,
-    tierMetrics(
+  const metrics = createMetrics(`vcdn_${tier}`, {
+    ...tierMetrics(
       () => engine.counters,
       requests,
       () => upstreams.stats(),
       () => pool ?? { live: 1, replaced: 0 },
     ),
-  )
+    ...opts.metrics,
+  })
   return {
     upstreams,
     engine,
@@ -485,7 +487,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
  * A worker thread's tier (docs/architecture.md §12): the listener on the shared port, no engine,
  * admin or upstreams of its own. It serves until the coordinator says close; a crash (an uncaught
  * exception or rejection) closes the listener and every connection before the thread ends, since
- * uWS aborts the whole process when a thread ends with its sockets open (research §2.1), and the
+ * uWS aborts the whole process when a thread ends with its sockets open (docs/architecture.md §9.1), and the
  * coordinator starts a replacement.
  */
 function workerTier(

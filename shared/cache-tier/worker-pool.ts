@@ -147,6 +147,8 @@ interface Slot {
   startedAt: number
   /** Its current worker listens. */
   isReady: boolean
+  /** Its current worker's start: settles once it listens, exits first or times out. */
+  starting: Promise<void>
   readonly sinks: Map<number, PortSink>
   readonly bodies: Map<number, BodyChannel>
   post(m: ToWorker): void
@@ -183,11 +185,21 @@ export class WorkerPool {
     this.#o = o
   }
 
-  /** Start every worker; resolves once each listens; rejects if one fails first. */
+  /**
+   * Start every worker; resolves once each listens. If one fails (cannot listen, exits, times
+   * out), the pool is closed before the error is rethrown: the workers that listen drain and end,
+   * so the process can exit with the error instead of keeping threads that serve (and a thread
+   * ending with its sockets open aborts the whole process, docs/architecture.md §12).
+   */
   async start(): Promise<void> {
     const ready: Promise<void>[] = []
     for (let index = 1; index <= this.#o.count; index++) ready.push(this.#spawn(index))
-    await Promise.all(ready)
+    try {
+      await Promise.all(ready)
+    } catch (err) {
+      await this.close(0)
+      throw err
+    }
   }
 
   /** Workers listening now (the `workers` gauge). */
@@ -241,22 +253,29 @@ export class WorkerPool {
     return results.length > 0 && results.every((ok) => ok)
   }
 
-  /** Ask every worker to drain (listener first, research §2.1), then wait for them to end. */
+  /**
+   * Ask every worker to drain (listener first, docs/architecture.md §9.1), then wait for them to end. A
+   * worker still starting is waited for first (bounded by START_TIMEOUT_MS): once it listens it
+   * drains like the others; one that never listened is terminated.
+   */
   async close(drainTimeoutMs: number): Promise<void> {
     this.#isClosing = true
-    await Promise.all(
-      this.#slots.map(
-        (slot) =>
-          new Promise<void>((resolve) => {
-            if (slot.worker.threadId === -1 || !slot.isReady) {
-              resolve()
-              return
-            }
-            slot.worker.once('exit', () => resolve())
-            slot.post({ t: 'close', drainTimeoutMs })
-          }),
-      ),
-    )
+    await Promise.all(this.#slots.map((slot) => this.#closeSlot(slot, drainTimeoutMs)))
+  }
+
+  async #closeSlot(slot: Slot, drainTimeoutMs: number): Promise<void> {
+    await slot.starting
+    const worker = slot.worker
+    if (worker.threadId === -1) return
+    if (!slot.isReady) {
+      // It never listened (timed out starting), so it holds no sockets: terminating is safe.
+      await worker.terminate()
+      return
+    }
+    await new Promise<void>((resolve) => {
+      worker.once('exit', () => resolve())
+      slot.post({ t: 'close', drainTimeoutMs })
+    })
   }
 
   #spawn(index: number): Promise<void> {
@@ -277,6 +296,7 @@ export class WorkerPool {
         worker,
         startedAt: Date.now(),
         isReady: false,
+        starting: Promise.resolve(),
         sinks,
         bodies,
         post: (m) => created.worker.postMessage(m),
@@ -289,7 +309,7 @@ export class WorkerPool {
       slot.isReady = false
     }
     const owner = slot
-    return new Promise((resolve, reject) => {
+    const started = new Promise<void>((resolve, reject) => {
       let isReady = false
       const timer = setTimeout(() => {
         if (!isReady) reject(new Error(`worker ${index} did not listen within ${START_TIMEOUT_MS} ms`))
@@ -327,6 +347,8 @@ export class WorkerPool {
         this.#replace(owner)
       })
     })
+    owner.starting = started.catch(() => undefined)
+    return started
   }
 
   #replace(slot: Slot): void {

@@ -279,15 +279,23 @@ export class CacheEngine {
       return this.#serveFromFill(this.#startFill(key, stale, false, requestHeaders, false), req, sink, stale, false)
     }
     let fill = this.#fills.get(key) ?? this.#fillOfVariant(key)
-    if (fill !== undefined && !this.#isShareable(fill, now)) {
-      if (isBodyWhole(fill) && !isRetry) {
-        // Its body is whole and being committed: wait for the commit, then revalidate the stored
-        // copy with its validators (RFC 9111 §4.3.1) instead of fetching the whole answer again.
-        // Whole includes the moment its last announced byte reached the clients but the upstream's
-        // end of stream has not been read yet (a busy machine makes that moment long).
-        await fill.settled
-        return this.#serveKey(req, sink, this.#o.now(), this.#memory.get(key), true)
+    if (fill !== undefined && isBodyWhole(fill) && !isRetry) {
+      // Its body is whole and being committed (fsync, rename, index row: long on a busy disk, long
+      // enough for several requests in a row): wait for the commit, then answer from the stored
+      // copy, a HIT while fresh. One that is stale at once (no-cache, max-age=0) is revalidated
+      // with its validators (RFC 9111 §4.3.1) instead of fetched whole again; one that was not
+      // stored is fetched again. Joining instead answered MISS without asking the upstream.
+      // Whole includes the moment its last announced byte reached the clients but the upstream's
+      // end of stream has not been read yet (a busy machine makes that moment long).
+      await fill.settled
+      const later = this.#o.now()
+      const stored = this.#memory.get(key)
+      if (stored !== undefined && later < stored.obj.expiresAt) {
+        return this.#serveMemory(stored, req, sink, 'HIT', null, later)
       }
+      return this.#serveKey(req, sink, later, stored, true)
+    }
+    if (fill !== undefined && !this.#isShareable(fill, now)) {
       // Superseded while streaming: its answer is stale for every later request, so it is not
       // stored either (a purge only marks the fill in the map, which is now the new one).
       fill.isPurged = true

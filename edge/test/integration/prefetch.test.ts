@@ -53,6 +53,16 @@ t.test('prefetch at a real edge', async (t) => {
   t.teardown(() => topo.close())
   const edge = topo.edge
   const edgeMetric = (name: string): Promise<number> => metric(edge.adminUrl, `vcdn_edge_${name}`)
+  /** The prefetcher's counts on /metrics (beside the engine's prefetch_issued/used/wasted_total). */
+  const prefetcherCounts = async (): Promise<
+    Record<'filled' | 'failed' | 'playlists' | 'hints' | 'dropped', number>
+  > => ({
+    filled: await edgeMetric('prefetch_results_total{result="filled"}'),
+    failed: await edgeMetric('prefetch_results_total{result="failed"}'),
+    playlists: await edgeMetric('prefetch_playlists_total'),
+    hints: await edgeMetric('prefetch_hints_total'),
+    dropped: await edgeMetric('prefetch_dropped_total'),
+  })
   const get = async (path: string, headers: Record<string, string> = {}) => {
     const r = await fetch(edge.url + topo.sign(path), { headers })
     const body = Buffer.from(await r.arrayBuffer())
@@ -66,6 +76,7 @@ t.test('prefetch at a real edge', async (t) => {
       addVideo(origin, 'pf', N, N + 3)
       const dir = '/v/pf/720p/'
       const objectsAtStart = await edgeMetric('cache_objects')
+      const countsBefore = await prefetcherCounts()
       t.equal((await get('/v/pf/master.m3u8')).status, 200)
       t.equal((await get(`${dir}index.m3u8`)).status, 200)
       t.equal((await get(`${dir}init.mp4`)).status, 200)
@@ -96,6 +107,20 @@ t.test('prefetch at a real edge', async (t) => {
       t.equal((await edgeMetric('prefetch_issued_total')) - issuedBefore, N - 1, 'prefetches issued: segments 2..N')
       t.equal((await edgeMetric('prefetch_used_total')) - usedBefore, N - 1, 'every prefetched segment was used')
       t.equal((await edgeMetric('prefetch_wasted_total')) - wastedBefore, 0, 'no prefetched segment was wasted')
+      // The prefetcher's own counts: a result is counted once its fill has settled, a moment after
+      // the object is stored.
+      const filled = await waitFor(
+        async () => {
+          const c = await prefetcherCounts()
+          return c.filled - countsBefore.filled >= N - 1 ? c : null
+        },
+        { timeoutMs: 30_000, what: 'the prefetcher to count its fills' },
+      )
+      t.equal(filled.filled - countsBefore.filled, N - 1, 'prefetch_results_total{result="filled"}: segments 2..N')
+      t.equal(filled.failed - countsBefore.failed, 0, 'none failed')
+      t.equal(filled.playlists - countsBefore.playlists, 1, 'prefetch_playlists_total: the media playlist')
+      t.equal(filled.dropped - countsBefore.dropped, 0, 'none dropped')
+      t.equal(filled.hints - countsBefore.hints, 0, 'no CMCD hints')
     },
   )
 
@@ -121,6 +146,7 @@ t.test('prefetch at a real edge', async (t) => {
   t.test('a CMCD nor for a segment out of order is prefetched and the access line has CMCD', async (t) => {
     addVideo(origin, 'cm', 12, 12)
     const dir = '/v/cm/720p/'
+    const hintsBefore = await edgeMetric('prefetch_hints_total')
     t.equal((await get(`${dir}index.m3u8`)).status, 200)
 
     // In a header, as dash.js and hls.js with useHeaders send it; beyond the playlist window.
@@ -147,6 +173,7 @@ t.test('prefetch at a real edge', async (t) => {
     t.equal(r2.status, 200)
     await r2.arrayBuffer()
     await waitFor(() => origin.count(dir + segName(11)) === 1, { timeoutMs: 30_000, what: 'the query nor prefetch' })
+    t.equal((await edgeMetric('prefetch_hints_total')) - hintsBefore, 2, 'prefetch_hints_total: both nor hints')
 
     // The access line carries the CMCD fields a CDN uses.
     const line = await waitFor(
@@ -174,13 +201,20 @@ t.test('prefetch at a real edge', async (t) => {
     // Segment 1 triggers 2 and 3; they fail at the origin, and the edge says it backs off.
     await waitFor(() => edge.output().includes('prefetch paused'), { timeoutMs: 30_000, what: 'the backoff' })
     t.ok(origin.count(dir + segName(2)) >= 1, 'segment 2 was tried')
+    t.ok((await edgeMetric('prefetch_results_total{result="failed"}')) >= 1, 'prefetch_results_total{result="failed"}')
     const issued = await edgeMetric('prefetch_issued_total')
+    const dropped = await edgeMetric('prefetch_dropped_total')
     const r = await get(dir + segName(4))
     t.equal(r.status, 200, 'the player is still served')
     t.equal(r.cache, 'MISS')
     t.equal(await edgeMetric('prefetch_issued_total'), issued, 'nothing issued while backing off')
     t.equal(origin.count(dir + segName(5)), 0, 'segment 5 not prefetched')
     t.equal(origin.count(dir + segName(6)), 0, 'segment 6 not prefetched')
+    // Segment 4's successors were dropped, not queued: the tier reports a request after answering it.
+    await waitFor(async () => (await edgeMetric('prefetch_dropped_total')) - dropped >= 2, {
+      what: 'the successors of segment 4 dropped',
+    })
+    t.equal((await edgeMetric('prefetch_dropped_total')) - dropped, 2, 'prefetch_dropped_total: segments 5 and 6')
   })
 })
 
