@@ -27,6 +27,8 @@ export interface WorkerOptions {
   leaseMs: number
   pollMs: number
   preset: X264Preset
+  /** ffmpeg threads of every encoding run (0 or absent: ffmpeg's choice). */
+  ffmpegThreads?: number
   jobTimeoutMs: number
   uploadConcurrency: number
   log: Logger
@@ -140,6 +142,7 @@ export class Worker {
         workDir: dir,
         signal: ac.signal,
         preset: this.#opts.preset,
+        threads: this.#opts.ffmpegThreads ?? 0,
         captions,
         ...(this.#opts.jobTimeoutMs > 0 ? { timeoutMs: this.#opts.jobTimeoutMs } : {}),
         onProgress: (fraction: number) => {
@@ -154,7 +157,17 @@ export class Worker {
         await source.uploadOutput(job.id, chunkStoreKey(job.videoId, chunk.index), out.path, 'video/mp4')
         await source.complete(job.id, { durationS: null, renditions: [], thumbnails: null })
         this.#opts.onEvent?.('completed', job)
-        log.info({ job: job.id, videoId: job.videoId, chunk: chunk.index, ms: Date.now() - started }, 'chunk completed')
+        log.info(
+          {
+            job: job.id,
+            videoId: job.videoId,
+            chunk: chunk.index,
+            ms: Date.now() - started,
+            encodeCpuS: out.encode.cpuS,
+            encodeWallS: out.encode.wallS,
+          },
+          'chunk completed',
+        )
         return
       }
       const result =
