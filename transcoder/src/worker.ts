@@ -15,7 +15,13 @@ import { isVcdnError } from '../../shared/errors/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { encodeChunk } from './chunk.js'
 import type { JobSource } from './origin-client.js'
-import { isRetryableTranscodeError, transcode, type TranscodeResult, type X264Preset } from './pipeline.js'
+import {
+  childCpuSeconds,
+  isRetryableTranscodeError,
+  transcode,
+  type TranscodeResult,
+  type X264Preset,
+} from './pipeline.js'
 import { stitch } from './stitch.js'
 
 export interface WorkerOptions {
@@ -131,6 +137,13 @@ export class Worker {
       Math.floor(this.#opts.leaseMs / 3),
     )
     const started = Date.now()
+    const startCpu = { own: process.cpuUsage(), childrenS: childCpuSeconds() }
+    // The job's CPU-seconds: this process's own and its waited-for children's (ffmpeg, ffprobe);
+    // exact with concurrency 1, shared between the jobs running at once otherwise.
+    const jobCpuS = (): number => {
+      const own = process.cpuUsage(startCpu.own)
+      return Math.round(((own.user + own.system) / 1e6 + childCpuSeconds() - startCpu.childrenS) * 100) / 100
+    }
     try {
       await mkdir(dir, { recursive: true })
       const sourcePath = join(dir, 'source')
@@ -163,6 +176,7 @@ export class Worker {
             videoId: job.videoId,
             chunk: chunk.index,
             ms: Date.now() - started,
+            cpuS: jobCpuS(),
             encodeCpuS: out.encode.cpuS,
             encodeWallS: out.encode.wallS,
           },
@@ -190,6 +204,7 @@ export class Worker {
           job: job.id,
           videoId: job.videoId,
           ms: Date.now() - started,
+          cpuS: jobCpuS(),
           encodeCpuS: result.encode.cpuS,
           encodeWallS: result.encode.wallS,
         },
