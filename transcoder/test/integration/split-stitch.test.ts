@@ -102,6 +102,19 @@ t.test('split-and-stitch', async (t) => {
     )
     t.ok(v.renditions.length >= 2, 'several rungs, so boundaries are compared across rungs')
     t.same(await store.list(`work/${id}/`), [], 'the chunks are removed after publishing')
+    // The long-video benchmark reads each chunk's CPU and encode figures from these lines.
+    const chunkLines = (first.output() + second.output())
+      .split('\n')
+      .filter((l) => l.includes('"chunk completed"') && l.includes(`"videoId":"${id}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    t.equal(chunkLines.length, 5, 'a chunk completed line per chunk')
+    for (const l of chunkLines) {
+      const figures = [l['cpuS'], l['encodeCpuS'], l['encodeWallS']]
+      t.ok(
+        figures.every((x) => typeof x === 'number' && x > 0),
+        `chunk ${String(l['chunk'])} logs its CPU-seconds and its encode's`,
+      )
+    }
 
     const published = join(tmp.dir, 'store', 'v', id)
     for (const r of v.renditions) {
