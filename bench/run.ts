@@ -4,6 +4,7 @@
 //                          [--headers player|bare] [--no-pin] [--out dir] [--smoke]
 //                          [--jobs n] [--workers n] (job-bus) [--segments n] [--clients n] (origin-store)
 //                          [--players n] [--videos n] [--video-seconds s] [--speed x] (players)
+//                          [--duration s] [--height px] [--chunk-s s] (long-video: source length, 600 s)
 // Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
 // ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
 // scenario ran (targets missed are results, not failures), 1 when one could not run.
@@ -21,6 +22,7 @@ import { playlistHit, segmentHit, segmentServerBound } from './scenarios/hit.js'
 import { httpsPlaylist, httpsSegment } from './scenarios/https.js'
 import { jobBusScenario } from './scenarios/job-bus.js'
 import { largeHit } from './scenarios/large-hit.js'
+import { longVideoScenario } from './scenarios/long-video.js'
 import { missStorm } from './scenarios/miss-storm.js'
 import { originStoreScenario } from './scenarios/origin-store.js'
 import { playersScenario } from './scenarios/players.js'
@@ -39,6 +41,7 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
   'origin-store': originStoreScenario,
   'large-hit': largeHit,
   players: playersScenario,
+  'long-video': longVideoScenario,
 }
 
 /**
@@ -46,9 +49,11 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
  * (`make test-servers`), which alone can take a minute on a busy machine, and they compare vcdn's
  * own back ends rather than vcdn with nginx; large-hit writes 200 distinct 2 MB segments and warms
  * them through three servers (~2 GB on disk, ~1.2 GB in memory); players encodes its ladders with
- * ffmpeg on first use and starts three vcdn stacks (bench/test/players.test.ts runs it small).
+ * ffmpeg on first use and starts three vcdn stacks (bench/test/players.test.ts runs it small);
+ * long-video transcodes a 10-minute 1080p source four times with one ffmpeg thread per worker
+ * (hours on a shared 2-core machine; minutes at `--duration 150 --height 360`).
  */
-const ON_REQUEST = new Set(['job-bus', 'origin-store', 'large-hit', 'players'])
+const ON_REQUEST = new Set(['job-bus', 'origin-store', 'large-hit', 'players', 'long-video'])
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -86,6 +91,8 @@ async function main(): Promise<number> {
       videos: { type: 'string' },
       'video-seconds': { type: 'string' },
       speed: { type: 'string' },
+      height: { type: 'string' },
+      'chunk-s': { type: 'string' },
     },
     strict: true,
   })
@@ -116,6 +123,12 @@ async function main(): Promise<number> {
       speed: positive('speed', values.speed, 4),
       // The players start evenly over the run's duration.
       rampS: positive('duration', values.duration, isSmoke ? 1 : 10),
+    },
+    longVideo: {
+      // --duration is the source's length here (the other scenarios' seconds per load run).
+      durationS: Math.round(positive('duration', values.duration, isSmoke ? 130 : 600)),
+      heightPx: Math.round(positive('height', values.height, isSmoke ? 240 : 1080)),
+      chunkS: Math.round(positive('chunk-s', values['chunk-s'], 60)),
     },
     isSmoke,
     outDir: values.out ?? join(ROOT, 'bench', 'results'),

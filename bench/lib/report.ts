@@ -39,6 +39,8 @@ export interface RunContext {
   clients: number
   /** players: simulated players, videos, each video's length, time compression, start ramp. */
   players: { players: number; videos: number; videoSeconds: number; speed: number; rampS: number }
+  /** long-video: the source's length and height, and the chunk length of the split runs. */
+  longVideo: { durationS: number; heightPx: number; chunkS: number }
   isSmoke: boolean
   outDir: string
   stamp: string
@@ -63,6 +65,7 @@ export function writeResult(ctx: RunContext, r: ScenarioResult): string {
     segments: ctx.segments,
     clients: ctx.clients,
     players: ctx.players,
+    longVideo: ctx.longVideo,
     isSmoke: ctx.isSmoke,
   }
   writeFileSync(file, JSON.stringify({ ...r, options, startedAt: ctx.stamp }, null, 2) + '\n')

@@ -50,6 +50,7 @@ export function buildTranscoder(config: TranscoderConfig, deps: TranscoderDeps):
     leaseMs: config.leaseMs,
     pollMs: config.pollMs,
     preset: config.preset as X264Preset,
+    ffmpegThreads: config.ffmpegThreads,
     jobTimeoutMs: config.jobTimeoutMs,
     uploadConcurrency: config.uploadConcurrency,
     log: deps.log,

@@ -8,6 +8,7 @@ import type { ChunkJobPayload } from '../../shared/bus/index.js'
 import { VcdnError } from '../../shared/errors/index.js'
 import type { X264Preset } from './ffmpeg-args.js'
 import { buildLadder } from './ladder.js'
+import { childCpuSeconds } from './pipeline.js'
 import { probe } from './probe.js'
 import { createProgressParser, runFfmpeg } from './run-ffmpeg.js'
 import { buildChunkArgs } from './stitch-args.js'
@@ -18,6 +19,8 @@ export interface ChunkOptions {
   readonly workDir: string
   readonly chunk: ChunkJobPayload
   readonly preset?: X264Preset | undefined
+  /** ffmpeg threads of the encode (FfmpegJob.threads; 0 or undefined: ffmpeg's choice). */
+  readonly threads?: number | undefined
   readonly signal?: AbortSignal | undefined
   readonly timeoutMs?: number | undefined
   readonly onProgress?: ((fraction: number) => void) | undefined
@@ -29,6 +32,8 @@ export interface ChunkResult {
   /** The job's own directory inside workDir (the caller removes it after uploading). */
   readonly jobDir: string
   readonly rungs: readonly string[]
+  /** The encode alone, as TranscodeResult.encode (CPU from this process's waited-for children). */
+  readonly encode: { readonly cpuS: number; readonly wallS: number }
 }
 
 const PROBE_TIMEOUT_MS = 60_000
@@ -48,6 +53,7 @@ export async function encodeChunk(opts: ChunkOptions): Promise<ChunkResult> {
     const isLast = chunk.index === chunk.count - 1
     const lengthS = isLast ? source.durationS - chunk.startS : chunk.lengthS
     const path = join(jobDir, 'video.mp4')
+    const encodeStart = { cpuS: childCpuSeconds(), wallMs: Date.now() }
     await runFfmpeg({
       bin: 'ffmpeg',
       args: buildChunkArgs({
@@ -60,13 +66,15 @@ export async function encodeChunk(opts: ChunkOptions): Promise<ChunkResult> {
         startS: chunk.startS,
         lengthS: isLast ? undefined : chunk.lengthS,
         preset: opts.preset,
+        threads: opts.threads,
         toneMap: source.dynamicRange === 'SDR' ? undefined : { range: source.dynamicRange, colour: source.colour },
       }),
       signal,
       timeoutMs: opts.timeoutMs,
       onStdoutLine: createProgressParser(lengthS, (f) => opts.onProgress?.(f)),
     })
-    return { path, jobDir, rungs: ladder.map((r) => r.name) }
+    const encode = { cpuS: childCpuSeconds() - encodeStart.cpuS, wallS: (Date.now() - encodeStart.wallMs) / 1000 }
+    return { path, jobDir, rungs: ladder.map((r) => r.name), encode }
   } catch (err) {
     await rm(jobDir, { recursive: true, force: true })
     throw err

@@ -28,6 +28,13 @@ export const transcoderSchema = {
   leaseMs: { type: 'integer', default: 30_000, min: 1_000, unit: 'ms', doc: 'job lease; renewed every leaseMs/3' },
   pollMs: { type: 'integer', default: 1_000, min: 10, unit: 'ms', doc: 'wait between empty claims' },
   preset: { type: 'string', default: 'veryfast', doc: 'x264 preset' },
+  ffmpegThreads: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 64,
+    doc: 'threads of each encoding ffmpeg run (decoder, filters, x264); 0 = ffmpeg chooses (about one per core)',
+  },
   jobTimeoutMs: { type: 'integer', default: 0, min: 0, unit: 'ms', doc: 'whole-job limit (0 = pipeline default)' },
   uploadConcurrency: { type: 'integer', default: 4, min: 1, max: 32, doc: 'outputs uploaded at once' },
   // With kafka the transcoder claims from the topics directly (one consumer group); source, outputs,
@@ -59,6 +66,7 @@ export interface TranscoderConfig {
   leaseMs: number
   pollMs: number
   preset: string
+  ffmpegThreads: number
   jobTimeoutMs: number
   uploadConcurrency: number
   logLevel: string

@@ -40,6 +40,12 @@ export interface FfmpegJob {
   readonly audioTracks?: readonly AudioTrackJob[] | undefined
   readonly preset?: X264Preset | undefined
   readonly crf?: number | undefined
+  /**
+   * Threads of each part of the run: the decoder, the filter graph and every encoder (`-threads N`,
+   * `-filter_complex_threads N`); 0 or undefined leaves the choice to ffmpeg (about one per core).
+   * 1 makes a run's CPU-seconds its wall time on a core of its own (the long-video benchmark).
+   */
+  readonly threads?: number | undefined
   /** A PQ/HLG source is tone-mapped once, before the split, and the ladder tagged BT.709. */
   readonly toneMap?: { readonly range: Exclude<DynamicRange, 'SDR'>; readonly colour: SourceColour } | undefined
 }
@@ -90,8 +96,24 @@ function validateJob(job: FfmpegJob): void {
     fail('preset', `must be one of ${X264_PRESETS.join(', ')}`)
   if (job.crf !== undefined && !(Number.isInteger(job.crf) && job.crf >= 0 && job.crf <= 51))
     fail('crf', 'must be an integer in [0, 51]')
+  const threadsProblem = threadsCheck(job.threads)
+  if (threadsProblem !== null) fail('threads', threadsProblem)
   if (job.toneMap !== undefined && job.toneMap.range !== 'PQ' && job.toneMap.range !== 'HLG')
     fail('toneMap.range', 'must be PQ or HLG')
+}
+
+export const MAX_FFMPEG_THREADS = 64
+
+/** Why `threads` is not a valid FfmpegJob.threads, or null. */
+export function threadsCheck(threads: number | undefined): string | null {
+  if (threads === undefined || (Number.isInteger(threads) && threads >= 0 && threads <= MAX_FFMPEG_THREADS)) return null
+  return `must be an integer in [0, ${MAX_FFMPEG_THREADS}]`
+}
+
+/** The input-side thread options (decoder, filter graph), placed before `-i`; none for 0. */
+export function inputThreadArgs(threads: number | undefined): string[] {
+  if (threads === undefined || threads === 0) return []
+  return ['-threads', String(threads), '-filter_complex_threads', String(threads)]
 }
 
 /** The audio tracks a job encodes: audioTracks, or the one audioStreamIndex as the `audio` rendition. */
@@ -115,6 +137,7 @@ export function buildFfmpegArgs(job: FfmpegJob): string[] {
   const audio = audioTracksOf(job)
 
   const args: string[] = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y']
+  args.push(...inputThreadArgs(job.threads))
   push(args, [
     ['-i', job.sourcePath],
     ['-filter_complex', ladderGraph(job)],
@@ -154,7 +177,9 @@ export function ladderGraph(
  * is measured from the output's start, so an encode that starts on the grid (a chunk,
  * docs/architecture.md §8) continues the same grid.
  */
-export function x264Args(job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 'crf' | 'toneMap'>): string[] {
+export function x264Args(
+  job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 'crf' | 'toneMap' | 'threads'>,
+): string[] {
   const gopFrames = Math.max(1, Math.round(GOP_S * job.fps))
   const args: string[] = []
   push(args, [
@@ -180,6 +205,8 @@ export function x264Args(job: Pick<FfmpegJob, 'renditions' | 'fps' | 'preset' | 
     ['-force_key_frames', `expr:gte(t,n_forced*${GOP_S})`],
     ['-forced-idr', '1'],
   ])
+  // As an output option -threads sets the encoders' threads (x264's frame threads).
+  if (job.threads !== undefined && job.threads > 0) args.push('-threads', String(job.threads))
   return args
 }
 

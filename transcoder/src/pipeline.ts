@@ -43,6 +43,8 @@ export interface TranscodeOptions {
   readonly onProgress?: ((fraction: number, phase: TranscodePhase) => void) | undefined
   /** x264 preset; default veryfast. */
   readonly preset?: X264Preset | undefined
+  /** ffmpeg threads of the ladder run (FfmpegJob.threads; 0 or undefined: ffmpeg's choice). */
+  readonly threads?: number | undefined
   /** Caption files attached to the video (WebVTT or SRT), published as WebVTT subtitles. */
   readonly captions?: readonly CaptionFile[] | undefined
   /** Whole-job limit; default 10 min + 20× the source duration. */
@@ -96,7 +98,7 @@ export interface TranscodeResult {
 const CLOCK_TICKS_PER_S = 100
 
 /** CPU seconds (user + system) of the children this process has waited for (Linux /proc). */
-function childCpuSeconds(): number {
+export function childCpuSeconds(): number {
   try {
     // Fields after "(comm) ": state is [0]; cutime and cstime are [13] and [14] (proc(5)).
     const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
@@ -188,6 +190,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
               videoStreamIndex: source.videoStreamIndex,
               audioTracks: audioPlan,
               preset: opts.preset,
+              threads: opts.threads,
               toneMap,
             }),
       signal,

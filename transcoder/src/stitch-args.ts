@@ -9,7 +9,9 @@ import {
   audioArgs,
   audioTracksOf,
   hlsMuxerArgs,
+  inputThreadArgs,
   ladderGraph,
+  threadsCheck,
   X264_PRESETS,
   x264Args,
   type AudioTrackJob,
@@ -37,6 +39,8 @@ export interface ChunkJob {
   readonly crf?: FfmpegJob['crf']
   /** A PQ/HLG source: every chunk is tone-mapped as a whole transcode is (FfmpegJob.toneMap). */
   readonly toneMap?: FfmpegJob['toneMap']
+  /** As FfmpegJob.threads. */
+  readonly threads?: FfmpegJob['threads']
 }
 
 function check(isOk: boolean, path: string, msg: string): void {
@@ -56,8 +60,11 @@ export function buildChunkArgs(job: ChunkJob): string[] {
   check(Number.isFinite(videoStartS) && videoStartS >= 0, 'videoStartS', 'must be ≥ 0')
   check(job.lengthS === undefined || (Number.isFinite(job.lengthS) && job.lengthS > 0), 'lengthS', 'must be > 0')
   check(job.preset === undefined || X264_PRESETS.includes(job.preset), 'preset', 'must be an x264 preset')
+  const threadsProblem = threadsCheck(job.threads)
+  check(threadsProblem === null, 'threads', threadsProblem ?? '')
   return [
     ...HEAD,
+    ...inputThreadArgs(job.threads),
     // -ss before -i seeks the input and, as the video is re-encoded, decodes from the keyframe before
     // the start and drops the frames before it: frame-accurate. The seek counts from the file's
     // start, so it adds where the video begins (Matroska with AAC: 21 ms after the file), less half

@@ -15,7 +15,13 @@ import { isVcdnError } from '../../shared/errors/index.js'
 import type { Logger } from '../../shared/log/index.js'
 import { encodeChunk } from './chunk.js'
 import type { JobSource } from './origin-client.js'
-import { isRetryableTranscodeError, transcode, type TranscodeResult, type X264Preset } from './pipeline.js'
+import {
+  childCpuSeconds,
+  isRetryableTranscodeError,
+  transcode,
+  type TranscodeResult,
+  type X264Preset,
+} from './pipeline.js'
 import { stitch } from './stitch.js'
 
 export interface WorkerOptions {
@@ -27,6 +33,8 @@ export interface WorkerOptions {
   leaseMs: number
   pollMs: number
   preset: X264Preset
+  /** ffmpeg threads of every encoding run (0 or absent: ffmpeg's choice). */
+  ffmpegThreads?: number
   jobTimeoutMs: number
   uploadConcurrency: number
   log: Logger
@@ -129,6 +137,13 @@ export class Worker {
       Math.floor(this.#opts.leaseMs / 3),
     )
     const started = Date.now()
+    const startCpu = { own: process.cpuUsage(), childrenS: childCpuSeconds() }
+    // The job's CPU-seconds: this process's own and its waited-for children's (ffmpeg, ffprobe);
+    // exact with concurrency 1, shared between the jobs running at once otherwise.
+    const jobCpuS = (): number => {
+      const own = process.cpuUsage(startCpu.own)
+      return Math.round(((own.user + own.system) / 1e6 + childCpuSeconds() - startCpu.childrenS) * 100) / 100
+    }
     try {
       await mkdir(dir, { recursive: true })
       const sourcePath = join(dir, 'source')
@@ -140,6 +155,7 @@ export class Worker {
         workDir: dir,
         signal: ac.signal,
         preset: this.#opts.preset,
+        threads: this.#opts.ffmpegThreads ?? 0,
         captions,
         ...(this.#opts.jobTimeoutMs > 0 ? { timeoutMs: this.#opts.jobTimeoutMs } : {}),
         onProgress: (fraction: number) => {
@@ -154,7 +170,18 @@ export class Worker {
         await source.uploadOutput(job.id, chunkStoreKey(job.videoId, chunk.index), out.path, 'video/mp4')
         await source.complete(job.id, { durationS: null, renditions: [], thumbnails: null })
         this.#opts.onEvent?.('completed', job)
-        log.info({ job: job.id, videoId: job.videoId, chunk: chunk.index, ms: Date.now() - started }, 'chunk completed')
+        log.info(
+          {
+            job: job.id,
+            videoId: job.videoId,
+            chunk: chunk.index,
+            ms: Date.now() - started,
+            cpuS: jobCpuS(),
+            encodeCpuS: out.encode.cpuS,
+            encodeWallS: out.encode.wallS,
+          },
+          'chunk completed',
+        )
         return
       }
       const result =
@@ -177,6 +204,7 @@ export class Worker {
           job: job.id,
           videoId: job.videoId,
           ms: Date.now() - started,
+          cpuS: jobCpuS(),
           encodeCpuS: result.encode.cpuS,
           encodeWallS: result.encode.wallS,
         },

@@ -32,3 +32,10 @@ t.test('bus.kind kafka needs its brokers', async (t) => {
   })
   t.equal(c.bus.kafka.sessionTimeoutMs, 45_000)
 })
+
+t.test('ffmpegThreads defaults to 0 (ffmpeg chooses) and takes a count from the environment', async (t) => {
+  const base = { origin: 'http://127.0.0.1:1', token: 'a-worker-token-0123456789abcdef-0123456789', workDir: '/tmp/w' }
+  t.equal(loadTranscoderConfig({ overrides: base, env: {} }).ffmpegThreads, 0)
+  t.equal(loadTranscoderConfig({ overrides: base, env: { VCDN_FFMPEG_THREADS: '1' } }).ffmpegThreads, 1)
+  t.throws(() => loadTranscoderConfig({ overrides: { ...base, ffmpegThreads: -1 }, env: {} }), /ffmpegThreads/)
+})

@@ -91,6 +91,28 @@ t.test('muxes 4 s CMAF HLS segments numbered from 1 into one folder per renditio
   t.equal(args.at(-1), '/work/out/%v/index.m3u8', 'the playlist pattern is the output')
 })
 
+t.test('passes the configured thread count to the decoder, the filter graph and the encoders', async (t) => {
+  const args = buildFfmpegArgs({ ...job, threads: 1 })
+  const input = args.indexOf('-i')
+  const first = args.indexOf('-threads')
+  t.ok(first >= 0 && first < input, 'an input -threads before -i (decoder)')
+  t.equal(after(args, '-threads'), '1')
+  t.equal(after(args, '-filter_complex_threads'), '1')
+  const last = args.lastIndexOf('-threads')
+  t.ok(last > args.indexOf('-c:v') && last < args.indexOf('-f'), 'an output -threads among the encoder options')
+  t.equal(args[last + 1], '1')
+  t.equal(args.filter((a) => a === '-threads').length, 2)
+  t.equal(after(buildFfmpegArgs({ ...job, threads: 3 }), '-filter_complex_threads'), '3')
+})
+
+t.test('leaves the thread count to ffmpeg when threads is 0 or absent', async (t) => {
+  for (const threads of [0, undefined]) {
+    const args = buildFfmpegArgs({ ...job, threads })
+    t.notOk(args.includes('-threads'), `threads ${threads}`)
+    t.notOk(args.includes('-filter_complex_threads'), `threads ${threads}`)
+  }
+})
+
 t.test('rejects invalid jobs naming the field', async (t) => {
   const bad: [Partial<FfmpegJob>, RegExp][] = [
     [{ sourcePath: '' }, /job\.sourcePath/],
@@ -103,6 +125,9 @@ t.test('rejects invalid jobs naming the field', async (t) => {
     [{ crf: 60 }, /job\.crf/],
     [{ preset: 'warp' as never }, /job\.preset/],
     [{ audioStreamIndex: -1 }, /job\.audioStreamIndex/],
+    [{ threads: -1 }, /job\.threads/],
+    [{ threads: 1.5 }, /job\.threads/],
+    [{ threads: 65 }, /job\.threads/],
   ]
   for (const [patch, re] of bad) t.throws(() => buildFfmpegArgs({ ...job, ...patch }), re)
 })

@@ -53,12 +53,24 @@ t.test('a chunk seeks before its input, keeps no audio and encodes every rung as
   )
 })
 
+t.test('a chunk runs with the configured thread count as a whole transcode does', async (t) => {
+  const args = buildChunkArgs({ ...whole, outPath: '/w/video.mp4', startS: 64, lengthS: 32, threads: 1 })
+  const full = buildFfmpegArgs({ ...whole, threads: 1 })
+  t.ok(args.indexOf('-threads') < args.indexOf('-i'), 'an input -threads before -i (decoder)')
+  t.equal(after(args, '-threads'), '1')
+  t.equal(after(args, '-filter_complex_threads'), '1')
+  t.same(between(args, '-c:v', '-f'), x264Args({ ...whole, threads: 1 }), 'the encoder options, -threads 1 included')
+  t.same(between(args, '-c:v', '-f'), between(full, '-c:v', '-c:a'), 'the same x264 settings as a whole transcode')
+  t.notOk(buildChunkArgs({ ...whole, outPath: '/w/v.mp4', startS: 0, threads: 0 }).includes('-threads'))
+})
+
 t.test('a chunk refuses a bad job, naming the field', async (t) => {
   const base = { ...whole, outPath: '/w/v.mp4', startS: 0 }
   t.throws(() => buildChunkArgs({ ...base, startS: -4 }), /job\.startS/)
   t.throws(() => buildChunkArgs({ ...base, lengthS: 0 }), /job\.lengthS/)
   t.throws(() => buildChunkArgs({ ...base, videoStartS: -1 }), /job\.videoStartS/)
   t.throws(() => buildChunkArgs({ ...base, renditions: [] }), /job\.renditions/)
+  t.throws(() => buildChunkArgs({ ...base, threads: -1 }), /job\.threads/)
 })
 
 t.test('the packaging copies the rungs, encodes the source audio once and muxes as a whole transcode', async (t) => {

@@ -199,6 +199,20 @@ t.test(
       what: 'the chunks to be removed after publishing',
     })
     t.pass('the chunks are removed after publishing')
+    // The long-video benchmark reads each chunk's CPU and encode figures from these lines (the
+    // killed transcoder completed none).
+    const chunkLines = (victim.output() + survivor.output())
+      .split('\n')
+      .filter((l) => l.includes('"chunk completed"') && l.includes(`"videoId":"${id}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    t.equal(chunkLines.length, 5, 'a chunk completed line per chunk')
+    for (const l of chunkLines) {
+      const figures = [l['cpuS'], l['encodeCpuS'], l['encodeWallS']]
+      t.ok(
+        figures.every((x) => typeof x === 'number' && x > 0),
+        `chunk ${String(l['chunk'])} logs its CPU-seconds and its encode's`,
+      )
+    }
 
     const published = join(tmp.dir, 'store', 'v', id)
     const videoSegments = new Map<string, number>()
