@@ -59,8 +59,16 @@ t.test('a chunk runs with the configured thread count as a whole transcode does'
   t.ok(args.indexOf('-threads') < args.indexOf('-i'), 'an input -threads before -i (decoder)')
   t.equal(after(args, '-threads'), '1')
   t.equal(after(args, '-filter_complex_threads'), '1')
-  t.same(between(args, '-c:v', '-f'), x264Args({ ...whole, threads: 1 }), 'the encoder options, -threads 1 included')
-  t.same(between(args, '-c:v', '-f'), between(full, '-c:v', '-c:a'), 'the same x264 settings as a whole transcode')
+  t.same(
+    between(args, '-c:v', '-frames:v'),
+    x264Args({ ...whole, threads: 1 }),
+    'the encoder options, -threads 1 included',
+  )
+  t.same(
+    between(args, '-c:v', '-frames:v'),
+    between(full, '-c:v', '-c:a'),
+    'the same x264 settings as a whole transcode',
+  )
   t.notOk(buildChunkArgs({ ...whole, outPath: '/w/v.mp4', startS: 0, threads: 0 }).includes('-threads'))
 })
 
