@@ -1,8 +1,8 @@
 // Caption files attached to a video on a real `vcdn origin` on 127.0.0.1.
 import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
-import { startTier, tempDir } from '../../shared/testing/index.js'
+import t, { type Test } from 'tap'
+import { startTier, tempDir, type TierProcess } from '../../shared/testing/index.js'
 import { mintToken, type Role } from '../src/auth.js'
 
 const SECRET = 'captions-test-tier-secret-0123456789abcdef'
@@ -10,7 +10,8 @@ const JWT = { secret: 'captions-test-jwt-secret-0123456789abcdef', issuer: 'vcdn
 const SRT =
   '1\r\n00:00:00,500 --> 00:00:01,500\r\nHola & <i>bienvenidos</i>\r\n\r\n2\r\n00:00:03,000 --> 00:00:05,000\r\nAdiós\r\n'
 
-t.test('captions are attached to a video before it is processed, and bad ones are refused', async (t) => {
+/** An origin on a disk store of its own (removed with the test), uploads not probed. */
+async function startOrigin(t: Test): Promise<{ origin: TierProcess; storeDir: string }> {
   const tmp = tempDir()
   t.teardown(tmp.remove)
   const storeDir = join(tmp.dir, 'store')
@@ -27,6 +28,11 @@ t.test('captions are attached to a video before it is processed, and bad ones ar
     { dir: tmp.dir },
   )
   t.teardown(() => origin.stop())
+  return { origin, storeDir }
+}
+
+t.test('captions are attached to a video before it is processed, and bad ones are refused', async (t) => {
+  const { origin, storeDir } = await startOrigin(t)
   const as = (sub: string, role: Role): Record<string, string> => ({
     authorization: `Bearer ${mintToken({ sub, role, ttlS: 600 }, JWT)}`,
   })
@@ -101,22 +107,7 @@ t.test('captions are attached to a video before it is processed, and bad ones ar
 })
 
 t.test('caption files in tus creation metadata are attached, and bad ones refuse the creation', async (t) => {
-  const tmp = tempDir()
-  t.teardown(tmp.remove)
-  const storeDir = join(tmp.dir, 'store')
-  const origin = await startTier(
-    'origin',
-    {
-      tierSecret: SECRET,
-      dataDir: join(tmp.dir, 'data'),
-      store: { kind: 'fs', dir: storeDir },
-      jwt: JWT,
-      accessLog: false,
-      upload: { isProbed: false },
-    },
-    { dir: tmp.dir },
-  )
-  t.teardown(() => origin.stop())
+  const { origin, storeDir } = await startOrigin(t)
   const auth = { authorization: `Bearer ${mintToken({ sub: 'alice', role: 'uploader', ttlS: 600 }, JWT)}` }
   const created = await fetch(`${origin.url}/v1/videos`, {
     method: 'POST',

@@ -35,6 +35,18 @@ function httpsGet(port: number, ca: string, path: string): Promise<{ status: num
   })
 }
 
+/** CONNECTIONS GETs, each on a new HTTPS connection: the ones that did not get `bytes` with a 200. */
+async function failedGets(
+  port: number,
+  ca: string,
+  path: string,
+  bytes: number,
+): Promise<{ status: number; bytes: number }[]> {
+  const served = []
+  for (let i = 0; i < CONNECTIONS; i++) served.push(await httpsGet(port, ca, path))
+  return served.filter((r) => r.status !== 200 || r.bytes !== bytes)
+}
+
 const count = (text: string, needle: string): number => text.split(needle).length - 1
 
 t.test('an edge with workers: 2 serves HTTPS from every worker and reloads each on SIGHUP', async (t) => {
@@ -58,10 +70,8 @@ t.test('an edge with workers: 2 serves HTTPS from every worker and reloads each 
 
   await topo.store.put('v/tlsw/720p/seg_00001.m4s', randomBytes(200_000, 5))
   const seg = topo.sign('/v/tlsw/720p/seg_00001.m4s')
-  const served = []
-  for (let i = 0; i < CONNECTIONS; i++) served.push(await httpsGet(port, ca.certPem, seg))
   t.same(
-    served.filter((r) => r.status !== 200 || r.bytes !== 200_000),
+    await failedGets(port, ca.certPem, seg, 200_000),
     [],
     `${CONNECTIONS} new HTTPS connections: each served every byte`,
   )
@@ -105,10 +115,8 @@ t.test('with workers: 2 and no tls.listen, HTTPS takes the plain listener’s pl
   await waitFor(() => count(edge.output(), 'tls loaded') >= 2, { what: 'both workers listening on HTTPS' })
   await topo.store.put('v/tlso/720p/seg_00001.m4s', randomBytes(50_000, 6))
   const seg = topo.sign('/v/tlso/720p/seg_00001.m4s')
-  const served = []
-  for (let i = 0; i < CONNECTIONS; i++) served.push(await httpsGet(edge.port, ca.certPem, seg))
   t.same(
-    served.filter((r) => r.status !== 200 || r.bytes !== 50_000),
+    await failedGets(edge.port, ca.certPem, seg, 50_000),
     [],
     `${CONNECTIONS} new HTTPS connections: each served every byte`,
   )
