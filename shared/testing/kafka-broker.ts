@@ -191,3 +191,20 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions = {}): Promise<K
     },
   }
 }
+
+/**
+ * A `bus` config (origin and transcoder) for the Kafka bus on `broker`, with topics and a consumer
+ * group of its own (a random prefix starting with `letter`), so tests share one broker without
+ * seeing each other's jobs. A silent member leaves the group after 6 s, the broker's minimum, so a
+ * killed transcoder's job moves soon.
+ */
+export function kafkaBusConfig(
+  broker: KafkaBroker,
+  letter: string,
+): { kind: 'kafka'; kafka: { brokers: string; topicPrefix: string; groupId: string; sessionTimeoutMs: number } } {
+  const prefix = `${letter}${randomBytes(4).toString('hex')}.`
+  return {
+    kind: 'kafka',
+    kafka: { brokers: broker.bootstrap, topicPrefix: prefix, groupId: `${prefix}transcoders`, sessionTimeoutMs: 6000 },
+  }
+}

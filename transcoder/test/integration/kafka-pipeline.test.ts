@@ -11,6 +11,7 @@ import Kafka from 'node-rdkafka'
 import {
   makeClip,
   startFullStack,
+  kafkaBusConfig,
   startKafkaBroker,
   tempDir,
   waitFor,
@@ -137,12 +138,8 @@ t.test('the pipeline on the Kafka bus', async (t) => {
   t.teardown(() => broker.close())
   const receiver = await startReceiver()
   t.teardown(() => new Promise<void>((res) => receiver.server.close(() => res())))
-  const prefix = `p${randomBytes(4).toString('hex')}.`
-  const bus = {
-    kind: 'kafka',
-    // A silent member leaves the group after 6 s (the broker's minimum): a killed transcoder's job moves soon.
-    kafka: { brokers: broker.bootstrap, topicPrefix: prefix, groupId: `${prefix}transcoders`, sessionTimeoutMs: 6000 },
-  }
+  const bus = kafkaBusConfig(broker, 'p')
+  const prefix = bus.kafka.topicPrefix
   const stack: FullStack = await startFullStack({
     dir: tmp.dir,
     // joining the group and creating the topics come before the listening line

@@ -5,11 +5,11 @@
 // (§8), and the video view records who took each chunk. Never skipped: a server that cannot start
 // fails the test.
 import t, { type Test } from 'tap'
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import {
   makeClip,
   startFullStack,
+  kafkaBusConfig,
   startKafkaBroker,
   s3Bucket,
   startS3Server,
@@ -50,11 +50,7 @@ t.test('S3 store and Kafka bus together, two transcoders in the group', async (t
   t.teardown(() => broker.close())
   const { s3, bucket } = await s3Bucket(s3Server, 'scale-out')
   t.teardown(() => bucket.close())
-  const prefix = `s${randomBytes(4).toString('hex')}.`
-  const bus = {
-    kind: 'kafka',
-    kafka: { brokers: broker.bootstrap, topicPrefix: prefix, groupId: `${prefix}transcoders`, sessionTimeoutMs: 6000 },
-  }
+  const bus = kafkaBusConfig(broker, 's')
   const stack: FullStack = await startFullStack({
     dir: tmp.dir,
     // joining the group and creating the topics come before the listening line
