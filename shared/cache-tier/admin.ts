@@ -26,7 +26,7 @@ export function createTierAdmin(opts: {
   log: Logger
   /** A purge the origin sent with its generation was applied. */
   onPurged?: (seq: number) => void
-  /** Replace worker thread `index` (docs/architecture.md §12); false when there is none. */
+  /** Replace worker thread `index` (docs/architecture.md §9.1); false when there is none. */
   restartWorker?: (index: number) => boolean
 }): HttpServer {
   const { engine, log, metrics } = opts

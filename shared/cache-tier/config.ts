@@ -21,7 +21,7 @@ export interface CacheTierConfig {
   /** PROXY protocol v2 on the plain-HTTP listener, from trustedProxies peers only (shared/http). */
   proxyProtocol?: boolean
   drainTimeoutMs: number
-  /** Request-serving threads on the public port (docs/architecture.md §12); 1: the main thread serves. */
+  /** Request-serving threads on the public port (docs/architecture.md §9.1); 1: the main thread serves. */
   workers?: number
   cache: {
     dir: string

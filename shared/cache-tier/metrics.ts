@@ -75,11 +75,27 @@ function statusClass(status: number): string {
   return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'none'
 }
 
+/** What the worker pool reports (worker-pool.ts); a process without workers reports 1 live, no others. */
+export interface WorkerStats {
+  readonly live: number
+  readonly replaced: number
+  readonly roundTrips: number
+  localHits(): readonly (readonly [number, number])[]
+}
+
+/** The worker metrics of a process whose main thread serves (`workers: 1`). */
+export const MAIN_THREAD_ONLY: WorkerStats = Object.freeze({
+  live: 1,
+  replaced: 0,
+  roundTrips: 0,
+  localHits: () => [],
+})
+
 export function tierMetrics(
   counters: () => Readonly<CacheCounters>,
   requests: RequestCounts,
   upstreams: () => Iterable<UpstreamStats>,
-  workers: () => { readonly live: number; readonly replaced: number } = () => ({ live: 1, replaced: 0 }),
+  workers: () => WorkerStats = () => MAIN_THREAD_ONLY,
 ) {
   const gauge = (help: string, pick: (c: Readonly<CacheCounters>) => number): MetricSpec => ({
     type: 'gauge',
@@ -146,6 +162,20 @@ export function tierMetrics(
       type: 'counter',
       help: 'worker threads started in place of one that exited (a crash, or POST /workers/restart)',
       collect: () => workers().replaced,
+    },
+    worker_round_trips_total: {
+      type: 'counter',
+      help: 'requests worker threads sent to the coordinator’s engine (a hit answered in the worker sends none)',
+      collect: () => workers().roundTrips,
+    },
+    worker_local_hits_total: {
+      type: 'counter',
+      help: 'fresh memory hits a worker thread answered itself, without a round trip, by worker slot',
+      labels: ['worker'],
+      collect: () =>
+        workers()
+          .localHits()
+          .map(([index, hits]) => [{ worker: String(index) }, hits] as const),
     },
     refused_total: { type: 'counter', help: 'requests refused by the front door, by code', labels: ['code'] },
     control_events_total: {

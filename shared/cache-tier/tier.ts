@@ -28,7 +28,7 @@ import { logAccess, startAccessLine, type AccessLine } from './access-log.js'
 import { createTierAdmin } from './admin.js'
 import { RewritingSink, type BodyRewrite } from './body-rewrite.js'
 import type { CacheTierConfig } from './config.js'
-import { RequestCounts, tierMetrics } from './metrics.js'
+import { MAIN_THREAD_ONLY, RequestCounts, tierMetrics } from './metrics.js'
 import { Registration } from './registration.js'
 import { cacheRequestHeaders } from './request-headers.js'
 import type { ControlConsumer } from './control-consumer.js'
@@ -96,7 +96,7 @@ export interface CacheTier {
   /** Re-read the certificate files (SIGHUP); false when not reloaded (no TLS, or a bad file: logged). */
   reloadTls(): Promise<boolean>
   close(): Promise<void>
-  /** The engine, or in a worker thread (docs/architecture.md §12) the link to the coordinator's. */
+  /** The engine, or in a worker thread (docs/architecture.md §9.1) the link to the coordinator's. */
   readonly engine: TierEngine
   /**
    * This thread's own engine and the upstreams it picks per key by HRW (the edge's shield prefetch
@@ -128,7 +128,7 @@ function queryPolicyOf(config: CacheTierConfig): QueryPolicy {
 }
 
 /**
- * The parts a tier's process has once, whatever its `workers` (docs/architecture.md §12): the
+ * The parts a tier's process has once, whatever its `workers` (docs/architecture.md §9.1): the
  * upstreams, the engine (memory tier, disk tier and index, fills) and the metrics. In a
  * `workers` > 1 process they live in the coordinator (the main thread) only.
  */
@@ -174,7 +174,7 @@ async function openCacheNode(opts: CacheTierOptions) {
       () => engine.counters,
       requests,
       () => upstreams.stats(),
-      () => pool ?? { live: 1, replaced: 0 },
+      () => pool ?? MAIN_THREAD_ONLY,
     ),
     ...opts.metrics,
   })
@@ -196,9 +196,10 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   const renderRefusal = opts.renderRefusal
   const isPassing = opts.passUnsafeMethods === true
   // In a worker thread the request logic below talks to the coordinator's engine through a link;
-  // everywhere else to the engine itself (docs/architecture.md §12).
+  // everywhere else to the engine itself (docs/architecture.md §9.1).
   const asWorker = tierWorkerData()
-  const link = asWorker === null ? null : new CoordinatorLink({ query: queryPolicyOf(config) })
+  const link =
+    asWorker === null ? null : new CoordinatorLink({ query: queryPolicyOf(config), now: opts.now ?? Date.now })
   const node = link === null ? await openCacheNode(opts) : null
   const engine: TierEngine = link ?? (node as NonNullable<typeof node>).engine
   const count =
@@ -464,6 +465,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         argv: process.argv.slice(2),
       })
       ;(node as NonNullable<typeof node>).setPool(pool)
+      // Workers answer fresh memory hits themselves; a changed entry is forgotten at once (§9.1).
+      const started = pool
+      cacheEngine.watchMemory((key) => started.memoryChanged(key))
       await pool.start()
       isReady = true
       return { port, adminPort, tlsPort }
@@ -484,7 +488,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
 }
 
 /**
- * A worker thread's tier (docs/architecture.md §12): the listener on the shared port, no engine,
+ * A worker thread's tier (docs/architecture.md §9.1): the listener on the shared port, no engine,
  * admin or upstreams of its own. It serves until the coordinator says close; a crash (an uncaught
  * exception or rejection) closes the listener and every connection before the thread ends, since
  * uWS aborts the whole process when a thread ends with its sockets open (docs/architecture.md §9.1), and the

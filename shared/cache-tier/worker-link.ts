@@ -1,11 +1,32 @@
-// A cache tier's worker thread's side of docs/architecture.md §12: the engine the tier's request
-// logic (tier.ts) talks to in a worker. It answers keyFor() itself and sends everything else to
-// the coordinator's engine, one message round trip per request, and plays the response the
-// coordinator's engine writes back onto the real sink. Finished requests are counted in batches
-// for the coordinator's /metrics. Owned by the worker thread; single-threaded.
-import { parentPort, type MessagePort } from 'node:worker_threads'
+// A cache tier's worker thread's side of docs/architecture.md §9.1: the engine the tier's request
+// logic (tier.ts) talks to in a worker. It answers keyFor() itself, and fresh memory hits from its
+// local map of the coordinator's memory entries (no round trip); everything else goes to the
+// coordinator's engine, one message round trip per request, and the response that engine writes
+// is played back onto the real sink. Finished requests and local hits are counted in batches for
+// the coordinator's /metrics and engine counters. Owned by the worker thread; single-threaded.
+//
+// The local map, key → the coordinator's memory entry (shared body view, stored headers and
+// validators, freshness, generation), is filled by the coordinator's answers (Done.local) and
+// emptied by its `forget` broadcasts, sent whenever an entry leaves the memory tier, is replaced
+// or changes in place (purge, soft purge, eviction, a newer fill, a 304's headers). Why a local hit
+// never serves what the coordinator no longer holds:
+// 1. Messages on one port arrive in the order they were posted. The coordinator posts a `forget`
+//    synchronously when the entry changes, so it precedes every later message to this worker: the
+//    answer that offers the new version, and any answer to a request made after the change.
+// 2. Between the change and this worker reading that `forget` (queued behind a busy loop, or read
+//    after a socket that became ready at the same time), the coordinator has already incremented
+//    the shared Int32 of `forget`s sent; serveHit compares it with the `forget`s read here and
+//    answers nothing locally while one is unread. So once the coordinator has purged (and the
+//    admin answered), no worker answers the old bytes.
+// Bodies are safe to read for as long as the map holds them: each memory-tier body is a
+// SharedArrayBuffer of its own, never written after it is stored and never reused for another
+// object; the map holds the view, so the buffer lives while any worker holds it.
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import {
   cacheKey,
+  memoryEntry,
+  serveEntry,
+  type MemoryEntry,
   type PassRequest,
   type PrefetchResult,
   type QueryPolicy,
@@ -14,7 +35,7 @@ import {
 } from '../cache/index.js'
 import { VcdnError } from '../errors/index.js'
 import type { ResponseSink } from '../http/index.js'
-import type { Done, ToCoordinator, ToWorker } from './worker-protocol.js'
+import type { Done, LocalEntry, LocalHits, TierWorkerData, ToCoordinator, ToWorker } from './worker-protocol.js'
 
 /** How often finished requests are reported: /metrics in the coordinator is at most this late. */
 const COUNTS_FLUSH_MS = 50
@@ -45,16 +66,29 @@ export class CoordinatorLink implements TierEngine {
   #numbers: number[] = []
   #caches: string[] = []
   #refused: string[] = []
+  /** Local hits since the last batch, by key: the latest version served and how many. */
+  #localHits = new Map<string, { generation: number; count: number }>()
+  /** The coordinator's fresh memory entries this worker answers itself (see the file comment). */
+  readonly #local = new Map<string, MemoryEntry>()
+  /** `forget`s sent by the coordinator (shared Int32) and `forget`s read here. */
+  readonly #invalidations: Int32Array
+  #invalidationsSeen: number
+  readonly #now: () => number
   #flushTimer: NodeJS.Timeout | null = null
   /** Set by the tier: what a `close`, `crash` or `reloadTls` message does. */
   onClose: (drainTimeoutMs: number) => void = () => {}
   onCrash: () => void = () => {}
   onReloadTls: (reason: string) => Promise<boolean> = () => Promise.resolve(false)
 
-  constructor(opts: { query: QueryPolicy }) {
-    if (parentPort === null) throw new Error('CoordinatorLink runs in a worker thread only')
+  /** `now`: the clock the coordinator's engine reads (epoch ms), for the freshness of local hits. */
+  constructor(opts: { query: QueryPolicy; now: () => number }) {
+    const data = (workerData as Partial<TierWorkerData> | null)?.vcdnTierWorker
+    if (parentPort === null || data === undefined) throw new Error('CoordinatorLink runs in a worker thread only')
     this.#port = parentPort
     this.#query = opts.query
+    this.#now = opts.now
+    this.#invalidations = new Int32Array(data.invalidations)
+    this.#invalidationsSeen = data.invalidationsSeen
     this.#port.on('message', (m: ToWorker) => this.#onMessage(m))
   }
 
@@ -76,13 +110,37 @@ export class CoordinatorLink implements TierEngine {
     return cacheKey(path, query, this.#query)
   }
 
-  /** No worker-local memory yet (docs/architecture.md §13): every request asks the coordinator. */
-  serveHit(): ServeResult | null {
-    return null
+  /**
+   * A fresh memory hit answered here, without a round trip, exactly as the coordinator's engine
+   * answers it (serveEntry: the same head, conditionals, Range, HEAD), while the entry is fresh by
+   * the engine's own expiry (RFC 9111 §4.2) and no `forget` is unread; else null (then serve()).
+   */
+  serveHit(req: ServeRequest, sink: ResponseSink): ServeResult | null {
+    const entry = this.#local.get(req.key)
+    if (entry === undefined || Atomics.load(this.#invalidations, 0) !== this.#invalidationsSeen) return null
+    const now = this.#now()
+    if (now >= entry.obj.expiresAt) {
+      // Stale: the coordinator revalidates (or serves stale) and offers the new version.
+      this.#local.delete(req.key)
+      return null
+    }
+    const result = serveEntry(entry, req, sink, 'HIT', null, now)
+    const hits = this.#localHits.get(req.key)
+    if (hits === undefined) this.#localHits.set(req.key, { generation: entry.generation, count: 1 })
+    else {
+      hits.generation = entry.generation
+      hits.count++
+    }
+    this.#scheduleFlush()
+    return result
   }
 
   serve(req: ServeRequest, sink: ResponseSink): Promise<ServeResult> {
+    // The engine's serve() answers a fresh memory hit first too (the edge's rewritten playlists).
+    const hit = this.serveHit(req, sink)
+    if (hit !== null) return Promise.resolve(hit)
     const id = this.#next++
+    const held = this.#local.get(req.key)?.generation
     return new Promise((resolve, reject) => {
       this.#requests.set(id, { sink, resolve, reject })
       sink.onAbort(() => this.#post({ t: 'aborted', id }))
@@ -95,6 +153,7 @@ export class CoordinatorLink implements TierEngine {
         key: req.key,
         headers: req.headers,
         ...(source !== undefined ? { source } : {}),
+        ...(held !== undefined ? { held } : {}),
       })
     })
   }
@@ -160,11 +219,14 @@ export class CoordinatorLink implements TierEngine {
   #flush(): void {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer)
     this.#flushTimer = null
-    if (this.#caches.length === 0 && this.#refused.length === 0) return
-    this.#post({ t: 'counts', numbers: this.#numbers, caches: this.#caches, refused: this.#refused })
+    if (this.#caches.length === 0 && this.#refused.length === 0 && this.#localHits.size === 0) return
+    const localHits: LocalHits[] = []
+    for (const [key, { generation, count }] of this.#localHits) localHits.push({ key, generation, count })
+    this.#post({ t: 'counts', numbers: this.#numbers, caches: this.#caches, refused: this.#refused, localHits })
     this.#numbers = []
     this.#caches = []
     this.#refused = []
+    this.#localHits = new Map()
   }
 
   #onMessage(m: ToWorker): void {
@@ -200,6 +262,10 @@ export class CoordinatorLink implements TierEngine {
       case 'done':
         this.#done(m)
         return
+      case 'forget':
+        this.#local.delete(m.key)
+        this.#invalidationsSeen = (this.#invalidationsSeen + 1) | 0
+        return
       case 'bodyAcked': {
         const ack = this.#bodyAcks.get(m.id)
         this.#bodyAcks.delete(m.id)
@@ -233,8 +299,15 @@ export class CoordinatorLink implements TierEngine {
     this.#requests.delete(m.id)
     this.#bodyAcks.get(m.id)?.()
     this.#bodyAcks.delete(m.id)
+    if (m.local !== undefined) this.#keep(m.local)
     if (m.result !== undefined) pending.resolve(m.result)
     else if (m.code !== undefined) pending.reject(new VcdnError(m.code))
     else pending.reject(new Error(`coordinator failed to serve: ${m.detail ?? 'unknown'}`))
+  }
+
+  /** The coordinator's memory entry for a key, answered here from now on (a view: shared, not copied). */
+  #keep(local: LocalEntry): void {
+    const body = Buffer.from(local.body.buffer, local.body.byteOffset, local.body.byteLength)
+    this.#local.set(local.obj.key, memoryEntry(local.obj, body, false, local.generation))
   }
 }

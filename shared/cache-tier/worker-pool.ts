@@ -1,4 +1,4 @@
-// The coordinator's side of docs/architecture.md §12 (`workers` > 1): N worker threads, each
+// The coordinator's side of docs/architecture.md §9.1 (`workers` > 1): N worker threads, each
 // running the tier's own request logic on the public port (SO_REUSEPORT spreads connections),
 // and the one engine they all ask. The coordinator (the main thread) owns the engine, so there is
 // one memory tier, one disk tier and index, and one fill per key per machine whichever worker a
@@ -10,13 +10,19 @@
 // requests it goes to, and posted the same way. Backpressure: a write is acknowledged when the
 // worker's sink took it, so a slow viewer holds back only its own request.
 //
-// Owned by the coordinator thread: the slots, each slot's open requests.
+// Hits: a worker answers fresh memory hits itself (worker-link.ts). When a request the coordinator
+// served leaves its key a fresh memory entry, the answer (`done`) carries that entry; when an
+// entry offered so leaves the memory tier, is replaced or changes, every worker is told to forget
+// it, at once (memoryChanged, called synchronously by the memory tier): the order argument is in
+// worker-link.ts.
+//
+// Owned by the coordinator thread: the slots, each slot's open requests, the offered keys.
 import { Worker } from 'node:worker_threads'
 import type { CacheEngine, ServeResult } from '../cache/index.js'
 import { isVcdnError } from '../errors/index.js'
 import type { HeaderMap, ResponseSink } from '../http/index.js'
 import type { Logger } from '../log/index.js'
-import type { TierWorkerData, ToCoordinator, ToWorker } from './worker-protocol.js'
+import type { LocalEntry, TierWorkerData, ToCoordinator, ToWorker } from './worker-protocol.js'
 
 /** How long start() waits for every worker to listen (a busy machine starts threads slowly). */
 const START_TIMEOUT_MS = 60_000
@@ -149,6 +155,8 @@ interface Slot {
   isReady: boolean
   /** Its current worker's start: settles once it listens, exits first or times out. */
   starting: Promise<void>
+  /** Hits its workers answered locally (worker_local_hits_total). */
+  localHits: number
   readonly sinks: Map<number, PortSink>
   readonly bodies: Map<number, BodyChannel>
   post(m: ToWorker): void
@@ -179,6 +187,11 @@ export class WorkerPool {
   /** reloadTls answers awaited, by request id. */
   readonly #tlsReloads = new Map<number, (ok: boolean) => void>()
   #nextTlsReload = 1
+  /** Keys whose memory entry went to a worker since their last `forget`: only these are broadcast. */
+  readonly #offered = new Set<string>()
+  /** `forget` broadcasts sent, one Int32 shared with every worker (worker-link.ts serveHit). */
+  readonly #invalidations = new Int32Array(new SharedArrayBuffer(4))
+  #roundTrips = 0
 
   constructor(o: WorkerPoolOptions) {
     if (!Number.isInteger(o.count) || o.count < 1) throw new TypeError('opts.count must be an integer >= 1')
@@ -189,7 +202,7 @@ export class WorkerPool {
    * Start every worker; resolves once each listens. If one fails (cannot listen, exits, times
    * out), the pool is closed before the error is rethrown: the workers that listen drain and end,
    * so the process can exit with the error instead of keeping threads that serve (and a thread
-   * ending with its sockets open aborts the whole process, docs/architecture.md §12).
+   * ending with its sockets open aborts the whole process, docs/architecture.md §9.1).
    */
   async start(): Promise<void> {
     const ready: Promise<void>[] = []
@@ -212,6 +225,27 @@ export class WorkerPool {
   /** Workers started in place of one that exited. */
   get replaced(): number {
     return this.#replaced
+  }
+
+  /** Requests the workers sent to the engine (serve and pass): a local hit sends none. */
+  get roundTrips(): number {
+    return this.#roundTrips
+  }
+
+  /** Hits each worker slot answered from its local map, as [index, hits]. */
+  localHits(): [number, number][] {
+    return this.#slots.map((slot) => [slot.index, slot.localHits])
+  }
+
+  /**
+   * `key`'s memory entry left the tier, was replaced or changed in place (CacheEngine.watchMemory,
+   * called synchronously as it happens): if it went to a worker, every worker drops it before it
+   * reads any later message, and none answers it locally meanwhile (the shared count is ahead).
+   */
+  memoryChanged(key: string): void {
+    if (!this.#offered.delete(key)) return
+    Atomics.add(this.#invalidations, 0, 1)
+    for (const slot of this.#slots) slot.post({ t: 'forget', key })
   }
 
   /**
@@ -284,6 +318,9 @@ export class WorkerPool {
         index,
         port: this.#o.port,
         ...(this.#o.tlsPort !== undefined ? { tlsPort: this.#o.tlsPort } : {}),
+        // Every later `forget` is posted to this worker (slot.worker is it from here on).
+        invalidations: this.#invalidations.buffer,
+        invalidationsSeen: Atomics.load(this.#invalidations, 0),
       },
     }
     const worker = new Worker(this.#o.entry, { argv: [...this.#o.argv], workerData: data })
@@ -297,6 +334,7 @@ export class WorkerPool {
         startedAt: Date.now(),
         isReady: false,
         starting: Promise.resolve(),
+        localHits: 0,
         sinks,
         bodies,
         post: (m) => created.worker.postMessage(m),
@@ -373,6 +411,7 @@ export class WorkerPool {
     const engine = this.#o.engine
     switch (m.t) {
       case 'serve': {
+        this.#roundTrips++
         const sink = new PortSink(slot, m.id)
         slot.sinks.set(m.id, sink)
         const req = {
@@ -381,10 +420,11 @@ export class WorkerPool {
           headers: m.headers,
           ...(m.source !== undefined ? { source: { headers: m.source } } : {}),
         }
-        this.#answer(slot, m.id, engine.serve(req, sink))
+        this.#answer(slot, m.id, engine.serve(req, sink), m.key, m.held)
         return
       }
       case 'pass': {
+        this.#roundTrips++
         const sink = new PortSink(slot, m.id)
         const body = new BodyChannel(slot, m.id)
         slot.sinks.set(m.id, sink)
@@ -415,6 +455,10 @@ export class WorkerPool {
         return
       case 'counts':
         this.#o.onCounts(m.numbers, m.caches, m.refused)
+        for (const hits of m.localHits) {
+          engine.countLocalHits(hits.key, hits.generation, hits.count)
+          slot.localHits += hits.count
+        }
         return
       case 'tlsReloaded': {
         const resolve = this.#tlsReloads.get(m.id)
@@ -427,12 +471,18 @@ export class WorkerPool {
     }
   }
 
-  #answer(slot: Slot, id: number, served: Promise<ServeResult>): void {
+  /**
+   * `key`: a GET/HEAD's, whose fresh memory entry (if any, and not the version `held` already) goes
+   * with the answer, read in the same synchronous section as the post, so any later change of it
+   * is a `forget` posted after this answer.
+   */
+  #answer(slot: Slot, id: number, served: Promise<ServeResult>, key?: string, held?: number): void {
     served.then(
       (result) => {
         slot.sinks.delete(id)
         slot.bodies.delete(id)
-        slot.post({ t: 'done', id, result })
+        const local = key === undefined ? null : this.#offer(key, held)
+        slot.post(local === null ? { t: 'done', id, result } : { t: 'done', id, result, local })
       },
       (err: unknown) => {
         slot.sinks.delete(id)
@@ -444,5 +494,13 @@ export class WorkerPool {
         }
       },
     )
+  }
+
+  #offer(key: string, held: number | undefined): LocalEntry | null {
+    const entry = this.#o.engine.sharedEntry(key)
+    if (entry === null) return null
+    this.#offered.add(key)
+    if (entry.generation === held) return null
+    return { obj: entry.obj, body: entry.body, generation: entry.generation }
   }
 }

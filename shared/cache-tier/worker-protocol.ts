@@ -1,10 +1,10 @@
 // The messages between a cache tier's coordinator (the main thread: engine, disk tier, index, fill
 // table, upstreams, admin) and its worker threads (the public listener and the tier's request
-// logic), docs/architecture.md §12. One MessagePort per worker (its parentPort); messages on a port
+// logic), docs/architecture.md §9.1. One MessagePort per worker (its parentPort); messages on a port
 // arrive in order. Bodies travel as Uint8Arrays over SharedArrayBuffers: postMessage shares such
 // memory instead of copying it.
 import { isMainThread, workerData } from 'node:worker_threads'
-import type { ServeResult } from '../cache/index.js'
+import type { ServeResult, StoredObject } from '../cache/index.js'
 import type { ErrorCode } from '../errors/index.js'
 import type { HeaderMap } from '../http/index.js'
 
@@ -17,6 +17,13 @@ export interface TierWorkerData {
     readonly port: number
     /** The HTTPS port when HTTPS listens beside plain HTTP (tls.listen), checked and shared the same way. */
     readonly tlsPort?: number
+    /**
+     * One Int32 counting the coordinator's `forget` broadcasts (worker-link.ts serveHit), and its
+     * value when this worker was started: a worker answers from its local map only while it has
+     * read as many `forget`s as were sent.
+     */
+    readonly invalidations: SharedArrayBuffer
+    readonly invalidationsSeen: number
   }
 }
 
@@ -32,6 +39,16 @@ export function isTierWorker(): boolean {
   return tierWorkerData() !== null
 }
 
+/**
+ * What a worker needs to answer a key itself (docs/architecture.md §9.1): the coordinator's memory
+ * entry for it, its body a view of the entry's SharedArrayBuffer (shared, not copied).
+ */
+export interface LocalEntry {
+  readonly obj: StoredObject
+  readonly body: Uint8Array
+  readonly generation: number
+}
+
 /** A served request's end: its result, or the coded error the engine threw (none: a crash). */
 export interface Done {
   readonly t: 'done'
@@ -40,6 +57,15 @@ export interface Done {
   readonly code?: ErrorCode
   /** Why, when the engine failed with something other than a coded error (logged by the worker). */
   readonly detail?: string
+  /** The request's key is a fresh memory entry now: the worker answers it itself from now on. */
+  readonly local?: LocalEntry
+}
+
+/** Hits a worker answered from its local copy of one memory entry version since its last batch. */
+export interface LocalHits {
+  readonly key: string
+  readonly generation: number
+  readonly count: number
 }
 
 export type ToCoordinator =
@@ -52,6 +78,8 @@ export type ToCoordinator =
       readonly headers: HeaderMap
       /** Every request header (ServeRequest.source), when the tier passes them. */
       readonly source?: HeaderMap
+      /** The version of the key's memory entry the worker holds (it was stale): not sent again. */
+      readonly held?: number
     }
   | {
       readonly t: 'pass'
@@ -68,8 +96,17 @@ export type ToCoordinator =
   | { readonly t: 'aborted'; readonly id: number }
   | { readonly t: 'prefetch'; readonly id: number; readonly key: string }
   | { readonly t: 'peekBody'; readonly id: number; readonly key: string; readonly maxBytes: number }
-  /** Finished requests since the last batch: [status, bytes, seconds] per request, caches beside. */
-  | { readonly t: 'counts'; readonly numbers: number[]; readonly caches: string[]; readonly refused: string[] }
+  /**
+   * Finished requests since the last batch: [status, bytes, seconds] per request, caches beside;
+   * refusals by code; the hits answered locally by key (the engine counts them as its own).
+   */
+  | {
+      readonly t: 'counts'
+      readonly numbers: number[]
+      readonly caches: string[]
+      readonly refused: string[]
+      readonly localHits: LocalHits[]
+    }
   /** The answer to a reloadTls: true when the worker serves the files as they are now. */
   | { readonly t: 'tlsReloaded'; readonly id: number; readonly ok: boolean }
 
@@ -85,6 +122,11 @@ export type ToWorker =
   | { readonly t: 'end'; readonly id: number; readonly chunk?: Uint8Array }
   | { readonly t: 'abort'; readonly id: number }
   | Done
+  /**
+   * `key`'s memory entry left the tier, was replaced or changed: the worker drops its local copy
+   * (sent to every worker, after the Int32 in TierWorkerData.invalidations was incremented).
+   */
+  | { readonly t: 'forget'; readonly key: string }
   /** The coordinator consumed a pass's request body chunk. */
   | { readonly t: 'bodyAcked'; readonly id: number }
   | { readonly t: 'reply'; readonly id: number; readonly value: unknown }

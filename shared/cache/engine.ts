@@ -16,14 +16,14 @@ import type { HeaderMap, ResponseSink } from '../http/types.js'
 import { Fill, pipeFill, type FillHead, type FillReader } from './fill.js'
 import { runFill, type FetchContext } from './fetch.js'
 import { upstreamAgeSec } from './http-semantics.js'
-import type { MemoryEntry, MemoryTier } from './memory-tier.js'
+import { serveEntry, type MemoryEntry, type MemoryTier } from './memory-tier.js'
 import { cacheKey } from './normalize-key.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { passThrough, type PassContext } from './pass.js'
 import { planFillAnswer, planStored } from './plan.js'
 import { countOutcome, respondError, zeroCounters } from './respond.js'
 import { CacheStore } from './storage.js'
-import { ageSeconds, describeStored, responseHeaders, type StoredObject } from './stored-object.js'
+import { describeStored, responseHeaders, type StoredObject } from './stored-object.js'
 import type {
   CacheCounters,
   CacheOptions,
@@ -116,6 +116,36 @@ export class CacheEngine {
     const now = this.#o.now()
     if (now >= entry.obj.expiresAt) return null
     return this.#serveMemory(entry, req, sink, 'HIT', null, now)
+  }
+
+  /**
+   * The memory entry a worker thread may answer `key` from itself (docs/architecture.md §9.1): a
+   * fresh one, stored under the plain key (a target that varies is stored under variant keys
+   * only, so those always come here), with its body in shared memory and no prefetch mark left to
+   * clear (its first hit is the engine's). Read without counting a use; null otherwise.
+   */
+  sharedEntry(key: string): MemoryEntry | null {
+    if (this.#isClosed) return null
+    const entry = this.#memory.peek(key)
+    if (entry === undefined || entry.isPrefetched || this.#o.now() >= entry.obj.expiresAt) return null
+    return entry.body.buffer instanceof SharedArrayBuffer ? entry : null
+  }
+
+  /**
+   * `count` hits a worker thread answered from its copy of `key`'s memory entry (sharedEntry):
+   * counted as the engine's own hits, and, while that version is still the stored one, a use for
+   * the memory tier's LRU and the index's access time, as a hit here would be.
+   */
+  countLocalHits(key: string, generation: number, count: number): void {
+    this.#counters.hits += count
+    if (this.#isClosed || this.#memory.peek(key)?.generation !== generation) return
+    const entry = this.#memory.get(key)
+    if (entry !== undefined) this.#store.touch(entry.obj)
+  }
+
+  /** One listener told of every memory entry that leaves, is replaced or changes (CacheStore.watchMemory). */
+  watchMemory(listener: (key: string) => void): void {
+    this.#store.watchMemory(listener)
   }
 
   serve(req: ServeRequest, sink: ResponseSink): Promise<ServeResult> {
@@ -372,37 +402,7 @@ export class CacheEngine {
       entry.isPrefetched = false
       this.#usePrefetched(obj.key)
     }
-    const h = req.headers
-    if (
-      outcome === 'HIT' &&
-      h['range'] === undefined &&
-      h['if-none-match'] === undefined &&
-      h['if-modified-since'] === undefined &&
-      h['if-match'] === undefined &&
-      h['if-unmodified-since'] === undefined
-    ) {
-      const ageSec = ageSeconds(obj, now)
-      let headers = entry.hitHeaders
-      if (headers === null || entry.hitAgeSec !== ageSec) {
-        // Replaced, never mutated: a sink may keep the object it was given.
-        headers = responseHeaders(obj.headers, 'HIT', ageSec)
-        entry.hitHeaders = headers
-        entry.hitAgeSec = ageSec
-      }
-      sink.start(obj.status, headers, obj.size)
-      if (req.method === 'HEAD') {
-        sink.end()
-        return { outcome, status: obj.status, bytes: 0, upstreamMs }
-      }
-      sink.end(entry.body)
-      if (upstreamMs !== null) return { outcome, status: obj.status, bytes: obj.size, upstreamMs }
-      return (entry.hitResult ??= { outcome, status: obj.status, bytes: obj.size, upstreamMs })
-    }
-    const plan = planStored(obj, req, outcome, now)
-    sink.start(plan.status, plan.headers, plan.contentLength)
-    if (plan.end > plan.start) sink.end(entry.body.subarray(plan.start, plan.end))
-    else sink.end()
-    return { outcome, status: plan.status, bytes: plan.end - plan.start, upstreamMs }
+    return serveEntry(entry, req, sink, outcome, upstreamMs, now)
   }
 
   /** Serve from the object file (opened synchronously right after the index lookup: storage.ts). */

@@ -1,6 +1,8 @@
 // Public surface of the cache engine (docs/architecture.md §5). Deep imports past this file are not
 // allowed.
 export { CacheEngine } from './engine.js'
+export { memoryEntry, serveEntry, type MemoryEntry } from './memory-tier.js'
+export type { StoredObject } from './stored-object.js'
 export { cacheKey, keyPath, normalizeKey, MAX_KEY_BYTES, MAX_QUERY_BYTES, type QueryPolicy } from './normalize-key.js'
 export type {
   CacheCounters,

@@ -3,9 +3,10 @@
 // entries; the engine reads them on the hit path and caches each entry's rendered HIT head.
 
 import { LRUCache } from 'lru-cache'
-import type { HeaderMap } from '../http/types.js'
-import type { StoredObject } from './stored-object.js'
-import type { ServeResult } from './types.js'
+import type { HeaderMap, ResponseSink } from '../http/types.js'
+import { planStored } from './plan.js'
+import { ageSeconds, responseHeaders, type StoredObject } from './stored-object.js'
+import type { CacheOutcome, ServeRequest, ServeResult } from './types.js'
 
 export interface MemoryEntry {
   obj: StoredObject
@@ -16,6 +17,12 @@ export interface MemoryEntry {
   hitAgeSec: number
   /** The result of a plain GET hit of this entry, shared by every such hit (never mutated). */
   hitResult: ServeResult | null
+  /**
+   * This version of the entry, unique in the process: a new entry or a changed `obj` (a 304's
+   * headers, a soft purge) gets a new one. Worker threads name the version they served locally
+   * (docs/architecture.md §9.1).
+   */
+  generation: number
 }
 
 export type MemoryTier = LRUCache<string, MemoryEntry>
@@ -41,12 +48,87 @@ function memoryEntryCost(entry: MemoryEntry): number {
   return ENTRY_FIXED_BYTES + entry.body.length + 2 * entry.obj.key.length + 2 * headerBytes
 }
 
-export function createMemoryTier(maxBytes: number): MemoryTier {
-  return new LRUCache<string, MemoryEntry>({ maxSize: maxBytes, sizeCalculation: memoryEntryCost })
+/**
+ * `onRemoved(key)` runs synchronously whenever an entry leaves the tier or is replaced by another
+ * (delete, set over it, LRU eviction, clear): worker threads' local copies are dropped then.
+ */
+export function createMemoryTier(maxBytes: number, onRemoved: (key: string) => void): MemoryTier {
+  return new LRUCache<string, MemoryEntry>({
+    maxSize: maxBytes,
+    sizeCalculation: memoryEntryCost,
+    dispose: (_entry, key) => onRemoved(key),
+  })
 }
 
-export function memoryEntry(obj: StoredObject, body: Buffer, isPrefetched: boolean): MemoryEntry {
-  return { obj, body, isPrefetched, hitHeaders: null, hitAgeSec: -1, hitResult: null }
+let lastGeneration = 0
+
+/** `generation`: given only for a worker's copy of the coordinator's entry (worker-link.ts). */
+export function memoryEntry(obj: StoredObject, body: Buffer, isPrefetched: boolean, generation?: number): MemoryEntry {
+  return {
+    obj,
+    body,
+    isPrefetched,
+    hitHeaders: null,
+    hitAgeSec: -1,
+    hitResult: null,
+    generation: generation ?? ++lastGeneration,
+  }
+}
+
+/** A stored entry's object changed in place (a 304's headers, a soft purge): a new version. */
+export function replaceObject(entry: MemoryEntry, obj: StoredObject): void {
+  entry.obj = obj
+  entry.hitHeaders = null
+  entry.hitResult = null
+  entry.generation = ++lastGeneration
+}
+
+/**
+ * Answer one request from a memory entry: the engine's memory hits (after its bookkeeping: LRU,
+ * counters, prefetch marks) and a worker thread's local hits, so both answer exactly alike. The
+ * plain GET/HEAD hit reuses the entry's rendered head while its Age second holds; conditionals and
+ * Range go through planStored (RFC 9110 §13.2.2, §14).
+ */
+export function serveEntry(
+  entry: MemoryEntry,
+  req: ServeRequest,
+  sink: ResponseSink,
+  outcome: CacheOutcome,
+  upstreamMs: number | null,
+  now: number,
+): ServeResult {
+  const obj = entry.obj
+  const h = req.headers
+  if (
+    outcome === 'HIT' &&
+    h['range'] === undefined &&
+    h['if-none-match'] === undefined &&
+    h['if-modified-since'] === undefined &&
+    h['if-match'] === undefined &&
+    h['if-unmodified-since'] === undefined
+  ) {
+    const ageSec = ageSeconds(obj, now)
+    let headers = entry.hitHeaders
+    if (headers === null || entry.hitAgeSec !== ageSec) {
+      // Replaced, never mutated: a sink may keep the object it was given.
+      headers = responseHeaders(obj.headers, 'HIT', ageSec)
+      entry.hitHeaders = headers
+      entry.hitAgeSec = ageSec
+    }
+    sink.start(obj.status, headers, obj.size)
+    if (req.method === 'HEAD') {
+      sink.end()
+      return { outcome, status: obj.status, bytes: 0, upstreamMs }
+    }
+    sink.end(entry.body)
+    if (upstreamMs !== null) return { outcome, status: obj.status, bytes: obj.size, upstreamMs }
+    return (entry.hitResult ??= { outcome, status: obj.status, bytes: obj.size, upstreamMs })
+  }
+  const plan = planStored(obj, req, outcome, now)
+  sink.start(plan.status, plan.headers, plan.contentLength)
+  if (plan.end > plan.start) sink.end(entry.body.subarray(plan.start, plan.end))
+  else sink.end()
+  return { outcome, status: plan.status, bytes: plan.end - plan.start, upstreamMs }
 }
 
 /**

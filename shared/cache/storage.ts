@@ -18,7 +18,7 @@ import { hasCode } from '../errors/index.js'
 import type { HeaderMap } from '../http/types.js'
 import { DiskIndex, type FileRef, type IndexRow } from './disk-index.js'
 import { mergeRevalidatedHeaders } from './http-semantics.js'
-import { bodyBuffer, createMemoryTier, memoryEntry, type MemoryTier } from './memory-tier.js'
+import { bodyBuffer, createMemoryTier, memoryEntry, replaceObject, type MemoryTier } from './memory-tier.js'
 import type { ResolvedOptions } from './options.js'
 import { describeStored, type StoredObject } from './stored-object.js'
 import type { CacheCounters, PurgeTarget } from './types.js'
@@ -83,6 +83,8 @@ export class CacheStore {
   /** Bytes of temp files written by fills in progress; counted against the disk budget. */
   #inflightBytes = 0
   #eviction: Promise<void> | null = null
+  /** Told of every memory entry that leaves, is replaced or changes in place (watchMemory). */
+  #onMemoryChange: ((key: string) => void) | null = null
   readonly #timer: NodeJS.Timeout
   #isClosed = false
 
@@ -92,7 +94,7 @@ export class CacheStore {
     this.#objectsDir = join(o.dir, 'objects')
     this.tmpDir = join(o.dir, 'tmp')
     this.#counters = counters
-    this.memory = createMemoryTier(o.memoryMaxBytes)
+    this.memory = createMemoryTier(o.memoryMaxBytes, (key) => this.#onMemoryChange?.(key))
     this.#timer = setInterval(() => {
       this.#flushTouches()
     }, FLUSH_INTERVAL_MS)
@@ -170,6 +172,15 @@ export class CacheStore {
 
   get isClosed(): boolean {
     return this.#isClosed
+  }
+
+  /**
+   * One listener told synchronously, as it happens, of every memory entry that leaves the tier
+   * (delete, purge, eviction), is replaced (a newer fill, a promotion) or changes in place (a 304's
+   * headers, a soft purge): worker threads' local copies are dropped (docs/architecture.md §9.1).
+   */
+  watchMemory(listener: (key: string) => void): void {
+    this.#onMemoryChange = listener
   }
 
   /** True when the key is stored (memory or disk), fresh or not. */
@@ -327,9 +338,8 @@ export class CacheStore {
     let isRefreshed = false
     const entry = this.memory.peek(base.key)
     if (entry !== undefined && entry.obj.file === base.file) {
-      entry.obj = obj
-      entry.hitHeaders = null
-      entry.hitResult = null
+      replaceObject(entry, obj)
+      this.#onMemoryChange?.(base.key)
       isRefreshed = true
     }
     if (base.file !== null && this.#index.getRef(base.key)?.file === base.file) {
@@ -437,7 +447,10 @@ export class CacheStore {
         : (key: string): boolean => key.startsWith(target.prefix)
     for (const [key, entry] of this.memory.entries()) {
       if (!isTarget(key)) continue
-      if (entry.obj.expiresAt > now) entry.obj = { ...entry.obj, expiresAt: now }
+      if (entry.obj.expiresAt > now) {
+        replaceObject(entry, { ...entry.obj, expiresAt: now })
+        this.#onMemoryChange?.(key)
+      }
       marked.add(key)
     }
     const prefix = 'key' in target ? target.key + VARIANT_SEPARATOR : target.prefix
