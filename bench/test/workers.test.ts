@@ -3,11 +3,11 @@
 // scenario refuses to measure an edge whose thread or process count is not that), loads each with
 // the playlist and the 2 MB segment for ~1 s, and reports finite figures: scaling factors, vcdn ÷
 // nginx, and the CPU of vcdn's coordinator thread.
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { ROOT, tempDir } from '../../shared/testing/index.js'
+import { tempDir } from '../../shared/testing/index.js'
+import { runBench } from './bench-child.js'
 
 // Eight stacks' worth of processes and 16 loads of ≥ 1 s (wrk runs whole seconds): ~30 s at a
 // load average of 12 on 2 cores. Both calls: this process's timer and the runner's.
@@ -17,19 +17,7 @@ t.comment('timeout=300000')
 t.test('the workers scenario loads 1 and 2 workers of vcdn and nginx and reports scaling', async (t) => {
   const out = tempDir('vcdn-bench-workers-')
   t.teardown(out.remove)
-  const args = [join(ROOT, 'dist', 'bench', 'run.js'), '--scenario', 'workers', '--smoke', '--out', out.dir]
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 240_000)
-  t.teardown(() => {
-    clearTimeout(deadline)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)))
-  clearTimeout(deadline)
+  const { code, stdout, stderr } = await runBench(t, ['--scenario', 'workers', '--smoke', '--out', out.dir], 240_000)
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
   t.match(
     stdout,
