@@ -5,6 +5,8 @@
 // so both stacks' edges get one core to themselves, measured identically, and the client never
 // competes with the server it measures. `taskset -a -p` sets every thread of a pid we started
 // (Node's libuv and V8 threads included). No pinning with fewer than 2 cores or --no-pin.
+// The workers scenario, whose edges take one or two cores, lays them out with spreadLayout instead:
+// the edge on cores 0..n-1 and its client on every core.
 import { execFileSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 
