@@ -5,6 +5,7 @@
 //                          [--jobs n] [--workers n] (job-bus) [--segments n] [--clients n] (origin-store)
 //                          [--players n] [--videos n] [--video-seconds s] [--speed x] (players)
 //                          [--duration s] [--height px] [--chunk-s s] (long-video: source length, 600 s)
+//                          [--only vcdn|nginx] [--objects small|segment|small,segment] [--wrk-threads n] (workers)
 // Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
 // ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
 // scenario ran (targets missed are results, not failures), 1 when one could not run.
@@ -16,7 +17,14 @@ import { ROOT, tempDir } from '../shared/testing/index.js'
 import { LOAD_CLIENTS } from './lib/load.js'
 import { configurePinning } from './lib/pin.js'
 import { REQUEST_HEADER_SETS } from './lib/player-headers.js'
-import { stamp, writeResult, type RunContext, type ScenarioResult } from './lib/report.js'
+import {
+  stamp,
+  WORKERS_OBJECTS,
+  WORKERS_STACKS,
+  writeResult,
+  type RunContext,
+  type ScenarioResult,
+} from './lib/report.js'
 import { edgeRss } from './scenarios/edge-rss.js'
 import { playlistHit, segmentHit, segmentServerBound } from './scenarios/hit.js'
 import { httpsPlaylist, httpsSegment } from './scenarios/https.js'
@@ -27,6 +35,7 @@ import { missStorm } from './scenarios/miss-storm.js'
 import { originStoreScenario } from './scenarios/origin-store.js'
 import { playersScenario } from './scenarios/players.js'
 import { transcodeScenario } from './scenarios/transcode.js'
+import { workersScenario } from './scenarios/workers.js'
 
 export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = {
   'playlist-hit': playlistHit,
@@ -42,6 +51,7 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
   'large-hit': largeHit,
   players: playersScenario,
   'long-video': longVideoScenario,
+  workers: workersScenario,
 }
 
 /**
@@ -51,15 +61,27 @@ export const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResu
  * them through three servers (~2 GB on disk, ~1.2 GB in memory); players encodes its ladders with
  * ffmpeg on first use and starts three vcdn stacks (bench/test/players.test.ts runs it small);
  * long-video transcodes a 10-minute 1080p source four times with one ffmpeg thread per worker
- * (hours on a shared 2-core machine; minutes at `--duration 150 --height 360`).
+ * (hours on a shared 2-core machine; minutes at `--duration 150 --height 360`); workers starts
+ * four stacks and loads each edge with both objects (bench/test/workers.test.ts runs it small).
  */
-const ON_REQUEST = new Set(['job-bus', 'origin-store', 'large-hit', 'players', 'long-video'])
+const ON_REQUEST = new Set(['job-bus', 'origin-store', 'large-hit', 'players', 'long-video', 'workers'])
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${value}`)
   return n
+}
+
+/** Comma-separated values each one of `choices`, in the order of `choices`; all of them when absent. */
+function someOf<T extends string>(name: string, v: string | undefined, choices: readonly T[]): T[] {
+  if (v === undefined) return [...choices]
+  const got = v.split(',').filter((x) => x !== '')
+  for (const x of got)
+    if (!choices.some((c) => c === x))
+      throw new Error(`--${name} takes ${choices.join(', ')} (comma-separated), got ${x}`)
+  if (got.length === 0) throw new Error(`--${name} names none of ${choices.join(', ')}`)
+  return choices.filter((c) => got.includes(c))
 }
 
 /** A value of one of `choices`, or `fallback` when the option is absent. */
@@ -93,6 +115,9 @@ async function main(): Promise<number> {
       speed: { type: 'string' },
       height: { type: 'string' },
       'chunk-s': { type: 'string' },
+      only: { type: 'string' },
+      objects: { type: 'string' },
+      'wrk-threads': { type: 'string' },
     },
     strict: true,
   })
@@ -129,6 +154,11 @@ async function main(): Promise<number> {
       durationS: Math.round(positive('duration', values.duration, isSmoke ? 130 : 600)),
       heightPx: Math.round(positive('height', values.height, isSmoke ? 240 : 1080)),
       chunkS: Math.round(positive('chunk-s', values['chunk-s'], 60)),
+    },
+    workersBench: {
+      stacks: someOf('only', values.only, WORKERS_STACKS),
+      objects: someOf('objects', values.objects, WORKERS_OBJECTS),
+      wrkThreads: Math.round(positive('wrk-threads', values['wrk-threads'], 2)),
     },
     isSmoke,
     outDir: values.out ?? join(ROOT, 'bench', 'results'),

@@ -15,6 +15,8 @@ export interface ChildLoadOptions {
   headers: Readonly<Record<string, string>>
   /** Environment of the child besides this process's (OPENSSL_CONF of the HTTPS loads). */
   env?: Readonly<Record<string, string>>
+  /** CPU list of the child instead of the load-generator cores (the workers scenario: every core). */
+  cpus?: string
 }
 
 /** What a load child measured. */
@@ -45,8 +47,9 @@ export function runLoadChild(o: {
   /** What to tell the operator when the binary is missing. */
   hint: string
   env?: Readonly<Record<string, string>>
+  cpus?: string
 }): Promise<LoadChildReport> {
-  const cpus = loadCpus()
+  const cpus = o.cpus ?? loadCpus()
   const [cmd, argv] = cpus === null ? [o.bin, o.args] : ['taskset', ['-c', cpus, o.bin, ...o.args]]
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })

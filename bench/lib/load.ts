@@ -2,7 +2,7 @@
 // with the CPU each side used during the run so a result can be read as "who was the bottleneck".
 import autocannon from 'autocannon'
 import type { Stack } from './stacks.js'
-import { pinEdge } from './pin.js'
+import { pinEdge, pinTo } from './pin.js'
 import { streamLoad } from './stream-load.js'
 import { runTrunc, type TruncPaths } from './trunc-load.js'
 import { runWrk } from './wrk.js'
@@ -25,6 +25,13 @@ export interface LoadOptions {
   env?: Readonly<Record<string, string>>
   /** trunc only: a file of client paths, one a line, drawn per request (lib/trunc-client.py). */
   paths?: TruncPaths
+  /**
+   * CPU lists of the edge and of a load child instead of lib/pin.ts's default layout (the workers
+   * scenario: spreadLayout).
+   */
+  pin?: { edgeCpus: string; loadCpus: string }
+  /** wrk only: its threads (-t), 1 unless given. */
+  wrkThreads?: number
 }
 
 export type LoadClient = 'wrk' | 'autocannon' | 'stream' | 'trunc'
@@ -48,7 +55,9 @@ export interface LoadResult {
 
 export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promise<LoadResult> {
   const pids = stack.edgePids()
-  pinEdge(pids) // again: an nginx worker may have been forked after the stack was pinned
+  // Again: an nginx worker may have been forked after the stack was pinned.
+  if (o.pin === undefined) pinEdge(pids)
+  else pinTo(pids, o.pin.edgeCpus)
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
   const self0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
@@ -62,6 +71,8 @@ export async function runLoad(stack: Stack, path: string, o: LoadOptions): Promi
       headers: o.headers,
       ...(o.env !== undefined ? { env: o.env } : {}),
       ...(o.paths !== undefined ? { paths: o.paths } : {}),
+      ...(o.pin !== undefined ? { cpus: o.pin.loadCpus } : {}),
+      ...(o.wrkThreads !== undefined ? { threads: o.wrkThreads } : {}),
     })
     childCpuPct = w.cpuPct
     r = w

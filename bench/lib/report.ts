@@ -18,6 +18,12 @@ export interface ScenarioResult {
   notes: string[]
 }
 
+/** The servers and the objects the workers scenario can load (`--only`, `--objects`). */
+export const WORKERS_STACKS = ['vcdn', 'nginx'] as const
+export type WorkersStack = (typeof WORKERS_STACKS)[number]
+export const WORKERS_OBJECTS = ['small', 'segment'] as const
+export type WorkersObject = (typeof WORKERS_OBJECTS)[number]
+
 export interface RunContext {
   /** Temp directory of this run (removed at the end). */
   dir: string
@@ -41,6 +47,12 @@ export interface RunContext {
   players: { players: number; videos: number; videoSeconds: number; speed: number; rampS: number }
   /** long-video: the source's length and height, and the chunk length of the split runs. */
   longVideo: { durationS: number; heightPx: number; chunkS: number }
+  /**
+   * workers: which servers and which objects it loads (`--only`, `--objects`), and wrk's threads
+   * (`--wrk-threads`, 2: the client can use both cores when a 2-worker server does; one wrk thread
+   * would cap those runs at one core of client). The MSG_TRUNC client is one process.
+   */
+  workersBench: { stacks: readonly WorkersStack[]; objects: readonly WorkersObject[]; wrkThreads: number }
   isSmoke: boolean
   outDir: string
   stamp: string
@@ -66,6 +78,7 @@ export function writeResult(ctx: RunContext, r: ScenarioResult): string {
     clients: ctx.clients,
     players: ctx.players,
     longVideo: ctx.longVideo,
+    workersBench: ctx.workersBench,
     isSmoke: ctx.isSmoke,
   }
   writeFileSync(file, JSON.stringify({ ...r, options, startedAt: ctx.stamp }, null, 2) + '\n')

@@ -55,6 +55,8 @@ export async function startVcdnStack(o: {
   upstream: string
   memoryMaxBytes?: number
   tls?: EdgeTls
+  /** The edge's `workers` (docs/architecture.md §9.1); the tier's default (1) when absent. */
+  workers?: number
 }): Promise<VcdnStack> {
   const cache = (name: string): Record<string, unknown> => ({
     dir: join(o.dir, name),
@@ -77,6 +79,7 @@ export async function startVcdnStack(o: {
         signingKeys: VCDN_KEYS,
         requireToken: true,
         cache: cache('vcdn-edge'),
+        ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ...QUIET,
         ...(o.tls === undefined
           ? {}
@@ -117,7 +120,13 @@ export function secureLinkPath(path: string, nowMs: number, ttlS = TOKEN_TTL_S):
   return `/t/${md5}/${expires}${path}`
 }
 
-export async function startNginxStack(o: { dir: string; upstream: string; tls?: EdgeTls }): Promise<Stack> {
+/** edgeWorkers: the edge's `worker_processes` (1 unless given: one core per tier, bench/README.md). */
+export async function startNginxStack(o: {
+  dir: string
+  upstream: string
+  tls?: EdgeTls
+  edgeWorkers?: number
+}): Promise<Stack> {
   const hostPort = (url: string): string => new URL(url).host
   const shield = await NginxTier.start({
     template: 'shield',
@@ -129,7 +138,13 @@ export async function startNginxStack(o: { dir: string; upstream: string; tls?: 
     edge = await NginxTier.start({
       template: 'edge',
       dir: join(o.dir, 'nginx-edge'),
-      vars: { UPSTREAM: hostPort(shield.url), TIER_SECRET, SIGNING_SECRET: SECURE_LINK_SECRET },
+      vars: {
+        UPSTREAM: hostPort(shield.url),
+        TIER_SECRET,
+        SIGNING_SECRET: SECURE_LINK_SECRET,
+        WORKER_PROCESSES: String(o.edgeWorkers ?? 1),
+        LISTEN_OPTIONS: (o.edgeWorkers ?? 1) > 1 ? ' reuseport' : '',
+      },
       ...(o.tls !== undefined ? { tls: o.tls } : {}),
     })
   } catch (err) {

@@ -43,6 +43,7 @@ export async function runTrunc(o: ChildLoadOptions & { paths?: TruncPaths }): Pr
     marker: 'TRUNC_JSON',
     hint: 'python3 is part of every machine here',
     ...(o.env !== undefined ? { env: o.env } : {}),
+    ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
   })
   const n = (k: string): number => report[k] ?? 0
   const wallS = n('durationS')

@@ -1,5 +1,6 @@
-// Small helpers of the benchmarks: free ports, statistics, /proc readings of processes we started.
-import { readFileSync } from 'node:fs'
+// Small helpers of the benchmarks: free ports, statistics, /proc readings of processes (and their
+// threads) we started.
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 /** A port that was free a moment ago on 127.0.0.1 (for configs that need the number up front: nginx). */
@@ -54,8 +55,29 @@ const CLOCK_TICKS_PER_S = 100
 
 /** CPU seconds (user + system) a process has used so far, all its threads included. */
 export function cpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/stat`)
+}
+
+/**
+ * CPU seconds (user + system) each thread of a process has used so far, by thread id (the main
+ * thread's id is the pid). Empty when the process is gone.
+ */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const out = new Map<number, number>()
+  let tids: string[]
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  // A thread that ended between the listing and its read counts 0 (its time is lost to both reads).
+  for (const tid of tids) out.set(Number(tid), statCpuSeconds(`/proc/${pid}/task/${tid}/stat`))
+  return out
+}
+
+function statCpuSeconds(file: string): number {
+  try {
+    const stat = readFileSync(file, 'utf8')
     // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS_PER_S

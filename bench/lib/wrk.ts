@@ -32,11 +32,12 @@ function reportScript(): string {
   return scriptPath
 }
 
-export async function runWrk(o: ChildLoadOptions): Promise<ChildLoadResult> {
+/** threads: wrk's -t (1 unless a scenario spreads the client over several cores). */
+export async function runWrk(o: ChildLoadOptions & { threads?: number }): Promise<ChildLoadResult> {
   // wrk takes whole seconds; a smoke run's sub-second durations round up to 1 s.
   const durationS = Math.max(1, Math.round(o.durationS))
   const headerArgs = headerLines(o.headers).flatMap((line) => ['-H', line])
-  const args = ['-t1', `-c${o.connections}`, `-d${durationS}s`, '--timeout', '10s', ...headerArgs]
+  const args = [`-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${durationS}s`, '--timeout', '10s', ...headerArgs]
   args.push('-s', reportScript(), o.url)
   const { report, cpuPct } = await runLoadChild({
     bin: WRK_BIN,
@@ -45,6 +46,7 @@ export async function runWrk(o: ChildLoadOptions): Promise<ChildLoadResult> {
     marker: 'WRK_JSON',
     hint: 'make setup installs wrk',
     ...(o.env !== undefined ? { env: o.env } : {}),
+    ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
   })
   const n = (k: string): number => report[k] ?? 0
   const wallS = n('durationUs') / 1e6

@@ -2,11 +2,11 @@
 // simulated players over 5 real ladders (20 s each, encoded by ffmpeg once into .cache/bench/)
 // through 2 edges and 1 shield, in each prefetch mode (off, playlist, CMCD, into the shield), cold,
 // warm and steady, and reports finite numbers.
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { ROOT, tempDir } from '../../shared/testing/index.js'
+import { tempDir } from '../../shared/testing/index.js'
+import { runBench } from './bench-child.js'
 
 const PLAYERS = 10
 const VIDEOS = 5
@@ -21,20 +21,9 @@ t.comment('timeout=600000')
 t.test('the players scenario plays every mode to the end and reports its numbers', async (t) => {
   const out = tempDir('vcdn-bench-players-')
   t.teardown(out.remove)
-  const args = [join(ROOT, 'dist', 'bench', 'run.js'), '--scenario', 'players', '--smoke', '--no-pin', '--out', out.dir]
+  const args = ['--scenario', 'players', '--smoke', '--no-pin', '--out', out.dir]
   args.push('--players', String(PLAYERS), '--videos', String(VIDEOS))
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 540_000)
-  t.teardown(() => {
-    clearTimeout(deadline)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)))
-  clearTimeout(deadline)
+  const { code, stdout, stderr } = await runBench(t, args, 540_000)
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
   t.match(
     stdout,

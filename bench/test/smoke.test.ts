@@ -2,11 +2,11 @@
 // second (one run, vcdn and nginx both), prints each summary line and writes each JSON result.
 // nginx is part of the contract (make setup installs it): without it the nginx half errors and
 // this test fails.
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { ROOT, tempDir } from '../../shared/testing/index.js'
+import { tempDir } from '../../shared/testing/index.js'
+import { runBench } from './bench-child.js'
 
 const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
   'playlist-hit': {
@@ -64,21 +64,7 @@ t.comment(`timeout=${FILE_TIMEOUT_MS}`)
 t.test('every scenario runs briefly against vcdn and nginx and reports numbers', { timeout: 540_000 }, async (t) => {
   const out = tempDir('vcdn-bench-smoke-')
   t.teardown(out.remove)
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out.dir], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-  const deadline = setTimeout(() => child.kill('SIGKILL'), BENCH_DEADLINE_MS)
-  t.teardown(() => {
-    clearTimeout(deadline)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)))
-  clearTimeout(deadline)
+  const { code, stdout, stderr } = await runBench(t, ['--smoke', '--out', out.dir], BENCH_DEADLINE_MS)
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`)
 
   const files = readdirSync(out.dir)
