@@ -525,7 +525,10 @@ export class CacheEngine {
       reader.isCancelled = true
       reader.wake?.()
     })
-    const bytes = await pipeFill(fill, sink, reader, plan.start, Number.isFinite(plan.end) ? plan.end : null)
+    const end = Number.isFinite(plan.end) ? plan.end : null
+    const bytes = await pipeFill(fill, sink, reader, plan.start, end, (err, pos) =>
+      this.#o.log.warn({ err, key: fill.key, pos }, 'cache fill reader failed; its response is cut'),
+    )
     // Resolve only once the object is committed, so "served, then HIT" holds for callers.
     if (!sink.isAborted) await fill.settled
     return { outcome, status: plan.status, bytes, upstreamMs: head.upstreamMs }

@@ -228,7 +228,9 @@ export class Fill {
 /**
  * Stream bytes [start, end) of a fill to a sink (end null = until the fill completes). Ends the
  * sink only once the fill is complete and validated, so a body that turns out long or short
- * aborts every reader; aborts the sink when the fill fails. Never throws.
+ * aborts every reader; aborts the sink when the fill fails. Never throws: a failure of this reader
+ * alone (the sink refused a write, the temp file could not be read) aborts its sink and is told to
+ * `onReaderFailed`, so a client cut short by the server, not by itself, leaves a trace.
  */
 export async function pipeFill(
   fill: Fill,
@@ -236,6 +238,7 @@ export async function pipeFill(
   reader: FillReader,
   start: number,
   end: number | null,
+  onReaderFailed?: (err: unknown, pos: number) => void,
 ): Promise<number> {
   fill.ref()
   let pos = start
@@ -261,9 +264,12 @@ export async function pipeFill(
       }
       await fill.waitForChange(reader)
     }
-  } catch {
+  } catch (err) {
     // A sink or temp-file read failure affects this reader only.
-    if (!sink.isAborted) sink.abort()
+    if (!sink.isAborted) {
+      onReaderFailed?.(err, pos)
+      sink.abort()
+    }
     return sent
   } finally {
     await fill.unref()

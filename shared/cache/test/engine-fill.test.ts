@@ -300,3 +300,33 @@ void t.test(
     t.equal(h.engine.counters.prefetchUsed, 1)
   },
 )
+
+void t.test(
+  'a reader whose sink fails is cut alone, and the engine logs why (a client cut by the server leaves a trace)',
+  async (t) => {
+    const warnings: { o: object; msg: string | undefined }[] = []
+    const log = { info: () => {}, error: () => {}, warn: (o: object, msg?: string) => void warnings.push({ o, msg }) }
+    const h = await harness(t, { log })
+    const source = bytes(1024 * 1024, 9)
+    h.upstream.handler = () => ok(source, {}, 200, 64 * 1024)
+    /** A sink whose socket call throws on its third body write, as a uWS response gone invalid would. */
+    class FailingSink extends FakeSink {
+      override write(chunk: Uint8Array): Promise<void> {
+        if (this.writes === 2) throw new Error('socket write failed')
+        return super.write(chunk)
+      }
+    }
+    const failing = new FailingSink()
+    const healthy = new FakeSink()
+    await Promise.all([
+      h.engine.serve({ method: 'GET', key: KEY, headers: {} }, failing),
+      h.engine.serve({ method: 'GET', key: KEY, headers: {} }, healthy),
+    ])
+    t.ok(failing.isAborted && !failing.isEnded, 'the failing reader is aborted')
+    t.ok(healthy.isEnded && sha(healthy.body) === sha(source), 'the other reader gets every byte')
+    t.equal(warnings.length, 1, 'one warning')
+    t.equal(warnings[0]?.msg, 'cache fill reader failed; its response is cut')
+    t.match(warnings[0]?.o, { key: KEY, pos: 3 * 64 * 1024 }, 'where it stopped: after its third chunk')
+    t.equal(String((warnings[0]?.o as { err?: unknown }).err), 'Error: socket write failed')
+  },
+)
