@@ -4,6 +4,7 @@
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import type { Job } from '../../shared/bus/index.js'
 import { tempDir } from '../../shared/testing/index.js'
 import { loadOriginConfig } from '../src/config.js'
 import { MetadataDb, openDb } from '../src/db.js'
@@ -88,18 +89,24 @@ function setup(t: Test) {
   return { queue, videos, clock }
 }
 
+/** Up to `max` jobs in the order the queue hands them out, claimed by w0 and w1 in turn. */
+async function claimUpTo(queue: SqliteJobQueue, max: number): Promise<Job[]> {
+  const claimed: Job[] = []
+  for (let i = 0; i < max; i++) {
+    const job = await queue.claim(`w${i % 2}`, 60_000)
+    if (job === null) break
+    claimed.push(job)
+  }
+  return claimed
+}
+
 t.test('a long upload queues one chunk job per chunk, and the stitch once after the last chunk', async (t) => {
   const { queue, videos } = setup(t)
   const v = videos.create('alice', '')
   t.ok(
     await videos.uploaded(v.id, { uploadId: 'u', sha256: '00', sourceKey: `sources/${v.id}/source`, durationS: 130 }),
   )
-  const claimed = []
-  for (let i = 0; i < 6; i++) {
-    const job = await queue.claim(`w${i % 2}`, 60_000)
-    if (job === null) break
-    claimed.push(job)
-  }
+  const claimed = await claimUpTo(queue, 6)
   t.same(
     claimed.map((j) => [j.kind, j.payload['index'], j.payload['startS'], j.payload['count']]),
     [0, 1, 2, 3, 4].map((k) => [JOB_KIND_CHUNK, k, k * 32, 5]),
@@ -134,12 +141,7 @@ t.test('a long upload with audio queues its audio job first, retried alone; the 
   const v = videos.create('alice', '')
   const sourceKey = `sources/${v.id}/source`
   t.ok(await videos.uploaded(v.id, { uploadId: 'u', sha256: '00', sourceKey, durationS: 130, audioStreams: 2 }))
-  const claimed = []
-  for (let i = 0; i < 7; i++) {
-    const job = await queue.claim(`w${i % 2}`, 60_000)
-    if (job === null) break
-    claimed.push(job)
-  }
+  const claimed = await claimUpTo(queue, 7)
   t.same(
     claimed.map((j) => [j.kind, j.payload['index']]),
     [[JOB_KIND_AUDIO, undefined], ...[0, 1, 2, 3, 4].map((k) => [JOB_KIND_CHUNK, k])],
@@ -191,12 +193,7 @@ t.test('a long upload without audio plans no audio job, and its stitch encodes n
   const v = videos.create('alice', '')
   const sourceKey = `sources/${v.id}/source`
   t.ok(await videos.uploaded(v.id, { uploadId: 'u', sha256: '00', sourceKey, durationS: 130, audioStreams: 0 }))
-  const kinds: string[] = []
-  for (let i = 0; i < 7; i++) {
-    const job = await queue.claim('w', 60_000)
-    if (job === null) break
-    kinds.push(job.kind)
-  }
+  const kinds = (await claimUpTo(queue, 7)).map((j) => j.kind)
   t.same(kinds, Array(5).fill(JOB_KIND_CHUNK), 'five chunk jobs, no audio job')
   t.equal(videos.chunks(v.id)?.audio, null)
   for (const k of [0, 1, 2, 3]) await videos.chunkCompleted(v.id, k)
