@@ -3,13 +3,21 @@
 // embedded queue + N `vcdn transcoder` processes from dist/, every one with ffmpegThreads 1):
 // unsplit with 1 transcoder (the reference), then split into `--chunk-s` (60 s) chunks with 1, 2
 // and 4 transcoders. Measured per configuration: wall time upload complete → ready, the CPU-seconds
-// of every transcoder's ffmpeg/ffprobe runs (its waited-for children), and each chunk's and the
-// stitch's own figures from the transcoders' log lines. From those the time-to-ready a fleet of N
-// machines would see (lib/fleet-model.ts; bench/README.md says why wall time on this box is not it).
+// of every transcoder's ffmpeg/ffprobe runs (its waited-for children), and each chunk's, the audio
+// job's and the stitch's own figures from the transcoders' log lines. From those the time-to-ready
+// a fleet of N machines would see (lib/fleet-model.ts; bench/README.md says why wall time on this
+// box is not it).
 // Targets: fleet time-to-ready with 4 ≤ 0.35× the unsplit one, total CPU-s split ≤ 1.15× unsplit.
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import { makeClip, ROOT, startFullStack, type FullStack, type TierProcess } from '../../shared/testing/index.js'
+import {
+  makeClip,
+  ROOT,
+  startFullStack,
+  waitFor,
+  type FullStack,
+  type TierProcess,
+} from '../../shared/testing/index.js'
 import { fleetTimeToReadyS } from '../lib/fleet-model.js'
 import type { RunContext, ScenarioResult } from '../lib/report.js'
 
@@ -18,6 +26,11 @@ const CLOCK_TICKS_PER_S = 100
 const FLEET = [1, 2, 4] as const
 const TARGET_FLEET_RATIO = 0.35
 const TARGET_CPU_RATIO = 1.15
+/**
+ * How long the log lines of a ready video's jobs may take to appear: `ready` is set by the job's
+ * completion call, which the transcoder logs only after the origin answered it.
+ */
+const LOG_LINES_TIMEOUT_MS = 30_000
 
 interface Config {
   readonly name: string
@@ -83,15 +96,45 @@ interface ConfigRun {
   nodeCpuS: number
   /** The transcoder each chunk ran on, and its figures. */
   chunks: (JobFigures & { index: number; worker: string })[]
+  /** The audio job (split runs of a source with audio), queued before the chunks. */
+  audio: (JobFigures & { worker: string }) | null
   /** The whole job (unsplit) or the stitch job. */
   job: JobFigures
   /**
-   * The fleet model's time-to-ready: unsplit, the job's CPU-seconds; split, this run's chunks on
-   * `transcoders` machines at their CPU-seconds, then the stitch at its CPU-seconds.
+   * The fleet model's time-to-ready: unsplit, the job's CPU-seconds; split, this run's audio job and
+   * chunks (in queue order, the audio first) on `transcoders` machines at their CPU-seconds, then
+   * the stitch at its CPU-seconds.
    */
   modelS: number
   /** The same with the stitch at its measured wall time (an upper bound on this shared machine). */
   modelWallStitchS: number
+}
+
+/** What the API says of a split video's parts (origin/src/api/videos.ts). */
+interface ProcessingView {
+  processing: { chunks: { total: number }; audio: object | null } | null
+}
+
+/** The completed lines of video `id`'s jobs on the fleet's logs, so far. */
+function jobLines(
+  fleet: readonly TierProcess[],
+  id: string,
+): Pick<ConfigRun, 'chunks' | 'audio'> & { job: JobFigures | null } {
+  const chunks: ConfigRun['chunks'] = []
+  let audio: ConfigRun['audio'] = null
+  let job: JobFigures | null = null
+  for (const [i, t] of fleet.entries()) {
+    for (const l of logLines(t)) {
+      if (l.videoId !== id || typeof l.ms !== 'number') continue
+      if (typeof l.cpuS !== 'number' || typeof l.encodeCpuS !== 'number' || typeof l.encodeWallS !== 'number') continue
+      const figures = { jobS: l.ms / 1000, cpuS: l.cpuS, encodeCpuS: l.encodeCpuS, encodeWallS: l.encodeWallS }
+      if (l.msg === 'chunk completed' && typeof l.chunk === 'number')
+        chunks.push({ index: l.chunk, worker: `w${i + 1}`, ...figures })
+      else if (l.msg === 'audio completed') audio = { worker: `w${i + 1}`, ...figures }
+      else if (l.msg === 'job completed') job = figures
+    }
+  }
+  return { chunks, audio, job }
 }
 
 const median = (xs: number[]): number => {
@@ -132,32 +175,33 @@ async function runConfig(
     const v = await stack.settle(id, 600_000 + durationS * 60_000)
     const wallS = (performance.now() - uploadedMs) / 1000
     if (v.status !== 'ready') throw new Error(`${config.name}: video ended ${v.status}: ${JSON.stringify(v.error)}`)
-    // Every ffmpeg run of the video has been reaped: the job that made it ready has completed.
+    // Every job's line: the chunks and the audio job the API counted, and the job that made it
+    // ready, which the transcoder logs after the origin answered its completion (so `ready` can be
+    // read before the line is written). Then every ffmpeg run of the video has been reaped.
+    const { processing } = (await stack.api<ProcessingView>('GET', `/v1/videos/${id}`)).body
+    const expected = { chunks: processing?.chunks.total ?? 0, audio: processing?.audio != null ? 1 : 0 }
+    const lines = await waitFor(
+      () => {
+        const got = jobLines(fleet, id)
+        const isComplete =
+          got.job !== null && got.chunks.length === expected.chunks && (got.audio === null ? 0 : 1) === expected.audio
+        return isComplete ? got : null
+      },
+      { timeoutMs: LOG_LINES_TIMEOUT_MS, what: `${config.name}: the log line of every job of ${id}` },
+    )
     const after = fleet.map((t) => processCpuS(t.proc.pid as number))
     const ffmpegCpuS = after.reduce((s, a, i) => s + a.childrenS - (before[i]?.childrenS ?? 0), 0)
     const nodeCpuS = after.reduce((s, a, i) => s + a.ownS - (before[i]?.ownS ?? 0), 0)
 
-    const chunks: ConfigRun['chunks'] = []
-    let job: ConfigRun['job'] | null = null
-    for (const [i, t] of fleet.entries()) {
-      for (const l of logLines(t)) {
-        if (l.videoId !== id || typeof l.ms !== 'number') continue
-        if (typeof l.cpuS !== 'number' || typeof l.encodeCpuS !== 'number' || typeof l.encodeWallS !== 'number')
-          continue
-        const figures = { jobS: l.ms / 1000, cpuS: l.cpuS, encodeCpuS: l.encodeCpuS, encodeWallS: l.encodeWallS }
-        if (l.msg === 'chunk completed' && typeof l.chunk === 'number')
-          chunks.push({ index: l.chunk, worker: `w${i + 1}`, ...figures })
-        else if (l.msg === 'job completed') job = figures
-      }
-    }
-    if (job === null) throw new Error(`${config.name}: no "job completed" line with encode figures for ${id}`)
-    const done = job
+    const { chunks, audio } = lines
+    const done = lines.job as JobFigures
     if (config.isSplit && chunks.length === 0) throw new Error(`${config.name}: the video was not split`)
     if (!config.isSplit && chunks.length > 0) throw new Error(`${config.name}: the video was split`)
     chunks.sort((a, b) => a.index - b.index)
-    const chunkCpuS = chunks.map((c) => c.cpuS)
+    // The queue order: the audio job first, then the chunks by index (origin/src/videos.ts).
+    const partCpuS = [...(audio === null ? [] : [audio.cpuS]), ...chunks.map((c) => c.cpuS)]
     const model = (stitchS: number): number =>
-      config.isSplit ? fleetTimeToReadyS(chunkCpuS, config.transcoders, stitchS) : done.cpuS
+      config.isSplit ? fleetTimeToReadyS(partCpuS, config.transcoders, stitchS) : done.cpuS
     return {
       config: config.name,
       videoId: id,
@@ -166,6 +210,7 @@ async function runConfig(
       ffmpegCpuS,
       nodeCpuS,
       chunks,
+      audio,
       job: done,
       modelS: model(done.cpuS),
       modelWallStitchS: model(done.jobS),
@@ -240,9 +285,13 @@ export async function longVideoScenario(ctx: RunContext): Promise<ScenarioResult
     summary[`split${n}FleetModelS`] = of(name, (r) => r.modelS)
     summary[`split${n}FleetModelWallStitchS`] = of(name, (r) => r.modelWallStitchS)
     summary[`split${n}CpuS`] = of(name, (r) => r.ffmpegCpuS)
-    // Chunk encodes plus the stitch's packaging run: the encoding work alone, without probes,
-    // concatenation, measurement and thumbnails.
-    summary[`split${n}EncodeCpuS`] = of(name, (r) => r.chunks.reduce((s, c) => s + c.encodeCpuS, 0) + r.job.encodeCpuS)
+    // Chunk encodes, the audio encode and the stitch's packaging run: the encoding work alone,
+    // without probes, concatenation, measurement and thumbnails.
+    summary[`split${n}EncodeCpuS`] = of(
+      name,
+      (r) => r.chunks.reduce((s, c) => s + c.encodeCpuS, 0) + (r.audio?.encodeCpuS ?? 0) + r.job.encodeCpuS,
+    )
+    summary[`split${n}AudioCpuS`] = of(name, (r) => r.audio?.cpuS ?? 0)
     summary[`split${n}StitchS`] = of(name, (r) => r.job.jobS)
     summary[`split${n}StitchCpuS`] = of(name, (r) => r.job.cpuS)
   }
@@ -273,7 +322,7 @@ export async function longVideoScenario(ctx: RunContext): Promise<ScenarioResult
     notes: [
       'every transcoder runs with ffmpegThreads 1 (decoder, filter graph, x264), so an encode’s CPU-seconds are its time on a core of its own',
       'wall: upload complete → ready on this shared 2-core machine (4 transcoders share 2 cores: not what 4 machines see)',
-      'fleet model (lib/fleet-model.ts): each job takes its CPU-seconds (the transcoder process and every ffmpeg/ffprobe run it waited for, from its log line), chunks in index order greedily onto N machines, then the stitch; the unsplit reference is its one job’s CPU-seconds the same way; *WallStitch figures take the stitch at its measured wall time instead',
+      'fleet model (lib/fleet-model.ts): each job takes its CPU-seconds (the transcoder process and every ffmpeg/ffprobe run it waited for, from its log line), the audio job then the chunks in index order (the queue order) greedily onto N machines, then the stitch; the unsplit reference is its one job’s CPU-seconds the same way; *WallStitch figures take the stitch at its measured wall time instead',
       'CPU: every ffmpeg/ffprobe run of every transcoder (cutime + cstime of the transcoder processes); the Node processes are in nodeCpuS per run',
       `source: testsrc2 + sine, .cache/bench/long-video-v1-${durationS}s-${heightPx}p.mp4`,
     ],

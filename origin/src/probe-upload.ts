@@ -35,6 +35,8 @@ export type UploadVerdict =
       readonly isVideo: true
       /** The container's (or the video stream's) length; it decides split or whole (./split-plan.ts). */
       readonly durationS: number
+      /** How many audio streams the file has: a split video gets an audio job when there are any. */
+      readonly audioStreams: number
     }
   | { readonly isVideo: false; readonly code: ErrorCode; readonly reason: string }
 
@@ -91,7 +93,7 @@ function refuse(code: ErrorCode, reason: string): UploadVerdict {
 export function verdictFromProbe(
   json: unknown,
   bounds: UploadBounds,
-): UploadVerdict | { videoStreamIndex: number; durationS: number } {
+): UploadVerdict | { videoStreamIndex: number; durationS: number; audioStreams: number } {
   const doc = (json ?? {}) as FfprobeJson
   const video = mainVideoStream(doc)
   if (video === undefined) return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file has no video stream')
@@ -109,7 +111,8 @@ export function verdictFromProbe(
   if (durationS > bounds.maxDurationS) {
     return refuse('ERR_UPLOAD_TOO_LONG', `the video lasts ${Math.round(durationS)} s, over ${bounds.maxDurationS} s`)
   }
-  return { videoStreamIndex: video.index ?? 0, durationS }
+  const audioStreams = (doc.streams ?? []).filter((s) => s.codec_type === 'audio').length
+  return { videoStreamIndex: video.index ?? 0, durationS, audioStreams }
 }
 
 export type ProbeLog = (detail: { tool: string; exitCode: number | null; isTimedOut: boolean; stderr: string }) => void
@@ -153,5 +156,5 @@ export async function probeUpload(path: string, opts: ProbeUploadOptions, log: P
     log({ tool: 'ffmpeg', exitCode: decode.exitCode, isTimedOut: decode.isTimedOut, stderr: decode.stderr })
     return refuse('ERR_UPLOAD_NOT_VIDEO', 'no frame decodes in the first second')
   }
-  return { isVideo: true, durationS: checked.durationS }
+  return { isVideo: true, durationS: checked.durationS, audioStreams: checked.audioStreams }
 }

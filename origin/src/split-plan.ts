@@ -1,15 +1,32 @@
 // Split-and-stitch (docs/architecture.md §7.3, §8): a video longer than `transcode.splitAboveS` is
 // encoded as chunk jobs on the segment grid, `[k·L, (k+1)·L)` with L = `transcode.chunkS` a multiple
-// of the segment duration, which any transcoder may take; one stitch job, queued only once every
-// chunk is done, concatenates them per rung, encodes the audio, packages and publishes.
+// of the segment duration, which any transcoder may take, plus (when the source has audio) one
+// audio job encoding every track of the whole source beside them; one stitch job, queued only once
+// all of these are done, concatenates the chunks per rung, copies the audio, packages and publishes.
 //
-// This module plans the chunks (pure) and keeps their state in the `split_chunks` table it creates:
-// one row per chunk with its status, the workers that took it and how many times it was claimed.
-// Owned by the origin process; every write runs inside the caller's (VideoLifecycle's) transaction.
-import { JOB_KIND_CHUNK, JOB_KIND_STITCH, JOB_KIND_TRANSCODE, workStorePrefix } from '../../shared/bus/index.js'
+// This module plans the chunks (pure) and keeps the state of a video's parts in the `split_chunks`
+// table it creates: one row per chunk with its status, the workers that took it and how many times
+// it was claimed, and the audio job as the row with index AUDIO_PART (−1: it sorts first, as it is
+// queued first). Owned by the origin process; every write runs inside the caller's
+// (VideoLifecycle's) transaction.
+import {
+  JOB_KIND_AUDIO,
+  JOB_KIND_CHUNK,
+  JOB_KIND_STITCH,
+  JOB_KIND_TRANSCODE,
+  workStorePrefix,
+} from '../../shared/bus/index.js'
 import type { Db, Statement } from './db.js'
 
-export { JOB_KIND_CHUNK, JOB_KIND_STITCH, JOB_KIND_TRANSCODE, workStorePrefix }
+export { JOB_KIND_AUDIO, JOB_KIND_CHUNK, JOB_KIND_STITCH, JOB_KIND_TRANSCODE, workStorePrefix }
+
+/** The part index of a split video's audio job in `split_chunks` (chunks are 0..count-1). */
+export const AUDIO_PART = -1
+
+/** Whether a job of `kind` is a part of a split video (a chunk or the audio), stitched later. */
+export function isSplitPart(kind: string): boolean {
+  return kind === JOB_KIND_CHUNK || kind === JOB_KIND_AUDIO
+}
 
 /** The segment duration every chunk length must be a multiple of (docs/architecture.md §2: 4 s segments). */
 export const SEGMENT_S = 4
@@ -74,12 +91,15 @@ const SCHEMA = `
 `
 
 export interface ChunkProgress {
+  /** Chunks (video) done and planned; the audio job is apart (`audio`). */
   readonly done: number
   readonly total: number
   /** Every worker that claimed one of the chunks, in the order first seen. */
   readonly workers: readonly string[]
   /** Claims per chunk, by index (1 each when nothing was retried). */
   readonly attempts: readonly number[]
+  /** The audio job, or null when none was planned (no audio, or its tracks unknown). */
+  readonly audio: { readonly isDone: boolean; readonly attempts: number; readonly workers: readonly string[] } | null
 }
 
 interface ChunkRow {
@@ -106,9 +126,12 @@ export class SplitChunks {
     }
   }
 
-  /** A new plan replaces the video's previous one (a reprocess). */
-  plan(videoId: string, chunks: readonly ChunkSpec[]): void {
+  /** A new plan replaces the video's previous one (a reprocess); with `hasAudioJob` an audio part too. */
+  plan(videoId: string, chunks: readonly ChunkSpec[], hasAudioJob: boolean): void {
     this.#sql.clear.run(videoId)
+    // The audio covers the whole source: start 0, the length of every chunk together.
+    const last = chunks[chunks.length - 1]
+    if (hasAudioJob) this.#sql.insert.run(videoId, AUDIO_PART, 0, last === undefined ? 0 : last.startS + last.lengthS)
     for (const c of chunks) this.#sql.insert.run(videoId, c.index, c.startS, c.lengthS)
   }
 
@@ -116,7 +139,7 @@ export class SplitChunks {
     this.#sql.clear.run(videoId)
   }
 
-  /** A worker leased chunk `index`. */
+  /** A worker leased chunk `index` (AUDIO_PART: the audio job). */
   claimed(videoId: string, index: number, workerId: string): void {
     const row = this.#sql.row.get(videoId, index) as ChunkRow | undefined
     if (row === undefined) return
@@ -125,19 +148,24 @@ export class SplitChunks {
     this.#sql.claim.run(JSON.stringify(workers), videoId, index)
   }
 
-  /** Chunk `index` is done; true when this made every chunk of the video done (exactly once). */
+  /**
+   * Chunk `index` (AUDIO_PART: the audio) is done; true when this made every part of the video done
+   * (exactly once).
+   */
   completed(videoId: string, index: number): boolean {
     const row = this.#sql.row.get(videoId, index) as ChunkRow | undefined
     if (row === undefined || row.status === 'done') return false
     this.#sql.done.run(videoId, index)
     const p = this.progress(videoId)
-    return p !== null && p.done === p.total
+    return p !== null && p.done === p.total && (p.audio === null || p.audio.isDone)
   }
 
-  /** The video's chunks, or null when it is not split. */
+  /** The video's chunks and audio job, or null when it is not split. */
   progress(videoId: string): ChunkProgress | null {
-    const rows = this.#sql.rows.all(videoId) as ChunkRow[]
+    const all = this.#sql.rows.all(videoId) as ChunkRow[]
+    const rows = all.filter((r) => r.idx !== AUDIO_PART)
     if (rows.length === 0) return null
+    const audio = all.find((r) => r.idx === AUDIO_PART)
     const workers: string[] = []
     for (const r of rows) for (const w of JSON.parse(r.workers) as string[]) if (!workers.includes(w)) workers.push(w)
     return {
@@ -145,6 +173,14 @@ export class SplitChunks {
       total: rows.length,
       workers,
       attempts: rows.map((r) => r.attempts),
+      audio:
+        audio === undefined
+          ? null
+          : {
+              isDone: audio.status === 'done',
+              attempts: audio.attempts,
+              workers: JSON.parse(audio.workers) as string[],
+            },
     }
   }
 }

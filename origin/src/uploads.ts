@@ -256,8 +256,10 @@ export class UploadManager {
   async #finalize(upload: Upload): Promise<void> {
     const video = this.#o.meta.getVideo(upload.videoId)
     if (video === null) return
-    // The probe's duration decides a whole or a split transcode (./split-plan.ts); unknown without it.
-    const accepted = this.#o.probe === undefined ? { durationS: null } : await this.#isAccepted(upload)
+    // The probe's duration decides a whole or a split transcode (./split-plan.ts), its audio streams
+    // whether a split has an audio job; unknown without it.
+    const accepted =
+      this.#o.probe === undefined ? { durationS: null, audioStreams: null } : await this.#isAccepted(upload)
     if (accepted === null) return
     const key = sourceKey(upload.videoId)
     const hash = createHash('sha256')
@@ -276,6 +278,7 @@ export class UploadManager {
       sha256: hash.digest('hex'),
       sourceKey: key,
       durationS: accepted.durationS,
+      audioStreams: accepted.audioStreams,
     })
     await unlinkQuiet(this.#path(upload.id))
     this.#o.log.info(
@@ -285,10 +288,10 @@ export class UploadManager {
   }
 
   /** Probes the local file (uploads are always on the origin's disk, whatever the store); a refused file fails its video and goes. */
-  async #isAccepted(upload: Upload): Promise<{ durationS: number } | null> {
+  async #isAccepted(upload: Upload): Promise<{ durationS: number; audioStreams: number } | null> {
     const path = this.#path(upload.id)
     const verdict = await (this.#o.probe as (path: string) => Promise<UploadVerdict>)(path)
-    if (verdict.isVideo) return { durationS: verdict.durationS }
+    if (verdict.isVideo) return { durationS: verdict.durationS, audioStreams: verdict.audioStreams }
     const hash = createHash('sha256')
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
     const shown = { code: verdict.code, message: `${ERRORS[verdict.code].message}: ${verdict.reason}` }

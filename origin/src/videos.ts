@@ -24,6 +24,7 @@ import { newId } from './ids.js'
 import { JobOutbox } from './job-outbox.js'
 import { openJobsTable, type JobsTable } from './job-queue.js'
 import {
+  JOB_KIND_AUDIO,
   JOB_KIND_CHUNK,
   JOB_KIND_STITCH,
   JOB_KIND_TRANSCODE,
@@ -69,6 +70,11 @@ export function nextStatus(event: VideoEvent, status: VideoStatus): VideoStatus 
   return VIDEO_EVENTS[event].to
 }
 
+/** Whether the source has audio from the upload probe's count of its audio streams (null: unknown). */
+function hasAudio(audioStreams: number | null | undefined): boolean | null {
+  return typeof audioStreams === 'number' ? audioStreams > 0 : null
+}
+
 /** What a video's creator sees of a failure: a code and a public message. */
 export interface ShownError {
   code: string
@@ -92,7 +98,7 @@ export interface VideoLifecycleOptions {
   split?: SplitSettings
 }
 
-/** Progress of a split video: chunks count up to CHUNKS_SHARE, the stitch the rest. */
+/** Progress of a split video: chunks count up to CHUNKS_SHARE (the audio job is not counted), the stitch the rest. */
 const CHUNKS_SHARE = 0.9
 
 export type LifecycleEventType = 'video.ready' | 'video.failed' | 'video.deleted'
@@ -149,15 +155,23 @@ export class VideoLifecycle {
     }
   }
 
-  /** The upload's bytes are in the store as `sourceKey`: the upload is done and a transcode queued. */
+  /**
+   * The upload's bytes are in the store as `sourceKey`: the upload is done and a transcode queued.
+   * `durationS` and `audioStreams` are the upload probe's (null or absent: unknown).
+   */
   async uploaded(
     videoId: string,
-    u: { uploadId: string; sha256: string; sourceKey: string; durationS?: number | null },
+    u: { uploadId: string; sha256: string; sourceKey: string; durationS?: number | null; audioStreams?: number | null },
   ): Promise<boolean> {
     const isMoved = this.#move(videoId, 'uploaded', (now) => {
       this.#meta.markUploadCompleted(u.uploadId, u.sha256, now)
       this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null, sourceKey: u.sourceKey })
-      this.#queueTranscode(videoId, u.sourceKey, u.durationS ?? null, {})
+      this.#queueTranscode(
+        videoId,
+        u.sourceKey,
+        { durationS: u.durationS ?? null, hasAudio: hasAudio(u.audioStreams) },
+        {},
+      )
     })
     if (isMoved) await this.#outbox.flush()
     return isMoved
@@ -177,8 +191,11 @@ export class VideoLifecycle {
     const isMoved = this.#move(videoId, 'reprocess', (now, video) => {
       if (video.sourceKey === null) throw new VcdnError('ERR_VIDEO_STATE', 'the video has no source')
       this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null })
-      // The duration the last transcode measured (none after a failure: encoded whole).
-      this.#queueTranscode(videoId, video.sourceKey, video.durationS, { isReprocess: true })
+      // The duration the last transcode measured (none after a failure: encoded whole). The audio is
+      // known only from a previous split with an audio job; otherwise the stitch encodes it itself.
+      const hadAudioJob = this.#chunks.progress(videoId)?.audio != null
+      const source = { durationS: video.durationS, hasAudio: hadAudioJob ? true : null }
+      this.#queueTranscode(videoId, video.sourceKey, source, { isReprocess: true })
     })
     if (!isMoved) throw new VcdnError('ERR_VIDEO_NOT_FOUND')
     await this.#outbox.flush()
@@ -186,8 +203,8 @@ export class VideoLifecycle {
   }
 
   /**
-   * A worker leased the video's job. For a split video's jobs (`split`: the chunk and the worker,
-   * or 'stitch') the progress the chunks made is kept.
+   * A worker leased the video's job. For a split video's jobs (`split`: the chunk, AUDIO_PART for
+   * the audio job, and the worker; or 'stitch') the progress the chunks made is kept.
    */
   claimed(videoId: string, split?: { index: number; workerId: string } | 'stitch'): boolean {
     // A sibling chunk failed for good: this chunk has nothing left to do (false retires it).
@@ -199,10 +216,10 @@ export class VideoLifecycle {
   }
 
   /**
-   * Chunk `index` is done. When it is the last one, the stitch job is queued in the same transaction
-   * (so it never starts before every chunk is done, and is queued once). Nothing changes for a video
-   * that is gone or has failed. No status change: the video stays processing (or queued while
-   * another chunk waits out a retry).
+   * Chunk `index` (AUDIO_PART: the audio job) is done. When it is the last part, the stitch job is
+   * queued in the same transaction (so it never starts before every part is done, and is queued
+   * once). Nothing changes for a video that is gone or has failed. No status change: the video stays
+   * processing (or queued while another part waits out a retry).
    */
   async chunkCompleted(videoId: string, index: number): Promise<boolean> {
     const isStitchDue = this.#meta.db.transaction((): boolean => {
@@ -211,9 +228,14 @@ export class VideoLifecycle {
       const isLast = this.#chunks.completed(videoId, index)
       const p = this.#chunks.progress(videoId)
       if (p !== null) this.#meta.setProgress(videoId, (CHUNKS_SHARE * p.done) / p.total, this.#now())
-      // The stitch reads chunk k at chunkStoreKey(videoId, k) (shared/bus), k < count.
+      // The stitch reads chunk k at chunkStoreKey(videoId, k) (shared/bus), k < count, and with an
+      // audio job its tracks at audioStoreKey(videoId).
       if (isLast && p !== null)
-        this.#outbox.add(JOB_KIND_STITCH, videoId, { sourceKey: video.sourceKey, count: p.total })
+        this.#outbox.add(JOB_KIND_STITCH, videoId, {
+          sourceKey: video.sourceKey,
+          count: p.total,
+          hasAudioJob: p.audio !== null,
+        })
       return isLast
     })()
     if (isStitchDue) await this.#outbox.flush()
@@ -273,17 +295,28 @@ export class VideoLifecycle {
   }
 
   /**
-   * One `transcode` job, or (split-and-stitch, docs/architecture.md §8) one `transcode.chunk` job per
-   * chunk of the plan, all in the caller's transaction. The stitch is queued by chunkCompleted.
+   * One `transcode` job, or (split-and-stitch, docs/architecture.md §8) one `transcode.audio` job
+   * when the source has audio, then one `transcode.chunk` job per chunk of the plan, all in the
+   * caller's transaction. The audio job is queued first: queues hand jobs out in order, so it runs
+   * beside the chunks instead of after them (its AAC encode was the stitch's longest step, on the
+   * critical path after the last chunk). With the audio unknown (`hasAudio` null) there is no audio
+   * job and the stitch encodes the source's audio itself. The stitch is queued by chunkCompleted.
    */
-  #queueTranscode(videoId: string, sourceKey: string, durationS: number | null, extra: Record<string, unknown>): void {
-    const plan = this.#split === null ? null : planChunks(durationS, this.#split)
+  #queueTranscode(
+    videoId: string,
+    sourceKey: string,
+    source: { durationS: number | null; hasAudio: boolean | null },
+    extra: Record<string, unknown>,
+  ): void {
+    const plan = this.#split === null ? null : planChunks(source.durationS, this.#split)
     if (plan === null) {
       this.#chunks.deleteOfVideo(videoId)
       this.#outbox.add(JOB_KIND_TRANSCODE, videoId, { sourceKey, ...extra })
       return
     }
-    this.#chunks.plan(videoId, plan)
+    const hasAudioJob = source.hasAudio === true
+    this.#chunks.plan(videoId, plan, hasAudioJob)
+    if (hasAudioJob) this.#outbox.add(JOB_KIND_AUDIO, videoId, { sourceKey, ...extra })
     for (const c of plan) {
       this.#outbox.add(JOB_KIND_CHUNK, videoId, { sourceKey, ...c, count: plan.length, ...extra })
     }

@@ -133,7 +133,14 @@ t.test('the bounds on frame rate and duration', async (t) => {
   t.same(verdictFromProbe({ ...stream({ avg_frame_rate: '30/1' }), format: { duration: '10.0' } }, bounds), {
     videoStreamIndex: 0,
     durationS: 10,
+    audioStreams: 0,
   })
+  const withAudio = { streams: [{ codec_type: 'video', index: 0, width: 640, height: 360 }, { codec_type: 'audio' }] }
+  t.match(
+    verdictFromProbe({ ...withAudio, format: { duration: '10.0' } }, bounds),
+    { audioStreams: 1 },
+    'the audio streams are counted (a split video gets an audio job)',
+  )
   t.match(verdictFromProbe(stream({ avg_frame_rate: '1000/1' }), bounds), { code: 'ERR_UPLOAD_TOO_HIGH_RATE' })
   t.match(verdictFromProbe({ ...stream({ avg_frame_rate: '30/1' }), format: { duration: '3601' } }, bounds), {
     code: 'ERR_UPLOAD_TOO_LONG',

@@ -10,15 +10,18 @@ export type JobStatus = 'queued' | 'leased' | 'done' | 'failed'
 
 /**
  * Job kinds. `transcode` encodes and publishes a whole video; a long video is split
- * (docs/architecture.md §8) into `transcode.chunk` jobs, one per chunk on the segment grid, and one
- * `transcode.stitch` job queued once every chunk is done. All are keyed by video id on the Kafka
- * bus, but a chunk job by video id and index, so a video's chunks spread over the group.
+ * (docs/architecture.md §8) into `transcode.chunk` jobs, one per chunk on the segment grid, one
+ * `transcode.audio` job encoding every audio track of the whole source (when it has audio), and
+ * one `transcode.stitch` job queued once all of them are done. All are keyed by video id on the
+ * Kafka bus, but a chunk job by video id and index and the audio job by `<videoId>/audio`, so a
+ * video's parts spread over the group.
  */
 export const JOB_KIND_TRANSCODE = 'transcode'
 export const JOB_KIND_CHUNK = 'transcode.chunk'
+export const JOB_KIND_AUDIO = 'transcode.audio'
 export const JOB_KIND_STITCH = 'transcode.stitch'
 /** Every kind the origin enqueues (a Kafka bus needs a topic trio for each). */
-export const JOB_KINDS: readonly string[] = [JOB_KIND_TRANSCODE, JOB_KIND_CHUNK, JOB_KIND_STITCH]
+export const JOB_KINDS: readonly string[] = [JOB_KIND_TRANSCODE, JOB_KIND_CHUNK, JOB_KIND_AUDIO, JOB_KIND_STITCH]
 
 export interface JobError {
   code: string

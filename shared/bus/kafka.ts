@@ -7,7 +7,8 @@
 // a member that dies hands its uncommitted jobs to the group.
 //
 // Topics per job kind K (prefix P, keyed by video id so one video's jobs stay in one partition, but
-// a chunk job by video id and chunk index, so a video's chunks spread over the group: messageKey):
+// a chunk job by video id and chunk index and an audio job by `<videoId>/audio`, so a video's parts
+// spread over the group: messageKey):
 //   P+K              new jobs (enqueue)
 //   P+K.retry        a retryable failure, republished with its attempt count and the epoch ms
 //                    before which it must not run (the backoff)
@@ -31,6 +32,7 @@ import {
   DEFAULT_BACKOFF_MAX_MS,
   DEFAULT_MAX_ATTEMPTS,
   JOB_ID_RE,
+  JOB_KIND_AUDIO,
   JOB_KIND_CHUNK,
   type EnqueueOptions,
   type Job,
@@ -124,10 +126,12 @@ const tpKey = (topic: string, partition: number): string => `${topic}\u0000${par
 /**
  * The key a job's messages carry, which picks their partition: the video id, so one video's jobs
  * keep their order in one partition and reach one member. A chunk job of a split video (§8) is
- * keyed by its video id and chunk index instead, so the chunks spread over the partitions and
- * the group's members encode them side by side; its retry messages carry the same key.
+ * keyed by its video id and chunk index instead, and its audio job by `<videoId>/audio`, so the
+ * parts spread over the partitions and the group's members encode them side by side; their retry
+ * messages carry the same key.
  */
 function messageKey(msg: Pick<JobMessage, 'kind' | 'videoId' | 'payload'>): string {
+  if (msg.kind === JOB_KIND_AUDIO) return `${msg.videoId}/audio`
   const index = msg.payload['index']
   return msg.kind === JOB_KIND_CHUNK && Number.isSafeInteger(index) ? `${msg.videoId}/${String(index)}` : msg.videoId
 }

@@ -110,10 +110,20 @@ export interface ChunkJobPayload {
   count: number
 }
 
+/** Payload of a `transcode.audio` job: encode every audio track of the whole source, no video. */
+export interface AudioJobPayload {
+  sourceKey: string
+}
+
 /** Payload of a `transcode.stitch` job: chunks 0..count-1 are in the store at chunkStoreKey. */
 export interface StitchJobPayload {
   sourceKey: string
   count: number
+  /**
+   * true: an audio job encoded every track into audioStoreKey, which the stitch copies. false (or
+   * absent, from an origin before the audio job): the stitch encodes the source's audio itself.
+   */
+  hasAudioJob: boolean
 }
 
 /** Store prefix of a video's intermediate outputs (never served under /v/; removed after publishing). */
@@ -124,6 +134,11 @@ export function workStorePrefix(videoId: string): string {
 /** Store key of chunk `index` of a split video: one mp4 with a video stream per rung, lowest first. */
 export function chunkStoreKey(videoId: string, index: number): string {
   return `${workStorePrefix(videoId)}chunks/${index}/video.mp4`
+}
+
+/** Store key of a split video's audio (the audio job's output): one mp4, audio track i = rendition i. */
+export function audioStoreKey(videoId: string): string {
+  return `${workStorePrefix(videoId)}audio/audio.mp4`
 }
 
 function payloadProblem(what: string): never {
@@ -153,7 +168,15 @@ export function parseChunkPayload(p: Record<string, unknown>): ChunkJobPayload {
 /** A stitch job's payload as the origin wrote it. */
 export function parseStitchPayload(p: Record<string, unknown>): StitchJobPayload {
   if (typeof p['sourceKey'] !== 'string') payloadProblem('sourceKey must be a string')
-  return { sourceKey: p['sourceKey'], count: wholeNumber(p, 'count', 1) }
+  const hasAudioJob = p['hasAudioJob'] ?? false
+  if (typeof hasAudioJob !== 'boolean') payloadProblem('hasAudioJob must be a boolean')
+  return { sourceKey: p['sourceKey'], count: wholeNumber(p, 'count', 1), hasAudioJob }
+}
+
+/** An audio job's payload as the origin wrote it. */
+export function parseAudioPayload(p: Record<string, unknown>): AudioJobPayload {
+  if (typeof p['sourceKey'] !== 'string') payloadProblem('sourceKey must be a string')
+  return { sourceKey: p['sourceKey'] }
 }
 
 /** `POST /v1/jobs/:id/direct` → 200: send exactly this (the headers are signed). */

@@ -51,10 +51,12 @@ export interface TranscodeOptions {
   readonly timeoutMs?: number | undefined
   /**
    * The video is already encoded (split-and-stitch, docs/architecture.md §8): `videoPath` holds
-   * every rung of the source's ladder as a video stream, lowest first. The packaging run copies them
-   * and encodes the source's audio (./stitch-args.ts); the rest of the job is the same.
+   * every rung of the source's ladder as a video stream, lowest first; `audioPath`, when given, every
+   * audio track of the plan already encoded (the audio job, ./audio-part.ts). The packaging run
+   * copies them, encoding the source's audio only without `audioPath` (./stitch-args.ts); the rest
+   * of the job is the same.
    */
-  readonly encoded?: { readonly videoPath: string } | undefined
+  readonly encoded?: { readonly videoPath: string; readonly audioPath?: string | undefined } | undefined
 }
 
 /** A rung as the master playlist describes it (without the video-only rate DASH needs). */
@@ -177,6 +179,7 @@ export async function transcode(opts: TranscodeOptions): Promise<TranscodeResult
         opts.encoded !== undefined
           ? buildStitchArgs({
               videoPath: opts.encoded.videoPath,
+              audioPath: opts.encoded.audioPath,
               sourcePath: opts.sourcePath,
               outDir,
               renditions: ladder,

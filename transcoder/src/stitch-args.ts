@@ -2,9 +2,11 @@
 // same pieces so a split video is encoded with exactly the settings of a whole one:
 // - a chunk: decode-seek to the chunk start, the same ladder graph and x264 settings, video only,
 //   every rung a video stream of one mp4 (rung i is stream i);
+// - the audio job: every audio track of the whole source encoded with the settings of a whole
+//   transcode (audioArgs), no video, track i of one mp4 = audio rendition i;
 // - the concatenation of the chunks in order (concat demuxer, stream copy);
-// - the packaging: the concatenated rungs copied, the audio encoded once from the source, the same
-//   CMAF HLS muxer settings.
+// - the packaging: the concatenated rungs copied, the audio copied from the audio job's mp4 (or,
+//   without one, encoded once from the source), the same CMAF HLS muxer settings.
 import {
   audioArgs,
   audioTracksOf,
@@ -110,11 +112,50 @@ export function concatList(paths: readonly string[]): string {
   return paths.map((p) => `file '${p.replaceAll("'", "'\\''")}'\n`).join('')
 }
 
+export interface AudioJob {
+  readonly sourcePath: string
+  /** The mp4 written: audio stream i is audioTracks[i], encoded. */
+  readonly outPath: string
+  /** Every audio track, as FfmpegJob.audioTracks (at least one). */
+  readonly audioTracks: readonly AudioTrackJob[]
+  /** As FfmpegJob.threads. */
+  readonly threads?: FfmpegJob['threads']
+}
+
+/** The argv of a split video's audio job: every track of the source encoded as a whole transcode does. */
+export function buildAudioArgs(job: AudioJob): string[] {
+  check(typeof job === 'object' && job !== null, '', 'must be an object')
+  check(typeof job.sourcePath === 'string' && job.sourcePath !== '', 'sourcePath', 'must be a non-empty string')
+  check(typeof job.outPath === 'string' && job.outPath !== '', 'outPath', 'must be a non-empty string')
+  check(Array.isArray(job.audioTracks) && job.audioTracks.length > 0, 'audioTracks', 'must be a non-empty array')
+  job.audioTracks.forEach((a, i) =>
+    check(Number.isInteger(a.streamIndex) && a.streamIndex >= 0, `audioTracks[${i}].streamIndex`, 'must be ≥ 0'),
+  )
+  const threadsProblem = threadsCheck(job.threads)
+  check(threadsProblem === null, 'threads', threadsProblem ?? '')
+  return [
+    ...HEAD,
+    ...inputThreadArgs(job.threads),
+    ...['-i', job.sourcePath],
+    ...job.audioTracks.flatMap((a) => ['-map', `0:${a.streamIndex}`]),
+    ...['-map_metadata', '-1'],
+    ...['-map_chapters', '-1'],
+    ...audioArgs(),
+    ...['-f', 'mp4'],
+    job.outPath,
+  ]
+}
+
 export interface StitchJob {
   /** The concatenated chunks: rung i is video stream i. */
   readonly videoPath: string
-  /** The source, for its audio. */
+  /** The source, for its audio when there is no `audioPath`. */
   readonly sourcePath: string
+  /**
+   * The audio job's mp4 (buildAudioArgs with the same audioTracks): its streams are copied, not
+   * encoded again. undefined: the source's audio is encoded here.
+   */
+  readonly audioPath?: string | undefined
   readonly outDir: string
   readonly renditions: readonly Rendition[]
   readonly audioStreamIndex?: number | undefined
@@ -122,23 +163,33 @@ export interface StitchJob {
   readonly audioTracks?: readonly AudioTrackJob[] | undefined
 }
 
-/** The argv of the packaging run: the rungs stream-copied, the audio encoded once, CMAF HLS as buildFfmpegArgs. */
+/**
+ * The argv of the packaging run: the rungs stream-copied, the audio copied from the audio job's mp4
+ * (or encoded once from the source without one), CMAF HLS as buildFfmpegArgs.
+ */
 export function buildStitchArgs(job: StitchJob): string[] {
   check(typeof job.videoPath === 'string' && job.videoPath !== '', 'videoPath', 'must be a non-empty string')
   check(typeof job.sourcePath === 'string' && job.sourcePath !== '', 'sourcePath', 'must be a non-empty string')
+  check(
+    job.audioPath === undefined || (typeof job.audioPath === 'string' && job.audioPath !== ''),
+    'audioPath',
+    'must be a non-empty string',
+  )
   check(typeof job.outDir === 'string' && job.outDir !== '' && !job.outDir.includes('%'), 'outDir', 'must be set, no %')
   check(Array.isArray(job.renditions) && job.renditions.length > 0, 'renditions', 'must be a non-empty array')
   const audio = audioTracksOf(job)
+  const isCopied = job.audioPath !== undefined
   return [
     ...HEAD,
     ...['-i', job.videoPath],
-    ...['-i', job.sourcePath],
+    ...['-i', job.audioPath ?? job.sourcePath],
     ...job.renditions.flatMap((_, i) => ['-map', `0:v:${i}`]),
-    ...audio.flatMap((a) => ['-map', `1:${a.streamIndex}`]),
+    // The audio job's mp4 holds the tracks in plan order: its audio stream i is track i.
+    ...audio.flatMap((a, i) => ['-map', isCopied ? `1:a:${i}` : `1:${a.streamIndex}`]),
     ...['-map_metadata', '-1'],
     ...['-map_chapters', '-1'],
     ...['-c:v', 'copy'],
-    ...(audio.length > 0 ? audioArgs() : []),
+    ...(audio.length === 0 ? [] : isCopied ? ['-c:a', 'copy'] : audioArgs()),
     ...hlsMuxerArgs(job.outDir, job.renditions, audio),
   ]
 }

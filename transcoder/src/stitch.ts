@@ -1,6 +1,7 @@
 // The stitch of a split video (docs/architecture.md §8): the chunks are joined in order (concat
 // demuxer, stream copy), their continuity is checked against the source, and the joined rungs go
-// through the ordinary pipeline (./pipeline.ts with `encoded`): the audio encoded once, CMAF
+// through the ordinary pipeline (./pipeline.ts with `encoded`): the audio copied from the audio
+// job's mp4 (./audio-part.ts; encoded here from the source when the video has no audio job), CMAF
 // packaged once with the muxer settings of a whole transcode, measured, validated (identical
 // segment boundaries across rungs, a keyframe at every segment start), master last.
 //
@@ -24,6 +25,8 @@ export interface StitchOptions {
   readonly sourcePath: string
   /** Chunk k's mp4 (from encodeChunk), in order. */
   readonly chunkPaths: readonly string[]
+  /** The audio job's mp4 (from encodeAudio), copied; undefined: the source's audio is encoded here. */
+  readonly audioPath?: string | undefined
   /** Owned by the caller (the worker's job directory). */
   readonly workDir: string
   readonly videoId: string
@@ -57,7 +60,7 @@ export async function stitch(opts: StitchOptions): Promise<TranscodeResult> {
     sourcePath: opts.sourcePath,
     workDir: opts.workDir,
     videoId: opts.videoId,
-    encoded: { videoPath },
+    encoded: { videoPath, audioPath: opts.audioPath },
     captions: opts.captions,
     signal,
     preset: opts.preset,

@@ -4,16 +4,19 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
+  audioStoreKey,
   chunkStoreKey,
+  JOB_KIND_AUDIO,
   JOB_KIND_CHUNK,
   JOB_KIND_STITCH,
+  parseAudioPayload,
   parseChunkPayload,
   parseStitchPayload,
   type ClaimedJob,
 } from '../../shared/bus/index.js'
 import { isVcdnError } from '../../shared/errors/index.js'
 import type { Logger } from '../../shared/log/index.js'
-import { encodeChunk } from './chunk.js'
+import { encodeAudio, encodeChunk } from './chunk.js'
 import type { JobSource } from './origin-client.js'
 import {
   childCpuSeconds,
@@ -162,35 +165,34 @@ export class Worker {
           progress = Math.round(fraction * 1000) / 1000
         },
       }
-      if (job.kind === JOB_KIND_CHUNK) {
-        // Split-and-stitch (docs/architecture.md §8): the chunk's mp4 goes to its fixed work key
-        // (a retry overwrites it: idempotent); the stitch publishes.
-        const chunk = parseChunkPayload(job.payload)
-        const out = await encodeChunk({ ...common, chunk })
-        await source.uploadOutput(job.id, chunkStoreKey(job.videoId, chunk.index), out.path, 'video/mp4')
+      if (job.kind === JOB_KIND_CHUNK || job.kind === JOB_KIND_AUDIO) {
+        // Split-and-stitch (docs/architecture.md §8): a chunk's or the audio's mp4 goes to its fixed
+        // work key (a retry overwrites it: idempotent); the stitch publishes.
+        const isAudio = job.kind === JOB_KIND_AUDIO
+        const chunk = isAudio ? null : parseChunkPayload(job.payload)
+        if (isAudio) parseAudioPayload(job.payload)
+        const out = chunk === null ? await encodeAudio(common) : await encodeChunk({ ...common, chunk })
+        const key = chunk === null ? audioStoreKey(job.videoId) : chunkStoreKey(job.videoId, chunk.index)
+        await source.uploadOutput(job.id, key, out.path, isAudio ? 'audio/mp4' : 'video/mp4')
         await source.complete(job.id, { durationS: null, renditions: [], thumbnails: null })
         this.#opts.onEvent?.('completed', job)
         log.info(
           {
             job: job.id,
             videoId: job.videoId,
-            chunk: chunk.index,
+            ...(chunk === null ? {} : { chunk: chunk.index }),
             ms: Date.now() - started,
             cpuS: jobCpuS(),
             encodeCpuS: out.encode.cpuS,
             encodeWallS: out.encode.wallS,
           },
-          'chunk completed',
+          isAudio ? 'audio completed' : 'chunk completed',
         )
         return
       }
       const result =
         job.kind === JOB_KIND_STITCH
-          ? await stitch({
-              ...common,
-              videoId: job.videoId,
-              chunkPaths: await this.#downloadChunks(job, dir, ac.signal),
-            })
+          ? await stitch({ ...common, videoId: job.videoId, ...(await this.#downloadParts(job, dir, ac.signal)) })
           : await transcode({ ...common, videoId: job.videoId })
       await this.#publish(job, result, ac.signal)
       await source.complete(job.id, {
@@ -231,16 +233,23 @@ export class Worker {
     }
   }
 
-  /** Chunks 0..count-1 of a stitch job's video, downloaded into `dir` one after another. */
-  async #downloadChunks(job: ClaimedJob, dir: string, signal: AbortSignal): Promise<string[]> {
-    const { count } = parseStitchPayload(job.payload)
-    const paths: string[] = []
+  /** Chunks 0..count-1 of a stitch job's video and its audio job's mp4, downloaded into `dir` one after another. */
+  async #downloadParts(
+    job: ClaimedJob,
+    dir: string,
+    signal: AbortSignal,
+  ): Promise<{ chunkPaths: string[]; audioPath: string | undefined }> {
+    const { count, hasAudioJob } = parseStitchPayload(job.payload)
+    const chunkPaths: string[] = []
     for (let k = 0; k < count; k++) {
       const path = join(dir, `chunk-${k}.mp4`)
       await this.#opts.source.downloadWork(job.id, chunkStoreKey(job.videoId, k), path, signal)
-      paths.push(path)
+      chunkPaths.push(path)
     }
-    return paths
+    if (!hasAudioJob) return { chunkPaths, audioPath: undefined }
+    const audioPath = join(dir, 'audio.mp4')
+    await this.#opts.source.downloadWork(job.id, audioStoreKey(job.videoId), audioPath, signal)
+    return { chunkPaths, audioPath }
   }
 
   /** Upload in the pipeline's order, several at a time, but the master playlist strictly last. */

@@ -3,7 +3,7 @@
 // packaging copies the rungs, encodes the audio once and uses the same HLS muxer flags.
 import t from 'tap'
 import { audioArgs, buildFfmpegArgs, x264Args, type FfmpegJob } from '../src/ffmpeg-args.js'
-import { buildChunkArgs, buildConcatArgs, buildStitchArgs, concatList } from '../src/stitch-args.js'
+import { buildAudioArgs, buildChunkArgs, buildConcatArgs, buildStitchArgs, concatList } from '../src/stitch-args.js'
 
 const renditions = [
   { name: '240p', width: 426, height: 240, maxrateBps: 400_000 },
@@ -104,6 +104,77 @@ t.test('the packaging copies the rungs, encodes the source audio once and muxes 
   t.same(args.slice(args.indexOf('-max_muxing_queue_size')), full.slice(full.indexOf('-max_muxing_queue_size')))
   const silent = buildStitchArgs({ videoPath: '/v.mp4', sourcePath: '/s', outDir: '/o', renditions })
   t.notOk(silent.includes('-c:a'), 'no audio without an audio stream')
+})
+
+t.test('with the audio job’s mp4 the packaging copies its tracks in order and encodes no audio', async (t) => {
+  const audioTracks = [
+    { streamIndex: 1, name: 'audio_en' },
+    { streamIndex: 3, name: 'audio_es' },
+  ]
+  const args = buildStitchArgs({
+    videoPath: '/w/video.mp4',
+    sourcePath: '/in/src.mov',
+    audioPath: '/w/audio.mp4',
+    outDir: '/work/out',
+    renditions,
+    audioTracks,
+  })
+  const encoded = buildStitchArgs({
+    videoPath: '/w/video.mp4',
+    sourcePath: '/in/src.mov',
+    outDir: '/work/out',
+    renditions,
+    audioTracks,
+  })
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-i'),
+    ['/w/video.mp4', '/w/audio.mp4'],
+    'the audio comes from the audio job, not the source',
+  )
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-map'),
+    ['0:v:0', '0:v:1', '1:a:0', '1:a:1'],
+    'audio stream i of the audio mp4 is track i',
+  )
+  t.same(between(args, '-c:a', '-max_muxing_queue_size'), ['-c:a', 'copy'], 'stream copy')
+  t.notOk(args.includes('aac'), 'no AAC encode in the packaging')
+  t.same(
+    args.slice(args.indexOf('-max_muxing_queue_size')),
+    encoded.slice(encoded.indexOf('-max_muxing_queue_size')),
+    'the same muxer and variant streams as when the packaging encodes the audio',
+  )
+  t.throws(
+    () => buildStitchArgs({ videoPath: '/v', sourcePath: '/s', audioPath: '', outDir: '/o', renditions }),
+    /audioPath/,
+  )
+})
+
+t.test('the audio job encodes every track of the whole source as a whole transcode does, no video', async (t) => {
+  const audioTracks = [
+    { streamIndex: 1, name: 'audio_en' },
+    { streamIndex: 3, name: 'audio_es' },
+  ]
+  const args = buildAudioArgs({ sourcePath: '/in/src.mov', outPath: '/w/audio.mp4', audioTracks, threads: 1 })
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-i'),
+    ['/in/src.mov'],
+  )
+  t.notOk(args.includes('-ss') || args.includes('-t') || args.includes('-frames:v'), 'the whole source')
+  t.same(
+    args.filter((_, i) => args[i - 1] === '-map'),
+    ['0:1', '0:3'],
+    'only the audio tracks, in plan order',
+  )
+  const full = buildFfmpegArgs({ ...whole, audioStreamIndex: undefined, audioTracks })
+  t.same(
+    between(args, '-c:a', '-f'),
+    between(full, '-c:a', '-max_muxing_queue_size'),
+    'the AAC settings of a whole transcode',
+  )
+  t.equal(after(args, '-f'), 'mp4')
+  t.equal(args.at(-1), '/w/audio.mp4')
+  t.throws(() => buildAudioArgs({ sourcePath: '/s', outPath: '/o', audioTracks: [] }), /job\.audioTracks/)
+  t.throws(() => buildAudioArgs({ sourcePath: '/s', outPath: '/o', audioTracks, threads: -1 }), /job\.threads/)
 })
 
 t.test('the chunks are joined in order by the concat demuxer, streams copied', async (t) => {

@@ -24,7 +24,7 @@ import { contentRange, parseRange, pipeToSink, sendError, sendJson } from '../..
 import { videoDir, videoStorePrefix } from '../../../shared/namespace/index.js'
 import { isDirectStore, validateStoreKey } from '../../../shared/store/index.js'
 import { sourceKey } from '../uploads.js'
-import { JOB_KIND_CHUNK, JOB_KIND_STITCH, workStorePrefix } from '../split-plan.js'
+import { AUDIO_PART, isSplitPart, JOB_KIND_AUDIO, JOB_KIND_STITCH, workStorePrefix } from '../split-plan.js'
 import type { Principal } from '../auth.js'
 import { principal, readJson, type ApiDeps } from './context.js'
 import type { Router } from './router.js'
@@ -108,7 +108,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     const job = await deps.queue.get(jobId)
     // A split video's progress counts chunks (set as each completes); the stitch reports the rest.
     if (job?.kind === JOB_KIND_STITCH) deps.videos.stitchProgress(job.videoId, beat.progress)
-    else if (job !== null && job.kind !== JOB_KIND_CHUNK) deps.videos.progress(job.videoId, beat.progress)
+    else if (job !== null && !isSplitPart(job.kind)) deps.videos.progress(job.videoId, beat.progress)
     sendJson(res, 200, { ok: true, leaseUntilMs: job?.leaseUntilMs ?? null } satisfies HeartbeatResponse)
   })
 
@@ -137,7 +137,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     await sendStored(res, got.body, isPartial ? 206 : 200, headers, isPartial ? range.end - range.start + 1 : info.size)
   })
 
-  // The stitch job reads the chunk outputs of its video (split-and-stitch, docs/architecture.md §8).
+  // The stitch job reads the chunk and audio outputs of its video (split-and-stitch, docs/architecture.md §8).
   router.add('GET', '/v1/jobs/:id/work/*key', async ({ req, res, params, query }) => {
     const p = principal(req, deps, WORKER_ROLES)
     const job = await held(params['id'], leaseHolder(p, parseWorkerId(query.get('workerId') ?? undefined)))
@@ -209,7 +209,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       if (before.workerId !== workerId) throw new VcdnError('ERR_JOB_LEASE_LOST')
       // A crash between settling the job and marking the video ready (below) left the video
       // processing: the worker's repeated completion finishes it (§7.3).
-      if (before.kind === JOB_KIND_CHUNK) await deps.videos.chunkCompleted(before.videoId, chunkIndex(before))
+      if (isSplitPart(before.kind)) await deps.videos.chunkCompleted(before.videoId, partIndex(before))
       else if (deps.videos.get(before.videoId)?.status === 'processing') {
         deps.videos.completed(before.videoId, parseJobResult(before.result))
       }
@@ -217,10 +217,11 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       return
     }
     const result = parseJobResult(body['result'])
-    if (before.kind === JOB_KIND_CHUNK) {
-      // One chunk of a split video: recorded; the last one queues the stitch. No status change.
+    if (isSplitPart(before.kind)) {
+      // One chunk or the audio of a split video: recorded; the last part queues the stitch. No
+      // status change.
       await deps.queue.complete(jobId, workerId, result)
-      await deps.videos.chunkCompleted(before.videoId, chunkIndex(before))
+      await deps.videos.chunkCompleted(before.videoId, partIndex(before))
       sendJson(res, 200, { ok: true, job: { id: jobId, status: 'done' }, purge: null })
       return
     }
@@ -256,9 +257,9 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
       'job failed',
     )
     const shown = publicJobError(error.code)
-    // The chunks of a split video fail independently: the video moves when its status allows it
-    // (one chunk waiting out a retry already made it queued; one dead-lettered chunk failed it).
-    const status = job.kind === JOB_KIND_CHUNK ? deps.videos.get(job.videoId)?.status : 'processing'
+    // The parts of a split video fail independently: the video moves when its status allows it
+    // (one part waiting out a retry already made it queued; one dead-lettered part failed it).
+    const status = isSplitPart(job.kind) ? deps.videos.get(job.videoId)?.status : 'processing'
     if (job.status === 'failed') {
       if (status === 'processing' || status === 'queued') deps.videos.failed(job.videoId, shown)
     } else if (status === 'processing') deps.videos.retrying(job.videoId, shown)
@@ -296,9 +297,9 @@ async function sendStored(
   }
 }
 
-/** What a claim of a split video's job records (processing.chunks, docs/architecture.md §8). */
+/** What a claim of a split video's job records (processing.chunks and .audio, docs/architecture.md §8). */
 function splitClaimOf(job: Job, workerId: string): { index: number; workerId: string } | 'stitch' | undefined {
-  if (job.kind === JOB_KIND_CHUNK) return { index: chunkIndex(job), workerId }
+  if (isSplitPart(job.kind)) return { index: partIndex(job), workerId }
   return job.kind === JOB_KIND_STITCH ? 'stitch' : undefined
 }
 
@@ -314,16 +315,20 @@ function claimedView(job: Job): ClaimedJob {
   }
 }
 
-/** The chunk index of a `transcode.chunk` job (written by VideoLifecycle, so always a number). */
-function chunkIndex(job: Pick<Job, 'payload'>): number {
+/**
+ * The part of a split video a job is: AUDIO_PART for the audio job, else the chunk index of a
+ * `transcode.chunk` job (written by VideoLifecycle, so always a number).
+ */
+function partIndex(job: Pick<Job, 'kind' | 'payload'>): number {
+  if (job.kind === JOB_KIND_AUDIO) return AUDIO_PART
   const index = job.payload['index']
   if (typeof index !== 'number') throw new VcdnError('ERR_INTERNAL', 'chunk job without an index')
   return index
 }
 
 /**
- * An output key must be a valid store key under the job's video (ERR_JOB_OUTPUT_KEY): a chunk job
- * writes its rungs under the video's work prefix (never served); every other job publishes under
+ * An output key must be a valid store key under the job's video (ERR_JOB_OUTPUT_KEY): a chunk or
+ * audio job writes under the video's work prefix (never served); every other job publishes under
  * v/<videoId>/.
  */
 function outputKey(key: string, job: Job): string {
@@ -332,7 +337,7 @@ function outputKey(key: string, job: Job): string {
   } catch {
     throw new VcdnError('ERR_JOB_OUTPUT_KEY')
   }
-  const prefix = job.kind === JOB_KIND_CHUNK ? workStorePrefix(job.videoId) : videoStorePrefix(job.videoId)
+  const prefix = isSplitPart(job.kind) ? workStorePrefix(job.videoId) : videoStorePrefix(job.videoId)
   if (!key.startsWith(prefix)) throw new VcdnError('ERR_JOB_OUTPUT_KEY')
   return key
 }

@@ -193,8 +193,15 @@ function relativeName(videoId: string, ref: string): string {
 function processingView(v: Video, deps: ApiDeps): Record<string, unknown> | null {
   const chunks = deps.videos.chunks(v.id)
   if (chunks === null) return null
-  // claims: how many times each chunk was leased (1 each unless a chunk was retried alone).
-  return { chunks: { done: chunks.done, total: chunks.total, claims: chunks.attempts }, workers: chunks.workers }
+  // claims: how many times each chunk was leased (1 each unless a chunk was retried alone). audio:
+  // the audio job that runs beside the chunks (null: none, the source has no audio or the stitch
+  // encodes it); workers lists the chunks' workers only, audio.workers the audio job's.
+  const { audio } = chunks
+  return {
+    chunks: { done: chunks.done, total: chunks.total, claims: chunks.attempts },
+    audio: audio === null ? null : { done: audio.isDone, claims: audio.attempts, workers: audio.workers },
+    workers: chunks.workers,
+  }
 }
 
 /** The public JSON of a video. Playback and thumbnail URLs are signed edge URLs, only when ready. */

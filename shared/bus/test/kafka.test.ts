@@ -5,7 +5,13 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import Kafka from 'node-rdkafka'
 import { startKafkaBroker, type KafkaBroker } from '../../testing/index.js'
-import { connectKafkaJobBus, JOB_KIND_CHUNK, memoryJobStateStore, type KafkaJobBusOptions } from '../index.js'
+import {
+  connectKafkaJobBus,
+  JOB_KIND_AUDIO,
+  JOB_KIND_CHUNK,
+  memoryJobStateStore,
+  type KafkaJobBusOptions,
+} from '../index.js'
 import { fakeClock, jobBusContract } from './contract.js'
 
 const LEASE_MS = 30_000
@@ -294,6 +300,15 @@ t.test("a split video's chunk jobs are keyed per chunk: they spread over the par
   await bus.fail(job.id, 'w1', { code: 'ERR_TRANSCODE_FFMPEG', message: 'crashed', isRetryable: true })
   const [retry] = await readTopic(`${prefix}${JOB_KIND_CHUNK}.retry`, 1)
   t.equal(retry?.key?.toString(), `long/${String(job.payload['index'])}`, 'the retry message has the same key')
+})
+
+t.test("a split video's audio job is keyed <videoId>/audio, apart from its chunks and its stitch", async (t) => {
+  const prefix = uniquePrefix()
+  const bus = await connectKafkaJobBus(busOptions(prefix, { partitions: 4, kinds: [JOB_KIND_AUDIO] }))
+  t.teardown(() => bus.close())
+  await bus.enqueue(JOB_KIND_AUDIO, 'long', { sourceKey: 'sources/long' })
+  const [msg] = await readTopic(`${prefix}${JOB_KIND_AUDIO}`, 1)
+  t.equal(msg?.key?.toString(), 'long/audio')
 })
 
 t.test('a broker restarted mid-run loses no job and runs none twice', async (t) => {

@@ -1,8 +1,10 @@
 // The worker wire protocol's parsers, as tables: body → parsed value, or ERR_API_BODY naming the field.
 import t from 'tap'
 import {
+  audioStoreKey,
   chunkStoreKey,
   DEFAULT_LEASE_MS,
+  parseAudioPayload,
   parseChunkPayload,
   parseStitchPayload,
   workStorePrefix,
@@ -74,14 +76,27 @@ t.test('a failure: the error object is required, isRetryable only when true', as
   })
 })
 
-t.test('split-and-stitch payloads: fields checked, chunk keys under the work prefix', async (t) => {
+t.test('split-and-stitch payloads: fields checked, chunk and audio keys under the work prefix', async (t) => {
   const chunk = { sourceKey: 'sources/a/source', index: 4, startS: 128, lengthS: 2, count: 5 }
   t.same(parseChunkPayload(chunk), chunk)
   t.throws(() => parseChunkPayload({ ...chunk, index: 5 }), /index must be below count/)
   t.throws(() => parseChunkPayload({ ...chunk, startS: -1 }), /startS must be an integer/)
   t.throws(() => parseChunkPayload({ ...chunk, sourceKey: 1 }), /sourceKey/)
-  t.same(parseStitchPayload({ sourceKey: 's', count: 5 }), { sourceKey: 's', count: 5 })
+  t.same(
+    parseStitchPayload({ sourceKey: 's', count: 5 }),
+    { sourceKey: 's', count: 5, hasAudioJob: false },
+    'a stitch payload without the flag (an older origin) encodes the audio itself',
+  )
+  t.same(parseStitchPayload({ sourceKey: 's', count: 5, hasAudioJob: true }), {
+    sourceKey: 's',
+    count: 5,
+    hasAudioJob: true,
+  })
+  t.throws(() => parseStitchPayload({ sourceKey: 's', count: 5, hasAudioJob: 1 }), /hasAudioJob/)
   t.throws(() => parseStitchPayload({ sourceKey: 's', count: 0 }), /count/)
+  t.same(parseAudioPayload({ sourceKey: 's', extra: 1 }), { sourceKey: 's' })
+  t.throws(() => parseAudioPayload({}), /sourceKey/)
   t.equal(chunkStoreKey('abc', 3), 'work/abc/chunks/3/video.mp4')
   t.ok(chunkStoreKey('abc', 3).startsWith(workStorePrefix('abc')))
+  t.equal(audioStoreKey('abc'), 'work/abc/audio/audio.mp4')
 })

@@ -57,7 +57,8 @@ t.test('S3 store and Kafka bus together, two transcoders in the group', async (t
     startTimeoutMs: 90_000,
     transcoders: 0,
     transcoder: { preset: 'ultrafast', bus },
-    // splitAboveS 12 and chunkS 8: the 4 s clip is encoded whole, the 20 s one as 3 chunks + a stitch.
+    // splitAboveS 12 and chunkS 8: the 4 s clip is encoded whole, the 20 s one as 3 chunks, an audio
+    // job and a stitch.
     origin: { bus, store: { kind: 's3', s3 }, transcode: { splitAboveS: 12, chunkS: 8 } },
   })
   t.teardown(() => stack.close())
@@ -79,10 +80,13 @@ t.test('S3 store and Kafka bus together, two transcoders in the group', async (t
     const v = await stack.settle(id, SETTLE_MS)
     t.equal(v.status, 'ready', `ready (${JSON.stringify(v.error)})`)
     const view = (
-      await stack.api<{ processing: { chunks: { done: number; total: number; claims: number[] }; workers: string[] } }>(
-        'GET',
-        `/v1/videos/${id}`,
-      )
+      await stack.api<{
+        processing: {
+          chunks: { done: number; total: number; claims: number[] }
+          audio: { done: boolean; claims: number } | null
+          workers: string[]
+        }
+      }>('GET', `/v1/videos/${id}`)
     ).body
     t.same(
       { done: view.processing.chunks.done, total: view.processing.chunks.total },
@@ -94,7 +98,9 @@ t.test('S3 store and Kafka bus together, two transcoders in the group', async (t
       `every chunk's claim recorded (${view.processing.chunks.claims.join(', ')})`,
     )
     t.ok(view.processing.workers.length >= 1, `taken by ${view.processing.workers.join(', ')}`)
-    t.same(await bucket.list(`work/${id}/`), [], 'the chunks are removed once published')
+    t.match(view.processing.audio, { done: true }, 'the audio job (keyed <videoId>/audio) ran on the Kafka bus too')
+    t.ok((view.processing.audio?.claims ?? 0) >= 1, 'its claim recorded')
+    t.same(await bucket.list(`work/${id}/`), [], 'the chunks and the audio are removed once published')
     await playFirstSegment(t, v.playback?.hls ?? '')
   })
 })

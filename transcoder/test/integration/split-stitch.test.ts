@@ -1,11 +1,13 @@
 // A long video with every track a creator sends, split across the fleet (docs/architecture.md §8),
 // real origin, shield, edge and transcoders from dist/, in ONE stack and ONE upload: a 130 s source
 // with English and Spanish audio and a WebVTT caption file attached while the job is queued, with
-// splitAboveS 60 and chunkS 32, is encoded as 5 chunk jobs taken by two transcoders, one of which
-// is killed (SIGKILL) mid-chunk: that chunk alone runs a second time. The published ladder has the
-// segment boundaries and frame count of a whole encode of the same source and every Δpts is one
-// frame; the master lists both audio languages and the subtitles rendition; hls.js in Chromium
-// plays the signed URL from the API through the edge to the end, listing the tracks.
+// splitAboveS 60 and chunkS 32, is encoded as 5 chunk jobs and one audio job (both tracks, queued
+// first) taken by two transcoders, one of which is killed (SIGKILL) mid-chunk: that chunk alone
+// runs a second time. The published ladder has the segment boundaries and frame count of a whole
+// encode of the same source and every Δpts is one frame; so does every audio rendition, which the
+// stitch copied from the audio job; the master lists both audio languages and the subtitles
+// rendition; hls.js in Chromium plays the signed URL from the API through the edge to the end,
+// listing the tracks.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -30,7 +32,11 @@ t.comment(`timeout=${FILE_TIMEOUT_MS}`)
 const HLS_JS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js')
 
 interface SplitView extends VideoView {
-  processing: { chunks: { done: number; total: number; claims: number[] }; workers: string[] } | null
+  processing: {
+    chunks: { done: number; total: number; claims: number[] }
+    audio: { done: boolean; claims: number; workers: string[] } | null
+    workers: string[]
+  } | null
 }
 
 interface PageState {
@@ -74,12 +80,12 @@ function extinfs(playlistText: string): number[] {
   return parseMedia(playlistText).segments.map((s) => s.durationS)
 }
 
-/** Packet pts of the video in `init` + `segments` (a fragmented MP4 joined in a temp file). */
-function packetPts(files: string[], joined: string): number[] {
+/** Packet pts of the video (or `stream`) in `init` + `segments` (a fragmented MP4 joined in a temp file). */
+function packetPts(files: string[], joined: string, stream = 'v:0'): number[] {
   writeFileSync(joined, Buffer.concat(files.map((f) => readFileSync(f))))
   const out = execFileSync(
     'ffprobe',
-    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts', '-of', 'csv=p=0', joined],
+    ['-v', 'error', '-select_streams', stream, '-show_entries', 'packet=pts', '-of', 'csv=p=0', joined],
     {
       maxBuffer: 64 * 1024 * 1024,
     },
@@ -106,6 +112,17 @@ function timescaleOf(file: string): number {
   ])
   const [num, den] = out.toString().trim().split('/').map(Number)
   return (den ?? 1) / (num ?? 1)
+}
+
+/** Whether a transcoder's work dir has a job whose part directory `<prefix>*` holds `file` (ffmpeg writing it). */
+function isEncoding(workDir: string, prefix: string, file: string): boolean {
+  if (!existsSync(workDir)) return false
+  for (const job of readdirSync(workDir)) {
+    for (const d of readdirSync(join(workDir, job)).filter((n) => n.startsWith(prefix))) {
+      if (existsSync(join(workDir, job, d, file))) return true
+    }
+  }
+  return false
 }
 
 /** The distinct numeric sequence numbers hls.js loaded for fragments of `type`. */
@@ -148,22 +165,20 @@ t.test(
     t.equal(attached.status, 201, `the caption is attached (${await attached.clone().text()})`)
     await attached.arrayBuffer()
 
-    // Both transcoders take chunks; the first is killed while ffmpeg writes its first chunk's mp4.
+    // Both transcoders take chunks. The survivor starts first and takes the audio job (queued
+    // before the chunks); the victim then takes a chunk and is killed while ffmpeg writes its mp4.
+    const survivor = await stack.startTranscoder()
+    const survivorWork = join(tmp.dir, `work-${stack.transcoders.length}`)
+    await waitFor(() => isEncoding(survivorWork, 'audio-', 'audio.mp4'), {
+      timeoutMs: 180_000,
+      what: 'the survivor to be encoding the audio',
+    })
     const victim = await stack.startTranscoder()
     const victimWork = join(tmp.dir, `work-${stack.transcoders.length}`)
-    const survivor = await stack.startTranscoder()
-    await waitFor(
-      () => {
-        if (!existsSync(victimWork)) return false
-        for (const job of readdirSync(victimWork)) {
-          for (const d of readdirSync(join(victimWork, job)).filter((n) => n.startsWith('chunk-'))) {
-            if (existsSync(join(victimWork, job, d, 'video.mp4'))) return true
-          }
-        }
-        return false
-      },
-      { timeoutMs: 180_000, what: 'the victim to be encoding a chunk' },
-    )
+    await waitFor(() => isEncoding(victimWork, 'chunk-', 'video.mp4'), {
+      timeoutMs: 180_000,
+      what: 'the victim to be encoding a chunk',
+    })
     await victim.kill9()
     t.teardown(() => survivor.stop())
 
@@ -187,6 +202,7 @@ t.test(
       `the killed chunk was claimed twice, every other chunk once (${JSON.stringify(claims)})`,
     )
     t.same([...(got.processing?.workers ?? [])].sort(), ['worker-1', 'worker-2'], 'both transcoders took chunks')
+    t.match(got.processing?.audio, { done: true, claims: 1 }, 'one audio job, done, claimed once')
     t.same(
       v.renditions.map((r) => [r.name, r.width, r.height]),
       ref.renditions.map((r) => [r.name, r.width, r.height]),
@@ -206,11 +222,16 @@ t.test(
       .filter((l) => l.includes('"chunk completed"') && l.includes(`"videoId":"${id}"`))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
     t.equal(chunkLines.length, 5, 'a chunk completed line per chunk')
-    for (const l of chunkLines) {
+    const audioLines = (victim.output() + survivor.output())
+      .split('\n')
+      .filter((l) => l.includes('"audio completed"') && l.includes(`"videoId":"${id}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    t.equal(audioLines.length, 1, 'an audio completed line for the audio job')
+    for (const l of [...chunkLines, ...audioLines]) {
       const figures = [l['cpuS'], l['encodeCpuS'], l['encodeWallS']]
       t.ok(
         figures.every((x) => typeof x === 'number' && x > 0),
-        `chunk ${String(l['chunk'])} logs its CPU-seconds and its encode's`,
+        `${typeof l['chunk'] === 'number' ? `chunk ${l['chunk']}` : 'the audio job'} logs its CPU-seconds and its encode's`,
       )
     }
 
@@ -244,6 +265,30 @@ t.test(
     for (const variant of master.variants) t.equal(variant.subtitlesGroupId, 'subs', `${variant.uri}: SUBTITLES group`)
     const audioUri = master.audio[0]?.uri ?? ''
     const audioSegments = parseMedia(readFileSync(join(published, audioUri), 'utf8')).segments.length
+    // The audio the stitch copied from the audio job: the segments, boundaries and AAC frames of the
+    // whole encode's (the muxer may round the last segment's EXTINF by a few samples differently).
+    for (const a of master.audio) {
+      const name = a.uri?.split('/')[0] ?? ''
+      const text = readFileSync(join(published, name, 'index.m3u8'), 'utf8')
+      const refText = readFileSync(join(refOut, name, 'index.m3u8'), 'utf8')
+      const got = extinfs(text)
+      const want = extinfs(refText)
+      t.equal(got.length, want.length, `${name}: the segment count of the whole encode`)
+      t.ok(
+        got.every((d, k) => Math.abs(d - (want[k] ?? NaN)) < 0.001),
+        `${name}: the segment boundaries of the whole encode (to 1 ms)`,
+      )
+      const files = (dir: string, playlist: string): string[] => [
+        join(dir, name, 'init.mp4'),
+        ...parseMedia(playlist).segments.map((s) => join(dir, name, s.uri)),
+      ]
+      const pts = packetPts(files(published, text), join(tmp.dir, `${name}.mp4`), 'a:0')
+      const refPts = packetPts(files(refOut, refText), join(tmp.dir, `ref-${name}.mp4`), 'a:0')
+      t.equal(pts.length, refPts.length, `${name}: the AAC frame count of the whole encode (${pts.length})`)
+      t.ok(pts.length > SECONDS * 40, `${name}: AAC frames for the whole ${SECONDS} s`)
+      const bad = pts.slice(1).filter((p, k) => p - (pts[k] as number) !== 1024).length
+      t.equal(bad, 0, `${name}: every Δpts is one AAC frame (1024 samples)`)
+    }
     const subsSegments = parseMedia(readFileSync(join(published, 'subs/en/index.m3u8'), 'utf8')).segments.length
 
     // Playback: hls.js on a page of another origin plays the API's signed URL through the edge.
