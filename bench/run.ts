@@ -4,7 +4,8 @@
 //                          [--headers player|bare] [--no-pin] [--out dir] [--smoke]
 //                          [--jobs n] [--workers n] (job-bus) [--segments n] [--clients n] (origin-store)
 //                          [--players n] [--videos n] [--video-seconds s] [--speed x] (players)
-//                          [--duration s] [--height px] [--chunk-s s] (long-video: source length, 600 s)
+//                          [--duration s] [--height px] [--chunk-s s] [--fleets 1,2,4] (long-video: source length, 600 s;
+//                          the split runs made)
 //                          [--only vcdn|nginx] [--objects small|segment|small,segment] [--wrk-threads n] (workers)
 // Each scenario prints one summary line and writes bench/results/<scenario>-<stamp>.json; the run
 // ends with a combined table and bench/results/summary-<stamp>.json. Exit code 0 when every
@@ -18,6 +19,7 @@ import { LOAD_CLIENTS } from './lib/load.js'
 import { configurePinning } from './lib/pin.js'
 import { REQUEST_HEADER_SETS } from './lib/player-headers.js'
 import {
+  LONG_VIDEO_FLEETS,
   stamp,
   WORKERS_OBJECTS,
   WORKERS_STACKS,
@@ -115,6 +117,7 @@ async function main(): Promise<number> {
       speed: { type: 'string' },
       height: { type: 'string' },
       'chunk-s': { type: 'string' },
+      fleets: { type: 'string' },
       only: { type: 'string' },
       objects: { type: 'string' },
       'wrk-threads': { type: 'string' },
@@ -154,6 +157,7 @@ async function main(): Promise<number> {
       durationS: Math.round(positive('duration', values.duration, isSmoke ? 130 : 600)),
       heightPx: Math.round(positive('height', values.height, isSmoke ? 240 : 1080)),
       chunkS: Math.round(positive('chunk-s', values['chunk-s'], 60)),
+      fleets: someOf('fleets', values.fleets, LONG_VIDEO_FLEETS),
     },
     workersBench: {
       stacks: someOf('only', values.only, WORKERS_STACKS),

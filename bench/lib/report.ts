@@ -24,6 +24,10 @@ export type WorkersStack = (typeof WORKERS_STACKS)[number]
 export const WORKERS_OBJECTS = ['small', 'segment'] as const
 export type WorkersObject = (typeof WORKERS_OBJECTS)[number]
 
+/** The fleet sizes of the long-video scenario's split runs. */
+export const LONG_VIDEO_FLEETS = ['1', '2', '4'] as const
+export type LongVideoFleet = (typeof LONG_VIDEO_FLEETS)[number]
+
 export interface RunContext {
   /** Temp directory of this run (removed at the end). */
   dir: string
@@ -45,8 +49,12 @@ export interface RunContext {
   clients: number
   /** players: simulated players, videos, each video's length, time compression, start ramp. */
   players: { players: number; videos: number; videoSeconds: number; speed: number; rampS: number }
-  /** long-video: the source's length and height, and the chunk length of the split runs. */
-  longVideo: { durationS: number; heightPx: number; chunkS: number }
+  /**
+   * long-video: the source's length and height, the chunk length of the split runs, and the fleet
+   * sizes whose split runs are made (`--fleets`, all of 1, 2, 4 by default; the model covers every
+   * size from the largest run made).
+   */
+  longVideo: { durationS: number; heightPx: number; chunkS: number; fleets: readonly LongVideoFleet[] }
   /**
    * workers: which servers and which objects it loads (`--only`, `--objects`), and wrk's threads
    * (`--wrk-threads`, 2: the client can use both cores when a 2-worker server does; one wrk thread
