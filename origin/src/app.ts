@@ -138,9 +138,18 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       ),
   })
   // An upload is probed when it completes (a file path for tus, a presigned URL for S3 multipart).
+  // A local file that could be split has its frames counted (a variable frame rate is transcoded
+  // whole); never through a URL, which would download the whole source (S3 multipart sources are
+  // not split: their duration is not passed on).
   const probe = config.upload.isProbed
     ? (pathOrUrl: string) =>
-        probeUpload(pathOrUrl, config.upload, (detail) => log.warn(detail, 'upload probe: the tool reported a problem'))
+        probeUpload(
+          pathOrUrl,
+          /^https?:/.test(pathOrUrl)
+            ? config.upload
+            : { ...config.upload, countFramesAboveS: config.transcode.splitAboveS },
+          (detail) => log.warn(detail, 'upload probe: the tool reported a problem'),
+        )
     : undefined
   // What both upload paths (tus, S3 multipart) share.
   const uploadDeps = {

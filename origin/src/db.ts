@@ -34,6 +34,8 @@ export interface Video {
   progress: number
   error: { code: string; message: string } | null
   durationS: number | null
+  /** The upload probe found the source's frame rate variable: it is transcoded whole (docs/architecture.md §7.3). */
+  isSourceVariableFrameRate: boolean
   thumbnails: Thumbnails | null
   sourceKey: string | null
   createdAtMs: number
@@ -150,6 +152,9 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
   `,
+  // A source whose frame rate varies is never split, by its first transcode or a reprocess
+  // (./split-plan.ts sourceSplitProblem).
+  `ALTER TABLE videos ADD COLUMN source_vfr INTEGER NOT NULL DEFAULT 0;`,
 ]
 
 /** The schema version a migrated database has (PRAGMA user_version). */
@@ -195,6 +200,7 @@ interface VideoRow {
   error_code: string | null
   error_message: string | null
   duration_s: number | null
+  source_vfr: number
   thumbnails: string | null
   source_key: string | null
   created_at: number
@@ -242,6 +248,7 @@ function toVideo(r: VideoRow): Video {
     progress: r.progress,
     error: r.error_code === null ? null : { code: r.error_code, message: r.error_message ?? '' },
     durationS: r.duration_s,
+    isSourceVariableFrameRate: r.source_vfr === 1,
     thumbnails: r.thumbnails === null ? null : (JSON.parse(r.thumbnails) as Thumbnails),
     sourceKey: r.source_key,
     createdAtMs: r.created_at,
@@ -294,6 +301,7 @@ export class MetadataDb {
       getVideo: p(`SELECT * FROM videos WHERE id = ?`),
       list: [p(listSql(false, false)), p(listSql(false, true)), p(listSql(true, false)), p(listSql(true, true))],
       setTitle: p(`UPDATE videos SET title = ?, updated_at = ? WHERE id = ?`),
+      setSourceVfr: p(`UPDATE videos SET source_vfr = ? WHERE id = ?`),
       // One statement for every shape of setStatus: a flag per optional field keeps the column.
       setStatus: p(
         `UPDATE videos SET status = @status, updated_at = @now,
@@ -374,6 +382,11 @@ export class MetadataDb {
 
   setTitle(id: string, title: string, nowMs: number): void {
     this.#sql.setTitle.run(title, nowMs, id)
+  }
+
+  /** What the upload probe found of the source's frame rate. Called by VideoLifecycle only. */
+  setSourceVariableFrameRate(id: string, isVariable: boolean): void {
+    this.#sql.setSourceVfr.run(isVariable ? 1 : 0, id)
   }
 
   /** The status column and what changes with it. Called by VideoLifecycle (./videos.ts) only. */

@@ -25,8 +25,13 @@ export interface UploadBounds {
 }
 
 export interface ProbeUploadOptions extends UploadBounds {
-  /** Each of the two tool runs (metadata, first-second decode) is killed after this long. */
+  /** Each tool run (metadata, first-second decode, frame count) is killed after this long. */
   readonly probeTimeoutMs: number
+  /**
+   * A video longer than this would be split (transcode.splitAboveS): its frames are counted to
+   * tell a constant frame rate from a variable one. Absent: never counted.
+   */
+  readonly countFramesAboveS?: number
 }
 
 /** What a refused upload tells its creator: a registered code and a message without paths. */
@@ -35,6 +40,11 @@ export type UploadVerdict =
       readonly isVideo: true
       /** The container's (or the video stream's) length; it decides split or whole (./split-plan.ts). */
       readonly durationS: number
+      /**
+       * The frame rate varies (or could not be shown constant): such a source is transcoded whole,
+       * as chunks end by frame count at one rate (docs/architecture.md §7.3).
+       */
+      readonly isVariableFrameRate: boolean
       /** How many audio streams the file has: a split video gets an audio job when there are any. */
       readonly audioStreams: number
     }
@@ -89,11 +99,31 @@ function refuse(code: ErrorCode, reason: string): UploadVerdict {
   return { isVideo: false, code, reason }
 }
 
+/** What the metadata says of an acceptable video, before anything decodes. */
+export interface ProbedVideo {
+  readonly videoStreamIndex: number
+  readonly durationS: number
+  readonly audioStreams: number
+  /** The rate a transcoder reads (avg_frame_rate, else r_frame_rate: transcoder/src/probe.ts). */
+  readonly fps: number
+  /** avg_frame_rate and r_frame_rate disagree: the timestamps are not on one grid. */
+  readonly isRateMismatch: boolean
+}
+
+/** avg_frame_rate and r_frame_rate may differ by rounding (2997/100 against 30000/1001), not more. */
+const RATE_MISMATCH = 0.005
+
+/**
+ * Whether `frames` counted over `durationS` at `fps` is a constant frame rate: within one frame
+ * and 0.2 % (a container a few ms longer than its video, the last frame's duration).
+ */
+export function isFrameCountConstant(frames: number, durationS: number, fps: number): boolean {
+  const expected = durationS * fps
+  return Math.abs(frames - expected) <= 1 + 0.002 * expected
+}
+
 /** The verdict on ffprobe's JSON against the bounds. Pure (exported for unit tests). */
-export function verdictFromProbe(
-  json: unknown,
-  bounds: UploadBounds,
-): UploadVerdict | { videoStreamIndex: number; durationS: number; audioStreams: number } {
+export function verdictFromProbe(json: unknown, bounds: UploadBounds): UploadVerdict | ProbedVideo {
   const doc = (json ?? {}) as FfprobeJson
   const video = mainVideoStream(doc)
   if (video === undefined) return refuse('ERR_UPLOAD_NOT_VIDEO', 'the file has no video stream')
@@ -103,7 +133,9 @@ export function verdictFromProbe(
   if (width * height > bounds.maxPixels) {
     return refuse('ERR_UPLOAD_TOO_LARGE_FRAME', `the frame is ${width}x${height}, over ${bounds.maxPixels} pixels`)
   }
-  const fps = ratio(video.avg_frame_rate) || ratio(video.r_frame_rate)
+  const avgFps = ratio(video.avg_frame_rate)
+  const rFps = ratio(video.r_frame_rate)
+  const fps = avgFps || rFps
   if (fps > bounds.maxFrameRate) {
     return refuse('ERR_UPLOAD_TOO_HIGH_RATE', `the frame rate is ${Math.round(fps)}/s, over ${bounds.maxFrameRate}`)
   }
@@ -112,7 +144,16 @@ export function verdictFromProbe(
     return refuse('ERR_UPLOAD_TOO_LONG', `the video lasts ${Math.round(durationS)} s, over ${bounds.maxDurationS} s`)
   }
   const audioStreams = (doc.streams ?? []).filter((s) => s.codec_type === 'audio').length
-  return { videoStreamIndex: video.index ?? 0, durationS, audioStreams }
+  const isRateMismatch = avgFps > 0 && rFps > 0 && Math.abs(avgFps - rFps) / rFps > RATE_MISMATCH
+  return { videoStreamIndex: video.index ?? 0, durationS, audioStreams, fps, isRateMismatch }
+}
+
+/** ffprobe's argv that demuxes one stream and prints how many packets (frames) it has. */
+function countPacketsArgs(path: string, streamIndex: number): string[] {
+  return [
+    ...['-v', 'error', '-select_streams', String(streamIndex), '-count_packets'],
+    ...['-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', '-i', path],
+  ]
 }
 
 export type ProbeLog = (detail: { tool: string; exitCode: number | null; isTimedOut: boolean; stderr: string }) => void
@@ -156,5 +197,33 @@ export async function probeUpload(path: string, opts: ProbeUploadOptions, log: P
     log({ tool: 'ffmpeg', exitCode: decode.exitCode, isTimedOut: decode.isTimedOut, stderr: decode.stderr })
     return refuse('ERR_UPLOAD_NOT_VIDEO', 'no frame decodes in the first second')
   }
-  return { isVideo: true, durationS: checked.durationS, audioStreams: checked.audioStreams }
+  return {
+    isVideo: true,
+    durationS: checked.durationS,
+    audioStreams: checked.audioStreams,
+    isVariableFrameRate: await isVariableFrameRate(path, checked, opts, log),
+  }
+}
+
+/**
+ * Variable frame rate: the rates disagree, or (for a video that would be split) the demuxed frame
+ * count is not its length times its rate. Matroska stores no rate, so a 30 fps file with dropped
+ * frames shows 30/1 for both and only the count tells. A count that cannot be made counts as
+ * variable: the video is then transcoded whole, which is always right.
+ */
+async function isVariableFrameRate(
+  path: string,
+  video: ProbedVideo,
+  opts: ProbeUploadOptions,
+  log: ProbeLog,
+): Promise<boolean> {
+  if (video.isRateMismatch) return true
+  if (opts.countFramesAboveS === undefined || video.durationS <= opts.countFramesAboveS) return false
+  const count = await runTool('ffprobe', countPacketsArgs(path, video.videoStreamIndex), opts.probeTimeoutMs)
+  const frames = Number(count.stdout.trim().split('\n')[0])
+  if (count.exitCode !== 0 || count.isTimedOut || !Number.isInteger(frames)) {
+    log({ tool: 'ffprobe', exitCode: count.exitCode, isTimedOut: count.isTimedOut, stderr: count.stderr })
+    return true
+  }
+  return !isFrameCountConstant(frames, video.durationS, video.fps)
 }

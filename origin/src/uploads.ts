@@ -259,7 +259,9 @@ export class UploadManager {
     // The probe's duration decides a whole or a split transcode (./split-plan.ts), its audio streams
     // whether a split has an audio job; unknown without it.
     const accepted =
-      this.#o.probe === undefined ? { durationS: null, audioStreams: null } : await this.#isAccepted(upload)
+      this.#o.probe === undefined
+        ? { durationS: null, audioStreams: null, isVariableFrameRate: false }
+        : await this.#isAccepted(upload)
     if (accepted === null) return
     const key = sourceKey(upload.videoId)
     const hash = createHash('sha256')
@@ -279,6 +281,7 @@ export class UploadManager {
       sourceKey: key,
       durationS: accepted.durationS,
       audioStreams: accepted.audioStreams,
+      isVariableFrameRate: accepted.isVariableFrameRate,
     })
     await unlinkQuiet(this.#path(upload.id))
     this.#o.log.info(
@@ -288,10 +291,15 @@ export class UploadManager {
   }
 
   /** Probes the local file (uploads are always on the origin's disk, whatever the store); a refused file fails its video and goes. */
-  async #isAccepted(upload: Upload): Promise<{ durationS: number; audioStreams: number } | null> {
+  async #isAccepted(
+    upload: Upload,
+  ): Promise<{ durationS: number; audioStreams: number; isVariableFrameRate: boolean } | null> {
     const path = this.#path(upload.id)
     const verdict = await (this.#o.probe as (path: string) => Promise<UploadVerdict>)(path)
-    if (verdict.isVideo) return { durationS: verdict.durationS, audioStreams: verdict.audioStreams }
+    if (verdict.isVideo) {
+      const { durationS, audioStreams, isVariableFrameRate } = verdict
+      return { durationS, audioStreams, isVariableFrameRate }
+    }
     const hash = createHash('sha256')
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
     const shown = { code: verdict.code, message: `${ERRORS[verdict.code].message}: ${verdict.reason}` }

@@ -111,6 +111,7 @@ export class VideoLifecycle {
   readonly #onEvent: (type: LifecycleEventType, video: Video) => void
   readonly #split: SplitSettings | null
   readonly #chunks: SplitChunks
+  readonly #log: Logger
 
   constructor(opts: VideoLifecycleOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('VideoLifecycle: options must be an object')
@@ -118,6 +119,7 @@ export class VideoLifecycle {
       if (opts[k] === undefined || opts[k] === null) throw new TypeError(`VideoLifecycle: options.${k} is required`)
     }
     this.#meta = opts.meta
+    this.#log = opts.log
     this.#now = opts.now
     this.#jobs = openJobsTable(opts.meta.db)
     this.#onEvent = opts.onEvent ?? ((): void => undefined)
@@ -161,15 +163,24 @@ export class VideoLifecycle {
    */
   async uploaded(
     videoId: string,
-    u: { uploadId: string; sha256: string; sourceKey: string; durationS?: number | null; audioStreams?: number | null },
+    u: {
+      uploadId: string
+      sha256: string
+      sourceKey: string
+      durationS?: number | null
+      audioStreams?: number | null
+      isVariableFrameRate?: boolean
+    },
   ): Promise<boolean> {
     const isMoved = this.#move(videoId, 'uploaded', (now) => {
       this.#meta.markUploadCompleted(u.uploadId, u.sha256, now)
       this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null, sourceKey: u.sourceKey })
+      const isVariableFrameRate = u.isVariableFrameRate === true
+      this.#meta.setSourceVariableFrameRate(videoId, isVariableFrameRate)
       this.#queueTranscode(
         videoId,
         u.sourceKey,
-        { durationS: u.durationS ?? null, hasAudio: hasAudio(u.audioStreams) },
+        { durationS: u.durationS ?? null, hasAudio: hasAudio(u.audioStreams), isVariableFrameRate },
         {},
       )
     })
@@ -194,7 +205,11 @@ export class VideoLifecycle {
       // The duration the last transcode measured (none after a failure: encoded whole). The audio is
       // known only from a previous split with an audio job; otherwise the stitch encodes it itself.
       const hadAudioJob = this.#chunks.progress(videoId)?.audio != null
-      const source = { durationS: video.durationS, hasAudio: hadAudioJob ? true : null }
+      const source = {
+        durationS: video.durationS,
+        hasAudio: hadAudioJob ? true : null,
+        isVariableFrameRate: video.isSourceVariableFrameRate,
+      }
       this.#queueTranscode(videoId, video.sourceKey, source, { isReprocess: true })
     })
     if (!isMoved) throw new VcdnError('ERR_VIDEO_NOT_FOUND')
@@ -305,11 +320,16 @@ export class VideoLifecycle {
   #queueTranscode(
     videoId: string,
     sourceKey: string,
-    source: { durationS: number | null; hasAudio: boolean | null },
+    source: { durationS: number | null; hasAudio: boolean | null; isVariableFrameRate: boolean },
     extra: Record<string, unknown>,
   ): void {
     const plan = this.#split === null ? null : planChunks(source.durationS, this.#split)
-    if (plan === null) {
+    // Chunks end by frame count at one rate and the stitch checks every Δpts is one frame: a source
+    // whose frame rate varies is transcoded whole (docs/architecture.md §7.3).
+    if (plan !== null && source.isVariableFrameRate) {
+      this.#log.info({ videoId, durationS: source.durationS }, 'variable frame rate: transcoded whole, not split')
+    }
+    if (plan === null || source.isVariableFrameRate) {
       this.#chunks.deleteOfVideo(videoId)
       this.#outbox.add(JOB_KIND_TRANSCODE, videoId, { sourceKey, ...extra })
       return

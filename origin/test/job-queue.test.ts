@@ -51,7 +51,7 @@ t.test('the schema survives a reopen (migrations are keyed by user_version)', as
   const b = openDb(file)
   t.teardown(() => b.close())
   t.equal(b.pragma('user_version', { simple: true }), SCHEMA_VERSION)
-  t.equal(SCHEMA_VERSION, 3, 'the videos schema, the purge log and webhook deliveries')
+  t.equal(SCHEMA_VERSION, 4, "the videos schema, the purge log, webhook deliveries and the source's frame rate")
   t.same((await new SqliteJobQueue({ db: b }).get(job.id))?.payload, { x: 1 })
 })
 

@@ -208,3 +208,19 @@ t.test('a short upload is one transcode job', async (t) => {
   t.equal((await queue.claim('w', 60_000))?.kind, 'transcode')
   t.equal(videos.chunks(v.id), null)
 })
+
+t.test('a long upload whose frame rate varies is one transcode job, and so is its reprocess', async (t) => {
+  const { queue, videos } = setup(t)
+  const v = videos.create('alice', '')
+  const sourceKey = `sources/${v.id}/source`
+  await videos.uploaded(v.id, { uploadId: 'u', sha256: '00', sourceKey, durationS: 130, isVariableFrameRate: true })
+  const job = await queue.claim('w', 60_000)
+  t.equal(job?.kind, 'transcode', 'whole, not chunks')
+  t.equal(await queue.claim('w', 60_000), null, 'and nothing else')
+  t.equal(videos.chunks(v.id), null)
+  t.equal(videos.get(v.id)?.isSourceVariableFrameRate, true, 'kept with the video')
+  t.ok(videos.claimed(v.id))
+  t.ok(videos.completed(v.id, { durationS: 130, renditions: [], thumbnails: null }))
+  await videos.reprocess(v.id)
+  t.equal((await queue.claim('w', 60_000))?.kind, 'transcode', 'a reprocess of it is whole too')
+})

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeClip, startTier, tempDir, waitFor } from '../../shared/testing/index.js'
 import { mintToken, type Role } from '../src/auth.js'
-import { verdictFromProbe } from '../src/probe-upload.js'
+import { execFileSync } from 'node:child_process'
+import { isFrameCountConstant, probeUpload, verdictFromProbe } from '../src/probe-upload.js'
 
 const JWT = { secret: 'probe-test-jwt-secret-0123456789abcdef', issuer: 'vcdn', audience: 'vcdn-api' }
 const bearer = (sub: string, role: Role): Record<string, string> => ({
@@ -134,7 +135,25 @@ t.test('the bounds on frame rate and duration', async (t) => {
     videoStreamIndex: 0,
     durationS: 10,
     audioStreams: 0,
+    fps: 30,
+    isRateMismatch: false,
   })
+  t.match(
+    verdictFromProbe(
+      { ...stream({ avg_frame_rate: '27/1', r_frame_rate: '30/1' }), format: { duration: '10' } },
+      bounds,
+    ),
+    { fps: 27, isRateMismatch: true },
+    'an average rate off the stream rate: the timestamps leave gaps (a phone file dropping frames)',
+  )
+  t.match(
+    verdictFromProbe(
+      { ...stream({ avg_frame_rate: '2997/100', r_frame_rate: '30000/1001' }), format: { duration: '10' } },
+      bounds,
+    ),
+    { isRateMismatch: false },
+    'two spellings of NTSC are one rate',
+  )
   const withAudio = { streams: [{ codec_type: 'video', index: 0, width: 640, height: 360 }, { codec_type: 'audio' }] }
   t.match(
     verdictFromProbe({ ...withAudio, format: { duration: '10.0' } }, bounds),
@@ -147,4 +166,49 @@ t.test('the bounds on frame rate and duration', async (t) => {
   })
   t.match(verdictFromProbe({ streams: [{ codec_type: 'audio' }] }, bounds), { code: 'ERR_UPLOAD_NOT_VIDEO' })
   t.match(verdictFromProbe(stream({ width: 8193, height: 8192 }), bounds), { code: 'ERR_UPLOAD_TOO_LARGE_FRAME' })
+})
+
+t.test('a variable frame rate is found, so the source is transcoded whole (never split)', async (t) => {
+  const tmp = tempDir('vcdn-vfr-')
+  t.teardown(tmp.remove)
+  /** 6 s at 30 fps, every tenth frame dropped with its timestamp kept (27 frames a second, gaps). */
+  const vfr = (name: string): string => {
+    const path = join(tmp.dir, name)
+    execFileSync('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=30', '-t', '6'],
+      ...['-vf', "select='not(eq(mod(n,10),3))'", '-fps_mode', 'vfr', '-c:v', 'libx264', '-preset', 'ultrafast'],
+      path,
+    ])
+    return path
+  }
+  const cfr = (name: string): string => {
+    const path = join(tmp.dir, name)
+    execFileSync('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=30', '-t', '6'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast'],
+      path,
+    ])
+    return path
+  }
+  const opts = { maxPixels: 8192 * 8192, maxFrameRate: 240, maxDurationS: 3600, probeTimeoutMs: 30_000 }
+  const logged: string[] = []
+  const probe = (path: string, countFramesAboveS?: number) =>
+    probeUpload(path, countFramesAboveS === undefined ? opts : { ...opts, countFramesAboveS }, (d) =>
+      logged.push(d.stderr),
+    )
+  // MP4 keeps the timestamps' rate (30) beside the average (27): the metadata tells.
+  t.match(await probe(vfr('vfr.mp4')), { isVideo: true, isVariableFrameRate: true }, 'mp4: by its rates')
+  // Matroska says 30/1 for both: only counting the frames tells, for a video that could be split.
+  t.match(await probe(vfr('vfr.mkv'), 2), { isVideo: true, isVariableFrameRate: true }, 'mkv: by its frame count')
+  t.match(
+    await probe(vfr('vfr2.mkv')),
+    { isVideo: true, isVariableFrameRate: false },
+    'not counted when no split is possible',
+  )
+  for (const name of ['cfr.mp4', 'cfr.mkv']) {
+    t.match(await probe(cfr(name), 2), { isVideo: true, isVariableFrameRate: false }, `${name}: constant`)
+  }
+  t.same(logged, [], 'no tool reported a problem')
+  t.ok(isFrameCountConstant(3900, 130.021, 30), 'a container 21 ms longer than its video is constant')
+  t.notOk(isFrameCountConstant(1080, 40, 30), 'one frame in ten missing is not')
 })
