@@ -271,10 +271,11 @@ export async function longVideoScenario(ctx: RunContext): Promise<ScenarioResult
     await Promise.all([stacks.unsplit.close(), stacks.split?.close()])
   }
 
-  const of = (name: string, pick: (r: ConfigRun) => number): number =>
-    fleetsRun.some((n) => name === `split-${n}`) || name === 'unsplit-1'
-      ? median(runs.map((round) => pick(round.find((r) => r.config === name) as ConfigRun)))
-      : NaN
+  // A configuration not run (`--fleets`) has no figures: NaN.
+  const of = (name: string, pick: (r: ConfigRun) => number): number => {
+    const made = runs.flatMap((round) => round.filter((r) => r.config === name))
+    return made.length > 0 ? median(made.map(pick)) : NaN
+  }
   // The model of a fleet size not run takes the jobs of the largest split run made: a job's
   // CPU-seconds do not depend on how many transcoders ran beside it (each has -threads 1).
   const measuredFleet = Math.max(...fleetsRun)
