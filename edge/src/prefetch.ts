@@ -9,6 +9,8 @@
 // after a failed prefetch (the upstream refused or timed out) nothing new is issued for
 // `failureBackoffMs`; and nothing runs inside the request that triggered it (served() only notes
 // keys; the engine is called from a later turn of the event loop).
+// A segment served before its rendition is known (the player's first segment can be served before
+// its playlist's fill has committed and been read) is followed once the playlist is read.
 //
 // Ownership: one Prefetcher per edge owns its playlist map, queue and counters; everything runs
 // on the event-loop thread.
@@ -106,6 +108,12 @@ const RENDITIONS_MAX = 1024
 const QUEUE_MAX = 256
 /** A playlist served again within this time is not read again (a live playlist is re-read). */
 const RELEARN_MS = 1000
+/**
+ * How long a segment served before its rendition was known still counts as the player's position
+ * once the playlist is read: a player's first segment can be served before its playlist's fill has
+ * committed (the client has the last byte first), and so before the playlist is read.
+ */
+const EARLY_SEGMENT_MS = 10_000
 /** The base the relative URIs of a playlist resolve against (only its path is used). */
 const BASE = 'http://edge.invalid'
 
@@ -132,6 +140,8 @@ export class Prefetcher {
   readonly #o: Required<PrefetcherOptions>
   /** Renditions by the directory of their segments. */
   readonly #renditions = new Map<string, Rendition>()
+  /** By directory: the last segment served there while no rendition was known for it, and when. */
+  readonly #early = new Map<string, { path: string; atMs: number }>()
   /** Playlist key → when it was last read (or is being read: the entry is set before). */
   readonly #readAt = new Map<string, number>()
   readonly #queue: string[] = []
@@ -178,10 +188,21 @@ export class Prefetcher {
       return
     }
     if (this.#o.segments === 0 || contentClassOf(path) !== 'segment') return
-    const rendition = this.#renditions.get(dirOf(path))
-    const i = rendition?.indexOf.get(path)
-    if (rendition === undefined || i === undefined) return
-    // Never past the playlist's last segment, never more than `segments` ahead of this one.
+    const dir = dirOf(path)
+    const rendition = this.#renditions.get(dir)
+    if (rendition !== undefined) {
+      this.#queueAfter(rendition, path)
+      return
+    }
+    // Its playlist may still be on its way to being read: #remember picks this up.
+    if (this.#early.size >= RENDITIONS_MAX) this.#early.clear()
+    this.#early.set(dir, { path, atMs: this.#o.now() })
+  }
+
+  /** Queues the successors of a served segment: never past the playlist's end, at most `segments` ahead. */
+  #queueAfter(rendition: Rendition, path: string): void {
+    const i = rendition.indexOf.get(path)
+    if (i === undefined) return
     const end = Math.min(rendition.segments.length, i + 1 + this.#o.segments)
     for (let j = i + 1; j < end; j++) this.#enqueue(rendition.segments[j] as string, false)
   }
@@ -268,6 +289,13 @@ export class Prefetcher {
       this.#renditions.set(dir, rendition)
     }
     this.counters.playlists++
+    const now = this.#o.now()
+    for (const dir of dirs) {
+      const early = this.#early.get(dir)
+      if (early === undefined) continue
+      this.#early.delete(dir)
+      if (now - early.atMs < EARLY_SEGMENT_MS) this.#queueAfter(rendition, early.path)
+    }
   }
 
   #enqueue(key: string, isFirst: boolean): void {

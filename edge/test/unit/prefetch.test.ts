@@ -102,6 +102,32 @@ t.test('prefetches the next K segments of a rendition whose media playlist it se
   t.equal(p.counters.present, 1)
 })
 
+t.test('a segment served before its playlist was read is followed once the playlist is read', async (t) => {
+  // The player's first segment can reach the edge before its playlist's fill has committed.
+  const { engine, p } = setup({ segments: 2 })
+  p.served(seg(1), OK)
+  await turns()
+  t.same(engine.asked, [], 'no rendition known yet')
+  await learn(p)
+  await turns()
+  t.same(engine.asked, [seg(2), seg(3)], 'the successors of the early segment')
+
+  // Only the latest early segment of a directory counts, and only while it is recent.
+  const late = setup({ segments: 2 })
+  late.p.served(seg(1), OK)
+  late.p.served(seg(4), OK)
+  late.clock.advance(9_000)
+  await learn(late.p)
+  await turns()
+  t.same(late.engine.asked, [seg(5), seg(6)], 'the last segment served is the position')
+  const stale = setup({ segments: 2 })
+  stale.p.served(seg(1), OK)
+  stale.clock.advance(10_000)
+  await learn(stale.p)
+  await turns()
+  t.same(stale.engine.asked, [], 'a segment served 10 s before is not the position any more')
+})
+
 t.test('never prefetches past the end of the playlist', async (t) => {
   const { engine, p } = setup({ segments: 4, n: 5 })
   await learn(p)
