@@ -8,7 +8,8 @@
 //   proxied address; the LOCAL command with addresses is reported like PROXY. A bad signature or
 //   version, a header over 216 bytes of addresses and TLVs, or bytes cut off before the end:
 //   the connection is closed without an answer. A version 1 text header ("PROXY TCP4 …\r\n") is
-//   not understood: the connection is closed without an answer.
+//   not understood: the connection is closed without an answer (v1 has a front end of its own,
+//   proxy-v1.ts, which hands uWS a version 2 header).
 // - On SSLApp the parser runs on the decrypted bytes, so a header sent before the TLS handshake
 //   (as every proxy sends it) fails the handshake: PROXY works on the plain listener only.
 // So a listener that does not enable PROXY never reads the proxied address (a header a client
