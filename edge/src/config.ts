@@ -89,6 +89,7 @@ export interface EdgeConfig extends CommonConfig, CacheTierConfig {
   cors: CorsOptions
   trustedProxies: string[]
   proxyProtocol: boolean
+  proxyProtocolV1: { host: string; port?: number | undefined }
 }
 
 export function loadEdgeConfig(opts: LoadOptions): EdgeConfig {

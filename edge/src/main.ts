@@ -24,6 +24,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.on('SIGHUP', () => {
     edge.reloadTls().catch((err: unknown) => log.error({ err }, 'tls reload failed'))
   })
-  const { port, adminPort, tlsPort } = await edge.listen()
-  announceListening('edge', port, adminPort, tlsPort)
+  const { port, adminPort, tlsPort, proxyV1Port } = await edge.listen()
+  announceListening('edge', port, adminPort, tlsPort, proxyV1Port)
 }

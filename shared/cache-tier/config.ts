@@ -1,6 +1,13 @@
 // The configuration the edge and the shield share (docs/architecture.md §10.1): its type, its
 // schema fragment and the checks the schema cannot express.
-import { corsProblems, tlsProblems, trustedProxiesProblems, type CorsOptions, type TlsConfig } from '../http/index.js'
+import {
+  corsProblems,
+  frontEndTarget,
+  tlsProblems,
+  trustedProxiesProblems,
+  type CorsOptions,
+  type TlsConfig,
+} from '../http/index.js'
 import { controlProblems, controlSchema, type ControlConfig } from '../bus/index.js'
 import { CONTENT_ROOT } from '../namespace/index.js'
 
@@ -20,6 +27,8 @@ export interface CacheTierConfig {
   trustedProxies?: readonly string[]
   /** PROXY protocol v2 on the plain-HTTP listener, from trustedProxies peers only (shared/http). */
   proxyProtocol?: boolean
+  /** PROXY protocol v1 on a listener of its own in front of the plain one (shared/http proxy-v1.ts); no port: off. */
+  proxyProtocolV1?: { host: string; port?: number | undefined }
   drainTimeoutMs: number
   /** Request-serving threads on the public port (docs/architecture.md §9.1); 1: the main thread serves. */
   workers?: number
@@ -81,17 +90,25 @@ export function queryProblems(cache: Pick<CacheTierConfig['cache'], 'query' | 'q
  * so HTTPS never carries one).
  */
 export function proxyProtocolProblems(
-  config: Pick<CacheTierConfig, 'proxyProtocol' | 'trustedProxies' | 'tls'>,
+  config: Pick<CacheTierConfig, 'proxyProtocol' | 'proxyProtocolV1' | 'trustedProxies' | 'tls' | 'listen'>,
 ): string[] {
-  if (config.proxyProtocol !== true) return []
   const problems: string[] = []
-  if ((config.trustedProxies ?? []).length === 0) {
-    problems.push('proxyProtocol needs trustedProxies: the peers allowed to send a PROXY header')
+  const isPlainGone = config.tls !== undefined && config.tls.cert !== '' && config.tls.listen.port === undefined
+  const keys = [
+    ...(config.proxyProtocol === true ? ['proxyProtocol'] : []),
+    ...(config.proxyProtocolV1?.port !== undefined ? ['proxyProtocolV1'] : []),
+  ]
+  for (const key of keys) {
+    if ((config.trustedProxies ?? []).length === 0) {
+      problems.push(`${key} needs trustedProxies: the peers allowed to send a PROXY header`)
+    }
+    if (isPlainGone) {
+      problems.push(`${key} applies to the plain-HTTP listener; with tls.cert and no tls.listen.port there is none`)
+    }
   }
-  if (config.tls !== undefined && config.tls.cert !== '' && config.tls.listen.port === undefined) {
-    problems.push(
-      'proxyProtocol applies to the plain-HTTP listener; with tls.cert and no tls.listen.port there is none',
-    )
+  // The front end connects from a loopback IPv4 address of its own (proxy-v1.ts): IPv6 has one.
+  if (keys.includes('proxyProtocolV1') && frontEndTarget(config.listen.host) === null) {
+    problems.push('proxyProtocolV1 needs listen.host to be IPv4, 0.0.0.0 or :: (its front end connects over IPv4)')
   }
   return problems
 }
@@ -130,7 +147,16 @@ export const cacheTierSchema = {
   proxyProtocol: {
     type: 'boolean',
     default: false,
-    doc: 'read a PROXY protocol v2 header on the plain-HTTP listener: the client address (IP-bound tokens, access log) is its source address; peers outside trustedProxies are closed; not on HTTPS, no v1 (docs/architecture.md §3)',
+    doc: 'read a PROXY protocol v2 header on the plain-HTTP listener: the client address (IP-bound tokens, access log) is its source address; peers outside trustedProxies are closed; not on HTTPS (v1: proxyProtocolV1; docs/architecture.md §3)',
+  },
+  proxyProtocolV1: {
+    host: { type: 'string', default: '', doc: 'PROXY protocol v1 listener address ("" = listen.host)' },
+    port: {
+      type: 'integer',
+      min: 0,
+      max: 65535,
+      doc: 'PROXY protocol v1 listener port (nginx stream `proxy_protocol on`): a front end in Node reads the v1 line from trustedProxies peers (others are closed) and passes every byte to the plain listener, costing throughput (bench/README.md "PROXY v1"); prefer v2 (proxyProtocol); unset: off (docs/architecture.md §3)',
+    },
   },
   workers: {
     type: 'integer',

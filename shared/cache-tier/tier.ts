@@ -12,6 +12,8 @@ import { TIER_SECRET_HEADER } from '../config/index.js'
 import { isVcdnError, toCode, type ErrorCode, type VcdnError } from '../errors/index.js'
 import {
   HttpServer,
+  ProxyV1Listener,
+  frontEndAddress,
   reservePort,
   sendError,
   sendJson,
@@ -91,8 +93,11 @@ export interface CacheTierOptions {
 }
 
 export interface CacheTier {
-  /** tlsPort: the HTTPS listener's port (the same as port when HTTPS replaced plain HTTP), 0 without. */
-  listen(): Promise<{ port: number; adminPort: number; tlsPort: number }>
+  /**
+   * tlsPort: the HTTPS listener's port (the same as port when HTTPS replaced plain HTTP), 0 without;
+   * proxyV1Port: the PROXY v1 listener's, 0 without.
+   */
+  listen(): Promise<{ port: number; adminPort: number; tlsPort: number; proxyV1Port: number }>
   /** Re-read the certificate files (SIGHUP); false when not reloaded (no TLS, or a bad file: logged). */
   reloadTls(): Promise<boolean>
   close(): Promise<void>
@@ -358,6 +363,10 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
 
   const workers = config.workers ?? 1
   const tls = tlsOptionsFrom(config.tls, config.listen.host)
+  // The PROXY v1 front end runs in the coordinator; its loopback address is chosen there and
+  // handed to the workers, whose listeners believe its v2 headers (shared/http proxy-v1.ts).
+  const v1 = config.proxyProtocolV1?.port !== undefined ? config.proxyProtocolV1 : undefined
+  const proxyFrontEnd = asWorker?.proxyFrontEnd ?? (v1 !== undefined ? frontEndAddress() : undefined)
   const server = new HttpServer({
     host: config.listen.host,
     // Workers share the port the coordinator checked and chose (worker-pool.ts).
@@ -374,6 +383,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         : tls,
     log,
     proxyProtocol: config.proxyProtocol === true ? (proxies ?? undefined) : undefined,
+    proxyFrontEnd,
   })
   if (link !== null) return workerTier(link, server, engine, log, (asWorker as NonNullable<typeof asWorker>).index)
   const { upstreams, metrics } = node as NonNullable<typeof node>
@@ -381,6 +391,20 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   let pool: WorkerPool | null = null
   let registration: Registration | null = null
   let control: ControlConsumer | null = null
+  let proxyV1: ProxyV1Listener | null = null
+  /** The PROXY v1 front end, once the plain listener it feeds listens on `port`; 0 when off. */
+  const listenV1 = async (port: number): Promise<number> => {
+    if (v1?.port === undefined || proxyFrontEnd === undefined || proxies === null) return 0
+    proxyV1 = new ProxyV1Listener({
+      host: v1.host !== '' ? v1.host : config.listen.host,
+      port: v1.port,
+      proxies,
+      target: { host: config.listen.host, port },
+      localAddress: proxyFrontEnd,
+      log,
+    })
+    return proxyV1.listen()
+  }
   const admin = createTierAdmin({
     host: config.admin.host,
     port: config.admin.port,
@@ -438,8 +462,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       }
       if (workers === 1) {
         const port = await server.listen()
+        const proxyV1Port = await listenV1(port)
         isReady = true
-        return { port, adminPort, tlsPort: server.tlsPort }
+        return { port, adminPort, tlsPort: server.tlsPort, proxyV1Port }
       }
       // Workers bind with SO_REUSEPORT, so the port is checked free first, as the HTTPS listener
       // does (listen.ts reservePort); port 0 becomes the kernel's pick, shared by every worker.
@@ -452,6 +477,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         count: workers,
         port,
         ...(tls?.listen !== undefined ? { tlsPort } : {}),
+        proxyFrontEnd,
         engine: cacheEngine,
         log,
         onCounts: (numbers, caches, refused) => {
@@ -469,8 +495,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       const started = pool
       cacheEngine.watchMemory((key) => started.memoryChanged(key))
       await pool.start()
+      const proxyV1Port = await listenV1(port)
       isReady = true
-      return { port, adminPort, tlsPort }
+      return { port, adminPort, tlsPort, proxyV1Port }
     },
     // With workers the coordinator serves nothing: its workers' listeners reload.
     reloadTls: () => (pool !== null ? pool.reloadTls('SIGHUP') : server.reloadTls('SIGHUP')),
@@ -478,8 +505,11 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       isReady = false
       await control?.close()
       await registration?.close()
+      // The front end stops taking connections first; those open drain through the listener.
+      proxyV1?.stopListening()
       if (pool !== null) await pool.close(config.drainTimeoutMs)
       await server.drain(config.drainTimeoutMs)
+      proxyV1?.close()
       await admin.drain(0)
       await upstreams.close()
       await cacheEngine.close()
@@ -533,7 +563,7 @@ function workerTier(
         })
       const port = await server.listen()
       link.ready()
-      return { port, adminPort: 0, tlsPort: 0 }
+      return { port, adminPort: 0, tlsPort: 0, proxyV1Port: 0 }
     },
     reloadTls: () => Promise.resolve(false),
     close: () => {

@@ -168,6 +168,8 @@ export interface WorkerPoolOptions {
   port: number
   /** The HTTPS port when HTTPS listens beside plain HTTP, checked and shared the same way. */
   tlsPort?: number
+  /** The loopback address of the coordinator's PROXY v1 front end, whose v2 headers workers believe. */
+  proxyFrontEnd?: string | undefined
   engine: CacheEngine
   log: Logger
   /** Finished requests a worker reports: [status, bytes, seconds] per request, caches beside. */
@@ -318,6 +320,7 @@ export class WorkerPool {
         index,
         port: this.#o.port,
         ...(this.#o.tlsPort !== undefined ? { tlsPort: this.#o.tlsPort } : {}),
+        ...(this.#o.proxyFrontEnd !== undefined ? { proxyFrontEnd: this.#o.proxyFrontEnd } : {}),
         // Every later `forget` is posted to this worker (slot.worker is it from here on).
         invalidations: this.#invalidations.buffer,
         invalidationsSeen: Atomics.load(this.#invalidations, 0),

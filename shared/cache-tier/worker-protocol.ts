@@ -17,6 +17,8 @@ export interface TierWorkerData {
     readonly port: number
     /** The HTTPS port when HTTPS listens beside plain HTTP (tls.listen), checked and shared the same way. */
     readonly tlsPort?: number
+    /** The loopback address the coordinator's PROXY v1 front end connects from (proxy-v1.ts). */
+    readonly proxyFrontEnd?: string
     /**
      * One Int32 counting the coordinator's `forget` broadcasts (worker-link.ts serveHit), and its
      * value when this worker was started: a worker answers from its local map only while it has

@@ -31,3 +31,4 @@ export {
 export { pipeToSink } from './pipe.js'
 export { TrustedProxies, clientAddressOf, trustedProxiesProblems } from './client-address.js'
 export { reservePort } from './listen.js'
+export { ProxyV1Listener, frontEndAddress, frontEndTarget, type ProxyV1ListenerOptions } from './proxy-v1.js'

@@ -65,6 +65,12 @@ export interface HttpServerOptions {
    */
   proxyProtocol?: TrustedProxies | undefined
   /**
+   * The loopback address this process's PROXY v1 front end connects from (proxy-v1.ts): the
+   * version 2 header on its connections names the client, with or without `proxyProtocol`
+   * (without it every other peer is its own client, as before). Absent: no front end.
+   */
+  proxyFrontEnd?: string | undefined
+  /**
    * Bind the listeners (plain HTTP and HTTPS) with SO_REUSEPORT, beside other listeners of this
    * process on the same ports (a tier's worker threads, docs/architecture.md §12). The caller
    * checks first that no one else holds them (listen.ts reservePort); default false: exclusive.
@@ -871,8 +877,10 @@ export class HttpServer {
       })
     }
     let plainRoute: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void = route
-    if (opts.proxyProtocol !== undefined) {
-      const peers = new ProxyPeers(opts.proxyProtocol)
+    if (opts.proxyProtocol !== undefined || opts.proxyFrontEnd !== undefined) {
+      // Without proxyProtocol every request pays for the peer's and the header's address (the
+      // front end's connections are told apart by their peer): see proxy-v1.ts.
+      const peers = new ProxyPeers(opts.proxyProtocol ?? null, opts.proxyFrontEnd ?? '')
       // uWS has parsed any PROXY header before this request's head (and again before each later
       // request of the connection), so the decision is per request, before anything reads it.
       plainRoute = (res, req) => {

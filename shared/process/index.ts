@@ -32,8 +32,15 @@ export function parseCli(argv: readonly string[]): CliArgs {
 }
 
 /** The one line tests and supervisors wait for, written synchronously so it is never reordered. */
-export function announceListening(tier: string, port: number, adminPort: number, tlsPort = 0): void {
-  const line = { msg: 'listening', tier, port, adminPort, ...(tlsPort !== 0 ? { tlsPort } : {}) }
+export function announceListening(tier: string, port: number, adminPort: number, tlsPort = 0, proxyV1Port = 0): void {
+  const line = {
+    msg: 'listening',
+    tier,
+    port,
+    adminPort,
+    ...(tlsPort !== 0 ? { tlsPort } : {}),
+    ...(proxyV1Port !== 0 ? { proxyV1Port } : {}),
+  }
   process.stdout.write(`${JSON.stringify(line)}\n`)
 }
 

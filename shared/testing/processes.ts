@@ -29,6 +29,8 @@ export interface TierProcess {
   readonly adminPort: number
   /** The HTTPS listener's port from the listening line; 0 without one. */
   readonly tlsPort: number
+  /** The PROXY v1 listener's port from the listening line; 0 without one. */
+  readonly proxyV1Port: number
   readonly url: string
   readonly adminUrl: string
   readonly proc: ChildProcess
@@ -70,37 +72,50 @@ export async function startTier(
   let out = ''
   let isListening = false
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)))
-  const listening = await new Promise<{ port: number; adminPort: number; tlsPort: number }>((res, rej) => {
-    const timer = setTimeout(
-      () => rej(new Error(`${tier} did not print listening within ${opts.timeoutMs ?? 15000} ms:\n${out}`)),
-      opts.timeoutMs ?? 15000,
-    )
-    // Stays attached after the listening line: it collects the output for assertions on logs.
-    const onData = (buf: Buffer): void => {
-      out += buf.toString()
-      if (isListening) return
-      for (const line of out.split('\n')) {
-        if (!line.includes('"listening"')) continue
-        try {
-          const msg = JSON.parse(line) as { msg?: string; port?: number; adminPort?: number; tlsPort?: number }
-          if (msg.msg === 'listening' && typeof msg.port === 'number' && typeof msg.adminPort === 'number') {
-            clearTimeout(timer)
-            isListening = true
-            res({ port: msg.port, adminPort: msg.adminPort, tlsPort: msg.tlsPort ?? 0 })
-            return
+  const listening = await new Promise<{ port: number; adminPort: number; tlsPort: number; proxyV1Port: number }>(
+    (res, rej) => {
+      const timer = setTimeout(
+        () => rej(new Error(`${tier} did not print listening within ${opts.timeoutMs ?? 15000} ms:\n${out}`)),
+        opts.timeoutMs ?? 15000,
+      )
+      // Stays attached after the listening line: it collects the output for assertions on logs.
+      const onData = (buf: Buffer): void => {
+        out += buf.toString()
+        if (isListening) return
+        for (const line of out.split('\n')) {
+          if (!line.includes('"listening"')) continue
+          try {
+            const msg = JSON.parse(line) as {
+              msg?: string
+              port?: number
+              adminPort?: number
+              tlsPort?: number
+              proxyV1Port?: number
+            }
+            if (msg.msg === 'listening' && typeof msg.port === 'number' && typeof msg.adminPort === 'number') {
+              clearTimeout(timer)
+              isListening = true
+              res({
+                port: msg.port,
+                adminPort: msg.adminPort,
+                tlsPort: msg.tlsPort ?? 0,
+                proxyV1Port: msg.proxyV1Port ?? 0,
+              })
+              return
+            }
+          } catch {
+            // partial line; wait for more
           }
-        } catch {
-          // partial line; wait for more
         }
       }
-    }
-    proc.stdout?.on('data', onData)
-    proc.stderr?.on('data', (b: Buffer) => (out += b.toString()))
-    proc.once('exit', (code) => {
-      clearTimeout(timer)
-      rej(new Error(`${tier} exited with ${code} before listening:\n${out}`))
-    })
-  })
+      proc.stdout?.on('data', onData)
+      proc.stderr?.on('data', (b: Buffer) => (out += b.toString()))
+      proc.once('exit', (code) => {
+        clearTimeout(timer)
+        rej(new Error(`${tier} exited with ${code} before listening:\n${out}`))
+      })
+    },
+  )
   return {
     tier,
     ...listening,

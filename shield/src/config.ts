@@ -62,6 +62,7 @@ export interface ShieldConfig extends CommonConfig, CacheTierConfig {
   cors: CorsOptions
   trustedProxies: string[]
   proxyProtocol: boolean
+  proxyProtocolV1: { host: string; port?: number | undefined }
 }
 
 export function loadShieldConfig(opts: LoadOptions): ShieldConfig {

@@ -24,6 +24,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.on('SIGHUP', () => {
     shield.reloadTls().catch((err: unknown) => log.error({ err }, 'tls reload failed'))
   })
-  const { port, adminPort, tlsPort } = await shield.listen()
-  announceListening('shield', port, adminPort, tlsPort)
+  const { port, adminPort, tlsPort, proxyV1Port } = await shield.listen()
+  announceListening('shield', port, adminPort, tlsPort, proxyV1Port)
 }

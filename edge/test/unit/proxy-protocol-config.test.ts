@@ -34,3 +34,30 @@ t.test(
     t.equal(loadEdgeConfig({ overrides: beside, env: {} }).proxyProtocol, true, 'HTTPS beside plain HTTP')
   },
 )
+
+t.test('proxyProtocolV1 is off without a port; with one it needs trustedProxies and an IPv4 listen.host', async (t) => {
+  t.same(loadEdgeConfig({ overrides: base, env: {} }).proxyProtocolV1, { host: '' })
+  const v1 = { proxyProtocolV1: { port: 8081 } }
+  t.throws(() => loadEdgeConfig({ overrides: { ...base, ...v1 }, env: {} }), /proxyProtocolV1 needs trustedProxies/)
+  const on = loadEdgeConfig({ overrides: { ...base, ...v1, trustedProxies: ['10.0.0.0/8'] }, env: {} })
+  t.same(on.proxyProtocolV1, { host: '', port: 8081 })
+  t.equal(on.proxyProtocol, false, 'v2 on the plain listener stays off')
+  const fromEnv = loadEdgeConfig({
+    overrides: base,
+    env: { VCDN_PROXY_PROTOCOL_V1_PORT: '8081', VCDN_TRUSTED_PROXIES: '10.0.0.0/8' },
+  })
+  t.equal(fromEnv.proxyProtocolV1.port, 8081)
+  t.throws(
+    () =>
+      loadEdgeConfig({
+        overrides: { ...base, ...v1, trustedProxies: ['10.0.0.0/8'], listen: { host: '::1', port: 8080 } },
+        env: {},
+      }),
+    /proxyProtocolV1 needs listen.host to be IPv4/,
+  )
+  const tls = { cert: '/etc/vcdn/cert.pem', key: '/etc/vcdn/key.pem' }
+  t.throws(
+    () => loadEdgeConfig({ overrides: { ...base, ...v1, trustedProxies: ['10.0.0.0/8'], tls }, env: {} }),
+    /proxyProtocolV1 applies to the plain-HTTP listener/,
+  )
+})
