@@ -597,9 +597,15 @@ export class KafkaJobBus implements JobBus {
   async #learnCommitted(targets: Map<string, { low: number; high: number }>): Promise<void> {
     const unknown = this.#consumer.assignments().filter((a) => !this.#next.has(tpKey(a.topic, a.partition)))
     if (unknown.length === 0) return
-    const committed = await new Promise<Kafka.TopicPartitionOffset[]>((res, rej) =>
-      this.#consumer.committed(unknown, this.#timeoutMs, (err, tps) =>
-        err ? rej(unavailable('committed offsets', err)) : res(tps),
+    // Bounded here too, like every other broker round trip of a claim: a claim that never returns
+    // would stop its worker's loop for good.
+    const committed = await withDeadline(
+      'committed offsets',
+      this.#timeoutMs,
+      new Promise<Kafka.TopicPartitionOffset[]>((res, rej) =>
+        this.#consumer.committed(unknown, this.#timeoutMs, (err, tps) =>
+          err ? rej(unavailable('committed offsets', err)) : res(tps),
+        ),
       ),
     )
     for (const c of committed) {

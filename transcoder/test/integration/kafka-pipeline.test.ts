@@ -160,10 +160,36 @@ t.test('the pipeline on the Kafka bus', async (t) => {
   const longer = makeClip(join(tmp.dir, 'longer.mp4'), { seconds: 12, width: 1280, height: 720 })
   const group = [await stack.startTranscoder(), await stack.startTranscoder()]
 
+  /**
+   * The video once settled; on a timeout, first a comment with what the origin and the group logged
+   * of it and every warning or error the origin and the group logged, the trace a failure is read from.
+   */
+  async function settleOrTell(tt: { comment: (msg: string) => void }, id: string) {
+    return stack.settle(id, SETTLE_MS).catch(async (err: unknown) => {
+      const now = await stack.api('GET', `/v1/videos/${id}`)
+      const origin = stack.origin
+        .output()
+        .split('\n')
+        .filter((l) => l.includes(id) || /"level":(40|50|60)/.test(l))
+      const warnings = group.map((tr, i) =>
+        tr
+          .output()
+          .split('\n')
+          .filter((l) => /"level":(40|50|60)/.test(l))
+          .map((l) => `transcoder ${i}: ${l}`),
+      )
+      tt.comment(
+        `video ${id}: ${JSON.stringify(now.body)}\norigin:\n${origin.join('\n')}\n${trace(group, id)}\n` +
+          `transcoder warnings:\n${warnings.flat().join('\n')}`,
+      )
+      throw err
+    })
+  }
+
   t.test('uploads become ready through two transcoders in one group and play through the edge', async (t) => {
     const ids = [await stack.upload(small), await stack.upload(small)]
     for (const id of ids) {
-      const v = await stack.settle(id, SETTLE_MS)
+      const v = await settleOrTell(t, id)
       t.equal(v.status, 'ready', `ready (${JSON.stringify(v.error)})`)
       await waitFor(async () => readyEvents(id) >= 1, { timeoutMs: 30_000, what: 'the video.ready webhook' })
       t.equal(readyEvents(id), 1, 'one ready transition')
@@ -254,7 +280,7 @@ t.test('the pipeline on the Kafka bus', async (t) => {
     await broker.restart()
     t.comment(`broker back in ${Math.round(broker.startMs)} ms`)
     for (const id of ids) {
-      const v = await stack.settle(id, SETTLE_MS)
+      const v = await settleOrTell(t, id)
       t.equal(v.status, 'ready', `ready (${JSON.stringify(v.error)})`)
       await waitFor(async () => readyEvents(id) >= 1, { timeoutMs: 30_000, what: 'the video.ready webhook' })
       t.equal(readyEvents(id), 1, 'one ready transition')
