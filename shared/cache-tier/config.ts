@@ -8,6 +8,7 @@ import {
   type CorsOptions,
   type TlsConfig,
 } from '../http/index.js'
+import { availableParallelism } from 'node:os'
 import { controlProblems, controlSchema, type ControlConfig } from '../bus/index.js'
 import { CONTENT_ROOT } from '../namespace/index.js'
 
@@ -30,7 +31,7 @@ export interface CacheTierConfig {
   /** PROXY protocol v1 on a listener of its own in front of the plain one (shared/http proxy-v1.ts); no port: off. */
   proxyProtocolV1?: { host: string; port?: number | undefined }
   drainTimeoutMs: number
-  /** Request-serving threads on the public port (docs/architecture.md §9.1); 1: the main thread serves. */
+  /** Request-serving threads on the public port (docs/architecture.md §9.1); 1: the main thread serves; 0: one per core. */
   workers?: number
   cache: {
     dir: string
@@ -61,6 +62,16 @@ export interface CacheTierConfig {
  * (shared/namespace validatePath) could start with — it begins with `/` and holds only printable
  * ASCII without `?`, `#` or `\\` (a query or fragment never reaches the key's path).
  */
+/**
+ * How many request threads `workers` asks for: 0 is one per core this process may use
+ * (availableParallelism follows CPU affinity, so a tier pinned by systemd's CPUAffinity= or taskset
+ * gets one per pinned core); unset is 1.
+ */
+export function workerCount(config: Pick<CacheTierConfig, 'workers'>): number {
+  const n = config.workers ?? 1
+  return n === 0 ? availableParallelism() : n
+}
+
 export function pathsProblems(paths: readonly string[], at = 'paths'): string[] {
   const problems: string[] = []
   paths.forEach((prefix, i) => {
@@ -161,9 +172,9 @@ export const cacheTierSchema = {
   workers: {
     type: 'integer',
     default: 1,
-    min: 1,
+    min: 0,
     max: 256,
-    doc: 'request-serving threads sharing the public port and one cache (memory tier in shared memory, one disk tier and index, one upstream fetch per key); 1: the main thread serves, as before (docs/architecture.md §9.1)',
+    doc: 'request-serving threads sharing the public port and one cache (memory tier in shared memory, one disk tier and index, one upstream fetch per key); 0: one per core this process may use; 1: the main thread serves, as before (docs/architecture.md §9.1)',
   },
   cache: {
     dir: { type: 'string', isRequired: true, doc: 'disk cache directory (index.sqlite + objects)' },

@@ -3,6 +3,7 @@
 export { buildCacheTier, type CacheTier, type CacheTierOptions, type Gate, type ServeLocal } from './tier.js'
 export {
   cacheTierProblems,
+  workerCount,
   cacheTierSchema,
   pathsProblems,
   proxyProtocolProblems,

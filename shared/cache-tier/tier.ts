@@ -29,7 +29,7 @@ import { UpstreamClient, UpstreamSet } from '../upstream/index.js'
 import { logAccess, startAccessLine, type AccessLine } from './access-log.js'
 import { createTierAdmin } from './admin.js'
 import { RewritingSink, type BodyRewrite } from './body-rewrite.js'
-import type { CacheTierConfig } from './config.js'
+import { workerCount, type CacheTierConfig } from './config.js'
 import { MAIN_THREAD_ONLY, RequestCounts, tierMetrics } from './metrics.js'
 import { Registration } from './registration.js'
 import { cacheRequestHeaders } from './request-headers.js'
@@ -168,7 +168,7 @@ async function openCacheNode(opts: CacheTierOptions) {
     passUnsafeMethods: opts.passUnsafeMethods === true,
     query: queryPolicyOf(config),
     // Worker threads send memory-tier bodies without copying them (worker-pool.ts).
-    isMemoryShared: (config.workers ?? 1) > 1,
+    isMemoryShared: workerCount(config) > 1,
     log,
     ...(opts.now ? { now: opts.now } : {}),
   })
@@ -361,7 +361,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     finish(req, key, status, null, line, startedMs)
   }
 
-  const workers = config.workers ?? 1
+  const workers = workerCount(config)
   const tls = tlsOptionsFrom(config.tls, config.listen.host)
   // The PROXY v1 front end runs in the coordinator; its loopback address is chosen there and
   // handed to the workers, whose listeners believe its v2 headers (shared/http proxy-v1.ts).
