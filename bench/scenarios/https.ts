@@ -14,6 +14,7 @@ export const httpsSegment = (ctx: RunContext): Promise<ScenarioResult> =>
     body: segmentBody(),
     metric: 'bytesPerSec',
     targetRatio: 1.5,
+    isJudgedPerCore: true,
     client: 'wrk',
     isHttps: true,
   })
@@ -25,6 +26,7 @@ export const httpsPlaylist = (ctx: RunContext): Promise<ScenarioResult> =>
     body: mediaPlaylist(),
     metric: 'reqPerSec',
     targetRatio: 1.3,
+    isJudgedPerCore: true,
     client: 'wrk',
     isHttps: true,
   })

@@ -22,11 +22,11 @@ const SCENARIOS: Record<string, { line: RegExp; fields: string[] }> = {
     fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
   },
   'https-segment': {
-    line: /^https-segment\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.5×\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
+    line: /^https-segment\s+vcdn [\d.]+ MiB\/s\s+nginx [\d.]+ MiB\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.5× per edge core\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
     fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
   },
   'https-playlist': {
-    line: /^https-playlist\s+vcdn [\d ]+ req\/s\s+nginx [\d ]+ req\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.3×\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
+    line: /^https-playlist\s+vcdn [\d ]+ req\/s\s+nginx [\d ]+ req\/s\s+ratio [\d.]+×\s+\(target ≥ 1\.3× per edge core\)\s+median of 1\s+\[wrk over TLSv1\.3 TLS_AES_128_GCM_SHA256,/m,
     fields: ['vcdn', 'nginx', 'ratio', 'ratioPerCore', 'vcdnServerCpuPct', 'nginxServerCpuPct'],
   },
   'miss-storm': {
