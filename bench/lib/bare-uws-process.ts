@@ -13,8 +13,19 @@ if (!Number.isSafeInteger(count) || count < 1 || count > 10_000) {
   process.stderr.write('usage: bare-uws-process.js <segments 1..10000>\n')
   process.exit(2)
 }
+// BARE_SHARED=1: each body in a SharedArrayBuffer, as a vcdn memory tier holds them with workers.
+const isShared = process.env['BARE_SHARED'] === '1'
 const bodies = new Map<string, Buffer>()
-for (let i = 1; i <= count; i++) bodies.set(largeSegmentPath(i), segmentBody(SEGMENT_BYTES, i))
+for (let i = 1; i <= count; i++) {
+  const body = segmentBody(SEGMENT_BYTES, i)
+  if (!isShared) {
+    bodies.set(largeSegmentPath(i), body)
+    continue
+  }
+  const shared = Buffer.from(new SharedArrayBuffer(body.length))
+  body.copy(shared)
+  bodies.set(largeSegmentPath(i), shared)
+}
 
 const app = uWS.App()
 app.get('/*', (res, req) => {
