@@ -169,7 +169,9 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     // A browser opening the player page with a refused token gets a page for people.
     renderRefusal,
     ...(isPrefetching ? { onServed: (key, result) => prefetcher?.served(key, result) } : {}),
-    metrics: prefetchMetrics(() => prefetcher?.counters ?? null),
+    // With workers each thread's prefetcher counts; /metrics shows their sum (§9.1).
+    counts: () => prefetcher?.counters ?? null,
+    metrics: prefetchMetrics,
   })
   if (!isPrefetching) return tier
   prefetcher = new Prefetcher({

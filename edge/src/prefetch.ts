@@ -12,8 +12,8 @@
 // A segment served before its rendition is known (the player's first segment can be served before
 // its playlist's fill has committed and been read) is followed once the playlist is read.
 //
-// Ownership: one Prefetcher per edge owns its playlist map, queue and counters; everything runs
-// on the event-loop thread.
+// Ownership: one Prefetcher per edge thread (each worker runs its own) owns its playlist map, queue
+// and counters; everything runs on that thread's event loop.
 import type { PrefetchResult, ServeResult } from '../../shared/cache/index.js'
 import { parseMedia } from '../../shared/hls/index.js'
 import type { Logger } from '../../shared/log/index.js'
@@ -42,7 +42,7 @@ export interface PrefetcherOptions {
 }
 
 /** The prefetcher's own counts (the engine counts prefetchIssued, prefetchUsed and prefetchWasted). */
-export interface PrefetchCounters {
+export type PrefetchCounters = {
   /** Media playlists read and remembered. */
   playlists: number
   /** Keys handed to the engine, by result. */
@@ -61,34 +61,33 @@ const RESULTS = ['present', 'joined', 'filled', 'failed'] as const satisfies rea
 
 /**
  * The prefetcher's counts as Prometheus counters, read when /metrics is scraped (docs/architecture.md
- * §10.3); all 0 while there is no prefetcher (prefetch off). Beside the engine's
- * prefetch_issued/used/wasted_total: issued counts the fills a prefetch started, these what the
- * prefetcher read, was told and did.
+ * §10.3): `counters`, by PrefetchCounters' names, summed over every thread's prefetcher; a name
+ * missing counts 0 (prefetch off). Beside the engine's prefetch_issued/used/wasted_total: issued
+ * counts the fills a prefetch started, these what the prefetcher read, was told and did.
  */
-export function prefetchMetrics(counters: () => Readonly<PrefetchCounters> | null) {
-  const count = (help: string, pick: (c: Readonly<PrefetchCounters>) => number): MetricSpec => ({
+export function prefetchMetrics(counters: () => Readonly<Record<string, number>>) {
+  type Name = keyof PrefetchCounters
+  const read = (c: Readonly<Record<string, number>>, name: Name): number => c[name] ?? 0
+  const count = (help: string, name: Name): MetricSpec => ({
     type: 'counter',
     help,
-    collect: () => {
-      const c = counters()
-      return c === null ? 0 : pick(c)
-    },
+    collect: () => read(counters(), name),
   })
   return {
-    prefetch_playlists_total: count('media playlists the prefetcher read and remembered', (c) => c.playlists),
-    prefetch_hints_total: count('CMCD next-object hints accepted for prefetch', (c) => c.hints),
+    prefetch_playlists_total: count('media playlists the prefetcher read and remembered', 'playlists'),
+    prefetch_hints_total: count('CMCD next-object hints accepted for prefetch', 'hints'),
     prefetch_results_total: {
       type: 'counter',
       help: 'keys the prefetcher handed to the cache, by result (present: stored already, joined: a fill in flight, filled, failed)',
       labels: ['result'],
       collect: () => {
         const c = counters()
-        return RESULTS.map((result) => [{ result }, c === null ? 0 : c[result]] as const)
+        return RESULTS.map((result) => [{ result }, read(c, result)] as const)
       },
     },
     prefetch_dropped_total: count(
       'keys not prefetched: the queue was full, or the upstream was failing (backoff)',
-      (c) => c.dropped,
+      'dropped',
     ),
   } satisfies Record<string, MetricSpec>
 }

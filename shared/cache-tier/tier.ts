@@ -81,8 +81,17 @@ export interface CacheTierOptions {
   renderRefusal?: RenderRefusal
   /** The origin this node registers with (docs/architecture.md §7.4); undefined: none. */
   registerWith?: string | undefined
-  /** The tier's own metrics beside the shared table (the edge's prefetcher counts). */
-  metrics?: Record<string, MetricSpec>
+  /**
+   * The tier's own counters in this thread (the edge's prefetcher's), monotonic, by name. In a
+   * `workers` > 1 process each worker reports what its own gained to the coordinator
+   * (docs/architecture.md §9.1).
+   */
+  counts?: () => Readonly<Record<string, number>> | null
+  /**
+   * The tier's own metrics beside the shared table, given `counts` summed over this process's
+   * threads (the coordinator's and every worker's).
+   */
+  metrics?: (counts: () => Readonly<Record<string, number>>) => Record<string, MetricSpec>
   /** Called after a request was served (the edge's prefetch hooks in here). */
   onServed?: (key: string, result: ServeResult) => void
   /**
@@ -174,6 +183,13 @@ async function openCacheNode(opts: CacheTierOptions) {
   })
   const requests = new RequestCounts()
   let pool: WorkerPool | null = null
+  /** What the tier's own counters gained in worker threads, summed (reported in `counts` batches). */
+  const workerCounts = new Map<string, number>()
+  const counts = (): Readonly<Record<string, number>> => {
+    const sum: Record<string, number> = { ...opts.counts?.() }
+    for (const [name, value] of workerCounts) sum[name] = (sum[name] ?? 0) + value
+    return sum
+  }
   const metrics = createMetrics(`vcdn_${tier}`, {
     ...tierMetrics(
       () => engine.counters,
@@ -181,13 +197,16 @@ async function openCacheNode(opts: CacheTierOptions) {
       () => upstreams.stats(),
       () => pool ?? MAIN_THREAD_ONLY,
     ),
-    ...opts.metrics,
+    ...opts.metrics?.(counts),
   })
   return {
     upstreams,
     engine,
     requests,
     metrics,
+    addWorkerCounts: (gains: Readonly<Record<string, number>>) => {
+      for (const [name, gain] of Object.entries(gains)) workerCounts.set(name, (workerCounts.get(name) ?? 0) + gain)
+    },
     setPool: (p: WorkerPool) => {
       pool = p
     },
@@ -204,7 +223,9 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   // everywhere else to the engine itself (docs/architecture.md §9.1).
   const asWorker = tierWorkerData()
   const link =
-    asWorker === null ? null : new CoordinatorLink({ query: queryPolicyOf(config), now: opts.now ?? Date.now })
+    asWorker === null
+      ? null
+      : new CoordinatorLink({ query: queryPolicyOf(config), now: opts.now ?? Date.now, counts: opts.counts })
   const node = link === null ? await openCacheNode(opts) : null
   const engine: TierEngine = link ?? (node as NonNullable<typeof node>).engine
   const count =
@@ -480,11 +501,12 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         proxyFrontEnd,
         engine: cacheEngine,
         log,
-        onCounts: (numbers, caches, refused) => {
+        onCounts: (numbers, caches, refused, own) => {
           caches.forEach((cache, i) =>
             node?.requests.add(numbers[3 * i] ?? 0, cache, numbers[3 * i + 1] ?? 0, numbers[3 * i + 2] ?? 0),
           )
           for (const code of refused) metrics.m.refused_total.inc({ code })
+          node?.addWorkerCounts(own)
         },
         // A worker runs the command this process runs, as a thread (main.ts: isTierWorker()).
         entry: process.argv[1] ?? '',

@@ -2,8 +2,9 @@
 // logic (tier.ts) talks to in a worker. It answers keyFor() itself, and fresh memory hits from its
 // local map of the coordinator's memory entries (no round trip); everything else goes to the
 // coordinator's engine, one message round trip per request, and the response that engine writes
-// is played back onto the real sink. Finished requests and local hits are counted in batches for
-// the coordinator's /metrics and engine counters. Owned by the worker thread; single-threaded.
+// is played back onto the real sink. Finished requests, local hits and what the tier's own
+// counters (the edge's prefetcher) gained are counted in batches for the coordinator's /metrics and
+// engine counters. Owned by the worker thread; single-threaded.
 //
 // The local map, key → the coordinator's memory entry (shared body view, stored headers and
 // validators, freshness, generation), is filled by the coordinator's answers (Done.local) and
@@ -39,6 +40,11 @@ import type { Done, LocalEntry, LocalHits, TierWorkerData, ToCoordinator, ToWork
 
 /** How often finished requests are reported: /metrics in the coordinator is at most this late. */
 const COUNTS_FLUSH_MS = 50
+/**
+ * How often the tier's own counters are looked at when no request is reported: they can change
+ * after a request has finished (a prefetch settles later), and /metrics is at most this late.
+ */
+const OWN_COUNTS_POLL_MS = 1000
 
 interface Pending {
   readonly sink: ResponseSink
@@ -75,13 +81,24 @@ export class CoordinatorLink implements TierEngine {
   #invalidationsSeen: number
   readonly #now: () => number
   #flushTimer: NodeJS.Timeout | null = null
+  /** The tier's own counters in this thread, and their values last reported. */
+  readonly #ownCounts: (() => Readonly<Record<string, number>> | null) | null
+  readonly #ownSent = new Map<string, number>()
+  readonly #ownPoll: NodeJS.Timeout | null
   /** Set by the tier: what a `close`, `crash` or `reloadTls` message does. */
   onClose: (drainTimeoutMs: number) => void = () => {}
   onCrash: () => void = () => {}
   onReloadTls: (reason: string) => Promise<boolean> = () => Promise.resolve(false)
 
-  /** `now`: the clock the coordinator's engine reads (epoch ms), for the freshness of local hits. */
-  constructor(opts: { query: QueryPolicy; now: () => number }) {
+  /**
+   * `now`: the clock the coordinator's engine reads (epoch ms), for the freshness of local hits;
+   * `counts`: the tier's own counters in this thread (monotonic, by name), whose gains are reported.
+   */
+  constructor(opts: {
+    query: QueryPolicy
+    now: () => number
+    counts?: (() => Readonly<Record<string, number>> | null) | undefined
+  }) {
     const data = (workerData as Partial<TierWorkerData> | null)?.vcdnTierWorker
     if (parentPort === null || data === undefined) throw new Error('CoordinatorLink runs in a worker thread only')
     this.#port = parentPort
@@ -89,6 +106,9 @@ export class CoordinatorLink implements TierEngine {
     this.#now = opts.now
     this.#invalidations = new Int32Array(data.invalidations)
     this.#invalidationsSeen = data.invalidationsSeen
+    this.#ownCounts = opts.counts ?? null
+    this.#ownPoll = this.#ownCounts === null ? null : setInterval(() => this.#flush(), OWN_COUNTS_POLL_MS)
+    this.#ownPoll?.unref()
     this.#port.on('message', (m: ToWorker) => this.#onMessage(m))
   }
 
@@ -102,6 +122,7 @@ export class CoordinatorLink implements TierEngine {
 
   /** Let the thread end: the port no longer keeps it alive (the listener must be closed first). */
   detach(): void {
+    if (this.#ownPoll !== null) clearInterval(this.#ownPoll)
     this.#flush()
     this.#port.close()
   }
@@ -219,14 +240,37 @@ export class CoordinatorLink implements TierEngine {
   #flush(): void {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer)
     this.#flushTimer = null
-    if (this.#caches.length === 0 && this.#refused.length === 0 && this.#localHits.size === 0) return
+    const own = this.#ownGains()
+    if (this.#caches.length === 0 && this.#refused.length === 0 && this.#localHits.size === 0 && own === null) return
     const localHits: LocalHits[] = []
     for (const [key, { generation, count }] of this.#localHits) localHits.push({ key, generation, count })
-    this.#post({ t: 'counts', numbers: this.#numbers, caches: this.#caches, refused: this.#refused, localHits })
+    this.#post({
+      t: 'counts',
+      numbers: this.#numbers,
+      caches: this.#caches,
+      refused: this.#refused,
+      localHits,
+      own: own ?? {},
+    })
     this.#numbers = []
     this.#caches = []
     this.#refused = []
     this.#localHits = new Map()
+  }
+
+  /** What the tier's own counters gained since last reported (and now count as reported); null: nothing. */
+  #ownGains(): Record<string, number> | null {
+    const counts = this.#ownCounts?.() ?? null
+    if (counts === null) return null
+    let gains: Record<string, number> | null = null
+    for (const [name, value] of Object.entries(counts)) {
+      const gain = value - (this.#ownSent.get(name) ?? 0)
+      if (gain === 0) continue
+      gains ??= {}
+      gains[name] = gain
+      this.#ownSent.set(name, value)
+    }
+    return gains
   }
 
   #onMessage(m: ToWorker): void {

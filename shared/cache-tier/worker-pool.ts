@@ -172,8 +172,16 @@ export interface WorkerPoolOptions {
   proxyFrontEnd?: string | undefined
   engine: CacheEngine
   log: Logger
-  /** Finished requests a worker reports: [status, bytes, seconds] per request, caches beside. */
-  onCounts: (numbers: readonly number[], caches: readonly string[], refused: readonly string[]) => void
+  /**
+   * Finished requests a worker reports: [status, bytes, seconds] per request, caches beside; its
+   * refusals by code; what the tier's own counters gained in that worker, by name.
+   */
+  onCounts: (
+    numbers: readonly number[],
+    caches: readonly string[],
+    refused: readonly string[],
+    own: Readonly<Record<string, number>>,
+  ) => void
   /** The script a worker runs (the `vcdn` command this process runs) and its arguments. */
   entry: string
   argv: readonly string[]
@@ -457,7 +465,7 @@ export class WorkerPool {
         )
         return
       case 'counts':
-        this.#o.onCounts(m.numbers, m.caches, m.refused)
+        this.#o.onCounts(m.numbers, m.caches, m.refused, m.own)
         for (const hits of m.localHits) {
           engine.countLocalHits(hits.key, hits.generation, hits.count)
           slot.localHits += hits.count

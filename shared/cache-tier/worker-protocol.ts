@@ -100,7 +100,8 @@ export type ToCoordinator =
   | { readonly t: 'peekBody'; readonly id: number; readonly key: string; readonly maxBytes: number }
   /**
    * Finished requests since the last batch: [status, bytes, seconds] per request, caches beside;
-   * refusals by code; the hits answered locally by key (the engine counts them as its own).
+   * refusals by code; the hits answered locally by key (the engine counts them as its own); what
+   * the tier's own counters (the edge's prefetcher) gained, by name.
    */
   | {
       readonly t: 'counts'
@@ -108,6 +109,7 @@ export type ToCoordinator =
       readonly caches: string[]
       readonly refused: string[]
       readonly localHits: LocalHits[]
+      readonly own: Record<string, number>
     }
   /** The answer to a reloadTls: true when the worker serves the files as they are now. */
   | { readonly t: 'tlsReloaded'; readonly id: number; readonly ok: boolean }

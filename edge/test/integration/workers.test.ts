@@ -108,6 +108,53 @@ t.test('an edge with workers: 2', async (t) => {
     )
   })
 
+  /** The prefetcher's counts on /metrics: each worker runs its own, the coordinator shows their sum. */
+  const prefetcherCounts = async (): Promise<Record<'playlists' | 'filled' | 'failed' | 'dropped', number>> => ({
+    playlists: await metric(edge.adminUrl, 'vcdn_edge_prefetch_playlists_total'),
+    filled: await metric(edge.adminUrl, 'vcdn_edge_prefetch_results_total{result="filled"}'),
+    failed: await metric(edge.adminUrl, 'vcdn_edge_prefetch_results_total{result="failed"}'),
+    dropped: await metric(edge.adminUrl, 'vcdn_edge_prefetch_dropped_total'),
+  })
+  let countedByWorkers: Awaited<ReturnType<typeof prefetcherCounts>> | null = null
+
+  t.test("a worker's prefetcher is counted on the coordinator's /metrics", async (t) => {
+    const dir = 'v/wk4/720p/'
+    const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:1']
+    lines.push('#EXT-X-PLAYLIST-TYPE:VOD', '#EXT-X-MAP:URI="init.mp4"')
+    for (let i = 1; i <= 4; i++) lines.push('#EXTINF:2.000,', `seg_0000${i}.m4s`)
+    lines.push('#EXT-X-ENDLIST', '')
+    await topo.store.put(`${dir}index.m3u8`, Buffer.from(lines.join('\n')))
+    for (let i = 1; i <= 4; i++) await topo.store.put(`${dir}seg_0000${i}.m4s`, randomBytes(30_000 + i, 40 + i))
+    const before = await prefetcherCounts()
+    // One keep-alive connection: one worker serves the player, so its prefetcher learns the playlist.
+    const agent = new Agent({ pipelining: 1, connections: 1 })
+    t.teardown(() => agent.close())
+    const objects = await metric(edge.adminUrl, 'vcdn_edge_cache_objects')
+    const playlist = await request(edge.url + topo.sign(`/${dir}index.m3u8`), { dispatcher: agent })
+    t.equal(playlist.statusCode, 200)
+    await playlist.body.arrayBuffer()
+    await waitFor(async () => (await metric(edge.adminUrl, 'vcdn_edge_cache_objects')) > objects, {
+      what: 'the playlist stored',
+    })
+    const segment = await request(edge.url + topo.sign(`/${dir}seg_00001.m4s`), { dispatcher: agent })
+    t.equal(segment.statusCode, 200)
+    t.equal(Buffer.from(await segment.body.arrayBuffer()).length, 30_001)
+    // Segments 2 and 3 (prefetch.segments: 2) filled by that worker's prefetcher, reported to the
+    // coordinator within a second.
+    const after = await waitFor(
+      async () => {
+        const c = await prefetcherCounts()
+        return c.filled - before.filled >= 2 && c.playlists - before.playlists >= 1 ? c : null
+      },
+      { timeoutMs: 30_000, what: "the worker's prefetcher counts on /metrics" },
+    )
+    t.equal(after.playlists - before.playlists, 1, 'prefetch_playlists_total: the media playlist')
+    t.equal(after.filled - before.filled, 2, 'prefetch_results_total{result="filled"}: segments 2 and 3')
+    t.equal(after.failed - before.failed, 0, 'none failed')
+    t.equal(after.dropped - before.dropped, 0, 'none dropped')
+    countedByWorkers = after
+  })
+
   t.test('a killed worker is replaced and requests keep succeeding', async (t) => {
     const body = randomBytes(100_000, 23)
     await topo.store.put('v/wk3/480p/seg_00001.m4s', body)
@@ -138,6 +185,12 @@ t.test('an edge with workers: 2', async (t) => {
     const results = await Promise.all(Array.from({ length: 40 }, () => getFresh(url)))
     t.equal(results.filter((r) => r.status === 200 && r.hash === sha(body)).length, 40, 'every request served')
     t.match(edge.output(), /worker exited: replacing it/)
+    // Counters only grow: what the killed worker's prefetcher reported stays counted.
+    if (countedByWorkers !== null) {
+      const now = await prefetcherCounts()
+      t.ok(now.playlists >= countedByWorkers.playlists, 'prefetch_playlists_total did not fall')
+      t.ok(now.filled >= countedByWorkers.filled, 'prefetch_results_total{result="filled"} did not fall')
+    }
   })
 
   t.test('SIGTERM drains the workers (listeners first) and exits 0', async (t) => {
