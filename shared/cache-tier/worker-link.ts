@@ -19,6 +19,8 @@
 //    the shared Int32 of `forget`s sent; serveHit compares it with the `forget`s read here and
 //    answers nothing locally while one is unread. So once the coordinator has purged (and the
 //    admin answered), no worker answers the old bytes.
+// A target stored as variants (RFC 9111 §4.1) is kept by variant key, with the Vary fields that
+// select it, so a request's variant key is computed here as the engine computes it.
 // Bodies are safe to read for as long as the map holds them: each memory-tier body is a
 // SharedArrayBuffer of its own, never written after it is stored and never reused for another
 // object; the map holds the view, so the buffer lives while any worker holds it.
@@ -26,7 +28,9 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import {
   cacheKey,
   memoryEntry,
+  primaryKey,
   serveEntry,
+  variantKey,
   type MemoryEntry,
   type PassRequest,
   type PrefetchResult,
@@ -76,6 +80,12 @@ export class CoordinatorLink implements TierEngine {
   #localHits = new Map<string, { generation: number; count: number }>()
   /** The coordinator's fresh memory entries this worker answers itself (see the file comment). */
   readonly #local = new Map<string, MemoryEntry>()
+  /**
+   * Targets stored as variants (RFC 9111 §4.1) with an entry here: the Vary fields that select a
+   * request's variant key (variantKey). Learnt with each variant entry, dropped with any `forget`
+   * of one of its variants; a wrong or missing list only sends requests to the coordinator.
+   */
+  readonly #vary = new Map<string, readonly string[]>()
   /** `forget`s sent by the coordinator (shared Int32) and `forget`s read here. */
   readonly #invalidations: Int32Array
   #invalidationsSeen: number
@@ -137,17 +147,35 @@ export class CoordinatorLink implements TierEngine {
    * the engine's own expiry (RFC 9111 §4.2) and no `forget` is unread; else null (then serve()).
    */
   serveHit(req: ServeRequest, sink: ResponseSink): ServeResult | null {
-    const entry = this.#local.get(req.key)
+    return this.#serveLocal(req, this.#localKeyOf(req), sink)
+  }
+
+  /** The key of `req`'s entry here: the request's own, or for a target stored as variants the variant its values select. */
+  #localKeyOf(req: ServeRequest): string {
+    if (this.#vary.size === 0) return req.key
+    const fields = this.#vary.get(req.key)
+    if (fields === undefined) return req.key
+    // The engine's selection (requestHeadersOf): the request's fields over its source's.
+    const values: Record<string, string> = {}
+    for (const name of fields) {
+      const value = req.headers[name] ?? req.source?.headers[name]
+      if (value !== undefined) values[name] = value
+    }
+    return variantKey(req.key, fields, values)
+  }
+
+  #serveLocal(req: ServeRequest, key: string, sink: ResponseSink): ServeResult | null {
+    const entry = this.#local.get(key)
     if (entry === undefined || Atomics.load(this.#invalidations, 0) !== this.#invalidationsSeen) return null
     const now = this.#now()
     if (now >= entry.obj.expiresAt) {
       // Stale: the coordinator revalidates (or serves stale) and offers the new version.
-      this.#local.delete(req.key)
+      this.#local.delete(key)
       return null
     }
-    const result = serveEntry(entry, req, sink, 'HIT', null, now)
-    const hits = this.#localHits.get(req.key)
-    if (hits === undefined) this.#localHits.set(req.key, { generation: entry.generation, count: 1 })
+    const result = serveEntry(entry, key === req.key ? req : { ...req, key }, sink, 'HIT', null, now)
+    const hits = this.#localHits.get(key)
+    if (hits === undefined) this.#localHits.set(key, { generation: entry.generation, count: 1 })
     else {
       hits.generation = entry.generation
       hits.count++
@@ -158,10 +186,11 @@ export class CoordinatorLink implements TierEngine {
 
   serve(req: ServeRequest, sink: ResponseSink): Promise<ServeResult> {
     // The engine's serve() answers a fresh memory hit first too (the edge's rewritten playlists).
-    const hit = this.serveHit(req, sink)
+    const localKey = this.#localKeyOf(req)
+    const hit = this.#serveLocal(req, localKey, sink)
     if (hit !== null) return Promise.resolve(hit)
     const id = this.#next++
-    const held = this.#local.get(req.key)?.generation
+    const held = this.#local.get(localKey)?.generation
     return new Promise((resolve, reject) => {
       this.#requests.set(id, { sink, resolve, reject })
       sink.onAbort(() => this.#post({ t: 'aborted', id }))
@@ -308,6 +337,7 @@ export class CoordinatorLink implements TierEngine {
         return
       case 'forget':
         this.#local.delete(m.key)
+        if (this.#vary.size > 0) this.#vary.delete(primaryKey(m.key))
         this.#invalidationsSeen = (this.#invalidationsSeen + 1) | 0
         return
       case 'bodyAcked': {
@@ -352,6 +382,9 @@ export class CoordinatorLink implements TierEngine {
   /** The coordinator's memory entry for a key, answered here from now on (a view: shared, not copied). */
   #keep(local: LocalEntry): void {
     const body = Buffer.from(local.body.buffer, local.body.byteOffset, local.body.byteLength)
-    this.#local.set(local.obj.key, memoryEntry(local.obj, body, false, local.generation))
+    const key = local.obj.key
+    this.#local.set(key, memoryEntry(local.obj, body, false, local.generation))
+    if (local.vary !== undefined) this.#vary.set(primaryKey(key), local.vary)
+    else if (this.#vary.size > 0) this.#vary.delete(key)
   }
 }

@@ -18,7 +18,7 @@
 //
 // Owned by the coordinator thread: the slots, each slot's open requests, the offered keys.
 import { Worker } from 'node:worker_threads'
-import type { CacheEngine, ServeResult } from '../cache/index.js'
+import type { CacheEngine, ServeRequest, ServeResult } from '../cache/index.js'
 import { isVcdnError } from '../errors/index.js'
 import type { HeaderMap, ResponseSink } from '../http/index.js'
 import type { Logger } from '../log/index.js'
@@ -431,7 +431,7 @@ export class WorkerPool {
           headers: m.headers,
           ...(m.source !== undefined ? { source: { headers: m.source } } : {}),
         }
-        this.#answer(slot, m.id, engine.serve(req, sink), m.key, m.held)
+        this.#answer(slot, m.id, engine.serve(req, sink), req, m.held)
         return
       }
       case 'pass': {
@@ -483,16 +483,16 @@ export class WorkerPool {
   }
 
   /**
-   * `key`: a GET/HEAD's, whose fresh memory entry (if any, and not the version `held` already) goes
+   * `req`: a GET/HEAD, whose fresh memory entry (if any, and not the version `held` already) goes
    * with the answer, read in the same synchronous section as the post, so any later change of it
    * is a `forget` posted after this answer.
    */
-  #answer(slot: Slot, id: number, served: Promise<ServeResult>, key?: string, held?: number): void {
+  #answer(slot: Slot, id: number, served: Promise<ServeResult>, req?: ServeRequest, held?: number): void {
     served.then(
       (result) => {
         slot.sinks.delete(id)
         slot.bodies.delete(id)
-        const local = key === undefined ? null : this.#offer(key, held)
+        const local = req === undefined ? null : this.#offer(req, held)
         slot.post(local === null ? { t: 'done', id, result } : { t: 'done', id, result, local })
       },
       (err: unknown) => {
@@ -507,11 +507,13 @@ export class WorkerPool {
     )
   }
 
-  #offer(key: string, held: number | undefined): LocalEntry | null {
-    const entry = this.#o.engine.sharedEntry(key)
-    if (entry === null) return null
-    this.#offered.add(key)
+  /** The entry that answers `req` (the plain key's, or the variant its Vary values select). */
+  #offer(req: ServeRequest, held: number | undefined): LocalEntry | null {
+    const shared = this.#o.engine.sharedEntryFor(req)
+    if (shared === null) return null
+    const { entry, vary } = shared
+    this.#offered.add(entry.obj.key)
     if (entry.generation === held) return null
-    return { obj: entry.obj, body: entry.body, generation: entry.generation }
+    return { obj: entry.obj, body: entry.body, generation: entry.generation, ...(vary !== null ? { vary } : {}) }
   }
 }

@@ -49,6 +49,8 @@ export interface LocalEntry {
   readonly obj: StoredObject
   readonly body: Uint8Array
   readonly generation: number
+  /** For a variant (`obj.key` is a variant key): the Vary fields its target's requests are selected by. */
+  readonly vary?: readonly string[]
 }
 
 /** A served request's end: its result, or the coded error the engine threw (none: a crash). */

@@ -120,15 +120,30 @@ export class CacheEngine {
 
   /**
    * The memory entry a worker thread may answer `key` from itself (docs/architecture.md §9.1): a
-   * fresh one, stored under the plain key (a target that varies is stored under variant keys
-   * only, so those always come here), with its body in shared memory and no prefetch mark left to
-   * clear (its first hit is the engine's). Read without counting a use; null otherwise.
+   * fresh one, with its body in shared memory and no prefetch mark left to clear (its first hit is
+   * the engine's). Read without counting a use; null otherwise.
    */
   sharedEntry(key: string): MemoryEntry | null {
     if (this.#isClosed) return null
     const entry = this.#memory.peek(key)
     if (entry === undefined || entry.isPrefetched || this.#o.now() >= entry.obj.expiresAt) return null
     return entry.body.buffer instanceof SharedArrayBuffer ? entry : null
+  }
+
+  /**
+   * The shared entry (sharedEntry) that answers `req` as serve() would: the plain key's, or, for a
+   * target stored as variants (RFC 9111 §4.1), the one its request's Vary values select, with those
+   * fields, so a worker can select the variant of a later request itself (variantKey); null when
+   * there is none to hand out.
+   */
+  sharedEntryFor(req: ServeRequest): { entry: MemoryEntry; vary: readonly string[] | null } | null {
+    const plain = this.sharedEntry(req.key)
+    if (plain !== null) return { entry: plain, vary: null }
+    if (this.#isClosed || this.#memory.peek(req.key) !== undefined) return null
+    const fields = this.#store.varyOf(req.key)
+    if (fields === null) return null
+    const entry = this.sharedEntry(variantKey(req.key, fields, requestHeadersOf(req)))
+    return entry === null ? null : { entry, vary: fields }
   }
 
   /**

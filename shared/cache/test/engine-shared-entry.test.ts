@@ -3,7 +3,7 @@
 // or changes (watchMemory), the worker's hits counted as the engine's (countLocalHits), and
 // serveEntry, which answers from a copy of an entry exactly as the engine does.
 import t from 'tap'
-import { memoryEntry, serveEntry, type MemoryEntry } from '../index.js'
+import { memoryEntry, serveEntry, variantKey, type MemoryEntry, type ServeRequest } from '../index.js'
 import { bytes, FakeSink, harness, ok, type Harness } from './fixtures/harness.js'
 
 const KEY = '/v/se/720p/seg_00001.m4s'
@@ -153,3 +153,42 @@ void t.test('serveEntry answers from a copy of an entry exactly as the engine an
     t.ok(local.body.equals(engine.body), `${what}: the same bytes`)
   }
 })
+
+void t.test(
+  'sharedEntryFor hands out the variant a request selects, with the Vary fields that select it',
+  async (t) => {
+    const h = await harness(t, { isMemoryShared: true })
+    h.upstream.handler = (_key, init) => {
+      const lang = init.headers['accept-language'] ?? 'none'
+      return ok(Buffer.from(`body in ${lang}`), { 'cache-control': 'max-age=60', vary: 'Accept-Language' })
+    }
+    const en: ServeRequest = { method: 'GET', key: KEY, headers: { 'accept-language': 'en' } }
+    const fr: ServeRequest = { method: 'GET', key: KEY, headers: { 'accept-language': 'fr' } }
+    t.equal(h.engine.sharedEntryFor(en), null, 'nothing stored yet')
+    await h.get(KEY, { 'accept-language': 'en' })
+    t.equal(h.engine.sharedEntry(KEY), null, 'nothing under the plain key')
+    const offered = h.engine.sharedEntryFor(en)
+    t.same(offered?.vary, ['accept-language'], 'the fields that select the variant')
+    t.equal(
+      offered?.entry.obj.key,
+      variantKey(KEY, ['accept-language'], { 'accept-language': 'en' }),
+      'its variant key',
+    )
+    t.equal(offered?.entry.body.toString(), 'body in en')
+    t.equal(h.engine.sharedEntryFor(fr), null, 'another language: not stored yet')
+    await h.get(KEY, { 'accept-language': 'fr' })
+    t.equal(h.engine.sharedEntryFor(fr)?.entry.body.toString(), 'body in fr', 'then its own variant')
+    // The request's fields win over its source's, as in serve().
+    const viaSource: ServeRequest = { ...fr, headers: {}, source: { headers: { 'accept-language': 'en' } } }
+    t.equal(h.engine.sharedEntryFor(viaSource)?.entry.body.toString(), 'body in en', 'a source header selects too')
+
+    const plain = '/v/se/720p/seg_00003.m4s'
+    h.upstream.handler = () => ok(bytes(1000, 3), { 'cache-control': 'max-age=60' })
+    await h.get(plain)
+    t.same(
+      h.engine.sharedEntryFor({ method: 'GET', key: plain, headers: {} })?.vary,
+      null,
+      'a plain entry has no fields',
+    )
+  },
+)

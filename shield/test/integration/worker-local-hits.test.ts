@@ -84,6 +84,21 @@ t.test('a shield with workers: 2 answers fresh memory hits in its workers', asyn
   }
   route('/assets/hot.bin', 3600)
   route('/assets/short.bin', 2)
+  // A target stored as variants (RFC 9111 §4.1): its bytes depend on Accept-Language.
+  const languages = ['en', 'fr'] as const
+  const langBody = (lang: string): Buffer => bodyOf(version * 10 + languages.indexOf(lang as 'en' | 'fr'), 16 * 1024)
+  origin.routes.set('/assets/lang.bin', (req, res) => {
+    const lang = String(req.headers['accept-language'])
+    const body = langBody(lang)
+    res
+      .writeHead(200, {
+        'cache-control': 'max-age=3600',
+        vary: 'Accept-Language',
+        'content-type': 'application/octet-stream',
+        'content-length': body.length,
+      })
+      .end(req.method === 'HEAD' ? undefined : body)
+  })
   await origin.listen()
   t.teardown(() => origin.close())
   const start = (workers: number, name: string) =>
@@ -232,6 +247,58 @@ t.test('a shield with workers: 2 answers fresh memory hits in its workers', asyn
     const later = await getMany(hot, 12)
     t.equal(later.filter((a) => a.headers['x-cache'] === 'HIT' && sha(a.body) === expected).length, 12, 'then HITs')
     t.equal(conditionals, before + 1, 'no other worker revalidates: the coordinator’s copy is fresh again')
+  })
+
+  t.test('a target stored as variants is answered in the workers, each request with its own variant', async (t) => {
+    const url = `${shield.url}/assets/lang.bin`
+    /** `n` GETs per language on connections of their own, once the coordinator counted each one. */
+    const round = async (n: number): Promise<{ lang: string; answer: Answer }[]> => {
+      const asked = languages.flatMap((lang) => Array.from({ length: n }, () => lang))
+      const answers = await Promise.all(
+        asked.map(async (lang) => ({ lang, answer: await fresh(url, 'GET', { 'accept-language': lang }) })),
+      )
+      sent += asked.length
+      await waitFor(async () => (await requestsCounted()) >= sent, { what: 'the workers’ requests counted' })
+      return answers
+    }
+    const rightBytes = (answers: { lang: string; answer: Answer }[]): number =>
+      answers.filter(({ lang, answer }) => answer.status === 200 && answer.body.equals(langBody(lang))).length
+    // Warm both variants in both workers: until two rounds in a row make no round trip (bounded).
+    let quiet = 0
+    for (let i = 0; i < 30 && quiet < 2; i++) {
+      const before = await metric(admin, 'vcdn_shield_worker_round_trips_total')
+      const answers = await round(8)
+      t.equal(rightBytes(answers), 16, `round ${i}: each language's own bytes`)
+      quiet = (await metric(admin, 'vcdn_shield_worker_round_trips_total')) === before ? quiet + 1 : 0
+    }
+    t.equal(quiet, 2, 'warm: rounds without a round trip')
+    const roundTrips = await metric(admin, 'vcdn_shield_worker_round_trips_total')
+    const local = (await samples(admin, 'vcdn_shield_worker_local_hits_total')).sum
+    const answers = await round(20)
+    t.equal(rightBytes(answers), 40, "every answer has its language's bytes")
+    t.equal(answers.filter(({ answer }) => answer.headers['x-cache'] === 'HIT').length, 40, 'every one a HIT')
+    t.equal(
+      await metric(admin, 'vcdn_shield_worker_round_trips_total'),
+      roundTrips,
+      'no request reached the coordinator',
+    )
+    t.equal(
+      (await samples(admin, 'vcdn_shield_worker_local_hits_total')).sum,
+      local + 40,
+      'all 40 answered in a worker',
+    )
+    t.equal(origin.count('/assets/lang.bin'), 2, 'the origin was asked once per language')
+
+    // A purge of the target covers its variants: no worker answers an old variant.
+    version = 3
+    const purged = await fetch(`${admin}/purge`, {
+      method: 'POST',
+      headers: { 'x-vcdn-tier': SECRET, 'content-type': 'application/json' },
+      body: JSON.stringify({ key: '/assets/lang.bin' }),
+    })
+    t.equal(purged.status, 200)
+    await purged.arrayBuffer()
+    t.equal(rightBytes(await round(6)), 12, 'after the purge every answer has the new bytes of its language')
   })
 
   t.test('a stale copy goes back to the coordinator and is revalidated', async (t) => {
