@@ -138,16 +138,18 @@ export function buildOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       ),
   })
   // An upload is probed when it completes (a file path for tus, a presigned URL for S3 multipart).
-  // A local file that could be split has its frames counted (a variable frame rate is transcoded
-  // whole); never through a URL, which would download the whole source (S3 multipart sources are
-  // not split: their duration is not passed on).
+  // A source that could be split has its frame count checked (a variable frame rate is transcoded
+  // whole): a local file's by demuxing it, a URL's from what the container keeps, since demuxing it
+  // would download the whole source (probe-upload.ts).
   const probe = config.upload.isProbed
     ? (pathOrUrl: string) =>
         probeUpload(
           pathOrUrl,
-          /^https?:/.test(pathOrUrl)
-            ? config.upload
-            : { ...config.upload, countFramesAboveS: config.transcode.splitAboveS },
+          {
+            ...config.upload,
+            countFramesAboveS: config.transcode.splitAboveS,
+            isRemote: /^https?:/.test(pathOrUrl),
+          },
           (detail) => log.warn(detail, 'upload probe: the tool reported a problem'),
         )
     : undefined

@@ -1,8 +1,8 @@
-// Early rejection (docs/architecture.md §7): when a tus upload completes, the origin asks ffprobe
-// about the local upload file before it goes to the store and a transcode is queued. A file that is
-// not a decodable video, or whose header declares a frame, rate or length beyond the configured
-// bounds, is refused here with a coded reason, instead of failing on a transcoder minutes later (or
-// costing it gigabytes to decode a 30000×30000 frame). ffprobe and ffmpeg run from an argv (never a
+// Early rejection (docs/architecture.md §7): when an upload completes, the origin asks ffprobe
+// about it (the local file of a tus upload, a presigned URL of an S3 multipart one) before a
+// transcode is queued. A file that is not a decodable video, or whose header declares a frame,
+// rate or length beyond the configured bounds, is refused here with a coded reason, instead of
+// failing on a transcoder minutes later (or costing it gigabytes to decode a 30000×30000 frame). ffprobe and ffmpeg run from an argv (never a
 // shell), with a timeout and bounded output; what they print stays in the server's log: the
 // reasons a creator sees are fixed strings without paths.
 import { spawn } from 'node:child_process'
@@ -32,6 +32,12 @@ export interface ProbeUploadOptions extends UploadBounds {
    * tell a constant frame rate from a variable one. Absent: never counted.
    */
   readonly countFramesAboveS?: number
+  /**
+   * The source is a URL (an S3 multipart upload, presigned): its frames are never demuxed to count
+   * them, which would download the whole source. The count the container keeps (MP4) is used
+   * instead; without one, a video that could be split is not shown constant (transcoded whole).
+   */
+  readonly isRemote?: boolean
 }
 
 /** What a refused upload tells its creator: a registered code and a message without paths. */
@@ -108,6 +114,8 @@ export interface ProbedVideo {
   readonly fps: number
   /** avg_frame_rate and r_frame_rate disagree: the timestamps are not on one grid. */
   readonly isRateMismatch: boolean
+  /** The frame count the container keeps (nb_frames), or null when it keeps none. */
+  readonly containerFrames: number | null
 }
 
 /** avg_frame_rate and r_frame_rate may differ by rounding (2997/100 against 30000/1001), not more. */
@@ -145,7 +153,9 @@ export function verdictFromProbe(json: unknown, bounds: UploadBounds): UploadVer
   }
   const audioStreams = (doc.streams ?? []).filter((s) => s.codec_type === 'audio').length
   const isRateMismatch = avgFps > 0 && rFps > 0 && Math.abs(avgFps - rFps) / rFps > RATE_MISMATCH
-  return { videoStreamIndex: video.index ?? 0, durationS, audioStreams, fps, isRateMismatch }
+  const nbFrames = Number(video.nb_frames)
+  const containerFrames = video.nb_frames !== undefined && Number.isInteger(nbFrames) && nbFrames > 0 ? nbFrames : null
+  return { videoStreamIndex: video.index ?? 0, durationS, audioStreams, fps, isRateMismatch, containerFrames }
 }
 
 /** ffprobe's argv that demuxes one stream and prints how many packets (frames) it has. */
@@ -159,7 +169,7 @@ function countPacketsArgs(path: string, streamIndex: number): string[] {
 export type ProbeLog = (detail: { tool: string; exitCode: number | null; isTimedOut: boolean; stderr: string }) => void
 
 /**
- * Probes the local file at `path`: metadata first (bounds are checked before anything decodes),
+ * Probes the file at `path` (a local path, or a URL with opts.isRemote): metadata first (bounds are checked before anything decodes),
  * then the first second is decoded and must yield a frame.
  */
 export async function probeUpload(path: string, opts: ProbeUploadOptions, log: ProbeLog): Promise<UploadVerdict> {
@@ -209,7 +219,8 @@ export async function probeUpload(path: string, opts: ProbeUploadOptions, log: P
  * Variable frame rate: the rates disagree, or (for a video that would be split) the demuxed frame
  * count is not its length times its rate. Matroska stores no rate, so a 30 fps file with dropped
  * frames shows 30/1 for both and only the count tells. A count that cannot be made counts as
- * variable: the video is then transcoded whole, which is always right.
+ * variable: the video is then transcoded whole, which is always right. A remote source is not
+ * demuxed: the container's own count stands in (opts.isRemote).
  */
 async function isVariableFrameRate(
   path: string,
@@ -219,6 +230,9 @@ async function isVariableFrameRate(
 ): Promise<boolean> {
   if (video.isRateMismatch) return true
   if (opts.countFramesAboveS === undefined || video.durationS <= opts.countFramesAboveS) return false
+  if (opts.isRemote === true) {
+    return video.containerFrames === null || !isFrameCountConstant(video.containerFrames, video.durationS, video.fps)
+  }
   const count = await runTool('ffprobe', countPacketsArgs(path, video.videoStreamIndex), opts.probeTimeoutMs)
   const frames = Number(count.stdout.trim().split('\n')[0])
   if (count.exitCode !== 0 || count.isTimedOut || !Number.isInteger(frames)) {

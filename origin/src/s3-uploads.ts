@@ -206,6 +206,8 @@ export class S3UploadManager {
       if (total !== u.size) throw new VcdnError('ERR_STORE_MULTIPART', `parts hold ${total} bytes, not ${u.size}`)
       await this.#o.store.completeMultipart(key, u.s3UploadId, claimed)
     }
+    // What the probe found decides split or whole (split-plan.ts); unknown without a probe.
+    let probed: { durationS: number; audioStreams: number; isVariableFrameRate: boolean } | null = null
     if (this.#o.probe !== undefined) {
       const url = (await this.#o.store.presignGet(key, { expiresInS: PROBE_URL_TTL_S })).url
       const verdict = await this.#o.probe(url)
@@ -220,9 +222,11 @@ export class S3UploadManager {
         )
         return
       }
+      const { durationS, audioStreams, isVariableFrameRate } = verdict
+      probed = { durationS, audioStreams, isVariableFrameRate }
     }
     // The SHA-256 of the bytes is unknown here (the origin never reads them): '' as for no digest.
-    await this.#o.videos.uploaded(u.videoId, { uploadId: u.s3UploadId, sha256: '', sourceKey: key })
+    await this.#o.videos.uploaded(u.videoId, { uploadId: u.s3UploadId, sha256: '', sourceKey: key, ...probed })
     this.#markCompleted(u.videoId)
     this.#o.log.info(
       { videoId: u.videoId, bytes: u.size, parts: u.partCount },

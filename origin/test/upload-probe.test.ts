@@ -5,6 +5,8 @@
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { makeClip, startTier, tempDir, waitFor } from '../../shared/testing/index.js'
 import { mintToken, type Role } from '../src/auth.js'
@@ -137,7 +139,13 @@ t.test('the bounds on frame rate and duration', async (t) => {
     audioStreams: 0,
     fps: 30,
     isRateMismatch: false,
+    containerFrames: null,
   })
+  t.match(
+    verdictFromProbe({ ...stream({ avg_frame_rate: '30/1', nb_frames: '300' }), format: { duration: '10' } }, bounds),
+    { containerFrames: 300 },
+    'the frame count the container keeps',
+  )
   t.match(
     verdictFromProbe(
       { ...stream({ avg_frame_rate: '27/1', r_frame_rate: '30/1' }), format: { duration: '10' } },
@@ -208,6 +216,49 @@ t.test('a variable frame rate is found, so the source is transcoded whole (never
   for (const name of ['cfr.mp4', 'cfr.mkv']) {
     t.match(await probe(cfr(name), 2), { isVideo: true, isVariableFrameRate: false }, `${name}: constant`)
   }
+  t.same(logged, [], 'no tool reported a problem')
+
+  // A remote source (an S3 multipart upload, through a presigned URL) is never demuxed to count
+  // its frames: MP4 keeps its count, Matroska does not (so it cannot be shown constant).
+  const files = new Map<string, Buffer>()
+  for (const [name, make] of [
+    ['r-vfr.mp4', vfr],
+    ['r-cfr.mp4', cfr],
+    ['r-vfr.mkv', vfr],
+    ['r-cfr.mkv', cfr],
+  ] as const) {
+    files.set(name, readFileSync(make(name)))
+  }
+  let bytesServed = 0
+  const server = createServer((req, res) => {
+    const body = files.get((req.url ?? '').slice(1))
+    if (body === undefined) return void res.writeHead(404).end()
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
+    const start = range === null ? 0 : Number(range[1])
+    const end = range === null || range[2] === '' ? body.length - 1 : Math.min(Number(range[2]), body.length - 1)
+    const part = body.subarray(start, end + 1)
+    bytesServed += part.length
+    res.writeHead(range === null ? 200 : 206, {
+      'content-length': part.length,
+      'accept-ranges': 'bytes',
+      ...(range === null ? {} : { 'content-range': `bytes ${start}-${end}/${body.length}` }),
+    })
+    res.end(req.method === 'HEAD' ? undefined : part)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const remote = (name: string) =>
+    probeUpload(base + name, { ...opts, countFramesAboveS: 2, isRemote: true }, (d) => logged.push(d.stderr))
+  t.match(await remote('r-vfr.mp4'), { isVideo: true, isVariableFrameRate: true }, 'remote mp4: by its rates')
+  t.match(await remote('r-cfr.mp4'), { isVideo: true, isVariableFrameRate: false }, 'remote mp4: its count is kept')
+  t.match(await remote('r-vfr.mkv'), { isVideo: true, isVariableFrameRate: true }, 'remote mkv: no count, whole')
+  t.match(
+    await remote('r-cfr.mkv'),
+    { isVideo: true, isVariableFrameRate: true },
+    'remote mkv: not shown constant without demuxing it, so transcoded whole',
+  )
+  t.ok(bytesServed > 0, 'the probe read the sources over HTTP')
   t.same(logged, [], 'no tool reported a problem')
   t.ok(isFrameCountConstant(3900, 130.021, 30), 'a container 21 ms longer than its video is constant')
   t.notOk(isFrameCountConstant(1080, 40, 30), 'one frame in ten missing is not')

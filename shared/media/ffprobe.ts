@@ -13,6 +13,8 @@ export interface FfprobeStream {
   avg_frame_rate?: string
   r_frame_rate?: string
   duration?: string
+  /** The frame count the container keeps (MP4's sample table), as text; absent when it keeps none (Matroska). */
+  nb_frames?: string
   /** Seconds, as text; with the format's start_time it says where the stream begins in the file. */
   start_time?: string
   channels?: number

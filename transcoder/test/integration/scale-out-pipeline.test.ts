@@ -1,12 +1,15 @@
 // The scale-out column of docs/architecture.md §9 all at once: the origin's objects in an S3 bucket
 // (SeaweedFS on loopback, SigV4 checked) and its jobs on Kafka (a single-node KRaft broker), two
 // transcoders in one consumer group. An upload becomes ready and plays through edge → shield →
-// origin from the bucket; a long upload is split into chunk jobs and a stitch on the Kafka bus
-// (§8), and the video view records who took each chunk. Never skipped: a server that cannot start
+// origin from the bucket; a long upload, sent in parts straight to the bucket, is split into chunk
+// jobs and a stitch on the Kafka bus (§8), and the video view records who took each chunk. Never skipped: a server that cannot start
 // fails the test.
 import t, { type Test } from 'tap'
+import { execFile } from 'node:child_process'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import {
+  VCDN_BIN,
   makeClip,
   startFullStack,
   kafkaBusConfig,
@@ -17,6 +20,7 @@ import {
   type FullStack,
 } from '../../../shared/testing/index.js'
 
+const execFileAsync = promisify(execFile)
 const SETTLE_MS = 300_000
 // Two servers, the stack, a group of two and a split encode on a busy 2-core machine. Both calls
 // are needed: setTimeout moves this process's own timer, the `# timeout=` comment the runner's.
@@ -75,32 +79,47 @@ t.test('S3 store and Kafka bus together, two transcoders in the group', async (t
     await playFirstSegment(t, v.playback?.hls ?? '')
   })
 
-  t.test('a long upload is split into chunk jobs and stitched on the Kafka bus', async (t) => {
-    const id = await stack.upload(long)
-    const v = await stack.settle(id, SETTLE_MS)
-    t.equal(v.status, 'ready', `ready (${JSON.stringify(v.error)})`)
-    const view = (
-      await stack.api<{
-        processing: {
-          chunks: { done: number; total: number; claims: number[] }
-          audio: { done: boolean; claims: number } | null
-          workers: string[]
-        }
-      }>('GET', `/v1/videos/${id}`)
-    ).body
-    t.same(
-      { done: view.processing.chunks.done, total: view.processing.chunks.total },
-      { done: 3, total: 3 },
-      'three chunks, all done',
-    )
-    t.ok(
-      view.processing.chunks.claims.every((n) => n >= 1),
-      `every chunk's claim recorded (${view.processing.chunks.claims.join(', ')})`,
-    )
-    t.ok(view.processing.workers.length >= 1, `taken by ${view.processing.workers.join(', ')}`)
-    t.match(view.processing.audio, { done: true }, 'the audio job (keyed <videoId>/audio) ran on the Kafka bus too')
-    t.ok((view.processing.audio?.claims ?? 0) >= 1, 'its claim recorded')
-    t.same(await bucket.list(`work/${id}/`), [], 'the chunks and the audio are removed once published')
-    await playFirstSegment(t, v.playback?.hls ?? '')
-  })
+  t.test(
+    'a long upload in parts straight to the bucket is split into chunk jobs and stitched on the Kafka bus',
+    async (t) => {
+      // `vcdn upload` takes the S3 multipart offer: the probe reads the source through a presigned
+      // URL, and its length decides the split as for a tus upload.
+      const uploaded = await execFileAsync(
+        process.execPath,
+        [VCDN_BIN, 'upload', long, '--origin', stack.origin.url, '--token', stack.uploaderToken],
+        { timeout: 120_000, env: { ...process.env, XDG_STATE_HOME: join(tmp.dir, 'state') } },
+      )
+      const id = uploaded.stdout.trim()
+      t.match(
+        stack.origin.output(),
+        new RegExp(`"videoId":"${id}"[^\n]*"direct upload complete, transcode queued"`),
+        'uploaded in parts to the bucket',
+      )
+      const v = await stack.settle(id, SETTLE_MS)
+      t.equal(v.status, 'ready', `ready (${JSON.stringify(v.error)})`)
+      const view = (
+        await stack.api<{
+          processing: {
+            chunks: { done: number; total: number; claims: number[] }
+            audio: { done: boolean; claims: number } | null
+            workers: string[]
+          }
+        }>('GET', `/v1/videos/${id}`)
+      ).body
+      t.same(
+        { done: view.processing.chunks.done, total: view.processing.chunks.total },
+        { done: 3, total: 3 },
+        'three chunks, all done',
+      )
+      t.ok(
+        view.processing.chunks.claims.every((n) => n >= 1),
+        `every chunk's claim recorded (${view.processing.chunks.claims.join(', ')})`,
+      )
+      t.ok(view.processing.workers.length >= 1, `taken by ${view.processing.workers.join(', ')}`)
+      t.match(view.processing.audio, { done: true }, 'the audio job (keyed <videoId>/audio) ran on the Kafka bus too')
+      t.ok((view.processing.audio?.claims ?? 0) >= 1, 'its claim recorded')
+      t.same(await bucket.list(`work/${id}/`), [], 'the chunks and the audio are removed once published')
+      await playFirstSegment(t, v.playback?.hls ?? '')
+    },
+  )
 })
