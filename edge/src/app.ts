@@ -122,8 +122,11 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     }
   }
 
-  // Set once the tier is built (the prefetcher drives its engine); null when prefetch is off.
+  // Set once the tier is built (the prefetcher drives its engine); null when prefetch is off, and in
+  // a worker thread: the prefetcher runs where the engine is, and the tier sends it the keys served
+  // and the hints (docs/architecture.md §6, §9.1).
   let prefetcher: Prefetcher | null = null
+  let hintTo: CacheTier | null = null
   const isCmcdPrefetch = config.prefetch.cmcd
 
   /**
@@ -135,11 +138,11 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     // CTA-5004 puts nor in CMCD-Request; most requests carry neither it nor the query key.
     if (req.header('cmcd-request') === undefined && !req.query.includes('CMCD=')) return
     const nor = cmcdOf(req)?.nor
-    if (nor === undefined || prefetcher === null) return
+    if (nor === undefined || hintTo === null) return
     const raw = resolveKeyPath(nor, req.path)
     if (raw === null) return
     try {
-      prefetcher.hint(keyPathOf(raw, req))
+      hintTo.hint(keyPathOf(raw, req))
     } catch {
       // outside the token's scope, or no token: not prefetched
     }
@@ -168,18 +171,23 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     rewriteFor,
     // A browser opening the player page with a refused token gets a page for people.
     renderRefusal,
-    ...(isPrefetching ? { onServed: (key, result) => prefetcher?.served(key, result) } : {}),
-    // With workers each thread's prefetcher counts; /metrics shows their sum (§9.1).
-    counts: () => prefetcher?.counters ?? null,
-    metrics: prefetchMetrics,
+    ...(isPrefetching
+      ? {
+          onServed: (key, result) => prefetcher?.served(key, result),
+          onHint: (key) => prefetcher?.hint(key),
+        }
+      : {}),
+    metrics: prefetchMetrics(() => prefetcher?.counters ?? null),
   })
   if (!isPrefetching) return tier
+  hintTo = tier
+  if (tier.local === null) return tier
   prefetcher = new Prefetcher({
     // mode 'shield': the HRW-chosen shield fills what a player asks next (prefetch-shield.ts).
     engine:
-      config.prefetch.mode === 'shield' && hasShields && tier.local !== null
+      config.prefetch.mode === 'shield' && hasShields
         ? shieldWarmer(tier.local.engine, tier.local.upstreams)
-        : tier.engine,
+        : tier.local.engine,
     segments: config.prefetch.segments,
     concurrency: config.prefetch.concurrency,
     failureBackoffMs: config.prefetch.failureBackoffMs,
@@ -193,6 +201,7 @@ export async function buildEdge(config: EdgeConfig, deps: EdgeDeps): Promise<Cac
     local: tier.local,
     listen: () => tier.listen(),
     reloadTls: () => tier.reloadTls(),
+    hint: (key) => tier.hint(key),
     close: () => {
       running.close()
       return tier.close()

@@ -12,8 +12,9 @@
 // A segment served before its rendition is known (the player's first segment can be served before
 // its playlist's fill has committed and been read) is followed once the playlist is read.
 //
-// Ownership: one Prefetcher per edge thread (each worker runs its own) owns its playlist map, queue
-// and counters; everything runs on that thread's event loop.
+// Ownership: one Prefetcher per edge, in the thread that owns the engine (with `workers`, the
+// coordinator: workers send it the keys they served and the hints they were given), owns its
+// playlist map, queue and counters; everything runs on that thread's event loop.
 import type { PrefetchResult, ServeResult } from '../../shared/cache/index.js'
 import { parseMedia } from '../../shared/hls/index.js'
 import type { Logger } from '../../shared/log/index.js'
@@ -42,7 +43,7 @@ export interface PrefetcherOptions {
 }
 
 /** The prefetcher's own counts (the engine counts prefetchIssued, prefetchUsed and prefetchWasted). */
-export type PrefetchCounters = {
+export interface PrefetchCounters {
   /** Media playlists read and remembered. */
   playlists: number
   /** Keys handed to the engine, by result. */
@@ -61,13 +62,13 @@ const RESULTS = ['present', 'joined', 'filled', 'failed'] as const satisfies rea
 
 /**
  * The prefetcher's counts as Prometheus counters, read when /metrics is scraped (docs/architecture.md
- * §10.3): `counters`, by PrefetchCounters' names, summed over every thread's prefetcher; a name
- * missing counts 0 (prefetch off). Beside the engine's prefetch_issued/used/wasted_total: issued
- * counts the fills a prefetch started, these what the prefetcher read, was told and did.
+ * §10.3); all 0 while there is no prefetcher (prefetch off). Beside the engine's
+ * prefetch_issued/used/wasted_total: issued counts the fills a prefetch started, these what the
+ * prefetcher read, was told and did.
  */
-export function prefetchMetrics(counters: () => Readonly<Record<string, number>>) {
+export function prefetchMetrics(counters: () => Readonly<PrefetchCounters> | null) {
   type Name = keyof PrefetchCounters
-  const read = (c: Readonly<Record<string, number>>, name: Name): number => c[name] ?? 0
+  const read = (c: Readonly<PrefetchCounters> | null, name: Name): number => (c === null ? 0 : c[name])
   const count = (help: string, name: Name): MetricSpec => ({
     type: 'counter',
     help,
@@ -178,7 +179,7 @@ export class Prefetcher {
    * The tier served `key` (its cache key) to a client. Synchronous and cheap: a media playlist is
    * read later; a segment of a known rendition queues its successors.
    */
-  served(key: string, result: ServeResult): void {
+  served(key: string, result: Pick<ServeResult, 'status'>): void {
     if (this.#isClosed || result.status >= 400) return
     const q = key.indexOf('?')
     const path = q < 0 ? key : key.slice(0, q)

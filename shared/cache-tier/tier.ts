@@ -81,19 +81,16 @@ export interface CacheTierOptions {
   renderRefusal?: RenderRefusal
   /** The origin this node registers with (docs/architecture.md §7.4); undefined: none. */
   registerWith?: string | undefined
+  /** The tier's own metrics beside the shared table (the edge's prefetcher counts). */
+  metrics?: Record<string, MetricSpec>
   /**
-   * The tier's own counters in this thread (the edge's prefetcher's), monotonic, by name. In a
-   * `workers` > 1 process each worker reports what its own gained to the coordinator
-   * (docs/architecture.md §9.1).
+   * Called after a request was served (the edge's prefetch hooks in here), on the thread that owns
+   * the engine: in a `workers` > 1 process the coordinator, which gets a worker's served keys in its
+   * next batch (docs/architecture.md §9.1).
    */
-  counts?: () => Readonly<Record<string, number>> | null
-  /**
-   * The tier's own metrics beside the shared table, given `counts` summed over this process's
-   * threads (the coordinator's and every worker's).
-   */
-  metrics?: (counts: () => Readonly<Record<string, number>>) => Record<string, MetricSpec>
-  /** Called after a request was served (the edge's prefetch hooks in here). */
-  onServed?: (key: string, result: ServeResult) => void
+  onServed?: (key: string, result: Pick<ServeResult, 'status'>) => void
+  /** Called with each key given to CacheTier.hint (a client's CMCD next request), on the same thread as onServed. */
+  onHint?: (key: string) => void
   /**
    * Unsafe methods (POST, PUT, DELETE, …) go to the upstream through the engine's pass() (never
    * stored; a success invalidates the target, RFC 9111 §4.4). Off: 405 with Allow: GET, HEAD.
@@ -109,6 +106,8 @@ export interface CacheTier {
   listen(): Promise<{ port: number; adminPort: number; tlsPort: number; proxyV1Port: number }>
   /** Re-read the certificate files (SIGHUP); false when not reloaded (no TLS, or a bad file: logged). */
   reloadTls(): Promise<boolean>
+  /** A key a client named as its next request (CMCD nor), checked: to `onHint` on the engine's thread. */
+  hint(key: string): void
   close(): Promise<void>
   /** The engine, or in a worker thread (docs/architecture.md §9.1) the link to the coordinator's. */
   readonly engine: TierEngine
@@ -183,13 +182,6 @@ async function openCacheNode(opts: CacheTierOptions) {
   })
   const requests = new RequestCounts()
   let pool: WorkerPool | null = null
-  /** What the tier's own counters gained in worker threads, summed (reported in `counts` batches). */
-  const workerCounts = new Map<string, number>()
-  const counts = (): Readonly<Record<string, number>> => {
-    const sum: Record<string, number> = { ...opts.counts?.() }
-    for (const [name, value] of workerCounts) sum[name] = (sum[name] ?? 0) + value
-    return sum
-  }
   const metrics = createMetrics(`vcdn_${tier}`, {
     ...tierMetrics(
       () => engine.counters,
@@ -197,16 +189,13 @@ async function openCacheNode(opts: CacheTierOptions) {
       () => upstreams.stats(),
       () => pool ?? MAIN_THREAD_ONLY,
     ),
-    ...opts.metrics?.(counts),
+    ...opts.metrics,
   })
   return {
     upstreams,
     engine,
     requests,
     metrics,
-    addWorkerCounts: (gains: Readonly<Record<string, number>>) => {
-      for (const [name, gain] of Object.entries(gains)) workerCounts.set(name, (workerCounts.get(name) ?? 0) + gain)
-    },
     setPool: (p: WorkerPool) => {
       pool = p
     },
@@ -223,9 +212,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
   // everywhere else to the engine itself (docs/architecture.md §9.1).
   const asWorker = tierWorkerData()
   const link =
-    asWorker === null
-      ? null
-      : new CoordinatorLink({ query: queryPolicyOf(config), now: opts.now ?? Date.now, counts: opts.counts })
+    asWorker === null ? null : new CoordinatorLink({ query: queryPolicyOf(config), now: opts.now ?? Date.now })
   const node = link === null ? await openCacheNode(opts) : null
   const engine: TierEngine = link ?? (node as NonNullable<typeof node>).engine
   const count =
@@ -233,6 +220,14 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
       ? (status: number, cache: string, bytes: number, seconds: number) => link.count(status, cache, bytes, seconds)
       : (status: number, cache: string, bytes: number, seconds: number) =>
           node?.requests.add(status, cache, bytes, seconds)
+  // The served keys and hints reach the engine's thread: in a worker, through the link's batches.
+  const onServed = opts.onServed
+  const served =
+    onServed === undefined
+      ? undefined
+      : link !== null
+        ? (key: string, status: number) => link.served(key, status)
+        : (key: string, status: number) => onServed(key, { status })
   const countRefused =
     link !== null
       ? (code: ErrorCode) => link.refused(code)
@@ -256,7 +251,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     startedMs: number,
   ) => {
     count(status, result?.outcome ?? 'NONE', result?.bytes ?? 0, (performance.now() - startedMs) / 1000)
-    if (result !== null) opts.onServed?.(key, result)
+    if (result !== null) served?.(key, result.status)
     if (line !== null) logAccess(log, req, key, status, result, line)
   }
 
@@ -501,13 +496,14 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
         proxyFrontEnd,
         engine: cacheEngine,
         log,
-        onCounts: (numbers, caches, refused, own) => {
+        onCounts: (numbers, caches, refused) => {
           caches.forEach((cache, i) =>
             node?.requests.add(numbers[3 * i] ?? 0, cache, numbers[3 * i + 1] ?? 0, numbers[3 * i + 2] ?? 0),
           )
           for (const code of refused) metrics.m.refused_total.inc({ code })
-          node?.addWorkerCounts(own)
         },
+        onServed: (key, status) => opts.onServed?.(key, { status }),
+        onHint: (key) => opts.onHint?.(key),
         // A worker runs the command this process runs, as a thread (main.ts: isTierWorker()).
         entry: process.argv[1] ?? '',
         argv: process.argv.slice(2),
@@ -523,6 +519,7 @@ export async function buildCacheTier(opts: CacheTierOptions): Promise<CacheTier>
     },
     // With workers the coordinator serves nothing: its workers' listeners reload.
     reloadTls: () => (pool !== null ? pool.reloadTls('SIGHUP') : server.reloadTls('SIGHUP')),
+    hint: (key) => opts.onHint?.(key),
     async close() {
       isReady = false
       await control?.close()
@@ -588,6 +585,7 @@ function workerTier(
       return { port, adminPort: 0, tlsPort: 0, proxyV1Port: 0 }
     },
     reloadTls: () => Promise.resolve(false),
+    hint: (key) => link.hint(key),
     close: () => {
       end(0, 0)
       return Promise.resolve()

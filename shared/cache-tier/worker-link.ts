@@ -2,9 +2,10 @@
 // logic (tier.ts) talks to in a worker. It answers keyFor() itself, and fresh memory hits from its
 // local map of the coordinator's memory entries (no round trip); everything else goes to the
 // coordinator's engine, one message round trip per request, and the response that engine writes
-// is played back onto the real sink. Finished requests, local hits and what the tier's own
-// counters (the edge's prefetcher) gained are counted in batches for the coordinator's /metrics and
-// engine counters. Owned by the worker thread; single-threaded.
+// is played back onto the real sink. Finished requests and local hits are counted in batches for
+// the coordinator's /metrics and engine counters; the same batches carry the keys served and the
+// CMCD hints to the edge's prefetcher, which runs in the coordinator. Owned by the worker thread;
+// single-threaded.
 //
 // The local map, key → the coordinator's memory entry (shared body view, stored headers and
 // validators, freshness, generation), is filled by the coordinator's answers (Done.local) and
@@ -33,7 +34,6 @@ import {
   variantKey,
   type MemoryEntry,
   type PassRequest,
-  type PrefetchResult,
   type QueryPolicy,
   type ServeRequest,
   type ServeResult,
@@ -44,11 +44,6 @@ import type { Done, LocalEntry, LocalHits, TierWorkerData, ToCoordinator, ToWork
 
 /** How often finished requests are reported: /metrics in the coordinator is at most this late. */
 const COUNTS_FLUSH_MS = 50
-/**
- * How often the tier's own counters are looked at when no request is reported: they can change
- * after a request has finished (a prefetch settles later), and /metrics is at most this late.
- */
-const OWN_COUNTS_POLL_MS = 1000
 
 interface Pending {
   readonly sink: ResponseSink
@@ -56,14 +51,12 @@ interface Pending {
   readonly reject: (err: unknown) => void
 }
 
-/** What the tier's request handler and the edge's prefetcher need of an engine. */
+/** What the tier's request handler needs of an engine. */
 export interface TierEngine {
   keyFor(path: string, query: string): string
   serveHit(req: ServeRequest, sink: ResponseSink): ServeResult | null
   serve(req: ServeRequest, sink: ResponseSink): Promise<ServeResult>
   pass(req: PassRequest, sink: ResponseSink): Promise<ServeResult>
-  prefetch(key: string): Promise<PrefetchResult>
-  peekBody(key: string, maxBytes: number): Promise<Buffer | null>
 }
 
 export class CoordinatorLink implements TierEngine {
@@ -72,10 +65,12 @@ export class CoordinatorLink implements TierEngine {
   #next = 1
   readonly #requests = new Map<number, Pending>()
   readonly #bodyAcks = new Map<number, () => void>()
-  readonly #calls = new Map<number, (value: unknown) => void>()
   #numbers: number[] = []
   #caches: string[] = []
   #refused: string[] = []
+  /** Keys served since the last batch, each once, in first-served order, with its latest status. */
+  #served = new Map<string, number>()
+  #hints = new Set<string>()
   /** Local hits since the last batch, by key: the latest version served and how many. */
   #localHits = new Map<string, { generation: number; count: number }>()
   /** The coordinator's fresh memory entries this worker answers itself (see the file comment). */
@@ -91,24 +86,13 @@ export class CoordinatorLink implements TierEngine {
   #invalidationsSeen: number
   readonly #now: () => number
   #flushTimer: NodeJS.Timeout | null = null
-  /** The tier's own counters in this thread, and their values last reported. */
-  readonly #ownCounts: (() => Readonly<Record<string, number>> | null) | null
-  readonly #ownSent = new Map<string, number>()
-  readonly #ownPoll: NodeJS.Timeout | null
   /** Set by the tier: what a `close`, `crash` or `reloadTls` message does. */
   onClose: (drainTimeoutMs: number) => void = () => {}
   onCrash: () => void = () => {}
   onReloadTls: (reason: string) => Promise<boolean> = () => Promise.resolve(false)
 
-  /**
-   * `now`: the clock the coordinator's engine reads (epoch ms), for the freshness of local hits;
-   * `counts`: the tier's own counters in this thread (monotonic, by name), whose gains are reported.
-   */
-  constructor(opts: {
-    query: QueryPolicy
-    now: () => number
-    counts?: (() => Readonly<Record<string, number>> | null) | undefined
-  }) {
+  /** `now`: the clock the coordinator's engine reads (epoch ms), for the freshness of local hits. */
+  constructor(opts: { query: QueryPolicy; now: () => number }) {
     const data = (workerData as Partial<TierWorkerData> | null)?.vcdnTierWorker
     if (parentPort === null || data === undefined) throw new Error('CoordinatorLink runs in a worker thread only')
     this.#port = parentPort
@@ -116,9 +100,6 @@ export class CoordinatorLink implements TierEngine {
     this.#now = opts.now
     this.#invalidations = new Int32Array(data.invalidations)
     this.#invalidationsSeen = data.invalidationsSeen
-    this.#ownCounts = opts.counts ?? null
-    this.#ownPoll = this.#ownCounts === null ? null : setInterval(() => this.#flush(), OWN_COUNTS_POLL_MS)
-    this.#ownPoll?.unref()
     this.#port.on('message', (m: ToWorker) => this.#onMessage(m))
   }
 
@@ -132,7 +113,6 @@ export class CoordinatorLink implements TierEngine {
 
   /** Let the thread end: the port no longer keeps it alive (the listener must be closed first). */
   detach(): void {
-    if (this.#ownPoll !== null) clearInterval(this.#ownPoll)
     this.#flush()
     this.#port.close()
   }
@@ -230,27 +210,22 @@ export class CoordinatorLink implements TierEngine {
     this.#post({ t: 'body', id, chunk: null })
   }
 
-  prefetch(key: string): Promise<PrefetchResult> {
-    return this.#call((id) => ({ t: 'prefetch', id, key })) as Promise<PrefetchResult>
-  }
-
-  async peekBody(key: string, maxBytes: number): Promise<Buffer | null> {
-    const body = (await this.#call((id) => ({ t: 'peekBody', id, key, maxBytes }))) as Uint8Array | null
-    return body === null ? null : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
-  }
-
-  #call(message: (id: number) => ToCoordinator): Promise<unknown> {
-    const id = this.#next++
-    return new Promise((resolve) => {
-      this.#calls.set(id, resolve)
-      this.#post(message(id))
-    })
-  }
-
   /** One finished request (RequestCounts.add's arguments), reported in the next batch. */
   count(status: number, cache: string, bytes: number, seconds: number): void {
     this.#numbers.push(status, bytes, seconds)
     this.#caches.push(cache)
+    this.#scheduleFlush()
+  }
+
+  /** A key served, for the edge's prefetcher in the coordinator (its latest status in this batch). */
+  served(key: string, status: number): void {
+    this.#served.set(key, status)
+    this.#scheduleFlush()
+  }
+
+  /** A key a client named as its next request (CMCD nor), checked, for the edge's prefetcher. */
+  hint(key: string): void {
+    this.#hints.add(key)
     this.#scheduleFlush()
   }
 
@@ -269,8 +244,14 @@ export class CoordinatorLink implements TierEngine {
   #flush(): void {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer)
     this.#flushTimer = null
-    const own = this.#ownGains()
-    if (this.#caches.length === 0 && this.#refused.length === 0 && this.#localHits.size === 0 && own === null) return
+    if (
+      this.#caches.length === 0 &&
+      this.#refused.length === 0 &&
+      this.#localHits.size === 0 &&
+      this.#hints.size === 0
+    ) {
+      return
+    }
     const localHits: LocalHits[] = []
     for (const [key, { generation, count }] of this.#localHits) localHits.push({ key, generation, count })
     this.#post({
@@ -279,27 +260,16 @@ export class CoordinatorLink implements TierEngine {
       caches: this.#caches,
       refused: this.#refused,
       localHits,
-      own: own ?? {},
+      served: [...this.#served.keys()],
+      servedStatus: [...this.#served.values()],
+      hints: [...this.#hints],
     })
+    this.#served = new Map()
+    this.#hints = new Set()
     this.#numbers = []
     this.#caches = []
     this.#refused = []
     this.#localHits = new Map()
-  }
-
-  /** What the tier's own counters gained since last reported (and now count as reported); null: nothing. */
-  #ownGains(): Record<string, number> | null {
-    const counts = this.#ownCounts?.() ?? null
-    if (counts === null) return null
-    let gains: Record<string, number> | null = null
-    for (const [name, value] of Object.entries(counts)) {
-      const gain = value - (this.#ownSent.get(name) ?? 0)
-      if (gain === 0) continue
-      gains ??= {}
-      gains[name] = gain
-      this.#ownSent.set(name, value)
-    }
-    return gains
   }
 
   #onMessage(m: ToWorker): void {
@@ -344,12 +314,6 @@ export class CoordinatorLink implements TierEngine {
         const ack = this.#bodyAcks.get(m.id)
         this.#bodyAcks.delete(m.id)
         ack?.()
-        return
-      }
-      case 'reply': {
-        const resolve = this.#calls.get(m.id)
-        this.#calls.delete(m.id)
-        resolve?.(m.value)
         return
       }
       case 'close':

@@ -172,16 +172,12 @@ export interface WorkerPoolOptions {
   proxyFrontEnd?: string | undefined
   engine: CacheEngine
   log: Logger
-  /**
-   * Finished requests a worker reports: [status, bytes, seconds] per request, caches beside; its
-   * refusals by code; what the tier's own counters gained in that worker, by name.
-   */
-  onCounts: (
-    numbers: readonly number[],
-    caches: readonly string[],
-    refused: readonly string[],
-    own: Readonly<Record<string, number>>,
-  ) => void
+  /** Finished requests a worker reports: [status, bytes, seconds] per request, caches beside. */
+  onCounts: (numbers: readonly number[], caches: readonly string[], refused: readonly string[]) => void
+  /** A key a worker served (the latest status of each since its last batch, in first-served order). */
+  onServed: (key: string, status: number) => void
+  /** A key a worker's client named as its next request (CMCD nor). */
+  onHint: (key: string) => void
   /** The script a worker runs (the `vcdn` command this process runs) and its arguments. */
   entry: string
   argv: readonly string[]
@@ -452,20 +448,10 @@ export class WorkerPool {
       case 'aborted':
         slot.sinks.get(m.id)?.clientGone()
         return
-      case 'prefetch':
-        engine.prefetch(m.key).then(
-          (value) => slot.post({ t: 'reply', id: m.id, value }),
-          () => slot.post({ t: 'reply', id: m.id, value: 'failed' }),
-        )
-        return
-      case 'peekBody':
-        engine.peekBody(m.key, m.maxBytes).then(
-          (value) => slot.post({ t: 'reply', id: m.id, value: value === null ? null : shareable(value) }),
-          () => slot.post({ t: 'reply', id: m.id, value: null }),
-        )
-        return
       case 'counts':
-        this.#o.onCounts(m.numbers, m.caches, m.refused, m.own)
+        this.#o.onCounts(m.numbers, m.caches, m.refused)
+        m.served.forEach((key, i) => this.#o.onServed(key, m.servedStatus[i] ?? 0))
+        for (const key of m.hints) this.#o.onHint(key)
         for (const hits of m.localHits) {
           engine.countLocalHits(hits.key, hits.generation, hits.count)
           slot.localHits += hits.count

@@ -98,12 +98,11 @@ export type ToCoordinator =
   | { readonly t: 'acked'; readonly id: number }
   /** The client went away. */
   | { readonly t: 'aborted'; readonly id: number }
-  | { readonly t: 'prefetch'; readonly id: number; readonly key: string }
-  | { readonly t: 'peekBody'; readonly id: number; readonly key: string; readonly maxBytes: number }
   /**
    * Finished requests since the last batch: [status, bytes, seconds] per request, caches beside;
-   * refusals by code; the hits answered locally by key (the engine counts them as its own); what
-   * the tier's own counters (the edge's prefetcher) gained, by name.
+   * refusals by code; the hits answered locally by key (the engine counts them as its own); the
+   * keys served (each once, in first-served order, its latest status beside: the edge's prefetcher
+   * runs in the coordinator) and the keys clients named as their next request (CMCD nor).
    */
   | {
       readonly t: 'counts'
@@ -111,7 +110,9 @@ export type ToCoordinator =
       readonly caches: string[]
       readonly refused: string[]
       readonly localHits: LocalHits[]
-      readonly own: Record<string, number>
+      readonly served: string[]
+      readonly servedStatus: number[]
+      readonly hints: string[]
     }
   /** The answer to a reloadTls: true when the worker serves the files as they are now. */
   | { readonly t: 'tlsReloaded'; readonly id: number; readonly ok: boolean }
@@ -135,7 +136,6 @@ export type ToWorker =
   | { readonly t: 'forget'; readonly key: string }
   /** The coordinator consumed a pass's request body chunk. */
   | { readonly t: 'bodyAcked'; readonly id: number }
-  | { readonly t: 'reply'; readonly id: number; readonly value: unknown }
   /** Stop: close the listener, drain for up to drainTimeoutMs, end the thread. */
   | { readonly t: 'close'; readonly drainTimeoutMs: number }
   /** Fail as a crash would (the admin route POST /workers/restart): the coordinator replaces the worker. */

@@ -108,8 +108,11 @@ t.test('an edge with workers: 2', async (t) => {
     )
   })
 
-  /** The prefetcher's counts on /metrics: each worker runs its own, the coordinator shows their sum. */
-  const prefetcherCounts = async (): Promise<Record<'playlists' | 'filled' | 'failed' | 'dropped', number>> => ({
+  /** The prefetcher's counts on /metrics (it runs in the coordinator). */
+  const prefetcherCounts = async (): Promise<
+    Record<'playlists' | 'filled' | 'failed' | 'dropped' | 'hints', number>
+  > => ({
+    hints: await metric(edge.adminUrl, 'vcdn_edge_prefetch_hints_total'),
     playlists: await metric(edge.adminUrl, 'vcdn_edge_prefetch_playlists_total'),
     filled: await metric(edge.adminUrl, 'vcdn_edge_prefetch_results_total{result="filled"}'),
     failed: await metric(edge.adminUrl, 'vcdn_edge_prefetch_results_total{result="failed"}'),
@@ -117,39 +120,61 @@ t.test('an edge with workers: 2', async (t) => {
   })
   let countedByWorkers: Awaited<ReturnType<typeof prefetcherCounts>> | null = null
 
-  t.test("a worker's prefetcher is counted on the coordinator's /metrics", async (t) => {
+  t.test('one prefetcher, in the coordinator, follows a player whichever worker serves it', async (t) => {
     const dir = 'v/wk4/720p/'
+    const seg = (i: number): string => `seg_${String(i).padStart(5, '0')}.m4s`
     const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:1']
     lines.push('#EXT-X-PLAYLIST-TYPE:VOD', '#EXT-X-MAP:URI="init.mp4"')
-    for (let i = 1; i <= 4; i++) lines.push('#EXTINF:2.000,', `seg_0000${i}.m4s`)
+    for (let i = 1; i <= 20; i++) lines.push('#EXTINF:2.000,', seg(i))
     lines.push('#EXT-X-ENDLIST', '')
     await topo.store.put(`${dir}index.m3u8`, Buffer.from(lines.join('\n')))
-    for (let i = 1; i <= 4; i++) await topo.store.put(`${dir}seg_0000${i}.m4s`, randomBytes(30_000 + i, 40 + i))
+    for (let i = 1; i <= 20; i++) await topo.store.put(dir + seg(i), randomBytes(10_000 + i, 40 + i))
+    /** A GET on a connection of its own: the kernel picks the worker, not the player. */
+    const getOwn = async (path: string, headers: Record<string, string> = {}): Promise<number> => {
+      const agent = new Agent({ pipelining: 0 })
+      try {
+        const r = await request(edge.url + topo.sign(`/${path}`), { headers, dispatcher: agent })
+        const body = Buffer.from(await r.body.arrayBuffer())
+        t.equal(r.statusCode, 200, path)
+        return body.length
+      } finally {
+        await agent.close()
+      }
+    }
     const before = await prefetcherCounts()
-    // One keep-alive connection: one worker serves the player, so its prefetcher learns the playlist.
-    const agent = new Agent({ pipelining: 1, connections: 1 })
-    t.teardown(() => agent.close())
     const objects = await metric(edge.adminUrl, 'vcdn_edge_cache_objects')
-    const playlist = await request(edge.url + topo.sign(`/${dir}index.m3u8`), { dispatcher: agent })
-    t.equal(playlist.statusCode, 200)
-    await playlist.body.arrayBuffer()
+    await getOwn(`${dir}index.m3u8`)
     await waitFor(async () => (await metric(edge.adminUrl, 'vcdn_edge_cache_objects')) > objects, {
       what: 'the playlist stored',
     })
-    const segment = await request(edge.url + topo.sign(`/${dir}seg_00001.m4s`), { dispatcher: agent })
-    t.equal(segment.statusCode, 200)
-    t.equal(Buffer.from(await segment.body.arrayBuffer()).length, 30_001)
-    // Segments 2 and 3 (prefetch.segments: 2) filled by that worker's prefetcher, reported to the
-    // coordinator within a second.
+    // Segments 1, 4, 7, 10 and 13, each on a new connection: each one's next two (prefetch.segments
+    // 2) are filled, whichever worker served it and whichever read the playlist.
+    let fills = 0
+    for (const n of [1, 4, 7, 10, 13]) {
+      t.equal(await getOwn(dir + seg(n)), 10_000 + n)
+      fills += 2
+      await waitFor(async () => (await prefetcherCounts()).filled - before.filled >= fills, {
+        timeoutMs: 30_000,
+        what: `segments ${n + 1} and ${n + 2} prefetched`,
+      })
+    }
+    // A CMCD next-object hint given to a worker reaches the prefetcher too.
+    await getOwn(dir + seg(16), { 'cmcd-request': `nor="${seg(20)}"` })
+    fills += 3
     const after = await waitFor(
       async () => {
         const c = await prefetcherCounts()
-        return c.filled - before.filled >= 2 && c.playlists - before.playlists >= 1 ? c : null
+        return c.filled - before.filled >= fills ? c : null
       },
-      { timeoutMs: 30_000, what: "the worker's prefetcher counts on /metrics" },
+      { timeoutMs: 30_000, what: 'segments 17, 18 and 20 prefetched' },
     )
-    t.equal(after.playlists - before.playlists, 1, 'prefetch_playlists_total: the media playlist')
-    t.equal(after.filled - before.filled, 2, 'prefetch_results_total{result="filled"}: segments 2 and 3')
+    t.equal(after.playlists - before.playlists, 1, 'prefetch_playlists_total: the media playlist, read once')
+    t.equal(
+      after.filled - before.filled,
+      13,
+      'prefetch_results_total{result="filled"}: two after each segment, and the hint',
+    )
+    t.equal(after.hints - before.hints, 1, 'prefetch_hints_total: the CMCD hint')
     t.equal(after.failed - before.failed, 0, 'none failed')
     t.equal(after.dropped - before.dropped, 0, 'none dropped')
     countedByWorkers = after
@@ -185,7 +210,7 @@ t.test('an edge with workers: 2', async (t) => {
     const results = await Promise.all(Array.from({ length: 40 }, () => getFresh(url)))
     t.equal(results.filter((r) => r.status === 200 && r.hash === sha(body)).length, 40, 'every request served')
     t.match(edge.output(), /worker exited: replacing it/)
-    // Counters only grow: what the killed worker's prefetcher reported stays counted.
+    // Counters only grow: a worker's end does not take back what it reported.
     if (countedByWorkers !== null) {
       const now = await prefetcherCounts()
       t.ok(now.playlists >= countedByWorkers.playlists, 'prefetch_playlists_total did not fall')

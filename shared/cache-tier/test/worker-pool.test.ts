@@ -22,6 +22,8 @@ function standInPool(t: Test, mode: 'fail-second' | 'all-start'): { dir: string;
     engine: {} as CacheEngine,
     log: createLogger({ tier: 'edge', level: 'silent' }),
     onCounts: () => {},
+    onServed: () => {},
+    onHint: () => {},
     entry: ENTRY,
     argv: [dir, mode],
   })
