@@ -36,6 +36,9 @@ export interface Video {
   durationS: number | null
   /** The upload probe found the source's frame rate variable: it is transcoded whole (docs/architecture.md §7.3). */
   isSourceVariableFrameRate: boolean
+  /** The source's length and audio stream count by the upload probe; null when it was not probed. */
+  sourceDurationS: number | null
+  sourceAudioStreams: number | null
   thumbnails: Thumbnails | null
   sourceKey: string | null
   createdAtMs: number
@@ -155,6 +158,10 @@ const MIGRATIONS: readonly string[] = [
   // A source whose frame rate varies is never split, by its first transcode or a reprocess
   // (./split-plan.ts sourceSplitProblem).
   `ALTER TABLE videos ADD COLUMN source_vfr INTEGER NOT NULL DEFAULT 0;`,
+  // What the upload probe measured of the source (null: not probed), so a reprocess plans as the
+  // first transcode did, even of a video that never became ready (./videos.ts reprocess).
+  `ALTER TABLE videos ADD COLUMN source_duration_s REAL;
+  ALTER TABLE videos ADD COLUMN source_audio_streams INTEGER;`,
 ]
 
 /** The schema version a migrated database has (PRAGMA user_version). */
@@ -201,6 +208,8 @@ interface VideoRow {
   error_message: string | null
   duration_s: number | null
   source_vfr: number
+  source_duration_s: number | null
+  source_audio_streams: number | null
   thumbnails: string | null
   source_key: string | null
   created_at: number
@@ -249,6 +258,8 @@ function toVideo(r: VideoRow): Video {
     error: r.error_code === null ? null : { code: r.error_code, message: r.error_message ?? '' },
     durationS: r.duration_s,
     isSourceVariableFrameRate: r.source_vfr === 1,
+    sourceDurationS: r.source_duration_s,
+    sourceAudioStreams: r.source_audio_streams,
     thumbnails: r.thumbnails === null ? null : (JSON.parse(r.thumbnails) as Thumbnails),
     sourceKey: r.source_key,
     createdAtMs: r.created_at,
@@ -301,7 +312,9 @@ export class MetadataDb {
       getVideo: p(`SELECT * FROM videos WHERE id = ?`),
       list: [p(listSql(false, false)), p(listSql(false, true)), p(listSql(true, false)), p(listSql(true, true))],
       setTitle: p(`UPDATE videos SET title = ?, updated_at = ? WHERE id = ?`),
-      setSourceVfr: p(`UPDATE videos SET source_vfr = ? WHERE id = ?`),
+      setSourceProbe: p(
+        `UPDATE videos SET source_vfr = ?, source_duration_s = ?, source_audio_streams = ? WHERE id = ?`,
+      ),
       // One statement for every shape of setStatus: a flag per optional field keeps the column.
       setStatus: p(
         `UPDATE videos SET status = @status, updated_at = @now,
@@ -384,9 +397,12 @@ export class MetadataDb {
     this.#sql.setTitle.run(title, nowMs, id)
   }
 
-  /** What the upload probe found of the source's frame rate. Called by VideoLifecycle only. */
-  setSourceVariableFrameRate(id: string, isVariable: boolean): void {
-    this.#sql.setSourceVfr.run(isVariable ? 1 : 0, id)
+  /** What the upload probe found of the source (null: not probed). Called by VideoLifecycle only. */
+  setSourceProbe(
+    id: string,
+    probe: { isVariableFrameRate: boolean; durationS: number | null; audioStreams: number | null },
+  ): void {
+    this.#sql.setSourceProbe.run(probe.isVariableFrameRate ? 1 : 0, probe.durationS, probe.audioStreams, id)
   }
 
   /** The status column and what changes with it. Called by VideoLifecycle (./videos.ts) only. */

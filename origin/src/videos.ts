@@ -176,11 +176,12 @@ export class VideoLifecycle {
       this.#meta.markUploadCompleted(u.uploadId, u.sha256, now)
       this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null, sourceKey: u.sourceKey })
       const isVariableFrameRate = u.isVariableFrameRate === true
-      this.#meta.setSourceVariableFrameRate(videoId, isVariableFrameRate)
+      const durationS = u.durationS ?? null
+      this.#meta.setSourceProbe(videoId, { isVariableFrameRate, durationS, audioStreams: u.audioStreams ?? null })
       this.#queueTranscode(
         videoId,
         u.sourceKey,
-        { durationS: u.durationS ?? null, hasAudio: hasAudio(u.audioStreams), isVariableFrameRate },
+        { durationS, hasAudio: hasAudio(u.audioStreams), isVariableFrameRate },
         {},
       )
     })
@@ -202,12 +203,13 @@ export class VideoLifecycle {
     const isMoved = this.#move(videoId, 'reprocess', (now, video) => {
       if (video.sourceKey === null) throw new VcdnError('ERR_VIDEO_STATE', 'the video has no source')
       this.#meta.setStatus(videoId, 'queued', now, { progress: 0, error: null })
-      // The duration the last transcode measured (none after a failure: encoded whole). The audio is
-      // known only from a previous split with an audio job; otherwise the stitch encodes it itself.
+      // What the upload probe measured, as for the first transcode; for a video uploaded before it
+      // was kept, the duration the last transcode measured (none after a failure: encoded whole)
+      // and the audio known only from a previous split with an audio job (else the stitch encodes it).
       const hadAudioJob = this.#chunks.progress(videoId)?.audio != null
       const source = {
-        durationS: video.durationS,
-        hasAudio: hadAudioJob ? true : null,
+        durationS: video.sourceDurationS ?? video.durationS,
+        hasAudio: video.sourceAudioStreams !== null ? hasAudio(video.sourceAudioStreams) : hadAudioJob ? true : null,
         isVariableFrameRate: video.isSourceVariableFrameRate,
       }
       this.#queueTranscode(videoId, video.sourceKey, source, { isReprocess: true })

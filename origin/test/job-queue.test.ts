@@ -51,7 +51,11 @@ t.test('the schema survives a reopen (migrations are keyed by user_version)', as
   const b = openDb(file)
   t.teardown(() => b.close())
   t.equal(b.pragma('user_version', { simple: true }), SCHEMA_VERSION)
-  t.equal(SCHEMA_VERSION, 4, "the videos schema, the purge log, webhook deliveries and the source's frame rate")
+  t.equal(
+    SCHEMA_VERSION,
+    5,
+    "the videos schema, the purge log, webhook deliveries, the source's frame rate, its probed length and audio",
+  )
   t.same((await new SqliteJobQueue({ db: b }).get(job.id))?.payload, { x: 1 })
 })
 

@@ -188,6 +188,27 @@ t.test('a long upload with audio queues its audio job first, retried alone; the 
   t.equal((await queue.claim('w0', 60_000))?.kind, JOB_KIND_AUDIO, 'first again')
 })
 
+t.test('a reprocess plans from what the upload probe measured, even of a video that never became ready', async (t) => {
+  const { queue, videos } = setup(t)
+  const v = videos.create('alice', '')
+  const sourceKey = `sources/${v.id}/source`
+  t.ok(await videos.uploaded(v.id, { uploadId: 'u', sha256: '00', sourceKey, durationS: 130, audioStreams: 1 }))
+  t.same(
+    (await claimUpTo(queue, 7)).map((j) => j.kind),
+    [JOB_KIND_AUDIO, ...Array<string>(5).fill(JOB_KIND_CHUNK)],
+    'split, with its audio job',
+  )
+  t.ok(videos.failed(v.id, { code: 'ERR_TRANSCODE_FFMPEG', message: 'x' }), 'failed before it was ever ready')
+  t.equal(videos.get(v.id)?.durationS, null, 'no transcode measured its length')
+  t.match(videos.get(v.id), { sourceDurationS: 130, sourceAudioStreams: 1 }, 'the probe’s figures are kept')
+  await videos.reprocess(v.id)
+  t.same(
+    (await claimUpTo(queue, 7)).map((j) => j.kind),
+    [JOB_KIND_AUDIO, ...Array<string>(5).fill(JOB_KIND_CHUNK)],
+    'the reprocess is split as the first transcode was, its audio job first',
+  )
+})
+
 t.test('a long upload without audio plans no audio job, and its stitch encodes none', async (t) => {
   const { queue, videos } = setup(t)
   const v = videos.create('alice', '')
