@@ -67,28 +67,29 @@ const RESULTS = ['present', 'joined', 'filled', 'failed'] as const satisfies rea
  * prefetcher read, was told and did.
  */
 export function prefetchMetrics(counters: () => Readonly<PrefetchCounters> | null) {
-  type Name = keyof PrefetchCounters
-  const read = (c: Readonly<PrefetchCounters> | null, name: Name): number => (c === null ? 0 : c[name])
-  const count = (help: string, name: Name): MetricSpec => ({
+  const count = (help: string, pick: (c: Readonly<PrefetchCounters>) => number): MetricSpec => ({
     type: 'counter',
     help,
-    collect: () => read(counters(), name),
+    collect: () => {
+      const c = counters()
+      return c === null ? 0 : pick(c)
+    },
   })
   return {
-    prefetch_playlists_total: count('media playlists the prefetcher read and remembered', 'playlists'),
-    prefetch_hints_total: count('CMCD next-object hints accepted for prefetch', 'hints'),
+    prefetch_playlists_total: count('media playlists the prefetcher read and remembered', (c) => c.playlists),
+    prefetch_hints_total: count('CMCD next-object hints accepted for prefetch', (c) => c.hints),
     prefetch_results_total: {
       type: 'counter',
       help: 'keys the prefetcher handed to the cache, by result (present: stored already, joined: a fill in flight, filled, failed)',
       labels: ['result'],
       collect: () => {
         const c = counters()
-        return RESULTS.map((result) => [{ result }, read(c, result)] as const)
+        return RESULTS.map((result) => [{ result }, c === null ? 0 : c[result]] as const)
       },
     },
     prefetch_dropped_total: count(
       'keys not prefetched: the queue was full, or the upstream was failing (backoff)',
-      'dropped',
+      (c) => c.dropped,
     ),
   } satisfies Record<string, MetricSpec>
 }

@@ -2,9 +2,9 @@
 // about it (the local file of a tus upload, a presigned URL of an S3 multipart one) before a
 // transcode is queued. A file that is not a decodable video, or whose header declares a frame,
 // rate or length beyond the configured bounds, is refused here with a coded reason, instead of
-// failing on a transcoder minutes later (or costing it gigabytes to decode a 30000×30000 frame). ffprobe and ffmpeg run from an argv (never a
-// shell), with a timeout and bounded output; what they print stays in the server's log: the
-// reasons a creator sees are fixed strings without paths.
+// failing on a transcoder minutes later (or costing it gigabytes to decode a 30000×30000 frame).
+// ffprobe and ffmpeg run from an argv (never a shell), with a timeout and bounded output; what they
+// print stays in the server's log: the reasons a creator sees are fixed strings without paths.
 import { spawn } from 'node:child_process'
 import { type ErrorCode, VcdnError } from '../../shared/errors/index.js'
 import {
@@ -169,8 +169,8 @@ function countPacketsArgs(path: string, streamIndex: number): string[] {
 export type ProbeLog = (detail: { tool: string; exitCode: number | null; isTimedOut: boolean; stderr: string }) => void
 
 /**
- * Probes the file at `path` (a local path, or a URL with opts.isRemote): metadata first (bounds are checked before anything decodes),
- * then the first second is decoded and must yield a frame.
+ * Probes the file at `path` (a local path, or a URL with opts.isRemote): metadata first (bounds
+ * are checked before anything decodes), then the first second is decoded and must yield a frame.
  */
 export async function probeUpload(path: string, opts: ProbeUploadOptions, log: ProbeLog): Promise<UploadVerdict> {
   const meta = await runTool('ffprobe', ffprobeArgs(path), opts.probeTimeoutMs)

@@ -209,7 +209,7 @@ export class VideoLifecycle {
       const hadAudioJob = this.#chunks.progress(videoId)?.audio != null
       const source = {
         durationS: video.sourceDurationS ?? video.durationS,
-        hasAudio: video.sourceAudioStreams !== null ? hasAudio(video.sourceAudioStreams) : hadAudioJob ? true : null,
+        hasAudio: hasAudio(video.sourceAudioStreams) ?? (hadAudioJob ? true : null),
         isVariableFrameRate: video.isSourceVariableFrameRate,
       }
       this.#queueTranscode(videoId, video.sourceKey, source, { isReprocess: true })

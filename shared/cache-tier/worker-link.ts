@@ -30,6 +30,7 @@ import {
   cacheKey,
   memoryEntry,
   primaryKey,
+  requestHeadersOf,
   serveEntry,
   variantKey,
   type MemoryEntry,
@@ -130,18 +131,11 @@ export class CoordinatorLink implements TierEngine {
     return this.#serveLocal(req, this.#localKeyOf(req), sink)
   }
 
-  /** The key of `req`'s entry here: the request's own, or for a target stored as variants the variant its values select. */
+  /** The key of `req`'s entry here: its own, or for a target stored as variants the variant it selects. */
   #localKeyOf(req: ServeRequest): string {
     if (this.#vary.size === 0) return req.key
     const fields = this.#vary.get(req.key)
-    if (fields === undefined) return req.key
-    // The engine's selection (requestHeadersOf): the request's fields over its source's.
-    const values: Record<string, string> = {}
-    for (const name of fields) {
-      const value = req.headers[name] ?? req.source?.headers[name]
-      if (value !== undefined) values[name] = value
-    }
-    return variantKey(req.key, fields, values)
+    return fields === undefined ? req.key : variantKey(req.key, fields, requestHeadersOf(req))
   }
 
   #serveLocal(req: ServeRequest, key: string, sink: ResponseSink): ServeResult | null {

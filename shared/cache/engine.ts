@@ -35,7 +35,7 @@ import type {
   ServeRequest,
   ServeResult,
 } from './types.js'
-import { parseVary, primaryKey, VARIANT_SEPARATOR, variantKey } from './vary.js'
+import { parseVary, primaryKey, requestHeadersOf, VARIANT_SEPARATOR, variantKey } from './vary.js'
 
 const DISK_STREAM_CHUNK = 256 * 1024
 const NO_HEADERS: HeaderMap = Object.freeze({})
@@ -45,11 +45,6 @@ function withoutCredentials(headers: HeaderMap): HeaderMap {
   if (headers['authorization'] === undefined) return headers
   const { authorization: _, ...rest } = headers
   return rest
-}
-
-/** Every header of a request, for Vary and for what a fill forwards (ServeRequest.source). */
-function requestHeadersOf(req: ServeRequest): HeaderMap {
-  return req.source === undefined ? req.headers : { ...req.source.headers, ...req.headers }
 }
 
 export class CacheEngine {

@@ -3,7 +3,7 @@
 export { CacheEngine } from './engine.js'
 export { memoryEntry, serveEntry, type MemoryEntry } from './memory-tier.js'
 export type { StoredObject } from './stored-object.js'
-export { primaryKey, variantKey } from './vary.js'
+export { primaryKey, requestHeadersOf, variantKey } from './vary.js'
 export { cacheKey, keyPath, normalizeKey, MAX_KEY_BYTES, MAX_QUERY_BYTES, type QueryPolicy } from './normalize-key.js'
 export type {
   CacheCounters,

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import { TIER_SECRET_HEADER } from '../config/index.js'
 import type { HeaderMap } from '../http/types.js'
+import type { ServeRequest } from './types.js'
 
 /**
  * '#' never occurs in a key from cacheKey() (it is refused in paths and queries), so it separates
@@ -42,6 +43,11 @@ function normalizedValue(value: string | undefined): string {
     .split(',')
     .map((v) => v.trim())
     .join(',')
+}
+
+/** Every header of a request, for Vary and for what a fill forwards (ServeRequest.source). */
+export function requestHeadersOf(req: ServeRequest): HeaderMap {
+  return req.source === undefined ? req.headers : { ...req.source.headers, ...req.headers }
 }
 
 /** The key of the variant that `requestHeaders` select among the responses of `primary` varying on `fields`. */
