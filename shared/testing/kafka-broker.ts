@@ -39,6 +39,11 @@ export interface KafkaBrokerOptions {
   stopTimeoutMs?: number
   /** Extra server.properties lines (key → value). */
   properties?: Record<string, string | number>
+  /**
+   * Called with each attempt's ports just before its JVM starts: a test takes a port here to see a
+   * start that cannot bind retried on new ports.
+   */
+  beforeSpawn?: (ports: { port: number; controllerPort: number; attempt: number }) => Promise<void> | void
 }
 
 const running = new Set<ChildProcess>()
@@ -58,6 +63,21 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions = {}): Promise<K
   if (!existsSync(join(KAFKA_LIBS, '.pom.sha256'))) {
     throw new Error(`Kafka's jars are missing in ${KAFKA_LIBS}: run \`make kafka\` (scripts/install-kafka.sh)`)
   }
+  // A port that was free a moment ago can be taken by another process before the JVM binds it
+  // (seconds later: the log dir is formatted first); a start that fails that way is retried on new
+  // ports and a new log dir.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts, attempt)
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTakenError)) throw err
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(opts: KafkaBrokerOptions, attempt: number): Promise<KafkaBroker> {
   const startTimeoutMs = opts.startTimeoutMs ?? 120_000
   const stopTimeoutMs = opts.stopTimeoutMs ?? 30_000
   const tmp = tempDir('vcdn-kafka-')
@@ -140,7 +160,8 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions = {}): Promise<K
       }
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
         cleanupListeners()
-        rej(new Error(`the Kafka broker exited (${code ?? signal}) before it was ready:\n${out}`))
+        const Failure = out.includes('Address already in use') ? PortTakenError : Error
+        rej(new Failure(`the Kafka broker exited (${code ?? signal}) before it was ready:\n${out}`))
       }
       const cleanupListeners = (): void => {
         clearTimeout(timer)
@@ -167,6 +188,7 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions = {}): Promise<K
   }
 
   try {
+    await opts.beforeSpawn?.({ port, controllerPort, attempt })
     await start()
   } catch (err) {
     tmp.remove()

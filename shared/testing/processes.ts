@@ -142,7 +142,22 @@ export async function startTier(
  * uSockets sets SO_REUSEADDR only when the port is not 0, and without it the TIME_WAIT sockets a
  * killed process leaves behind block a restart on the same port for a minute.
  */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  // The kernel may hand a port it just released to the next bind(0): two servers started side by
+  // side in one test (stop 21's CI: Kafka and SeaweedFS) then got the same port. A port is given
+  // out once per process; other processes can still take it, so starts that fail to bind retry.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await ephemeralPort()
+    if (givenPorts.has(port)) continue
+    givenPorts.add(port)
+    return port
+  }
+  throw new Error('no port this process has not handed out already, in 100 draws')
+}
+
+const givenPorts = new Set<number>()
+
+function ephemeralPort(): Promise<number> {
   return new Promise((res, rej) => {
     const srv = createNetServer()
     srv.once('error', rej)

@@ -2,7 +2,7 @@
 // jars `make kafka` fetched. It starts, takes a new topic, and a message round-trips through it
 // with the client the Kafka job bus uses (node-rdkafka). Timings are printed for the README.
 import t from 'tap'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import Kafka from 'node-rdkafka'
 import { startKafkaBroker } from '../../testing/index.js'
 
@@ -110,4 +110,27 @@ t.test('a stopped broker is gone and a restarted one serves again', async (t) =>
     ),
   )
   t.pass('the restarted broker took a topic')
+})
+
+t.test('a port taken before the JVM binds it: the start is retried on new ports', async (t) => {
+  // Stop 21's CI: another server started beside the broker took its port in the seconds between
+  // choosing it and the JVM's bind; the broker exited and the test failed.
+  const taken = createServer()
+  t.teardown(() => new Promise<void>((res) => taken.close(() => res())))
+  const attempts: number[] = []
+  const broker = await startKafkaBroker({
+    beforeSpawn: async ({ port, attempt }) => {
+      attempts.push(port)
+      if (attempt === 1) await new Promise<void>((res) => taken.listen(port, '127.0.0.1', () => res()))
+    },
+  })
+  t.teardown(() => broker.close())
+  t.equal(attempts.length, 2, 'a second attempt after the first could not bind')
+  t.not(broker.port, attempts[0], 'on a port other than the taken one')
+  t.equal(broker.port, attempts[1])
+  await new Promise<void>((res, rej) => {
+    const s = connect(broker.port, '127.0.0.1', () => (s.end(), res()))
+    s.once('error', rej)
+  })
+  t.pass('the broker listens on its new port')
 })

@@ -49,9 +49,14 @@ async function playFirstSegment(t: Test, hls: string): Promise<void> {
 t.test('S3 store and Kafka bus together, two transcoders in the group', async (t) => {
   const tmp = tempDir('vcdn-scale-out-')
   t.teardown(tmp.remove)
-  const [s3Server, broker] = await Promise.all([startS3Server(), startKafkaBroker()])
-  t.teardown(() => s3Server.stop())
-  t.teardown(() => broker.close())
+  // Both start at once; whichever started is stopped even when the other fails (a server left
+  // running kept this file alive until its 900 s timeout).
+  const [s3Started, brokerStarted] = await Promise.allSettled([startS3Server(), startKafkaBroker()])
+  if (s3Started.status === 'fulfilled') t.teardown(() => s3Started.value.stop())
+  if (brokerStarted.status === 'fulfilled') t.teardown(() => brokerStarted.value.close())
+  if (s3Started.status === 'rejected') throw s3Started.reason
+  if (brokerStarted.status === 'rejected') throw brokerStarted.reason
+  const [s3Server, broker] = [s3Started.value, brokerStarted.value]
   const { s3, bucket } = await s3Bucket(s3Server, 'scale-out')
   t.teardown(() => bucket.close())
   const bus = kafkaBusConfig(broker, 's')
