@@ -15,9 +15,15 @@ interface Case {
 }
 
 /**
- * Send one request with a 4 MiB body the server answers before reading, then a GET pipelined
- * behind it on the same connection: the answer to the first, then to the GET, proves the server
- * read past the unwanted body without ending, and a new connection is served too.
+ * Send one request with a 4 MiB body the server answers before reading, then, once it answered, a
+ * GET on the same connection, behind the body: the answer to the GET proves the server read past
+ * the unwanted body without ending, and a new connection is served too.
+ *
+ * The GET is not pipelined before the first answer: RFC 9112 §9.3.2 asks clients not to pipeline
+ * behind a non-idempotent method, and uWS closes a connection whose next request arrives while
+ * the answer to the last is pending (it allows no asynchronous pipelining). A shield passing the
+ * POST to its origin answers after a round trip: a GET pipelined behind it lost that answer about
+ * once in 50 tries of a loop here, and once in a whole run of the suite.
  */
 async function postAfterAnswer(tier: TierProcess, c: Case, followPath: string): Promise<number> {
   const conn = await RawConnection.open(tier.port)
@@ -26,11 +32,10 @@ async function postAfterAnswer(tier: TierProcess, c: Case, followPath: string): 
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('')
     const head = `${c.method} ${c.path} HTTP/1.1\r\nHost: t\r\n${extra}Content-Length: ${BODY.byteLength}\r\n\r\n`
-    const sent = conn.write(
-      Buffer.concat([Buffer.from(head), BODY, Buffer.from(`GET ${followPath} HTTP/1.1\r\nHost: t\r\n\r\n`)]),
-    )
+    const sent = conn.write(Buffer.concat([Buffer.from(head), BODY]))
     const first = await conn.response({ timeoutMs: DEADLINE_MS })
     await sent
+    await conn.write(Buffer.from(`GET ${followPath} HTTP/1.1\r\nHost: t\r\n\r\n`))
     const second = await conn.response({ timeoutMs: DEADLINE_MS })
     if (!(second.status >= 200)) throw new Error(`no answer to the pipelined GET: ${second.status}`)
     return first.status
