@@ -44,7 +44,19 @@ export interface FullStack {
   close(): Promise<void>
 }
 
-export async function startFullStack(opts: {
+export async function startFullStack(opts: StackOptions): Promise<FullStack> {
+  // A tier that fails to start stops those already running: left running, they kept the test
+  // process alive until its file timeout.
+  const begun: TierProcess[] = []
+  try {
+    return await startStack(opts, begun)
+  } catch (err) {
+    await Promise.all(begun.map((p) => p.stop()))
+    throw err
+  }
+}
+
+interface StackOptions {
   dir: string
   transcoders?: number
   transcoder?: Record<string, unknown>
@@ -58,7 +70,9 @@ export async function startFullStack(opts: {
   startTimeoutMs?: number
   /** Shield config keys over the stack's. */
   shield?: Record<string, unknown>
-}): Promise<FullStack> {
+}
+
+async function startStack(opts: StackOptions, begun: TierProcess[]): Promise<FullStack> {
   const { dir } = opts
   mkdirSync(dir, { recursive: true })
   const edgePort = await freePort()
@@ -75,6 +89,7 @@ export async function startFullStack(opts: {
   }
   const tierOpts = { dir, ...(opts.startTimeoutMs !== undefined ? { timeoutMs: opts.startTimeoutMs } : {}) }
   const origin = await startTier('origin', originConfig, tierOpts)
+  begun.push(origin)
   // Minted by the real `vcdn token` command, asynchronously: a test process blocked in a synchronous
   // child for seconds keeps undici from retiring idle keep-alive sockets the origin has closed
   // meanwhile, and the next request on one fails with "other side closed".
@@ -97,6 +112,7 @@ export async function startFullStack(opts: {
     },
     { dir },
   )
+  begun.push(shield)
   const edgeConfig = {
     tierSecret: STACK_SECRET,
     listen: { host: '127.0.0.1', port: edgePort },
@@ -109,6 +125,7 @@ export async function startFullStack(opts: {
     ...opts.edge,
   }
   let edge = await startTier('edge', edgeConfig, { dir })
+  begun.push(edge)
   const manual =
     opts.registerNodes === false
       ? []
@@ -161,6 +178,7 @@ export async function startFullStack(opts: {
         },
         tierOpts,
       )
+      begun.push(t)
       transcoders.push(t)
       return t
     },

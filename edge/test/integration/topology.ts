@@ -78,7 +78,18 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
     shields[i] = s
     return s
   }
-  for (let i = 0; i < (opts.shields ?? 1); i++) await startShield(i)
+  // A tier that fails to start stops those already running: left running, they kept the test
+  // process alive until its file timeout.
+  const stopBegun = async (): Promise<void> => {
+    await Promise.all([...shields.map((s) => s.stop()), origin?.stop()])
+    tmp.remove()
+  }
+  try {
+    for (let i = 0; i < (opts.shields ?? 1); i++) await startShield(i)
+  } catch (err) {
+    await stopBegun()
+    throw err
+  }
   const edgePort = await freePort()
   const edgeConfig = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     tierSecret: SECRET,
@@ -92,13 +103,20 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
     ...opts.edge,
     ...extra,
   })
+  let edge: TierProcess
+  try {
+    edge = await startTier('edge', edgeConfig(), { dir })
+  } catch (err) {
+    await stopBegun()
+    throw err
+  }
   const topo: Topology = {
     dir,
     store,
     origin,
     originUrl,
     shields,
-    edge: await startTier('edge', edgeConfig(), { dir }),
+    edge,
     sign(path, o = {}) {
       const prefix = o.prefix ?? path.slice(0, path.indexOf('/', 3) + 1)
       return signedPath({
