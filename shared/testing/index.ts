@@ -7,6 +7,7 @@ export { RawConnection, slowGet, type RawResponse } from './raw-http.js'
 export { startFullStack, makeClip, STACK_KEYS, STACK_SECRET, type FullStack, type VideoView } from './stack.js'
 export * from './cache-tests.js'
 export { EXAMPLE_SECRETS_ENV } from './secrets.js'
+export { seededBytes } from './bytes.js'
 export {
   kafkaBusConfig,
   startKafkaBroker,

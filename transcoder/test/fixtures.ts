@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { makeClip as makeLavfiClip } from '../../shared/testing/index.js'
+import { makeClip as makeLavfiClip, seededBytes } from '../../shared/testing/index.js'
 
 export interface ClipOptions {
   readonly width?: number
@@ -52,19 +52,11 @@ export function makeImage(dir: string): string {
 /**
  * 64 KiB of noise, the same bytes every run: about 1 in 100 draws of truly random bytes probes as
  * a text subtitle stream (checked: 3 of 300 with ffprobe), which is ERR_TRANSCODE_NOT_VIDEO, not
- * ERR_TRANSCODE_CORRUPT (a probe test failed that way once). These bytes probe as no format at all.
+ * ERR_TRANSCODE_CORRUPT (a probe test failed that way once). These bytes are invalid data to ffprobe.
  */
 export function makeGarbage(dir: string): string {
   const path = join(dir, 'garbage.mp4')
-  const bytes = Buffer.allocUnsafe(64 * 1024)
-  let x = 0x9e3779b9 // xorshift32
-  for (let i = 0; i < bytes.length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    bytes[i] = x & 0xff
-  }
-  writeFileSync(path, bytes)
+  writeFileSync(path, seededBytes(64 * 1024))
   return path
 }
 

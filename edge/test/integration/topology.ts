@@ -3,7 +3,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { FsStore } from '../../../shared/store/index.js'
-import { freePort, startTier, tempDir, waitFor, type TierProcess } from '../../../shared/testing/index.js'
+import { freePort, seededBytes, startTier, tempDir, waitFor, type TierProcess } from '../../../shared/testing/index.js'
 import { signedPath } from '../../../shared/token/index.js'
 
 export const SECRET = 'tier-secret-for-tests-0123456789abcdef'
@@ -142,18 +142,8 @@ export async function topology(opts: TopologyOptions = {}): Promise<Topology> {
   return topo
 }
 
-export function randomBytes(n: number, seed = 1): Buffer {
-  // deterministic, incompressible-enough filler
-  const b = Buffer.allocUnsafe(n)
-  let x = seed * 2654435761
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    b[i] = x & 0xff
-  }
-  return b
-}
+/** Deterministic filler bodies, one per seed (shared/testing). */
+export { seededBytes as randomBytes }
 
 /**
  * GET until the tier answers HIT. A client can have the last byte a moment before the fill is
